@@ -1,0 +1,1 @@
+"""cronwrap-agent: keeps cron job state and serves it over AgentX and SNMP."""

@@ -1,0 +1,123 @@
+"""The agent's shared vocabulary: job records, agent statistics and notification events.
+
+The core (state store, intake, watchers) produces these; the SNMP front ends (AgentX session,
+standalone responder) only read them.  Everything here is immutable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+
+class JobState(enum.IntEnum):
+    """Values of CRON-JOBS-MIB::cronJobState (the MIB is the source of truth)."""
+
+    ok = 1
+    failed = 2
+    running = 3
+    overlapped = 4
+    timedOut = 5
+    missed = 6
+    overrunning = 7
+    unknown = 8
+
+
+@dataclass(frozen=True)
+class JobKey:
+    """A job is identified by its owner's uid (from SO_PEERCRED or the spool's owner) and name."""
+
+    owner_uid: int
+    name: str
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One row of cronJobTable.  Times are wall-clock seconds since the epoch, None if never."""
+
+    key: JobKey
+    owner: str  # the owner's user name, or the uid in decimal when it has none
+    runs: int = 0
+    failures: int = 0
+    overlaps: int = 0
+    timeouts: int = 0
+    misses: int = 0
+    last_exit_status: int | None = None
+    last_signal: int = 0
+    last_start: float | None = None
+    last_success: float | None = None
+    last_duration_ms: int | None = None
+    state: JobState = JobState.unknown
+    running_pid: int | None = None
+    next_expected: float | None = None
+    last_log_path: str | None = None
+
+
+@dataclass(frozen=True)
+class AgentStats:
+    """The agent-wide scalars of CRON-JOBS-MIB."""
+
+    job_count: int
+    events_accepted: int
+    events_rejected: int
+    started_at: float  # wall clock
+
+
+class NotificationKind(enum.Enum):
+    """One per NOTIFICATION-TYPE in CRON-JOBS-MIB; values are the MIB's descriptors."""
+
+    failed = "cronJobFailed"
+    overlapped = "cronJobOverlapped"
+    timed_out = "cronJobTimedOut"
+    missed = "cronJobMissed"
+    overrunning = "cronJobOverrunning"
+    recovered = "cronJobRecovered"
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A state transition worth telling an NMS about, with the job's row as it became."""
+
+    kind: NotificationKind
+    job: JobRecord
+    time: float  # wall clock
+
+
+class JobTableListener(Protocol):
+    """What an SNMP front end implements to keep its snapshot of the table current."""
+
+    def job_changed(self, record: JobRecord) -> None: ...
+
+    def job_removed(self, key: JobKey) -> None: ...
+
+    def stats_changed(self, stats: AgentStats) -> None: ...
+
+
+class NotificationHub:
+    """Fans notifications out to every subscribed sender through bounded queues.
+
+    A full queue drops its oldest notification (counted in `dropped`) so a stalled sender
+    never blocks the core or grows memory without bound.
+    """
+
+    def __init__(self) -> None:
+        self._queues: list[asyncio.Queue[Notification]] = []
+        self.dropped = 0
+
+    def subscribe(self, maxsize: int = 1000) -> asyncio.Queue[Notification]:
+        queue: asyncio.Queue[Notification] = asyncio.Queue(maxsize=maxsize)
+        self._queues.append(queue)
+        return queue
+
+    def publish(self, notification: Notification) -> None:
+        for queue in self._queues:
+            if queue.full():
+                queue.get_nowait()
+                self.dropped += 1
+                log.warning("notification queue full: dropped the oldest notification")
+            queue.put_nowait(notification)

@@ -1,0 +1,234 @@
+"""The event and request schema shared by the wrapper and the agent, and its wire framing.
+
+Wire format (see docs/protocol.md): one JSON object per line (UTF-8, terminated by b"\\n"),
+at most MAX_MESSAGE_BYTES including the newline.  The client sends one message and reads one
+reply line.  Standard library only: the wrapper imports this on every cron run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+SCHEMA_VERSION = 1
+MAX_MESSAGE_BYTES = 16 * 1024
+JOB_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+MAX_PID = 2**22
+MAX_DURATION_MS = 2**32 - 1
+MAX_SECONDS = 10 * 365 * 24 * 3600
+MAX_PATH_CHARS = 4096
+MAX_SCHEDULE_CHARS = 128
+
+
+class EventError(ValueError):
+    """A message that does not follow the schema; str() is one line naming the problem."""
+
+
+def is_valid_job_name(name: object) -> bool:
+    return isinstance(name, str) and JOB_NAME_PATTERN.fullmatch(name) is not None
+
+
+def new_event_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class Cadence:
+    """How often a job is expected to start, as declared on its cronwrap command line."""
+
+    schedule: str | None = None  # a five-field cron expression
+    every: float | None = None  # seconds between starts
+    grace: float | None = None  # seconds of lateness tolerated before a miss
+    timeout: float | None = None  # the wrapper's --timeout, seconds
+    max_runtime: float | None = None  # seconds after which a running job is overrunning
+
+
+@dataclass(frozen=True)
+class Event:
+    """Fields common to every event a wrapper reports about one run of one job."""
+
+    KIND: ClassVar[str] = ""
+    id: str
+    job: str
+    time: float  # wall-clock seconds since the epoch when the event happened
+    pid: int  # the wrapper's pid
+
+    def to_wire(self) -> bytes:
+        return encode_message({"v": SCHEMA_VERSION, "type": self.KIND, **asdict(self)})
+
+
+@dataclass(frozen=True)
+class Started(Event):
+    KIND: ClassVar[str] = "started"
+    cadence: Cadence = field(default_factory=Cadence)
+
+
+@dataclass(frozen=True)
+class Finished(Event):
+    KIND: ClassVar[str] = "finished"
+    start_time: float = 0.0
+    exit_status: int = 0  # what the wrapper exits with: the job's status, 128+N, 124, 126, 127
+    signal: int = 0  # the signal that ended the job, 0 if it exited
+    duration_ms: int = 0
+    timed_out: bool = False
+    log_path: str | None = None
+    cadence: Cadence = field(default_factory=Cadence)
+
+
+@dataclass(frozen=True)
+class Overlapped(Event):
+    KIND: ClassVar[str] = "overlapped"
+    holder_pid: int | None = None
+    cadence: Cadence = field(default_factory=Cadence)
+
+
+@dataclass(frozen=True)
+class StatusRequest:
+    """A read-only query: the caller's jobs (root: all), optionally only the named ones."""
+
+    KIND: ClassVar[str] = "status"
+    jobs: tuple[str, ...] = ()
+
+    def to_wire(self) -> bytes:
+        return encode_message({"v": SCHEMA_VERSION, "type": self.KIND, "jobs": list(self.jobs)})
+
+
+Message = Started | Finished | Overlapped | StatusRequest
+EVENT_TYPES: dict[str, type[Event]] = {cls.KIND: cls for cls in (Started, Finished, Overlapped)}
+
+
+def encode_message(obj: dict[str, Any]) -> bytes:
+    data = json.dumps(obj, separators=(",", ":"), allow_nan=False).encode() + b"\n"
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise EventError(f"message of {len(data)} bytes exceeds the {MAX_MESSAGE_BYTES}-byte limit")
+    return data
+
+
+def ok_reply(**extra: Any) -> bytes:
+    return encode_reply({"ok": True, **extra})
+
+
+def error_reply(problem: str) -> bytes:
+    return encode_reply({"ok": False, "error": problem})
+
+
+def encode_reply(obj: dict[str, Any]) -> bytes:
+    """Replies (status listings) may be larger than requests; they are not size-capped here."""
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode() + b"\n"
+
+
+def decode_message(line: bytes) -> Message:
+    """Parse and validate one wire line; raise EventError naming the first problem found."""
+    if len(line) > MAX_MESSAGE_BYTES:
+        raise EventError(f"message exceeds the {MAX_MESSAGE_BYTES}-byte limit")
+    try:
+        obj = json.loads(line)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EventError(f"not valid JSON: {exc.msg if hasattr(exc, 'msg') else exc}") from None
+    if not isinstance(obj, dict):
+        raise EventError("message is not a JSON object")
+    version = obj.get("v")
+    if version != SCHEMA_VERSION:
+        raise EventError(f"unknown schema version {version!r} (this agent speaks {SCHEMA_VERSION})")
+    kind = obj.get("type")
+    if kind == StatusRequest.KIND:
+        return _decode_status(obj)
+    if kind not in EVENT_TYPES:
+        raise EventError(f"unknown message type {kind!r}")
+    return _decode_event(EVENT_TYPES[kind], obj)
+
+
+def _decode_status(obj: dict[str, Any]) -> StatusRequest:
+    _reject_unknown(obj, {"v", "type", "jobs"})
+    jobs = obj.get("jobs", [])
+    if not isinstance(jobs, list) or not all(is_valid_job_name(j) for j in jobs):
+        raise EventError("'jobs' must be a list of valid job names")
+    return StatusRequest(jobs=tuple(jobs))
+
+
+_COMMON = {"v", "type", "id", "job", "time", "pid"}
+_EXTRA: dict[str, set[str]] = {
+    "started": {"cadence"},
+    "finished": {
+        "start_time", "exit_status", "signal", "duration_ms", "timed_out", "log_path", "cadence",
+    },
+    "overlapped": {"holder_pid", "cadence"},
+}
+
+
+def _decode_event(cls: type[Event], obj: dict[str, Any]) -> Event:
+    _reject_unknown(obj, _COMMON | _EXTRA[cls.KIND])
+    event_id = obj.get("id")
+    if not isinstance(event_id, str) or re.fullmatch(r"[0-9a-f]{32}", event_id) is None:
+        raise EventError("'id' must be 32 lowercase hex digits")
+    if not is_valid_job_name(obj.get("job")):
+        raise EventError(f"invalid job name {obj.get('job')!r}")
+    fields: dict[str, Any] = {
+        "id": event_id,
+        "job": obj["job"],
+        "time": _number(obj, "time", 0, 2**33),
+        "pid": _integer(obj, "pid", 1, MAX_PID),
+    }
+    if "cadence" in obj:
+        fields["cadence"] = _decode_cadence(obj["cadence"])
+    if cls is Finished:
+        fields["start_time"] = _number(obj, "start_time", 0, 2**33)
+        fields["exit_status"] = _integer(obj, "exit_status", 0, 255)
+        fields["signal"] = _integer(obj, "signal", 0, 255)
+        fields["duration_ms"] = _integer(obj, "duration_ms", 0, MAX_DURATION_MS)
+        fields["timed_out"] = _boolean(obj, "timed_out")
+        fields["log_path"] = _optional_text(obj, "log_path", MAX_PATH_CHARS)
+    elif cls is Overlapped and obj.get("holder_pid") is not None:
+        fields["holder_pid"] = _integer(obj, "holder_pid", 1, MAX_PID)
+    return cls(**fields)
+
+
+def _decode_cadence(value: object) -> Cadence:
+    if not isinstance(value, dict):
+        raise EventError("'cadence' must be an object")
+    _reject_unknown(value, {"schedule", "every", "grace", "timeout", "max_runtime"})
+    schedule = _optional_text(value, "schedule", MAX_SCHEDULE_CHARS)
+    seconds = {
+        key: None if value.get(key) is None else _number(value, key, 0, MAX_SECONDS)
+        for key in ("every", "grace", "timeout", "max_runtime")
+    }
+    return Cadence(schedule=schedule, **seconds)
+
+
+def _reject_unknown(obj: dict[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(obj) - allowed)
+    if unknown:
+        raise EventError(f"unknown field {unknown[0]!r}")
+
+
+def _integer(obj: dict[str, Any], key: str, low: int, high: int) -> int:
+    value = obj.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise EventError(f"'{key}' must be an integer in {low}..{high}")
+    return value
+
+
+def _number(obj: dict[str, Any], key: str, low: float, high: float) -> float:
+    value = obj.get(key)
+    if not isinstance(value, int | float) or isinstance(value, bool) or not low <= value <= high:
+        raise EventError(f"'{key}' must be a number in {low}..{high}")
+    return float(value)
+
+
+def _boolean(obj: dict[str, Any], key: str) -> bool:
+    value = obj.get(key)
+    if not isinstance(value, bool):
+        raise EventError(f"'{key}' must be true or false")
+    return value
+
+
+def _optional_text(obj: dict[str, Any], key: str, max_chars: int) -> str | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > max_chars or "\x00" in value:
+        raise EventError(f"'{key}' must be a string of at most {max_chars} characters")
+    return value
