@@ -326,6 +326,18 @@ def test_last_outcome_ignores_and_replaces_symlinks(tmp_path: Path) -> None:
     assert target.read_text() == "failed\n"
 
 
+def test_last_outcome_relative_to_a_directory_fd(tmp_path: Path) -> None:
+    dir_fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert read_last_outcome("last-outcome", dir_fd=dir_fd) is None
+        assert write_last_outcome("last-outcome", True, dir_fd=dir_fd) is None
+        assert read_last_outcome("last-outcome", dir_fd=dir_fd) is True
+    finally:
+        os.close(dir_fd)
+    assert (tmp_path / "last-outcome").read_text() == "failed\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last-outcome"]
+
+
 def test_last_outcome_write_error_is_one_line(tmp_path: Path) -> None:
     problem = write_last_outcome(tmp_path / "missing-dir" / "backup.last", True)
     assert problem is not None and "\n" not in problem and "cannot record" in problem

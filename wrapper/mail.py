@@ -10,13 +10,13 @@ API (the wrapper's CLI calls these):
         smtp="HOST[:PORT]" or None,                 # None: pipe to sendmail -t -oi
         starttls=True/False, username=..., password=..., sender=None, ca_file=None,
     )                                               # invalid combinations raise MailConfigError
-    previous = read_last_outcome(state_file)        # True/False/None (unknown), never raises
+    previous = read_last_outcome("last-outcome", dir_fd=job_dir_fd)  # True/False/None
     if should_mail(settings, failed, previous):
         problem = send_run_mail(settings, host=..., job=..., state=..., exit_status=...,
                                 duration_ms=..., log_path=..., output_tail=...,
                                 previous_failed=previous)
         # problem is None (sent) or one line to print as a warning; the job's status is unchanged
-    write_last_outcome(state_file, failed)          # None or one line, never raises
+    write_last_outcome("last-outcome", failed, dir_fd=job_dir_fd)  # None or one line
 
 Every error message is one line.  The password is never put into a message or a repr.
 """
@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import smtplib
 import socket
 import ssl
 import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -119,6 +119,8 @@ class MailSettings:
         for addr in self.to:
             _check_address(addr, "recipient")
         parse_mail_on(self.on)
+        if not self.timeout > 0:
+            raise MailConfigError("mail timeout must be positive")
         if self.sender is not None:
             _check_address(self.sender, "sender")
         if self.smtp is None:
@@ -130,8 +132,6 @@ class MailSettings:
             raise MailConfigError("SMTP login needs both a username and a password")
         if self.username is not None and not self.starttls:
             raise MailConfigError("SMTP login needs STARTTLS (the password would cross in clear)")
-        if not self.timeout > 0:
-            raise MailConfigError("mail timeout must be positive")
 
 
 def should_mail(settings: MailSettings, failed: bool, previous_failed: bool | None) -> bool:
@@ -143,13 +143,15 @@ def should_mail(settings: MailSettings, failed: bool, previous_failed: bool | No
     return failed != bool(previous_failed)
 
 
-def read_last_outcome(path: str | os.PathLike[str]) -> bool | None:
+def read_last_outcome(path: str | os.PathLike[str], *, dir_fd: int | None = None) -> bool | None:
     """Return True if the last recorded run failed, False if it succeeded, None if unknown.
 
+    `path` is relative to `dir_fd` when given (e.g. the job's log directory, opened safely).
     A missing, unreadable, oversized or garbled file, or a symlink, reads as unknown.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK,
+                     dir_fd=dir_fd)
     except OSError:
         return None
     try:
@@ -161,20 +163,28 @@ def read_last_outcome(path: str | os.PathLike[str]) -> bool | None:
     return {STATE_FAILED.encode(): True, STATE_OK.encode(): False}.get(data)
 
 
-def write_last_outcome(path: str | os.PathLike[str], failed: bool) -> str | None:
-    """Record this run's outcome atomically (temp file + rename); return None or one line."""
+def write_last_outcome(
+    path: str | os.PathLike[str], failed: bool, *, dir_fd: int | None = None
+) -> str | None:
+    """Record this run's outcome atomically (new file + rename); return None or one line.
+
+    The temporary file is created with O_EXCL|O_NOFOLLOW and renamed over `path`; a symlink
+    planted at `path` is replaced, never followed.
+    """
     directory, name = os.path.split(os.fspath(path))
+    tmp = os.path.join(directory, f".{name}.{os.getpid()}.{secrets.token_hex(4)}")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=directory or ".")
+        fd = os.open(tmp, flags, 0o644, dir_fd=dir_fd)
     except OSError as exc:
         return f"cannot record the last outcome in {path}: {exc.strerror or exc}"
     try:
         with os.fdopen(fd, "w") as out:
             out.write(STATE_FAILED if failed else STATE_OK)
-        os.replace(tmp, path)  # rename() replaces a symlink itself, never its target
+        os.replace(tmp, path, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except OSError as exc:
         with contextlib.suppress(OSError):
-            os.unlink(tmp)
+            os.unlink(tmp, dir_fd=dir_fd)
         return f"cannot record the last outcome in {path}: {exc.strerror or exc}"
     return None
 
