@@ -1,0 +1,107 @@
+"""A real systemd-journald for tests, isolated in a private mount namespace.
+
+journald is started with a temporary directory bind-mounted over /run and another over
+/var/log, inside its own mount namespace (util-linux `unshare -m`).  It therefore writes only
+under the test's directory: its socket is DIR/run/systemd/journal/socket and its (volatile)
+journal DIR/run/log/journal/, which `journalctl -D` reads.  The real /run/systemd/journal is
+never touched.  Needs root; `PrivateJournald.start()` raises JournaldUnavailable otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+JOURNALD = "/lib/systemd/systemd-journald"
+
+
+class JournaldUnavailable(RuntimeError):
+    """journald cannot run here (not root, no unshare, or it did not start)."""
+
+
+def in_private_run(run_dir: Path, argv: list[str], var_log: Path | None = None) -> list[str]:
+    """argv wrapped so it runs with run_dir mounted over /run (and var_log over /var/log)."""
+    mounts = f'mount --bind "{run_dir}" /run'
+    if var_log is not None:
+        mounts += f' && mount --bind "{var_log}" /var/log'
+    return ["unshare", "-m", "--propagation", "private", "sh", "-c", f'{mounts} && exec "$@"',
+            "sh", *argv]
+
+
+class PrivateJournald:
+    """systemd-journald writing under `directory`; use as a context manager."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.run_dir = directory / "run"
+        self.var_log = directory / "varlog"
+        self.socket_path = self.run_dir / "systemd" / "journal" / "socket"
+        self.journal_dir = self.run_dir / "log" / "journal"
+        self.output = directory / "journald.out"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 10.0) -> PrivateJournald:
+        if os.geteuid() != 0:
+            raise JournaldUnavailable("journald needs root to run")
+        if not (os.access(JOURNALD, os.X_OK) and shutil.which("unshare")
+                and shutil.which("journalctl")):
+            raise JournaldUnavailable("systemd-journald, journalctl or unshare is missing")
+        self.run_dir.mkdir(parents=True)
+        self.var_log.mkdir()
+        with open(self.output, "wb") as out:
+            self.proc = subprocess.Popen(
+                in_private_run(self.run_dir, [JOURNALD], self.var_log),
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True, env={"PATH": os.environ.get("PATH", os.defpath)},
+            )
+        deadline = time.monotonic() + timeout
+        while not self.socket_path.is_socket():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise JournaldUnavailable(
+                    f"journald did not start: {self.output.read_text(errors='replace')[-300:]}"
+                )
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def __enter__(self) -> PrivateJournald:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def read(self, *matches: str) -> list[dict[str, object]]:
+        """Entries matching journalctl MATCHES, as journalctl -o json gives them."""
+        proc = subprocess.run(
+            ["journalctl", "-D", str(self.journal_dir), "-o", "json", "--all", "--no-pager",
+             *matches],
+            capture_output=True, text=True, timeout=30, check=False,
+        )
+        return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+
+    def wait_for(self, *matches: str, count: int = 1, timeout: float = 10.0) -> list[dict]:
+        """Poll journalctl until at least `count` entries match."""
+        deadline = time.monotonic() + timeout
+        while True:
+            entries = self.read(*matches)
+            if len(entries) >= count or time.monotonic() > deadline:
+                return entries
+            time.sleep(0.1)
