@@ -647,9 +647,10 @@ def _header(pdu_type: int, flags: int, session_id: int, transaction_id: int, pac
                        packet_id, payload_length)
 
 
-def response_bytes(request: PDU, varbinds: Iterable[bytes], error: int = 0, index: int = 0,
-                   sys_uptime: int = 0) -> bytes:
-    """A Response to `request` in its byte order, from already-encoded varbinds."""
+def response_bytes(request: PDU | Header, varbinds: Iterable[bytes], error: int = 0,
+                   index: int = 0, sys_uptime: int = 0) -> bytes:
+    """A Response to `request` (a PDU, or the header of one that did not parse) in its byte
+    order, copying its session, transaction and packet ids, from already-encoded varbinds."""
     order = _order(request.network_order)
     body = b"".join((struct.pack(order + "IHH", sys_uptime, error, index), *varbinds))
     flags = NETWORK_BYTE_ORDER if request.network_order else 0
@@ -670,10 +671,13 @@ def encode(pdu: PDU) -> bytes:
         flags |= INSTANCE_REGISTRATION
     if isinstance(pdu, IndexAllocate | IndexDeallocate):
         flags |= (NEW_INDEX if pdu.new_index else 0) | (ANY_INDEX if pdu.any_index else 0)
-    parts.extend(_encode_body(pdu, net, order))
-    body = b"".join(parts)
-    return _header(pdu.type, flags, pdu.session_id, pdu.transaction_id, pdu.packet_id,
-                   len(body)) + body
+    try:
+        parts.extend(_encode_body(pdu, net, order))
+        body = b"".join(parts)
+        return _header(pdu.type, flags, pdu.session_id, pdu.transaction_id, pdu.packet_id,
+                       len(body)) + body
+    except struct.error as exc:
+        raise EncodeError(f"{pdu.type.name}: a field is out of range ({exc})") from None
 
 
 def _byte(value: int, what: str) -> int:
