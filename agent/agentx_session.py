@@ -233,6 +233,7 @@ class AgentXFrontend:
         self.priority = priority
         self.backoff = Backoff()
         self.notifications_sent = 0
+        self.sessions_opened = 0
         self.handler = RequestHandler(view, self._uptime)
         self._started = time.monotonic()
         self._registered = asyncio.Event()
@@ -259,6 +260,7 @@ class AgentXFrontend:
         finally:
             if sender is not None:
                 sender.cancel()
+                await asyncio.gather(sender, return_exceptions=True)
 
     async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         if self.kind == "unix":
@@ -293,6 +295,7 @@ class AgentXFrontend:
         if opened.error:
             raise SessionError(f"the master refused Open: {_error_name(opened.error)}")
         conn.session_id = opened.session_id
+        self.sessions_opened += 1
         self.backoff.reset()
         await self._register(conn)
         self._connection = conn
