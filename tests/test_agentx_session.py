@@ -377,3 +377,84 @@ def test_unreachable_master_is_retried_not_fatal(tmp_path: Path) -> None:
         return frontend.sessions_opened
 
     assert asyncio.run(scenario()) == 0
+
+
+# --- against an in-test master speaking the codec over a real Unix socket --------------------
+
+class ScriptedMaster:
+    """The master's side of the wire, driven step by step by a test."""
+
+    def __init__(self) -> None:
+        self.connections: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = (
+            asyncio.Queue())
+        self.buffer = ax.AgentXBuffer()
+
+    async def accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self.connections.put((reader, writer))
+
+    async def read(self, reader: asyncio.StreamReader) -> ax.PDU:
+        while (pdu := self.buffer.next_pdu()) is None:
+            data = await asyncio.wait_for(reader.read(4096), 5)
+            assert data, "the subagent closed the connection"
+            self.buffer.receive(data)
+        return pdu
+
+    async def expect(self, reader: asyncio.StreamReader, kind: type[ax.PDU]) -> ax.PDU:
+        pdu = await self.read(reader)
+        assert isinstance(pdu, kind), pdu
+        return pdu
+
+
+def test_session_protocol_against_a_scripted_master(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        master = ScriptedMaster()
+        path = tmp_path / "master.sock"
+        server = await asyncio.start_unix_server(master.accept, path=str(path))
+        frontend = AgentXFrontend(f"unix:{path}", table_view(1), ROOT, None,
+                                  notification_varbinds, ping_interval=0.2)
+        task = asyncio.create_task(frontend.run())
+        reader, writer = await asyncio.wait_for(master.connections.get(), 5)
+
+        opened = await master.expect(reader, ax.Open)
+        assert opened.description == b"cronwrap-agent" and opened.session_id == 0
+        writer.write(ax.encode(ax.Response(session_id=77, packet_id=opened.packet_id)))
+        register = await master.expect(reader, ax.Register)
+        assert (register.subtree, register.session_id) == (ROOT, 77)
+        writer.write(ax.encode(ax.Response(session_id=77, packet_id=register.packet_id)))
+        await asyncio.wait_for(frontend.wait_registered(), 5)
+
+        # a little-endian request is answered little-endian, with its ids copied
+        writer.write(ax.encode(ax.GetNext(session_id=77, transaction_id=5, packet_id=6,
+                                          network_order=False,
+                                          ranges=(ax.SearchRange(ROOT),))))
+        answer = await master.expect(reader, ax.Response)
+        assert (answer.network_order, answer.transaction_id, answer.packet_id) == (False, 5, 6)
+        assert [vb.oid for vb in answer.varbinds] == [COUNT]
+
+        # a malformed PDU with a readable header gets parseError, and the session goes on
+        writer.write(bytes.fromhex("01 05 10 00 0000004d 00000007 00000008 00000004 ff000000"))
+        answer = await master.expect(reader, ax.Response)
+        assert (answer.error, answer.transaction_id, answer.packet_id) == (266, 7, 8)
+
+        # Pings come on their own, in the session
+        ping = await master.expect(reader, ax.Ping)
+        assert ping.session_id == 77
+        writer.write(ax.encode(ax.Response(session_id=77, packet_id=ping.packet_id)))
+
+        # end-of-file without a Close: the subagent comes back, opens and registers again
+        writer.close()
+        reader, writer = await asyncio.wait_for(master.connections.get(), 10)
+        master.buffer = ax.AgentXBuffer()
+        await master.expect(reader, ax.Open)
+        assert not frontend._registered.is_set()
+
+        # stopping says goodbye with a Close (shutdown)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        closed = await master.expect(reader, ax.Close)
+        assert closed.reason == ax.CloseReason.shutdown
+        server.close()
+        assert frontend.sessions_opened == 1
+
+    asyncio.run(scenario())
