@@ -21,7 +21,6 @@ from pysnmp.proto import rfc1902
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from agentx_views import SortedView  # noqa: E402
-
 from cronwrap.agent import agentx_codec as ax  # noqa: E402
 from cronwrap.agent.agentx_session import RequestHandler  # noqa: E402
 
