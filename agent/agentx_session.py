@@ -242,6 +242,11 @@ class AgentXFrontend:
     def _uptime(self) -> int:
         return int((time.monotonic() - self._started) * 100) & 0xFFFFFFFF
 
+    @property
+    def registered(self) -> bool:
+        """True while a session is open and the subtree is registered."""
+        return self._registered.is_set()
+
     async def wait_registered(self) -> None:
         """Return once a session is open and the subtree is registered."""
         await self._registered.wait()

@@ -319,7 +319,7 @@ def test_snmpd_restart_reconnects_and_delivers_queued_notifications(tmp_path: Pa
             FrontendThread(f"unix:{master.agentx_socket}", table_view(1)) as running:
         running.wait_registered()
         master.stop()
-        wait_until(lambda: not running.frontend._registered.is_set(), 10, "the session to drop")
+        wait_until(lambda: not running.frontend.registered, 10, "the session to drop")
         running.publish(failed_job("while-down"))  # sent once snmpd is back
         master.start()
 
@@ -343,7 +343,7 @@ def test_duplicate_registration_is_reported_and_the_first_keeps_serving(
         first.wait_registered()
         with FrontendThread(address, table_view(2), register_retry=60) as second:
             wait_until(lambda: "duplicateRegistration" in caplog.text, 10, "the warning")
-            assert not second.frontend._registered.is_set()
+            assert not second.frontend.registered
             count = snmp("snmpget", "-v2c", "-c", "public", "-On", master.address,
                          dotted(COUNT)).stdout.strip()
             assert count == f".{dotted(COUNT)} = Gauge32: 1"
@@ -446,7 +446,7 @@ def test_session_protocol_against_a_scripted_master(tmp_path: Path) -> None:
         reader, writer = await asyncio.wait_for(master.connections.get(), 10)
         master.buffer = ax.AgentXBuffer()
         await master.expect(reader, ax.Open)
-        assert not frontend._registered.is_set()
+        assert not frontend.registered
 
         # stopping says goodbye with a Close (shutdown)
         task.cancel()
