@@ -56,6 +56,13 @@ class RequestHandler:
         self.uptime = uptime
 
     def handle(self, pdu: ax.PDU) -> bytes | None:
+        try:
+            return self._answer(pdu)
+        except ax.EncodeError as exc:  # a value the view holds cannot go on the wire
+            log.error("AgentX: cannot answer %s: %s", pdu.type.name, exc)
+            return self._reply(pdu, (), ax.Error.genErr)
+
+    def _answer(self, pdu: ax.PDU) -> bytes | None:
         if isinstance(pdu, ax.CleanupSet):
             return None
         if isinstance(pdu, ax.ContextPDU) and pdu.context is not None:

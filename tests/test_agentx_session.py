@@ -138,6 +138,12 @@ def test_other_context_and_unexpected_pdus() -> None:
     assert answer(view, ax.Register(subtree=ROOT)).error == ax.Error.processingError
 
 
+def test_an_unencodable_value_gives_gen_err_not_a_dead_session() -> None:
+    view = SortedView([(COUNT, object())])
+    response = answer(view, ax.GetNext(ranges=(ax.SearchRange(ROOT),)))
+    assert (response.error, response.varbinds) == (ax.Error.genErr, ())
+
+
 @pytest.mark.parametrize("address", ["", "unix:", "tcp:host", "tcp::161", "tcp:h:0",
                                      "tcp:h:99999", "udp:h:1", "/tmp/sock"])
 def test_bad_addresses_are_refused_in_one_line(address: str) -> None:
