@@ -241,6 +241,7 @@ class AgentXFrontend:
         self.backoff = Backoff()
         self.notifications_sent = 0
         self.sessions_opened = 0
+        self.pings_answered = 0
         self.handler = RequestHandler(view, self._uptime)
         self._started = time.monotonic()
         self._registered = asyncio.Event()
@@ -322,6 +323,7 @@ class AgentXFrontend:
             pong = await conn.request(ax.Ping())
             if pong.error:
                 raise SessionError(f"Ping answered {_error_name(pong.error)}")
+            self.pings_answered += 1
 
     async def _register(self, conn: _Connection) -> None:
         register = ax.Register(subtree=self.subtree, priority=self.priority,

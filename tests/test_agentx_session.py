@@ -360,6 +360,16 @@ def test_duplicate_registration_is_reported_and_the_first_keeps_serving(
 
 @needs_netsnmp
 @pytest.mark.integration
+def test_snmpd_answers_our_pings(master: SnmpdMaster) -> None:
+    with FrontendThread(f"unix:{master.agentx_socket}", table_view(1),
+                        ping_interval=0.05) as running:
+        running.wait_registered()
+        wait_until(lambda: running.frontend.pings_answered >= 5, 10, "five Pings answered")
+        assert running.frontend.sessions_opened == 1 and running.frontend.registered
+
+
+@needs_netsnmp
+@pytest.mark.integration
 def test_a_large_view_is_walked_completely_in_one_session(master: SnmpdMaster) -> None:
     view = table_view(10_000, columns=2)  # 20,002 instances
     with FrontendThread(f"unix:{master.agentx_socket}", view) as running:
