@@ -1,0 +1,395 @@
+"""Asyncio AgentX subagent: connects to snmpd, registers a subtree and serves it from a MibView.
+
+Protocol work is sans-IO (agentx_codec for bytes, `RequestHandler` for answers); this module
+only moves bytes, keeps the session alive (Ping on absolute monotonic deadlines), reconnects
+with back-off and jitter when the master goes away, and forwards notifications as Notify PDUs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from pysnmp.proto import rfc1902, rfc1905
+
+from . import agentx_codec as ax
+from .mibview import NO_SUCH_OBJECT, Entry, MibView, Oid
+
+log = logging.getLogger(__name__)
+
+SNMP_TRAP_OID: Oid = (1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0)
+NotificationVarbinds = Callable[[Any], tuple[Oid, list[tuple[Oid, Any]]]]
+
+
+class SessionError(Exception):
+    """The master refused us, stopped answering or went away: reconnect."""
+
+
+def parse_address(address: str) -> tuple[str, str, int]:
+    """`unix:PATH` -> ("unix", PATH, 0); `tcp:HOST:PORT` -> ("tcp", HOST, PORT)."""
+    kind, _, rest = address.partition(":")
+    if kind == "unix" and rest:
+        return "unix", rest, 0
+    if kind == "tcp":
+        host, _, port = rest.rpartition(":")
+        host = host.strip("[]")
+        if host and port.isdigit() and 0 < int(port) < 65536:
+            return "tcp", host, int(port)
+    raise ValueError(f"bad AgentX address {address!r}: expected unix:PATH or tcp:HOST:PORT")
+
+
+def _name(oid: Oid) -> str:
+    return ".".join(map(str, oid))
+
+
+class RequestHandler:
+    """Answers the master's requests from a MibView: PDU in, Response bytes (or None) out."""
+
+    def __init__(self, view: MibView, uptime: Callable[[], int]) -> None:
+        self.view = view
+        self.uptime = uptime
+
+    def handle(self, pdu: ax.PDU) -> bytes | None:
+        try:
+            return self._answer(pdu)
+        except ax.EncodeError as exc:  # a value the view holds cannot go on the wire
+            log.error("AgentX: cannot answer %s: %s", pdu.type.name, exc)
+            return self._reply(pdu, (), ax.Error.genErr)
+
+    def _answer(self, pdu: ax.PDU) -> bytes | None:
+        if isinstance(pdu, ax.CleanupSet):
+            return None
+        if isinstance(pdu, ax.ContextPDU) and pdu.context is not None:
+            return self._reply(pdu, (), ax.Error.unsupportedContext)
+        if isinstance(pdu, ax.GetNext):
+            net = pdu.network_order
+            return self._reply(pdu, [self._next(r.start, r.include, r.end, net)
+                                     for r in pdu.ranges])
+        if isinstance(pdu, ax.Get):
+            return self._reply(pdu, [self._get(r.start, pdu.network_order) for r in pdu.ranges])
+        if isinstance(pdu, ax.GetBulk):
+            return self._reply(pdu, self._bulk(pdu))
+        if isinstance(pdu, ax.TestSet):
+            index = 1 if pdu.varbinds else 0
+            return self._reply(pdu, (), ax.Error.notWritable, index)
+        if isinstance(pdu, ax.CommitSet | ax.UndoSet | ax.Ping):
+            # Every TestSet was refused, so there is never anything to commit or undo.
+            return self._reply(pdu, ())
+        return self._reply(pdu, (), ax.Error.processingError)
+
+    def _reply(self, pdu: ax.PDU, varbinds: Any, error: int = 0, index: int = 0) -> bytes:
+        return ax.response_bytes(pdu, varbinds, error, index, self.uptime())
+
+    def _get(self, oid: Oid, net: bool) -> bytes:
+        found = self.view.get(oid)
+        if isinstance(found, Entry):
+            return ax.entry_varbind(found, net)
+        missing = rfc1905.noSuchObject if found is NO_SUCH_OBJECT else rfc1905.noSuchInstance
+        return ax.encode_varbind(oid, missing, net)
+
+    def _next(self, start: Oid, include: bool, end: Oid, net: bool) -> bytes:
+        entry = self.view.get_next(start, include, end or None)
+        if entry is None or (end and entry.oid >= end):
+            return ax.encode_varbind(start, rfc1905.endOfMibView, net)
+        return ax.entry_varbind(entry, net)
+
+    def _bulk(self, pdu: ax.GetBulk) -> list[bytes]:
+        """RFC 2741 7.2.3.3: non-repeaters once each, then the repeaters row by row."""
+        net = pdu.network_order
+        ranges = pdu.ranges
+        split = min(pdu.non_repeaters, len(ranges))
+        out = [self._next(r.start, r.include, r.end, net) for r in ranges[:split]]
+        cursors = [(r.start, r.include, r.end) for r in ranges[split:]]
+        for _ in range(pdu.max_repetitions if cursors else 0):
+            ended = 0
+            for i, (start, include, end) in enumerate(cursors):
+                entry = self.view.get_next(start, include, end or None)
+                if entry is None or (end and entry.oid >= end):
+                    out.append(ax.encode_varbind(start, rfc1905.endOfMibView, net))
+                    ended += 1
+                else:
+                    out.append(ax.entry_varbind(entry, net))
+                    cursors[i] = (entry.oid, False, end)
+            if ended == len(cursors):
+                break
+        return out
+
+
+class Backoff:
+    """Exponential reconnect delays with full jitter, reset after a successful Open."""
+
+    def __init__(self, initial: float = 0.2, maximum: float = 5.0) -> None:
+        self.initial = initial
+        self.maximum = maximum
+        self.current = initial
+
+    def next_delay(self) -> float:
+        delay = random.uniform(self.current / 2, self.current)
+        self.current = min(self.current * 2, self.maximum)
+        return delay
+
+    def reset(self) -> None:
+        self.current = self.initial
+
+
+class _Connection:
+    """One stream to the master: reads and dispatches PDUs, correlates our own requests."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 handler: RequestHandler, timeout: float) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.handler = handler
+        self.timeout = timeout
+        self.session_id = 0
+        self.buffer = ax.AgentXBuffer()
+        self.pending: dict[int, asyncio.Future[ax.Response]] = {}
+        self.packet_ids = itertools.count(1)
+
+    async def request(self, pdu: ax.PDU) -> ax.Response:
+        """Send a PDU we originate and wait (bounded) for the master's Response."""
+        packet_id = next(self.packet_ids) & 0xFFFFFFFF
+        future: asyncio.Future[ax.Response] = asyncio.get_running_loop().create_future()
+        self.pending[packet_id] = future
+        self.writer.write(ax.encode(_with_ids(pdu, self.session_id, packet_id)))
+        try:
+            return await asyncio.wait_for(future, self.timeout)
+        except TimeoutError:
+            raise SessionError(f"no Response to {pdu.type.name} within {self.timeout:g}s") from None
+        finally:
+            self.pending.pop(packet_id, None)
+
+    async def read_loop(self) -> None:
+        """Serve the master until end-of-file, a Close, or an unusable stream."""
+        try:
+            while data := await self.reader.read(65536):
+                self.buffer.receive(data)
+                self._dispatch_buffered()
+                await self.writer.drain()
+            raise SessionError("the master closed the connection (end-of-file)")
+        except ConnectionError as exc:
+            raise SessionError(f"connection to the master lost: {exc}") from None
+        finally:
+            for future in self.pending.values():
+                if not future.done():
+                    future.set_exception(SessionError("connection to the master lost"))
+
+    def _dispatch_buffered(self) -> None:
+        while True:
+            try:
+                pdu = self.buffer.next_pdu()
+            except ax.PayloadTooLarge as exc:
+                raise SessionError(f"dropping the connection: {exc}") from None
+            except ax.ParseError as exc:
+                log.warning("AgentX: malformed PDU from the master: %s", exc)
+                header = exc.header
+                if header is not None and header.type != ax.PduType.response:
+                    self.writer.write(ax.response_bytes(header, (), ax.Error.parseError))
+                continue
+            if pdu is None:
+                return
+            self._dispatch(pdu)
+
+    def _dispatch(self, pdu: ax.PDU) -> None:
+        if isinstance(pdu, ax.Response):
+            future = self.pending.get(pdu.packet_id)
+            if future is not None and not future.done():
+                future.set_result(pdu)
+            return
+        if isinstance(pdu, ax.Close):
+            raise SessionError(f"the master closed the session (reason {pdu.reason})")
+        answer = self.handler.handle(pdu)
+        if answer is not None:
+            self.writer.write(answer)
+
+
+def _with_ids(pdu: ax.PDU, session_id: int, packet_id: int) -> ax.PDU:
+    return replace(pdu, session_id=session_id, packet_id=packet_id)
+
+
+class AgentXFrontend:
+    """Serves `view` under `subtree` through the AgentX master at `address`, until cancelled.
+
+    `notifications` (from NotificationHub.subscribe) is drained into Notify PDUs while a
+    session is up; while it is down they wait in the queue (the hub bounds it) and the one
+    in flight is kept and sent again after the reconnect.
+    """
+
+    def __init__(
+        self, address: str, view: MibView, subtree: Oid,
+        notifications: asyncio.Queue[Any] | None,
+        notification_varbinds: NotificationVarbinds,
+        description: str = "cronwrap-agent", *, timeout: float = 5.0,
+        ping_interval: float = 15.0, register_retry: float = 30.0, priority: int = 127,
+    ) -> None:
+        self.kind, self.host_or_path, self.port = parse_address(address)
+        self.address = address
+        self.subtree = tuple(subtree)
+        self.notifications = notifications
+        self.notification_varbinds = notification_varbinds
+        self.description = description
+        self.timeout = timeout
+        self.ping_interval = ping_interval
+        self.register_retry = register_retry
+        self.priority = priority
+        self.backoff = Backoff()
+        self.notifications_sent = 0
+        self.sessions_opened = 0
+        self.pings_answered = 0
+        self.handler = RequestHandler(view, self._uptime)
+        self._started = time.monotonic()
+        self._registered = asyncio.Event()
+        self._connection: _Connection | None = None
+
+    def _uptime(self) -> int:
+        return int((time.monotonic() - self._started) * 100) & 0xFFFFFFFF
+
+    @property
+    def registered(self) -> bool:
+        """True while a session is open and the subtree is registered."""
+        return self._registered.is_set()
+
+    async def wait_registered(self) -> None:
+        """Return once a session is open and the subtree is registered."""
+        await self._registered.wait()
+
+    async def run(self) -> None:
+        sender = asyncio.create_task(self._send_notifications()) if self.notifications else None
+        try:
+            while True:
+                try:
+                    await self._session()
+                except (OSError, SessionError, ax.AgentXError) as exc:
+                    log.warning("AgentX %s: %s", self.address, exc)
+                delay = self.backoff.next_delay()
+                log.info("AgentX %s: reconnecting in %.1fs", self.address, delay)
+                await asyncio.sleep(delay)
+        finally:
+            if sender is not None:
+                sender.cancel()
+                await asyncio.gather(sender, return_exceptions=True)
+
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if self.kind == "unix":
+            return await asyncio.open_unix_connection(self.host_or_path)
+        return await asyncio.open_connection(self.host_or_path, self.port)
+
+    async def _session(self) -> None:
+        reader, writer = await asyncio.wait_for(self._connect(), self.timeout)
+        conn = _Connection(reader, writer, self.handler, self.timeout)
+        tasks = [asyncio.create_task(conn.read_loop()),
+                 asyncio.create_task(self._keep_alive(conn))]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()
+        except asyncio.CancelledError:
+            writer.write(ax.encode(ax.Close(session_id=conn.session_id,
+                                            reason=ax.CloseReason.shutdown)))
+            raise
+        finally:
+            self._registered.clear()
+            self._connection = None
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            writer.close()
+
+    async def _keep_alive(self, conn: _Connection) -> None:
+        """Open, register (retrying a refused registration), then Ping until something fails."""
+        opened = await conn.request(ax.Open(timeout=min(int(self.timeout), 255),
+                                            description=self.description.encode()))
+        if opened.error:
+            raise SessionError(f"the master refused Open: {_error_name(opened.error)}")
+        conn.session_id = opened.session_id
+        self.sessions_opened += 1
+        self.backoff.reset()
+        await self._register(conn)
+        self._connection = conn
+        self._registered.set()
+        log.info("AgentX %s: session %d serving %s", self.address, conn.session_id,
+                 _name(self.subtree))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.ping_interval
+        while True:
+            await asyncio.sleep(max(0.0, deadline - loop.time()))
+            deadline = max(deadline + self.ping_interval, loop.time())
+            pong = await conn.request(ax.Ping())
+            if pong.error:
+                raise SessionError(f"Ping answered {_error_name(pong.error)}")
+            self.pings_answered += 1
+
+    async def _register(self, conn: _Connection) -> None:
+        register = ax.Register(subtree=self.subtree, priority=self.priority,
+                               timeout=min(int(self.timeout), 255))
+        warned = False
+        while True:
+            answer = await conn.request(register)
+            if not answer.error:
+                if warned:
+                    log.warning("AgentX %s: %s registered after all", self.address,
+                                _name(self.subtree))
+                return
+            if answer.error != ax.Error.duplicateRegistration:
+                raise SessionError(f"the master refused to register {_name(self.subtree)}: "
+                                   f"{_error_name(answer.error)}")
+            if not warned:
+                log.warning("AgentX %s: %s is already registered by another subagent "
+                            "(duplicateRegistration); retrying every %gs", self.address,
+                            _name(self.subtree), self.register_retry)
+                warned = True
+            await asyncio.sleep(self.register_retry)
+
+    async def _send_notifications(self) -> None:
+        assert self.notifications is not None
+        while True:
+            notification = await self.notifications.get()
+            try:
+                pdu = self._notify_pdu(notification)
+            except Exception:  # a bad notification must not stop the sender
+                log.exception("AgentX: cannot turn %r into a Notify PDU", notification)
+                continue
+            await self._deliver(pdu)
+
+    def _notify_pdu(self, notification: Any) -> ax.Notify:
+        trap_oid, varbinds = self.notification_varbinds(notification)
+        pdu = ax.Notify(varbinds=(
+            ax.VarBind(SNMP_TRAP_OID, rfc1902.ObjectIdentifier(trap_oid)),
+            *(ax.VarBind(tuple(oid), value) for oid, value in varbinds),
+        ))
+        ax.encode(pdu)  # refuse an unencodable notification now, not on every retry
+        return pdu
+
+    async def _deliver(self, pdu: ax.Notify) -> None:
+        """Send until the master answers; a lost session keeps the PDU for the next one."""
+        while True:
+            await self._registered.wait()
+            conn = self._connection
+            if conn is None:
+                continue
+            try:
+                answer = await conn.request(pdu)
+            except SessionError as exc:
+                log.warning("AgentX: notification not acknowledged (%s); will resend", exc)
+                conn.writer.close()
+                await asyncio.sleep(self.timeout / 10)
+                continue
+            if answer.error:
+                log.warning("AgentX: the master refused a notification: %s",
+                            _error_name(answer.error))
+            else:
+                self.notifications_sent += 1
+            return
+
+
+def _error_name(code: int) -> str:
+    try:
+        return f"{ax.Error(code).name} ({code})"
+    except ValueError:
+        return f"error {code}"
