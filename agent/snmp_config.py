@@ -99,7 +99,7 @@ class NotifyTarget:
 
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port} (v{self.version} {self.notify_type})"
+        return f"{host}:{self.port} (SNMPv{self.version})"
 
 
 @dataclass(frozen=True)

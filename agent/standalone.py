@@ -1,4 +1,4 @@
-"""The standalone SNMP agent: pysnmp 7 answers Get/GetNext/GetBulk from a MibView and sends notifications.
+"""The standalone SNMP agent: pysnmp 7 answers reads from a MibView and sends notifications.
 
 `StandaloneFrontend.run()` binds the --listen addresses, configures communities (each limited to
 source networks), USM users and notification targets from an `SnmpConfig`, and serves until
@@ -435,7 +435,7 @@ class NotificationSender:
         what = notification.kind.value
         for name, target in self._targets:
             try:
-                self._originator.send_varbinds(self._engine, name, None, "", full,
+                self._originator.send_varbinds(self._engine, name, None, b"", full,
                                                self._sent, (what, target))
             except PySnmpError as exc:
                 log.warning("%s %s to %s failed: %s", target.notify_type, what, target, exc)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import bisect
 from typing import Any
 
-from pysnmp.proto import rfc1902
-
 from cronwrap.agent.mibview import NO_SUCH_INSTANCE, NO_SUCH_OBJECT, Entry, NoSuch, Oid
+from pysnmp.proto import rfc1902
 
 # The cronwrap subtree, as CRON-JOBS-MIB defines it (enterprises 8072 9999 9999 71).
 SUBTREE: Oid = (1, 3, 6, 1, 4, 1, 8072, 9999, 9999, 71)
