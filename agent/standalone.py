@@ -25,6 +25,7 @@ from pysnmp.entity import engine as snmp_engine
 from pysnmp.entity.rfc3413 import cmdrsp, context, ntforg
 from pysnmp.error import PySnmpError
 from pysnmp.proto import errind, rfc1902, rfc1905
+from pysnmp.proto.api import v2c
 from pysnmp.proto.error import StatusInformation
 from pysnmp.proto.secmod.rfc2576 import SnmpV1SecurityModel, SnmpV2cSecurityModel
 from pysnmp.smi.instrum import AbstractMibInstrumController
@@ -185,6 +186,30 @@ def _object_name(entry: Entry) -> rfc1902.ObjectName:
     return name
 
 
+class BulkResponder(cmdrsp.BulkCommandResponder):
+    """GETBULK that stops repeating once every repeater is at endOfMibView (RFC 3416 4.2.3)."""
+
+    def handle_management_operation(self, snmpEngine: Any, stateReference: Any,
+                                    contextName: Any, PDU: Any) -> None:
+        request = list(v2c.apiPDU.get_varbinds(PDU))
+        non_repeaters = min(max(int(v2c.apiBulkPDU.get_non_repeaters(PDU)), 0), len(request))
+        repeaters = request[non_repeaters:]
+        repetitions = max(int(v2c.apiBulkPDU.get_max_repetitions(PDU)), 0)
+        if repeaters:
+            repetitions = min(repetitions, self.max_varbinds // len(repeaters))
+        read_next = self.snmpContext.get_mib_instrum(contextName).read_next_variables
+        ctx = {"snmpEngine": snmpEngine, "acFun": self.verify_access, "cbCtx": self.cbCtx}
+        answers = read_next(*request[:non_repeaters], **ctx) if non_repeaters else []
+        row = repeaters
+        for _ in range(repetitions if repeaters else 0):
+            row = read_next(*row, **ctx)
+            answers.extend(row)
+            if all(isinstance(value, rfc1905.EndOfMibView) for _, value in row):
+                break
+        self.send_varbinds(snmpEngine, stateReference, 0, 0, answers)
+        self.release_state_information(stateReference)
+
+
 # --- access control ------------------------------------------------------------------------
 
 def _source_address(transport_information: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
@@ -330,7 +355,7 @@ class StandaloneFrontend:
             b"", ViewInstrumentation(CompositeView([(SYSTEM_GROUP, system),
                                                     (self.subtree, self.view)])))
         for responder in (cmdrsp.GetCommandResponder, cmdrsp.NextCommandResponder,
-                          cmdrsp.BulkCommandResponder):
+                          BulkResponder):
             responder(engine, snmp_context)
         return system
 

@@ -192,6 +192,23 @@ def test_walk_from_the_root_flows_from_system_into_the_subtree(runner: AgentRunn
     assert pairs[-1][1] == "Counter32: 30" and len(pairs) == 6 + 1 + 3 * 13
 
 
+def test_getbulk_interleaves_repeaters_and_stops_at_the_end_of_the_view(
+        runner: AgentRunner) -> None:
+    view_values = job_rows(2)
+    agent = runner.start(view=SortedView(view_values))
+    first, second = (oid_text(oid) for oid in sorted(view_values)[1:3])
+    out = snmp("snmpbulkget", "-On", "-v2c", "-c", "public", "-Cn1", "-Cr2", agent.address,
+               f"{SYSTEM}.4", first, second).stdout.splitlines()
+    oids = [line.partition(" = ")[0] for line in out]
+    order = sorted(view_values)
+    assert oids == [f".{SYSTEM}.4.0", *(f".{oid_text(order[n])}" for n in (2, 3, 3, 4))]
+    last = oid_text(order[-1])
+    out = snmp("snmpbulkget", "-On", "-v2c", "-c", "public", "-Cr5", agent.address,
+               last).stdout.splitlines()
+    assert out == [f".{last} = No more variables left in this MIB View "
+                   "(It is past the end of the MIB tree)"]
+
+
 def test_walk_of_ten_thousand_rows_is_complete_and_in_order(runner: AgentRunner) -> None:
     view_values = job_rows(10_000)
     agent = runner.start(view=SortedView(view_values))
