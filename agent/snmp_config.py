@@ -167,8 +167,17 @@ def effective_access(config: SnmpConfig, listen: list[ListenAddress]) -> SnmpCon
     return replace(config, communities=(Community(DEFAULT_COMMUNITY, LOOPBACK_SOURCES),))
 
 
-def check_secret_file(path: Path, mode: int, config: SnmpConfig) -> None:
-    """Refuse a config file (`mode` from its stat) holding secrets that others can read."""
+def check_secret_file(path: Path, config: SnmpConfig, mode: int | None = None) -> None:
+    """Refuse a config file holding secrets that its group or others can access.
+
+    `mode` is the st_mode of the file as it was read (os.fstat of the open file); without it
+    the path is stat'ed now.
+    """
+    if mode is None:
+        try:
+            mode = path.stat().st_mode
+        except OSError as exc:
+            raise SnmpConfigError(f"cannot check {path}: {exc.strerror}") from None
     if config.has_secrets and mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise SnmpConfigError(
             f"{path} holds SNMP secrets but is accessible by group or others "
@@ -189,7 +198,7 @@ def load_snmp_config(path: Path) -> SnmpConfig:
         config = parse_snmp_config(_table(document, "snmp", "the config file"))
     except SnmpConfigError as exc:
         raise SnmpConfigError(f"{path}: {exc}") from None
-    check_secret_file(path, mode, config)
+    check_secret_file(path, config, mode)
     return config
 
 

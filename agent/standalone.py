@@ -51,6 +51,7 @@ READ_VIEW: Oid = (1, 3, 6, 1)
 SYSTEM_GROUP: Oid = (1, 3, 6, 1, 2, 1, 1)
 NET_SNMP_ENTERPRISE = 8072  # the cronwrap MIB lives under Net-SNMP's experimental arc
 ENGINE_ID_FILE = "engine-id"
+ENGINE_BOOTS_FILE = "engine-boots"
 
 AUTH_PROTOCOLS = {
     "SHA": snmp_config.USM_AUTH_HMAC96_SHA,
@@ -263,6 +264,27 @@ def load_engine_id(state_dir: Path) -> bytes:
         raise StandaloneError(f"cannot keep the SNMP engine id in {path}: {exc.strerror}") from None
 
 
+def next_engine_boots(state_dir: Path) -> int:
+    """Count this start in state_dir (RFC 3414 snmpEngineBoots grows with a kept engine id)."""
+    path = state_dir / ENGINE_BOOTS_FILE
+    try:
+        boots = int(path.read_text().strip() or 0) + 1
+    except FileNotFoundError:
+        boots = 1
+    except ValueError:
+        raise StandaloneError(f"{path} does not hold a number; remove it to start again "
+                              "from 1") from None
+    boots = min(boots, 2**31 - 1)
+    temporary = state_dir / f".{ENGINE_BOOTS_FILE}.{os.getpid()}"
+    try:
+        temporary.write_text(f"{boots}\n")
+        os.replace(temporary, path)
+    except OSError as exc:
+        raise StandaloneError(f"cannot keep the SNMP engine boots in {path}: "
+                              f"{exc.strerror}") from None
+    return boots
+
+
 def _read_engine_id(path: Path) -> bytes:
     text = path.read_text().strip()
     try:
@@ -312,6 +334,9 @@ class StandaloneFrontend:
         sockets = [_bind(address) for address in self.listen]
         self.engine_id = load_engine_id(self.state_dir)
         engine = snmp_engine.SnmpEngine(snmpEngineID=rfc1902.OctetString(self.engine_id))
+        (boots,) = engine.get_mib_builder().import_symbols("__SNMP-FRAMEWORK-MIB",
+                                                           "snmpEngineBoots")
+        boots.syntax = boots.syntax.clone(next_engine_boots(self.state_dir))
         try:
             system = self._configure(engine, sockets)
             self.bound = [sock.getsockname()[:2] for sock in sockets]
@@ -453,7 +478,14 @@ class NotificationSender:
 
     def send(self, notification: Notification) -> None:
         """Hand the notification to pysnmp for every target; never waits for a receiver."""
-        trap_oid, varbinds = self._varbinds(notification)
+        if not self._targets:
+            return
+        try:
+            trap_oid, varbinds = self._varbinds(notification)
+        except Exception as exc:  # a bad notification must not stop the ones after it
+            log.error("cannot build %s for job %s: %s", notification.kind.value,
+                      notification.job.key.name, exc)
+            return
         sys_uptime, snmp_trap_oid = self._heading
         full = [(sys_uptime, self._uptime()),
                 (snmp_trap_oid, rfc1902.ObjectIdentifier(trap_oid)), *varbinds]

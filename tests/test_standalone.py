@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import socket
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -50,6 +51,8 @@ def iso(oid: tuple[int, ...]) -> str:
 
 def notification_varbinds(note: Notification) -> tuple[tuple[int, ...], list[tuple[Any, Any]]]:
     """The in-test stand-in for mib.notification_varbinds: trap OID and a few objects."""
+    if note.job.key.name == "bad-one":
+        raise ValueError("no varbinds for this job")
     number = list(NotificationKind).index(note.kind) + 1
     index = row_index(note.job.owner, note.job.key.name)
     return SUBTREE + (0, number), [
@@ -262,10 +265,14 @@ def test_configured_community_answers_and_others_time_out(runner: AgentRunner) -
 
 
 def test_community_from_a_source_outside_its_networks_times_out(runner: AgentRunner) -> None:
-    agent = runner.start(merge(_public(["10.0.0.0/8", "::1/128"]),
-                               _v3_user("SHA-256", "AES-128")))
+    port6 = free_port()
+    agent = runner.start(_public(["10.0.0.0/8", "::1/128"]),
+                         listen=[f"udp:127.0.0.1:{free_port()}", f"udp6:[::1]:{port6}"])
     proc = get(agent, f"{SYSTEM}.5.0", auth=("-v2c", "-c", "s3cret-ro"), check=False)
     assert proc.returncode != 0 and "Timeout" in proc.stderr, proc.stdout
+    allowed = snmp("snmpget", "-On", "-v2c", "-c", "s3cret-ro", "-t", "2", f"udp6:[::1]:{port6}",
+                   f"{SYSTEM}.5.0")
+    assert ".1.3.6.1.2.1.1.5.0 = STRING:" in allowed.stdout
 
 
 def _v3_user(auth: str, priv: str, name: str = "monitor") -> SnmpConfig:
@@ -379,19 +386,40 @@ def test_notifications_reach_snmptrapd(runner: AgentRunner, trapd: Snmptrapd, ki
 def test_failed_inform_is_retried_logged_and_gets_still_answer(
         runner: AgentRunner, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="cronwrap.agent.standalone")
-    dead_port = free_port()
-    target = _target(dead_port, "inform", "2c") | {"timeout": 0.2, "retries": 2}
-    agent = runner.start(merge(parse_snmp_config({"target": [target]}), _public()),
-                         with_queue=True)
-    agent.notify(failed())
-    assert "STRING" in get(agent, f"{SYSTEM}.5.0", auth=("-v2c", "-c", "s3cret-ro")).stdout
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:  # receives, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.settimeout(5)
+        port = silent.getsockname()[1]
+        target = _target(port, "inform", "2c") | {"timeout": 0.3, "retries": 2}
+        agent = runner.start(merge(parse_snmp_config({"target": [target]}), _public()),
+                             with_queue=True)
+        agent.notify(failed())
+        attempts = [silent.recvfrom(65535)[0] for _ in range(3)]
+        assert "STRING" in get(agent, f"{SYSTEM}.5.0", auth=("-v2c", "-c", "s3cret-ro")).stdout
 
-    def logged() -> list[str]:
-        return [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]
+        def logged() -> list[str]:
+            return [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]
 
-    messages = wait_until(logged, 15, "the failed inform to be logged")
-    assert messages == [f"inform cronJobFailed to 127.0.0.1:{dead_port} (SNMPv2c) failed: "
+        messages = wait_until(logged, 15, "the failed inform to be logged")
+        silent.settimeout(0.5)
+        with pytest.raises(TimeoutError):
+            silent.recvfrom(65535)  # the first attempt and two retries, no more
+    assert all(b"\xa6" in attempt and b"backup" in attempt for attempt in attempts)
+    assert messages == [f"inform cronJobFailed to 127.0.0.1:{port} (SNMPv2c) failed: "
                         "No SNMP response received before timeout"]
+
+
+def test_a_notification_that_cannot_be_built_is_logged_and_the_next_is_sent(
+        runner: AgentRunner, trapd: Snmptrapd, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.ERROR, logger="cronwrap.agent.standalone")
+    config = parse_snmp_config({"target": [_target(trapd.port, "trap", "2c")]})
+    agent = runner.start(config, with_queue=True)
+    agent.notify(failed("bad-one"))
+    agent.notify(failed("good-one"))
+    trapd.wait_for(r'STRING: "good-one"')
+    assert "bad-one" not in trapd.text()
+    assert [r.getMessage() for r in caplog.records] == [
+        "cannot build cronJobFailed for job bad-one: no varbinds for this job"]
 
 
 def test_engine_id_persists_across_restarts(runner: AgentRunner, trapd: Snmptrapd,
@@ -403,4 +431,5 @@ def test_engine_id_persists_across_restarts(runner: AgentRunner, trapd: Snmptrap
         agent.notify(failed(f"run-{run}"))
         trapd.wait_for(f'STRING: "run-{run}"')
         runner.stop(agent)
+        assert (runner.state_dir / "engine-boots").read_text() == f"{run + 1}\n"
     assert (runner.state_dir / "engine-id").read_text().strip() == engine_id
