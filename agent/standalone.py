@@ -10,6 +10,7 @@ pysnmp's generic MIB tree.  A second task turns queued `Notification`s into trap
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import os
@@ -170,9 +171,6 @@ class ViewInstrumentation(AbstractMibInstrumController):
                 start = entry.oid
         return answers
 
-    def write_variables(self, *var_binds: tuple[Any, Any], **ctx: Any) -> list[tuple[Any, Any]]:
-        raise PySnmpError("the standalone agent is read-only")
-
     @staticmethod
     def _hidden(name: Any, value: Any, idx: int, ctx: dict[str, Any]) -> bool:
         """True when VACM puts `name` outside the requester's read view (raises when denied)."""
@@ -331,28 +329,31 @@ class StandaloneFrontend:
 
     async def run(self) -> None:
         """Serve until cancelled; the dispatcher is closed on the way out."""
-        sockets = [_bind(address) for address in self.listen]
         self.engine_id = load_engine_id(self.state_dir)
-        engine = snmp_engine.SnmpEngine(snmpEngineID=rfc1902.OctetString(self.engine_id))
-        (boots,) = engine.get_mib_builder().import_symbols("__SNMP-FRAMEWORK-MIB",
-                                                           "snmpEngineBoots")
-        boots.syntax = boots.syntax.clone(next_engine_boots(self.state_dir))
-        try:
-            system = self._configure(engine, sockets)
-            self.bound = [sock.getsockname()[:2] for sock in sockets]
-            log.info("standalone SNMP agent listening on %s (engine id 0x%s)",
-                     ", ".join(str(a) for a in self.listen), self.engine_id.hex())
-            self.ready.set()
-            if self.notifications is None:
-                await asyncio.Future()
-            else:
-                sender = NotificationSender(engine, self.config.targets,
-                                            self.notification_varbinds, system.uptime)
-                await sender.run(self.notifications)
-        finally:
-            engine.close_dispatcher()
-            for sock in sockets:
-                sock.close()
+        boots = next_engine_boots(self.state_dir)
+        with contextlib.ExitStack() as sockets_open:
+            sockets = [sockets_open.enter_context(_bind(address)) for address in self.listen]
+            engine = snmp_engine.SnmpEngine(snmpEngineID=rfc1902.OctetString(self.engine_id))
+            (engine_boots,) = engine.get_mib_builder().import_symbols("__SNMP-FRAMEWORK-MIB",
+                                                                      "snmpEngineBoots")
+            engine_boots.syntax = engine_boots.syntax.clone(boots)
+            try:
+                await self._serve(engine, sockets)
+            finally:
+                engine.close_dispatcher()
+
+    async def _serve(self, engine: snmp_engine.SnmpEngine, sockets: list[socket.socket]) -> None:
+        system = self._configure(engine, sockets)
+        self.bound = [sock.getsockname()[:2] for sock in sockets]
+        log.info("standalone SNMP agent listening on %s (engine id 0x%s)",
+                 ", ".join(str(a) for a in self.listen), self.engine_id.hex())
+        self.ready.set()
+        if self.notifications is None:
+            await asyncio.Future()  # serve until cancelled
+        else:
+            sender = NotificationSender(engine, self.config.targets,
+                                        self.notification_varbinds, system.uptime)
+            await sender.run(self.notifications)
 
     def _configure(self, engine: snmp_engine.SnmpEngine, sockets: list[socket.socket]
                    ) -> SystemGroupView:
@@ -379,8 +380,9 @@ class StandaloneFrontend:
         snmp_context.register_context_name(
             b"", ViewInstrumentation(CompositeView([(SYSTEM_GROUP, system),
                                                     (self.subtree, self.view)])))
+        # ViewInstrumentation keeps pysnmp's default write_variables: a Set gets notWritable.
         for responder in (cmdrsp.GetCommandResponder, cmdrsp.NextCommandResponder,
-                          BulkResponder):
+                          BulkResponder, cmdrsp.SetCommandResponder):
             responder(engine, snmp_context)
         return system
 

@@ -183,6 +183,14 @@ def test_get_answers_cells_and_says_why_nothing(runner: AgentRunner) -> None:
     ]
 
 
+def test_set_is_refused_as_not_writable(runner: AgentRunner) -> None:
+    agent = runner.start()
+    proc = snmp("snmpset", "-v2c", "-c", "public", "-t", "2", agent.address,
+                f"{SYSTEM}.4.0", "s", "someone", check=False)
+    assert proc.returncode != 0 and "notWritable" in proc.stderr
+    assert '""' in get(agent, f"{SYSTEM}.4.0").stdout
+
+
 @pytest.mark.parametrize("tool", ["snmpwalk", "snmpbulkwalk"])
 def test_walk_from_the_root_flows_from_system_into_the_subtree(runner: AgentRunner,
                                                                 tool: str) -> None:
@@ -225,7 +233,7 @@ def test_snmptable_with_the_mib(runner: AgentRunner) -> None:
     probe = snmp("snmptranslate", "-On", "CRON-JOBS-MIB::cronJobTable", mibs=True, check=False)
     if probe.returncode != 0 or "Cannot" in probe.stderr:
         pytest.skip("mibs/CRON-JOBS-MIB.txt does not load in Net-SNMP yet: "
-                    + probe.stderr.strip().splitlines()[0])
+                    + probe.stderr.strip().splitlines()[-1])
     agent = runner.start()
     out = snmp("snmptable", "-v2c", "-c", "public", "-Ci", agent.address,
                "CRON-JOBS-MIB::cronJobTable", mibs=True).stdout
@@ -336,8 +344,11 @@ def test_refuses_a_readable_config_file_with_secrets(tmp_path: Path) -> None:
 
 def test_address_in_use_is_a_clear_error(runner: AgentRunner) -> None:
     agent = runner.start()
+    free = free_port()
     with pytest.raises(StandaloneError, match=r"cannot listen on udp:127\.0\.0\.1:\d+: "):
-        runner.start(listen=[f"udp:{agent.address}"])
+        runner.start(listen=[f"udp:127.0.0.1:{free}", f"udp:{agent.address}"])
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as again:
+        again.bind(("127.0.0.1", free))  # the first address was released
 
 
 # --- notifications ---------------------------------------------------------------------------
