@@ -1,0 +1,510 @@
+"""The standalone SNMP agent: pysnmp 7 answers reads from a MibView and sends notifications.
+
+`StandaloneFrontend.run()` binds the --listen addresses, configures communities (each limited to
+source networks), USM users and notification targets from an `SnmpConfig`, and serves until
+cancelled.  Every read goes to one ordered view (the SNMPv2-MIB system group followed by the
+cronwrap subtree) through `ViewInstrumentation`, so a GETNEXT is one bisect, never a scan of
+pysnmp's generic MIB tree.  A second task turns queued `Notification`s into traps or informs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from pysnmp.carrier.asyncio.dgram import udp, udp6
+from pysnmp.entity import config as snmp_config
+from pysnmp.entity import engine as snmp_engine
+from pysnmp.entity.rfc3413 import cmdrsp, context, ntforg
+from pysnmp.error import PySnmpError
+from pysnmp.proto import errind, rfc1902, rfc1905
+from pysnmp.proto.api import v2c
+from pysnmp.proto.error import StatusInformation
+from pysnmp.proto.secmod.rfc2576 import SnmpV1SecurityModel, SnmpV2cSecurityModel
+from pysnmp.smi.instrum import AbstractMibInstrumController
+
+from .mibview import NO_SUCH_INSTANCE, NO_SUCH_OBJECT, Entry, MibView, NoSuch, Oid
+from .model import Notification
+from .snmp_config import (
+    Community,
+    ListenAddress,
+    NotifyTarget,
+    SnmpConfig,
+    SnmpConfigError,
+    UsmUser,
+    effective_access,
+    parse_listen,
+)
+
+log = logging.getLogger(__name__)
+
+NotificationVarbinds = Callable[[Notification], tuple[Oid, list[tuple[Oid, Any]]]]
+
+READ_VIEW: Oid = (1, 3, 6, 1)
+SYSTEM_GROUP: Oid = (1, 3, 6, 1, 2, 1, 1)
+NET_SNMP_ENTERPRISE = 8072  # the cronwrap MIB lives under Net-SNMP's experimental arc
+ENGINE_ID_FILE = "engine-id"
+ENGINE_BOOTS_FILE = "engine-boots"
+
+AUTH_PROTOCOLS = {
+    "SHA": snmp_config.USM_AUTH_HMAC96_SHA,
+    "SHA-224": snmp_config.USM_AUTH_HMAC128_SHA224,
+    "SHA-256": snmp_config.USM_AUTH_HMAC192_SHA256,
+    "SHA-384": snmp_config.USM_AUTH_HMAC256_SHA384,
+    "SHA-512": snmp_config.USM_AUTH_HMAC384_SHA512,
+}
+PRIV_PROTOCOLS = {
+    "none": snmp_config.USM_PRIV_NONE,
+    "AES-128": snmp_config.USM_PRIV_CFB128_AES,
+    "AES-192": snmp_config.USM_PRIV_CFB192_AES_BLUMENTHAL,
+    "AES-256": snmp_config.USM_PRIV_CFB256_AES_BLUMENTHAL,
+    "AES-192-C": snmp_config.USM_PRIV_CFB192_AES,
+    "AES-256-C": snmp_config.USM_PRIV_CFB256_AES,
+}
+_VALUE_FOR = {NO_SUCH_OBJECT: rfc1905.noSuchObject, NO_SUCH_INSTANCE: rfc1905.noSuchInstance}
+
+
+class StandaloneError(RuntimeError):
+    """The standalone agent cannot start (address in use, unusable state); one-line message."""
+
+
+# --- the views ---------------------------------------------------------------------------
+
+def _subtree_end(root: Oid) -> Oid:
+    """The first OID after every OID under `root` (an exclusive upper bound)."""
+    return root[:-1] + (root[-1] + 1,)
+
+
+class CompositeView:
+    """Several views, each owning one subtree, answered as one ordered view."""
+
+    def __init__(self, parts: Iterable[tuple[Oid, MibView]]) -> None:
+        self._parts = sorted(parts, key=lambda part: part[0])
+
+    def get(self, oid: Oid) -> Entry | NoSuch:
+        for root, view in self._parts:
+            if oid[: len(root)] == root:
+                return view.get(oid)
+        return NO_SUCH_OBJECT
+
+    def get_next(self, start: Oid, include: bool = False, end: Oid | None = None) -> Entry | None:
+        for root, view in self._parts:
+            root_end = _subtree_end(root)
+            if start >= root_end:
+                continue
+            if end is not None and end <= root:
+                return None
+            found = view.get_next(start, include, root_end if end is None else min(end, root_end))
+            if found is not None:
+                return found
+        return None
+
+
+class SystemGroupView:
+    """SNMPv2-MIB's system group: fixed strings, sysObjectID and a live sysUpTime."""
+
+    def __init__(self, oids: dict[str, Oid], values: dict[str, Any], started: float) -> None:
+        self._started = started
+        self._uptime_oid = oids["sysUpTime"] + (0,)
+        self._entries = {oids[name] + (0,): Entry(oids[name] + (0,), value)
+                         for name, value in values.items()}
+        self._order = sorted([*self._entries, self._uptime_oid])
+
+    def uptime(self) -> rfc1902.TimeTicks:
+        return rfc1902.TimeTicks(int((time.monotonic() - self._started) * 100) % 2**32)
+
+    def get(self, oid: Oid) -> Entry | NoSuch:
+        if oid == self._uptime_oid:
+            return Entry(oid, self.uptime())
+        entry = self._entries.get(oid)
+        if entry is not None:
+            return entry
+        return NO_SUCH_INSTANCE if oid[:-1] + (0,) in self._order else NO_SUCH_OBJECT
+
+    def get_next(self, start: Oid, include: bool = False, end: Oid | None = None) -> Entry | None:
+        for oid in self._order:
+            if (oid > start or (include and oid == start)) and (end is None or oid < end):
+                found = self.get(oid)
+                return found if isinstance(found, Entry) else None
+        return None
+
+
+# --- the instrumentation -----------------------------------------------------------------
+
+class ViewInstrumentation(AbstractMibInstrumController):
+    """pysnmp's read hooks answered from a MibView, with VACM checked per varbind via acFun."""
+
+    def __init__(self, view: MibView) -> None:
+        self._view = view
+
+    def read_variables(self, *var_binds: tuple[Any, Any], **ctx: Any) -> list[tuple[Any, Any]]:
+        answers = []
+        for idx, (name, _) in enumerate(var_binds):
+            found = self._view.get(tuple(name))
+            value = _VALUE_FOR[found] if isinstance(found, NoSuch) else found.value
+            if self._hidden(name, value, idx, ctx):
+                value = rfc1905.noSuchObject
+            answers.append((name, value))
+        return answers
+
+    def read_next_variables(self, *var_binds: tuple[Any, Any], **ctx: Any) -> list[tuple[Any, Any]]:
+        answers = []
+        for idx, (name, _) in enumerate(var_binds):
+            start = tuple(name)
+            while True:
+                entry = self._view.get_next(start)
+                if entry is None:
+                    answers.append((name, rfc1905.endOfMibView))
+                    break
+                oid = _object_name(entry)
+                if not self._hidden(oid, entry.value, idx, ctx):
+                    answers.append((oid, entry.value))
+                    break
+                start = entry.oid
+        return answers
+
+    @staticmethod
+    def _hidden(name: Any, value: Any, idx: int, ctx: dict[str, Any]) -> bool:
+        """True when VACM puts `name` outside the requester's read view (raises when denied)."""
+        check = ctx.get("acFun")
+        return bool(check and check("read", (name, value), **{**ctx, "idx": idx}))
+
+
+def _object_name(entry: Entry) -> rfc1902.ObjectName:
+    name = entry.cache.get("pysnmp-name")
+    if name is None:
+        name = entry.cache["pysnmp-name"] = rfc1902.ObjectName(entry.oid)
+    return name
+
+
+class BulkResponder(cmdrsp.BulkCommandResponder):
+    """GETBULK that stops repeating once every repeater is at endOfMibView (RFC 3416 4.2.3)."""
+
+    def handle_management_operation(self, snmpEngine: Any, stateReference: Any,
+                                    contextName: Any, PDU: Any) -> None:
+        request = list(v2c.apiPDU.get_varbinds(PDU))
+        non_repeaters = min(max(int(v2c.apiBulkPDU.get_non_repeaters(PDU)), 0), len(request))
+        repeaters = request[non_repeaters:]
+        repetitions = max(int(v2c.apiBulkPDU.get_max_repetitions(PDU)), 0)
+        if repeaters:
+            repetitions = min(repetitions, self.max_varbinds // len(repeaters))
+        read_next = self.snmpContext.get_mib_instrum(contextName).read_next_variables
+        ctx = {"snmpEngine": snmpEngine, "acFun": self.verify_access, "cbCtx": self.cbCtx}
+        answers = read_next(*request[:non_repeaters], **ctx) if non_repeaters else []
+        row = repeaters
+        for _ in range(repetitions if repeaters else 0):
+            row = read_next(*row, **ctx)
+            answers.extend(row)
+            if all(isinstance(value, rfc1905.EndOfMibView) for _, value in row):
+                break
+        self.send_varbinds(snmpEngine, stateReference, 0, 0, answers)
+        self.release_state_information(stateReference)
+
+
+# --- access control ------------------------------------------------------------------------
+
+def _source_address(transport_information: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    _, address = transport_information
+    return ipaddress.ip_address(str(address[0]).split("%")[0])
+
+
+class SourceCheckedV2c(SnmpV2cSecurityModel):
+    """SNMPv2c community look-up that also requires the request's source to be allowed."""
+
+    def __init__(self, communities: dict[str, Community]) -> None:
+        super().__init__()
+        self._communities = communities
+
+    def _com2sec(self, snmpEngine: Any, communityName: Any, transportInformation: Any) -> Any:
+        found = super()._com2sec(snmpEngine, communityName, transportInformation)
+        community = self._communities.get(str(found[0]))
+        if community is None or not community.allows(_source_address(transportInformation)):
+            raise StatusInformation(errorIndication=errind.unknownCommunityName)
+        return found
+
+
+class NoV1(SnmpV1SecurityModel):
+    """SNMPv1 is not served: every v1 request is dropped as an unknown community."""
+
+    def _com2sec(self, snmpEngine: Any, communityName: Any, transportInformation: Any) -> Any:
+        raise StatusInformation(errorIndication=errind.unknownCommunityName)
+
+
+# --- engine id -----------------------------------------------------------------------------
+
+def load_engine_id(state_dir: Path) -> bytes:
+    """The agent's snmpEngineID, generated once (RFC 3411 format 5) and kept in state_dir."""
+    path = state_dir / ENGINE_ID_FILE
+    try:
+        return _read_engine_id(path)
+    except FileNotFoundError:
+        pass
+    engine_id = (0x80000000 | NET_SNMP_ENTERPRISE).to_bytes(4, "big") + b"\x05" + os.urandom(12)
+    temporary = state_dir / f".{ENGINE_ID_FILE}.{os.getpid()}"
+    try:
+        temporary.write_text(engine_id.hex() + "\n")
+        try:
+            os.link(temporary, path)  # never replaces an id another process just created
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink()
+        return _read_engine_id(path)
+    except OSError as exc:
+        raise StandaloneError(f"cannot keep the SNMP engine id in {path}: {exc.strerror}") from None
+
+
+def next_engine_boots(state_dir: Path) -> int:
+    """Count this start in state_dir (RFC 3414 snmpEngineBoots grows with a kept engine id)."""
+    path = state_dir / ENGINE_BOOTS_FILE
+    try:
+        boots = int(path.read_text().strip() or 0) + 1
+    except FileNotFoundError:
+        boots = 1
+    except ValueError:
+        raise StandaloneError(f"{path} does not hold a number; remove it to start again "
+                              "from 1") from None
+    boots = min(boots, 2**31 - 1)
+    temporary = state_dir / f".{ENGINE_BOOTS_FILE}.{os.getpid()}"
+    try:
+        temporary.write_text(f"{boots}\n")
+        os.replace(temporary, path)
+    except OSError as exc:
+        raise StandaloneError(f"cannot keep the SNMP engine boots in {path}: "
+                              f"{exc.strerror}") from None
+    return boots
+
+
+def _read_engine_id(path: Path) -> bytes:
+    text = path.read_text().strip()
+    try:
+        engine_id = bytes.fromhex(text)
+    except ValueError:
+        engine_id = b""
+    if not 5 <= len(engine_id) <= 32:
+        raise StandaloneError(f"{path} does not hold an SNMP engine id (5 to 32 bytes in hex); "
+                              "remove it to generate a new one")
+    return engine_id
+
+
+# --- the front end -------------------------------------------------------------------------
+
+class StandaloneFrontend:
+    """Serves the cronwrap view over SNMP on its own and sends notifications to targets."""
+
+    def __init__(
+        self,
+        listen: list[str],
+        view: MibView,
+        subtree: Oid,
+        config: SnmpConfig,
+        state_dir: Path,
+        notifications: asyncio.Queue[Notification] | None,
+        notification_varbinds: NotificationVarbinds,
+    ) -> None:
+        if not listen:
+            raise SnmpConfigError("no --listen address given for the standalone agent")
+        self.listen: list[ListenAddress] = [parse_listen(spec) for spec in listen]
+        self.config = effective_access(config, self.listen)
+        self.view = view
+        self.subtree = subtree
+        self.state_dir = state_dir
+        self.notifications = notifications
+        self.notification_varbinds = notification_varbinds
+        self.ready = asyncio.Event()
+        self.bound: list[tuple[str, int]] = []  # the (host, port) actually bound, in order
+        self.engine_id = b""
+
+    async def wait_ready(self) -> None:
+        """Return once the listening sockets are bound and requests are answered."""
+        await self.ready.wait()
+
+    async def run(self) -> None:
+        """Serve until cancelled; the dispatcher is closed on the way out."""
+        self.engine_id = load_engine_id(self.state_dir)
+        boots = next_engine_boots(self.state_dir)
+        with contextlib.ExitStack() as sockets_open:
+            sockets = [sockets_open.enter_context(_bind(address)) for address in self.listen]
+            engine = snmp_engine.SnmpEngine(snmpEngineID=rfc1902.OctetString(self.engine_id))
+            (engine_boots,) = engine.get_mib_builder().import_symbols("__SNMP-FRAMEWORK-MIB",
+                                                                      "snmpEngineBoots")
+            engine_boots.syntax = engine_boots.syntax.clone(boots)
+            try:
+                await self._serve(engine, sockets)
+            finally:
+                engine.close_dispatcher()
+
+    async def _serve(self, engine: snmp_engine.SnmpEngine, sockets: list[socket.socket]) -> None:
+        system = self._configure(engine, sockets)
+        self.bound = [sock.getsockname()[:2] for sock in sockets]
+        log.info("standalone SNMP agent listening on %s (engine id 0x%s)",
+                 ", ".join(str(a) for a in self.listen), self.engine_id.hex())
+        self.ready.set()
+        if self.notifications is None:
+            await asyncio.Future()  # serve until cancelled
+        else:
+            sender = NotificationSender(engine, self.config.targets,
+                                        self.notification_varbinds, system.uptime)
+            await sender.run(self.notifications)
+
+    def _configure(self, engine: snmp_engine.SnmpEngine, sockets: list[socket.socket]
+                   ) -> SystemGroupView:
+        for index, (address, sock) in enumerate(zip(self.listen, sockets, strict=True)):
+            carrier = udp6.Udp6AsyncioTransport() if address.family == "udp6" \
+                else udp.UdpAsyncioTransport()
+            domain = (udp6.DOMAIN_NAME if address.family == "udp6" else udp.DOMAIN_NAME)
+            snmp_config.add_transport(engine, domain + (1, index + 1),
+                                      carrier.open_server_mode(sock=sock))
+        allowed = {}
+        for index, community in enumerate(self.config.communities):
+            name = f"community{index + 1}"
+            allowed[name] = community
+            snmp_config.add_v1_system(engine, name, community.name)
+            snmp_config.add_vacm_user(engine, 2, name, "noAuthNoPriv", readSubTree=READ_VIEW)
+        engine.security_models[SnmpV1SecurityModel.SECURITY_MODEL_ID] = NoV1()
+        engine.security_models[SnmpV2cSecurityModel.SECURITY_MODEL_ID] = SourceCheckedV2c(allowed)
+        for user in self.config.users:
+            _add_user(engine, user)
+            snmp_config.add_vacm_user(engine, 3, user.name, user.level, readSubTree=READ_VIEW)
+        system = self._system_view(engine)
+        snmp_context = context.SnmpContext(engine)
+        snmp_context.unregister_context_name(b"")
+        snmp_context.register_context_name(
+            b"", ViewInstrumentation(CompositeView([(SYSTEM_GROUP, system),
+                                                    (self.subtree, self.view)])))
+        # ViewInstrumentation keeps pysnmp's default write_variables: a Set gets notWritable.
+        for responder in (cmdrsp.GetCommandResponder, cmdrsp.NextCommandResponder,
+                          BulkResponder, cmdrsp.SetCommandResponder):
+            responder(engine, snmp_context)
+        return system
+
+    def _system_view(self, engine: snmp_engine.SnmpEngine) -> SystemGroupView:
+        names = ("sysDescr", "sysObjectID", "sysUpTime", "sysContact", "sysName", "sysLocation")
+        symbols = engine.get_mib_builder().import_symbols("SNMPv2-MIB", *names)
+        oids = {name: tuple(symbol.name) for name, symbol in zip(names, symbols, strict=True)}
+        values = {
+            "sysDescr": rfc1902.OctetString(
+                f"cronwrap-agent standalone SNMP agent on {os.uname().sysname} "
+                f"{os.uname().release}"),
+            "sysObjectID": rfc1902.ObjectIdentifier(self.subtree),
+            "sysContact": rfc1902.OctetString(self.config.sys_contact),
+            "sysName": rfc1902.OctetString(self.config.sys_name or socket.gethostname()),
+            "sysLocation": rfc1902.OctetString(self.config.sys_location),
+        }
+        return SystemGroupView(oids, values, time.monotonic())
+
+
+def _bind(address: ListenAddress) -> socket.socket:
+    family = socket.AF_INET6 if address.family == "udp6" else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind((address.host, address.port))
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        raise StandaloneError(f"cannot listen on {address}: {exc.strerror}") from None
+    return sock
+
+
+def _add_user(engine: snmp_engine.SnmpEngine, user: UsmUser) -> None:
+    snmp_config.add_v3_user(
+        engine, user.name, AUTH_PROTOCOLS[user.auth], user.auth_key,
+        PRIV_PROTOCOLS[user.priv], user.priv_key or None,
+    )
+
+
+# --- notifications -------------------------------------------------------------------------
+
+class NotificationSender:
+    """Sends each queued notification to every target; inform failures are logged per target."""
+
+    def __init__(
+        self,
+        engine: snmp_engine.SnmpEngine,
+        targets: Iterable[NotifyTarget],
+        varbinds: NotificationVarbinds,
+        uptime: Callable[[], rfc1902.TimeTicks],
+    ) -> None:
+        self._engine = engine
+        self._varbinds = varbinds
+        self._uptime = uptime
+        self._originator = ntforg.NotificationOriginator()
+        self._targets = [(self._configure(index, target), target)
+                         for index, target in enumerate(targets)]
+        self._heading = [tuple(symbol.name) for symbol in engine.get_mib_builder().import_symbols(
+            "__SNMPv2-MIB", "sysUpTime", "snmpTrapOID")]
+
+    def _configure(self, index: int, target: NotifyTarget) -> str:
+        name = f"target{index + 1}"
+        params = f"{name}-params"
+        if target.user is None:
+            assert target.community is not None
+            snmp_config.add_v1_system(self._engine, f"{name}-community", target.community,
+                                      securityName=name)
+            snmp_config.add_target_parameters(self._engine, params, name, "noAuthNoPriv", 1)
+            snmp_config.add_vacm_user(self._engine, 2, name, "noAuthNoPriv",
+                                      notifySubTree=READ_VIEW)
+        else:
+            _add_user(self._engine, target.user)
+            snmp_config.add_target_parameters(self._engine, params, target.user.name,
+                                              target.user.level, 3)
+            snmp_config.add_vacm_user(self._engine, 3, target.user.name, target.user.level,
+                                      notifySubTree=READ_VIEW)
+        is_v6 = ":" in target.host
+        carrier = udp6 if is_v6 else udp
+        domain = carrier.DOMAIN_NAME + (2,)
+        if snmp_config.get_transport(self._engine, domain) is None:
+            transport = udp6.Udp6AsyncioTransport() if is_v6 else udp.UdpAsyncioTransport()
+            snmp_config.add_transport(self._engine, domain, transport.open_client_mode())
+        snmp_config.add_target_address(
+            self._engine, f"{name}-address", domain, (target.host, target.port), params,
+            timeout=int(target.timeout * 100), retryCount=target.retries, tagList=name,
+        )
+        snmp_config.add_notification_target(self._engine, name, params, name, target.notify_type)
+        return name
+
+    async def run(self, queue: asyncio.Queue[Notification]) -> None:
+        while True:
+            notification = await queue.get()
+            self.send(notification)
+
+    def send(self, notification: Notification) -> None:
+        """Hand the notification to pysnmp for every target; never waits for a receiver."""
+        if not self._targets:
+            return
+        try:
+            trap_oid, varbinds = self._varbinds(notification)
+        except Exception as exc:  # a bad notification must not stop the ones after it
+            log.error("cannot build %s for job %s: %s", notification.kind.value,
+                      notification.job.key.name, exc)
+            return
+        sys_uptime, snmp_trap_oid = self._heading
+        full = [(sys_uptime, self._uptime()),
+                (snmp_trap_oid, rfc1902.ObjectIdentifier(trap_oid)), *varbinds]
+        what = notification.kind.value
+        for name, target in self._targets:
+            try:
+                self._originator.send_varbinds(self._engine, name, None, b"", full,
+                                               self._sent, (what, target))
+            except PySnmpError as exc:
+                log.warning("%s %s to %s failed: %s", target.notify_type, what, target, exc)
+
+    @staticmethod
+    def _sent(engine: Any, handle: Any, error: Any, status: Any, index: Any, varbinds: Any,
+              context: tuple[str, NotifyTarget]) -> None:
+        what, target = context
+        if error or status:
+            reason = error or f"error-status {status}"
+            log.warning("%s %s to %s failed: %s", target.notify_type, what, target, reason)
+        else:
+            log.debug("%s %s to %s acknowledged", target.notify_type, what, target)

@@ -1,0 +1,446 @@
+"""The standalone pysnmp agent against real Net-SNMP clients and snmptrapd."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import socket
+import subprocess
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cronwrap.agent.model import JobKey, JobRecord, JobState, Notification, NotificationKind
+from cronwrap.agent.snmp_config import (
+    SnmpConfig,
+    SnmpConfigError,
+    load_snmp_config,
+    parse_snmp_config,
+)
+from cronwrap.agent.standalone import StandaloneError, StandaloneFrontend, load_engine_id
+from netsnmp import Snmptrapd, free_port, have_netsnmp, snmp, wait_until
+from pysnmp.proto import rfc1902
+from standalone_views import JOB_ENTRY, SUBTREE, SortedView, job_rows, row_index
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not have_netsnmp(), reason="Net-SNMP tools are not installed"),
+]
+
+SYSTEM = "1.3.6.1.2.1.1"
+NOTIFY_OWNER = SUBTREE + (2, 1)
+NOTIFY_NAME = SUBTREE + (2, 2)
+FAILURES = JOB_ENTRY + (4,)
+SNMP_TRAP_OID = (1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0)
+V3_KEYS = {"auth_key": "auth-pass-123", "priv_key": "priv-pass-456"}
+
+
+def oid_text(oid: tuple[int, ...]) -> str:
+    return ".".join(map(str, oid))
+
+
+def iso(oid: tuple[int, ...]) -> str:
+    """An OID as snmptrapd logs it without MIBs: iso.3.6.1..."""
+    return "iso" + oid_text(oid)[1:]
+
+
+def notification_varbinds(note: Notification) -> tuple[tuple[int, ...], list[tuple[Any, Any]]]:
+    """The in-test stand-in for mib.notification_varbinds: trap OID and a few objects."""
+    if note.job.key.name == "bad-one":
+        raise ValueError("no varbinds for this job")
+    number = list(NotificationKind).index(note.kind) + 1
+    index = row_index(note.job.owner, note.job.key.name)
+    return SUBTREE + (0, number), [
+        (NOTIFY_OWNER, rfc1902.OctetString(note.job.owner)),
+        (NOTIFY_NAME, rfc1902.OctetString(note.job.key.name)),
+        (FAILURES + index, rfc1902.Counter32(note.job.failures)),
+    ]
+
+
+def failed(name: str = "backup", failures: int = 7) -> Notification:
+    job = JobRecord(key=JobKey(0, name), owner="root", failures=failures, state=JobState.failed)
+    return Notification(NotificationKind.failed, job, 0.0)
+
+
+class RunningAgent:
+    """A StandaloneFrontend served by an event loop in a background thread."""
+
+    def __init__(self, frontend: StandaloneFrontend, queue: asyncio.Queue[Notification] | None,
+                 loop: asyncio.AbstractEventLoop, task: Future[None]) -> None:
+        self.frontend = frontend
+        self.queue = queue
+        self.loop = loop
+        self.task = task
+        self.address = f"127.0.0.1:{frontend.bound[0][1]}"
+
+    def notify(self, note: Notification) -> None:
+        assert self.queue is not None
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, note)
+
+
+class AgentRunner:
+    """Starts agents in one background event loop and stops them all at the end."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.running: list[RunningAgent] = []
+
+    def start(self, config: SnmpConfig | None = None, view: SortedView | None = None,
+              listen: list[str] | None = None, with_queue: bool = False) -> RunningAgent:
+        async def create() -> tuple[StandaloneFrontend, asyncio.Queue[Notification] | None,
+                                    asyncio.Task[None]]:
+            queue: asyncio.Queue[Notification] | None = asyncio.Queue() if with_queue else None
+            frontend = StandaloneFrontend(
+                listen or [f"udp:127.0.0.1:{free_port()}"], view or SortedView(job_rows(3)),
+                SUBTREE, config or SnmpConfig(), self.state_dir, queue, notification_varbinds)
+            task = asyncio.create_task(frontend.run())
+            ready = asyncio.create_task(frontend.wait_ready())
+            await asyncio.wait([task, ready], return_when=asyncio.FIRST_COMPLETED)
+            if task.done():
+                ready.cancel()
+                task.result()
+            return frontend, queue, task
+
+        frontend, queue, task = asyncio.run_coroutine_threadsafe(create(), self.loop).result(30)
+        agent = RunningAgent(frontend, queue, self.loop, task)
+        self.running.append(agent)
+        return agent
+
+    def stop(self, agent: RunningAgent) -> None:
+        async def cancel() -> None:
+            agent.task.cancel()
+            await asyncio.gather(agent.task, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(cancel(), self.loop).result(30)
+        self.running.remove(agent)
+
+    def close(self) -> None:
+        for agent in list(self.running):
+            self.stop(agent)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+@pytest.fixture
+def runner(tmp_path: Path) -> Iterator[AgentRunner]:
+    state = tmp_path / "state"
+    state.mkdir()
+    agent_runner = AgentRunner(state)
+    yield agent_runner
+    agent_runner.close()
+
+
+def walk_lines(tool: str, *args: str) -> list[tuple[tuple[int, ...], str]]:
+    """Run snmpwalk/snmpbulkwalk with -On and return (oid, value text) pairs in order."""
+    proc = snmp(tool, "-On", "-t", "5", "-r", "1", *args, timeout=300)
+    pairs = []
+    for line in proc.stdout.splitlines():
+        name, _, value = line.partition(" = ")
+        if value.startswith("No more variables left in this MIB View"):
+            continue  # snmpwalk shows the endOfMibView that ends a walk of the whole tree
+        pairs.append((tuple(int(part) for part in name.lstrip(".").split(".")), value))
+    return pairs
+
+
+def get(agent: RunningAgent, *oids: str, auth: tuple[str, ...] = ("-v2c", "-c", "public"),
+        check: bool = True) -> subprocess.CompletedProcess[str]:
+    return snmp("snmpget", "-On", "-t", "1", "-r", "1", *auth, agent.address, *oids, check=check)
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+def test_system_group_answers(runner: AgentRunner) -> None:
+    agent = runner.start(merge(parse_snmp_config(
+        {"contact": "ops@example.org", "location": "rack 4", "name": "cron01"}), _public()))
+    out = get(agent, *(f"{SYSTEM}.{n}.0" for n in range(1, 7)),
+              auth=("-v2c", "-c", "s3cret-ro")).stdout
+    assert "STRING: \"cronwrap-agent standalone" in out
+    assert f".1.3.6.1.2.1.1.2.0 = OID: .{oid_text(SUBTREE)}" in out
+    assert re.search(r"\.1\.3\.6\.1\.2\.1\.1\.3\.0 = Timeticks: \(\d+\)", out)
+    assert '.1.3.6.1.2.1.1.4.0 = STRING: "ops@example.org"' in out
+    assert '.1.3.6.1.2.1.1.5.0 = STRING: "cron01"' in out
+    assert '.1.3.6.1.2.1.1.6.0 = STRING: "rack 4"' in out
+
+
+def test_get_answers_cells_and_says_why_nothing(runner: AgentRunner) -> None:
+    agent = runner.start()
+    cell = oid_text(FAILURES + row_index("root", "job-00002"))
+    missing_row = oid_text(FAILURES + row_index("root", "nope"))
+    out = get(agent, cell, missing_row, "1.3.6.1.4.1.99999.1.0").stdout.splitlines()
+    assert out == [
+        f".{cell} = Counter32: 8",
+        f".{missing_row} = No Such Instance currently exists at this OID",
+        ".1.3.6.1.4.1.99999.1.0 = No Such Object available on this agent at this OID",
+    ]
+
+
+def test_set_is_refused_as_not_writable(runner: AgentRunner) -> None:
+    agent = runner.start()
+    proc = snmp("snmpset", "-v2c", "-c", "public", "-t", "2", agent.address,
+                f"{SYSTEM}.4.0", "s", "someone", check=False)
+    assert proc.returncode != 0 and "notWritable" in proc.stderr
+    assert '""' in get(agent, f"{SYSTEM}.4.0").stdout
+
+
+@pytest.mark.parametrize("tool", ["snmpwalk", "snmpbulkwalk"])
+def test_walk_from_the_root_flows_from_system_into_the_subtree(runner: AgentRunner,
+                                                                tool: str) -> None:
+    view_values = job_rows(3)
+    agent = runner.start(view=SortedView(view_values))
+    pairs = walk_lines(tool, "-v2c", "-c", "public", agent.address, "1.3.6.1")
+    oids = [oid for oid, _ in pairs]
+    assert oids[:6] == [(1, 3, 6, 1, 2, 1, 1, n, 0) for n in range(1, 7)]
+    assert oids[6:] == sorted(view_values)
+    assert pairs[-1][1] == "Counter32: 30" and len(pairs) == 6 + 1 + 3 * 13
+
+
+def test_getbulk_interleaves_repeaters_and_stops_at_the_end_of_the_view(
+        runner: AgentRunner) -> None:
+    view_values = job_rows(2)
+    agent = runner.start(view=SortedView(view_values))
+    first, second = (oid_text(oid) for oid in sorted(view_values)[1:3])
+    out = snmp("snmpbulkget", "-On", "-v2c", "-c", "public", "-Cn1", "-Cr2", agent.address,
+               f"{SYSTEM}.4", first, second).stdout.splitlines()
+    oids = [line.partition(" = ")[0] for line in out]
+    order = sorted(view_values)
+    assert oids == [f".{SYSTEM}.4.0", *(f".{oid_text(order[n])}" for n in (2, 3, 3, 4))]
+    last = oid_text(order[-1])
+    out = snmp("snmpbulkget", "-On", "-v2c", "-c", "public", "-Cr5", agent.address,
+               last).stdout.splitlines()
+    assert out == [f".{last} = No more variables left in this MIB View "
+                   "(It is past the end of the MIB tree)"]
+
+
+def test_walk_of_ten_thousand_rows_is_complete_and_in_order(runner: AgentRunner) -> None:
+    view_values = job_rows(10_000)
+    agent = runner.start(view=SortedView(view_values))
+    pairs = walk_lines("snmpbulkwalk", "-v2c", "-c", "public", "-Cr50", agent.address,
+                       oid_text(SUBTREE))
+    assert [oid for oid, _ in pairs] == sorted(view_values)
+    assert len(pairs) == 10_000 * 13 + 1
+
+
+def test_snmptable_with_the_mib(runner: AgentRunner) -> None:
+    probe = snmp("snmptranslate", "-On", "CRON-JOBS-MIB::cronJobTable", mibs=True, check=False)
+    if probe.returncode != 0 or "Cannot" in probe.stderr:
+        pytest.skip("mibs/CRON-JOBS-MIB.txt does not load in Net-SNMP yet: "
+                    + probe.stderr.strip().splitlines()[-1])
+    agent = runner.start()
+    out = snmp("snmptable", "-v2c", "-c", "public", "-Ci", agent.address,
+               "CRON-JOBS-MIB::cronJobTable", mibs=True).stdout
+    assert out.count("job-0000") == 3
+
+
+def test_several_listen_addresses_including_udp6(runner: AgentRunner) -> None:
+    port4, port6 = free_port(), free_port()
+    agent = runner.start(listen=[f"udp:127.0.0.1:{port4}", f"udp6:[::1]:{port6}"])
+    for address in (f"udp:127.0.0.1:{port4}", f"udp6:[::1]:{port6}"):
+        out = snmp("snmpget", "-On", "-v2c", "-c", "public", "-t", "2", address,
+                   f"{SYSTEM}.5.0").stdout
+        assert ".1.3.6.1.2.1.1.5.0 = STRING:" in out
+    assert agent.frontend.bound == [("127.0.0.1", port4), ("::1", port6)]
+
+
+# --- access control --------------------------------------------------------------------------
+
+def _public(sources: list[str] | None = None) -> SnmpConfig:
+    return parse_snmp_config({"community": [{"name": "s3cret-ro",
+                                             "sources": sources or ["127.0.0.0/8"]}]})
+
+
+def merge(first: SnmpConfig, second: SnmpConfig) -> SnmpConfig:
+    return replace(first, communities=first.communities + second.communities,
+                   users=first.users + second.users, targets=first.targets + second.targets)
+
+
+def test_configured_community_answers_and_others_time_out(runner: AgentRunner) -> None:
+    agent = runner.start(_public())
+    assert "STRING" in get(agent, f"{SYSTEM}.5.0", auth=("-v2c", "-c", "s3cret-ro")).stdout
+    for community in ("public", "wrong"):
+        proc = get(agent, f"{SYSTEM}.5.0", auth=("-v2c", "-c", community), check=False)
+        assert proc.returncode != 0 and "Timeout" in proc.stderr, proc.stdout
+    v1 = get(agent, f"{SYSTEM}.5.0", auth=("-v1", "-c", "s3cret-ro"), check=False)
+    assert v1.returncode != 0 and "Timeout" in v1.stderr
+
+
+def test_community_from_a_source_outside_its_networks_times_out(runner: AgentRunner) -> None:
+    port6 = free_port()
+    agent = runner.start(_public(["10.0.0.0/8", "::1/128"]),
+                         listen=[f"udp:127.0.0.1:{free_port()}", f"udp6:[::1]:{port6}"])
+    proc = get(agent, f"{SYSTEM}.5.0", auth=("-v2c", "-c", "s3cret-ro"), check=False)
+    assert proc.returncode != 0 and "Timeout" in proc.stderr, proc.stdout
+    allowed = snmp("snmpget", "-On", "-v2c", "-c", "s3cret-ro", "-t", "2", f"udp6:[::1]:{port6}",
+                   f"{SYSTEM}.5.0")
+    assert ".1.3.6.1.2.1.1.5.0 = STRING:" in allowed.stdout
+
+
+def _v3_user(auth: str, priv: str, name: str = "monitor") -> SnmpConfig:
+    user = {"name": name, "auth": auth, "priv": priv, **V3_KEYS}
+    if priv == "none":
+        del user["priv_key"]
+    return parse_snmp_config({"user": [user]})
+
+
+NET_SNMP_PRIV = {"AES-128": "AES", "AES-192": "AES192", "AES-256": "AES256",
+                 "AES-256-C": "AES256C"}
+
+
+@pytest.mark.parametrize(("auth", "priv"), [("SHA-256", "AES-128"), ("SHA-512", "AES-256"),
+                                            ("SHA", "AES-128"), ("SHA-224", "none"),
+                                            ("SHA-384", "AES-256-C")])
+def test_v3_user_reads_with_authentication_and_privacy(runner: AgentRunner, auth: str,
+                                                       priv: str) -> None:
+    agent = runner.start(_v3_user(auth, priv))
+    v3 = ["-v3", "-u", "monitor", "-a", auth, "-A", V3_KEYS["auth_key"]]
+    if priv == "none":
+        v3 += ["-l", "authNoPriv"]
+    else:
+        v3 += ["-l", "authPriv", "-x", NET_SNMP_PRIV[priv], "-X", V3_KEYS["priv_key"]]
+    out = get(agent, f"{SYSTEM}.5.0", oid_text(FAILURES + row_index("root", "job-00001")),
+              auth=tuple(v3)).stdout
+    assert ".1.3.6.1.2.1.1.5.0 = STRING:" in out and "Counter32: 4" in out
+    pairs = walk_lines("snmpbulkwalk", *v3, agent.address, oid_text(SUBTREE))
+    assert len(pairs) == 1 + 3 * 13
+
+
+def test_v3_unknown_user_or_wrong_key_gets_no_data(runner: AgentRunner) -> None:
+    agent = runner.start(_v3_user("SHA-256", "AES-128"))
+    for user, key in (("stranger", V3_KEYS["auth_key"]), ("monitor", "wrong-pass-999")):
+        proc = get(agent, f"{SYSTEM}.5.0", check=False, auth=(
+            "-v3", "-l", "authPriv", "-u", user, "-a", "SHA-256", "-A", key, "-x", "AES",
+            "-X", V3_KEYS["priv_key"]))
+        assert proc.returncode != 0 and "STRING" not in proc.stdout
+
+
+# --- refusing to start -----------------------------------------------------------------------
+
+def test_refuses_default_community_on_a_non_loopback_address(tmp_path: Path) -> None:
+    with pytest.raises(SnmpConfigError) as caught:
+        StandaloneFrontend([f"udp:0.0.0.0:{free_port()}"], SortedView({}), SUBTREE,
+                           SnmpConfig(), tmp_path, None, notification_varbinds)
+    message = str(caught.value)
+    assert "\n" not in message and "udp:0.0.0.0" in message and "[[snmp.community]]" in message
+
+
+def test_refuses_a_readable_config_file_with_secrets(tmp_path: Path) -> None:
+    path = tmp_path / "agent.toml"
+    path.write_text('[[snmp.community]]\nname = "s3cret-ro"\nsources = ["10.0.0.0/8"]\n')
+    path.chmod(0o644)
+    with pytest.raises(SnmpConfigError, match=r"accessible by group or others.*chmod 600"):
+        load_snmp_config(path)
+    path.chmod(0o600)
+    assert load_snmp_config(path).communities[0].sources[0].exploded == "10.0.0.0/8"
+    assert "s3cret-ro" not in repr(load_snmp_config(path))
+
+
+def test_address_in_use_is_a_clear_error(runner: AgentRunner) -> None:
+    agent = runner.start()
+    free = free_port()
+    with pytest.raises(StandaloneError, match=r"cannot listen on udp:127\.0\.0\.1:\d+: "):
+        runner.start(listen=[f"udp:127.0.0.1:{free}", f"udp:{agent.address}"])
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as again:
+        again.bind(("127.0.0.1", free))  # the first address was released
+
+
+# --- notifications ---------------------------------------------------------------------------
+
+@pytest.fixture
+def engine_id(runner: AgentRunner) -> str:
+    return load_engine_id(runner.state_dir).hex()
+
+
+@pytest.fixture
+def trapd(tmp_path: Path, engine_id: str) -> Iterator[Snmptrapd]:
+    keys = f"SHA-256 {V3_KEYS['auth_key']} AES {V3_KEYS['priv_key']}"
+    config = "\n".join([
+        "authCommunity log public",
+        f"createUser -e 0x{engine_id} traps {keys}",
+        f"createUser informs {keys}",
+        "authUser log traps priv",
+        "authUser log informs priv",
+    ])
+    with Snmptrapd(tmp_path / "trapd", config=config) as daemon:
+        yield daemon
+
+
+def _target(port: int, kind: str, version: str) -> dict[str, Any]:
+    if version == "2c":
+        return {"address": f"127.0.0.1:{port}", "type": kind, "community": "public"}
+    user = "traps" if kind == "trap" else "informs"
+    return {"address": f"127.0.0.1:{port}", "type": kind, "user": user, "auth": "SHA-256",
+            "priv": "AES-128", **V3_KEYS}
+
+
+@pytest.mark.parametrize("version", ["2c", "3"])
+@pytest.mark.parametrize("kind", ["trap", "inform"])
+def test_notifications_reach_snmptrapd(runner: AgentRunner, trapd: Snmptrapd, kind: str,
+                                       version: str) -> None:
+    config = parse_snmp_config({"target": [_target(trapd.port, kind, version)]})
+    agent = runner.start(config, with_queue=True)
+    agent.notify(failed("backup", failures=7))
+    trapd.wait_for(r'STRING: "backup"')
+    logged = trapd.text().split("\t")
+    assert f"{iso(SNMP_TRAP_OID)} = OID: {iso(SUBTREE + (0, 1))}" in logged
+    assert f'{iso(NOTIFY_OWNER)} = STRING: "root"' in logged
+    assert f"{iso(FAILURES + row_index('root', 'backup'))} = Counter32: 7\n" in logged
+
+
+def test_failed_inform_is_retried_logged_and_gets_still_answer(
+        runner: AgentRunner, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="cronwrap.agent.standalone")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:  # receives, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.settimeout(5)
+        port = silent.getsockname()[1]
+        target = _target(port, "inform", "2c") | {"timeout": 0.3, "retries": 2}
+        agent = runner.start(merge(parse_snmp_config({"target": [target]}), _public()),
+                             with_queue=True)
+        agent.notify(failed())
+        attempts = [silent.recvfrom(65535)[0] for _ in range(3)]
+        assert "STRING" in get(agent, f"{SYSTEM}.5.0", auth=("-v2c", "-c", "s3cret-ro")).stdout
+
+        def logged() -> list[str]:
+            return [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]
+
+        messages = wait_until(logged, 15, "the failed inform to be logged")
+        silent.settimeout(0.5)
+        with pytest.raises(TimeoutError):
+            silent.recvfrom(65535)  # the first attempt and two retries, no more
+    assert all(b"public\xa6" in attempt and b"backup" in attempt for attempt in attempts)
+    assert messages == [f"inform cronJobFailed to 127.0.0.1:{port} (SNMPv2c) failed: "
+                        "No SNMP response received before timeout"]
+
+
+def test_a_notification_that_cannot_be_built_is_logged_and_the_next_is_sent(
+        runner: AgentRunner, trapd: Snmptrapd, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.ERROR, logger="cronwrap.agent.standalone")
+    config = parse_snmp_config({"target": [_target(trapd.port, "trap", "2c")]})
+    agent = runner.start(config, with_queue=True)
+    agent.notify(failed("bad-one"))
+    agent.notify(failed("good-one"))
+    trapd.wait_for(r'STRING: "good-one"')
+    assert "bad-one" not in trapd.text()
+    assert [r.getMessage() for r in caplog.records] == [
+        "cannot build cronJobFailed for job bad-one: no varbinds for this job"]
+
+
+def test_engine_id_persists_across_restarts(runner: AgentRunner, trapd: Snmptrapd,
+                                            engine_id: str) -> None:
+    config = parse_snmp_config({"target": [_target(trapd.port, "trap", "3")]})
+    for run in range(2):
+        agent = runner.start(config, with_queue=True)
+        assert agent.frontend.engine_id.hex() == engine_id
+        agent.notify(failed(f"run-{run}"))
+        trapd.wait_for(f'STRING: "run-{run}"')
+        runner.stop(agent)
+        assert (runner.state_dir / "engine-boots").read_text() == f"{run + 1}\n"
+    assert (runner.state_dir / "engine-id").read_text().strip() == engine_id
