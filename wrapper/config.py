@@ -1,0 +1,152 @@
+"""Settings: built-in defaults, the TOML config files, environment variables, env-files and cron's env."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+
+from cronwrap.wrapper.durations import parse_count, parse_duration, parse_size
+from cronwrap.wrapper.errors import ConfigError, UsageError
+
+SYSTEM_CONFIG = "/etc/cronwrap/cronwrap.toml"
+CRON_PATH = "/usr/bin:/bin"
+_ENV_LINE = re.compile(r"(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)", re.ASCII)
+
+
+@dataclass
+class Settings:
+    """Everything one wrapper run needs to know; command-line flags are applied last."""
+
+    command: list[str] = field(default_factory=list)
+    name: str | None = None
+    timeout: float | None = None
+    kill_after: float = 10.0
+    lock_wait: float = 0.0
+    lock_dir: str | None = None
+    overlap_exit: int = 75
+    log_dir: str | None = None
+    keep: int = 30
+    keep_days: float | None = None
+    max_log_size: int = 10 << 20
+    verbose: bool = False
+    env_files: list[str] = field(default_factory=list)
+    cron_env: bool = False
+    socket: str = "/run/cronwrap/agent.sock"
+    spool_dir: str = "/var/spool/cronwrap"
+    schedule: str | None = None
+    every: float | None = None
+    grace: float | None = None
+    max_runtime: float | None = None
+
+
+def apply_option(settings: Settings, key: str, value: str | bool, where: str) -> None:
+    """Set one option from its text form (flag value or config value); UsageError naming `where`."""
+    if key in ("timeout", "kill_after", "lock_wait", "every", "grace", "max_runtime"):
+        setattr(settings, key, parse_duration(str(value), where))
+    elif key == "max_log_size":
+        settings.max_log_size = parse_size(str(value), where)
+    elif key == "keep":
+        settings.keep = parse_count(str(value), where)
+    elif key == "keep_days":
+        settings.keep_days = parse_duration(f"{value}d", where) / 86400
+    elif key == "overlap_exit":
+        settings.overlap_exit = parse_count(str(value), where, 0, 255)
+    elif key in ("verbose", "cron_env"):
+        setattr(settings, key, bool(value))
+    elif key == "env_file":
+        settings.env_files.append(str(value))
+    elif key == "schedule":
+        settings.schedule = check_schedule(str(value), where)
+    else:
+        setattr(settings, key, str(value))
+
+
+_CRON_FIELD = re.compile(r"[0-9A-Za-z*?/,#LW-]+", re.ASCII)
+_CRON_MACROS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
+
+
+def check_schedule(text: str, where: str) -> str:
+    """Light syntax check of a cron expression: five fields (or an @macro); croniter is the agent's job."""
+    fields = text.split()
+    if text.strip() in _CRON_MACROS:
+        return text.strip()
+    if len(fields) != 5 or len(text) > 128 or not all(_CRON_FIELD.fullmatch(f) for f in fields):
+        raise UsageError(f"{where}: {text!r} is not a five-field cron expression like '0 3 * * *'")
+    return " ".join(fields)
+
+
+CONFIG_KEYS = {
+    "log_dir", "lock_dir", "spool_dir", "socket", "keep", "keep_days", "max_log_size",
+    "kill_after", "lock_wait", "overlap_exit", "timeout", "cron_env", "verbose",
+}
+
+
+def config_paths(explicit: str | None, environ: dict[str, str]) -> list[str]:
+    """The config files to read, lowest precedence first."""
+    if explicit:
+        return [explicit]
+    config_home = environ.get("XDG_CONFIG_HOME", "")
+    if not config_home.startswith("/"):
+        config_home = os.path.join(os.path.expanduser("~"), ".config")
+    return [SYSTEM_CONFIG, os.path.join(config_home, "cronwrap", "cronwrap.toml")]
+
+
+def load_config(settings: Settings, paths: list[str], explicit: bool) -> None:
+    """Apply each existing file's keys in order; a missing explicit file or any bad one is ConfigError."""
+    for path in paths:
+        if not explicit and not os.path.exists(path):
+            continue
+        import tomllib
+
+        try:
+            with open(path, "rb") as handle:
+                table = tomllib.load(handle)
+        except OSError as exc:
+            raise ConfigError(f"config {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config {path}: {exc}") from None
+        for key, value in table.items():
+            if key not in CONFIG_KEYS:
+                raise ConfigError(f"config {path}: unknown key {key!r}")
+            if isinstance(value, dict | list):
+                raise ConfigError(f"config {path}: {key} must be a single value")
+            try:
+                apply_option(settings, key, value, f"config {path}: {key}")
+            except UsageError as exc:
+                raise ConfigError(str(exc)) from None
+
+
+def read_env_file(path: str) -> dict[str, str]:
+    """KEY=VALUE lines; `#` comments, blank lines, optional `export` and matching quotes allowed."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"env file {path}: {reason}") from None
+    values = {}
+    for number, raw in enumerate(lines, 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = _ENV_LINE.fullmatch(line)
+        if match is None:
+            raise ConfigError(f"env file {path}, line {number}: expected KEY=VALUE")
+        key, value = match.groups()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        values[key] = value
+    return values
+
+
+def cron_environment(uid: int) -> dict[str, str]:
+    """The minimal environment cron gives a job: HOME, LOGNAME, USER, SHELL=/bin/sh, PATH."""
+    import pwd
+
+    try:
+        entry = pwd.getpwuid(uid)
+        name, home = entry.pw_name, entry.pw_dir
+    except KeyError:
+        name, home = str(uid), "/"
+    return {"HOME": home, "LOGNAME": name, "USER": name, "SHELL": "/bin/sh", "PATH": CRON_PATH}
