@@ -97,7 +97,7 @@ def _write_all(fd: int, data: bytes) -> None:
 def open_job_dir(log_dir: str, user: str, job: str, uid: int) -> int:
     """An fd on LOGDIR/<user>/<job>, creating each level without following planted symlinks."""
     os.makedirs(log_dir, mode=0o755 if uid == 0 else 0o700, exist_ok=True)
-    fd = os.open(log_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    fd = os.open(log_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     for name in (user, job):
         try:
             fd = _subdir(fd, name, uid, log_dir)

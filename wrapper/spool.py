@@ -43,7 +43,7 @@ def _open_user_dir(root: str, uid: int) -> int:
             os.chmod(root, 0o1733 if uid == 0 else 0o700)  # mkdir's mode is filtered by the umask
         except FileExistsError:
             pass
-    root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)  # ROOT may be 01733
     try:
         try:
             os.mkdir(str(uid), 0o700, dir_fd=root_fd)
