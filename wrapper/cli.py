@@ -115,7 +115,8 @@ def build_settings(argv: list[str], environ: dict[str, str]) -> Settings:
     if not command:
         raise UsageError("no command given after '--'")
     settings = Settings(command=command)
-    explicit = next((str(value) for _, key, value in given if key == "config"), None)
+    configs = [str(value) for _, key, value in given if key == "config"]
+    explicit = configs[-1] if configs else None
     load_config(settings, config_paths(explicit, environ), explicit is not None)
     settings.socket = environ.get("CRONWRAP_SOCKET") or settings.socket
     settings.spool_dir = environ.get("CRONWRAP_SPOOL_DIR") or settings.spool_dir
