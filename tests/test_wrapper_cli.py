@@ -206,3 +206,10 @@ def run_plain(args: list[str]):  # noqa: ANN201
 def test_read_env_file_errors_are_config_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         read_env_file(str(tmp_path / "missing.env"))
+
+
+@pytest.mark.parametrize("content", ['cron_env = "yes"\n', "log_dir = true\n", "keep = 1.5\n"])
+def test_config_values_of_the_wrong_type_exit_78(dirs: Dirs, content: str) -> None:
+    dirs.config.write_text(content)
+    result = run(dirs, "--", "true")
+    assert result.returncode == 78 and len(result.stderr.splitlines()) == 1

@@ -8,7 +8,6 @@ import time
 
 from cronwrap.wrapper.errors import WrapperError
 from cronwrap.wrapper.events import Event
-from cronwrap.wrapper.spool import spool_event
 
 DEFAULT_SOCKET = "/run/cronwrap/agent.sock"
 DELIVERY_BUDGET = 1.0  # seconds a whole run may spend talking to the agent
@@ -25,26 +24,28 @@ class TransportError(Exception):
 
 def deliver(socket_path: str, wire: bytes, timeout: float) -> None:
     """Send one wire line and wait at most `timeout` seconds for the agent's one-line reply."""
-    import socket
+    import _socket  # the C module: `socket` would cost a few ms of enum set-up on every run
 
     deadline = time.monotonic() + timeout
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(timeout)
-            sock.connect(socket_path)
-            sock.sendall(wire)
-            reply = b""
-            while not reply.endswith(b"\n"):
-                left = deadline - time.monotonic()
-                if left <= 0 or len(reply) > MAX_REPLY_BYTES:
-                    raise TransportError("no complete reply in time")
-                sock.settimeout(left)
-                chunk = sock.recv(4096)
-                if not chunk:
-                    raise TransportError("agent closed the connection without replying")
-                reply += chunk
+        sock.settimeout(timeout)
+        sock.connect(socket_path)
+        sock.sendall(wire)
+        reply = b""
+        while not reply.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or len(reply) > MAX_REPLY_BYTES:
+                raise TransportError("no complete reply in time")
+            sock.settimeout(left)
+            chunk = sock.recv(4096)
+            if not chunk:
+                raise TransportError("agent closed the connection without replying")
+            reply += chunk
     except OSError as exc:
         raise TransportError(exc.strerror or str(exc)) from None
+    finally:
+        sock.close()
     _check_reply(reply)
 
 
@@ -88,6 +89,8 @@ class Reporter:
         self._spool(event, wire)
 
     def _spool(self, event: Event, wire: bytes) -> None:
+        from cronwrap.wrapper.spool import spool_event  # only needed when the agent is unreachable
+
         try:
             spool_event(self.spool_root, self.uid, event.id, wire)
         except (OSError, WrapperError) as exc:

@@ -4,65 +4,78 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 
-from cronwrap.wrapper.durations import parse_count, parse_duration, parse_size
 from cronwrap.wrapper.errors import ConfigError, UsageError
 
 SYSTEM_CONFIG = "/etc/cronwrap/cronwrap.toml"
 CRON_PATH = "/usr/bin:/bin"
-_ENV_LINE = re.compile(r"(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)", re.ASCII)
+_ENV_LINE = r"(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)"
 
 
-@dataclass
 class Settings:
-    """Everything one wrapper run needs to know; command-line flags are applied last."""
+    """Everything one wrapper run needs to know; command-line flags are applied last.
 
-    command: list[str] = field(default_factory=list)
-    name: str | None = None
-    timeout: float | None = None
-    kill_after: float = 10.0
-    lock_wait: float = 0.0
-    lock_dir: str | None = None
-    overlap_exit: int = 75
-    log_dir: str | None = None
-    keep: int = 30
-    keep_days: float | None = None
-    max_log_size: int = 10 << 20
-    verbose: bool = False
-    env_files: list[str] = field(default_factory=list)
-    cron_env: bool = False
-    socket: str = "/run/cronwrap/agent.sock"
-    spool_dir: str = "/var/spool/cronwrap"
-    schedule: str | None = None
-    every: float | None = None
-    grace: float | None = None
-    max_runtime: float | None = None
+    A plain class rather than a dataclass: generating dataclass methods costs start-up time
+    that every cron run would pay.
+    """
+
+    def __init__(self, command: list[str] | None = None) -> None:
+        self.command: list[str] = command or []
+        self.name: str | None = None
+        self.timeout: float | None = None
+        self.kill_after = 10.0
+        self.lock_wait = 0.0
+        self.lock_dir: str | None = None
+        self.overlap_exit = 75
+        self.log_dir: str | None = None
+        self.keep = 30
+        self.keep_days: float | None = None
+        self.max_log_size = 10 << 20
+        self.verbose = False
+        self.env_files: list[str] = []
+        self.cron_env = False
+        self.socket = "/run/cronwrap/agent.sock"
+        self.spool_dir = "/var/spool/cronwrap"
+        self.schedule: str | None = None
+        self.every: float | None = None
+        self.grace: float | None = None
+        self.max_runtime: float | None = None
+
+
+TEXT_KEYS = ("name", "lock_dir", "log_dir", "socket", "spool_dir")
+FLAG_KEYS = ("verbose", "cron_env")
 
 
 def apply_option(settings: Settings, key: str, value: str | bool, where: str) -> None:
     """Set one option from its text form (flag value or config value); UsageError naming `where`."""
-    if key in ("timeout", "kill_after", "lock_wait", "every", "grace", "max_runtime"):
-        setattr(settings, key, parse_duration(str(value), where))
-    elif key == "max_log_size":
-        settings.max_log_size = parse_size(str(value), where)
-    elif key == "keep":
-        settings.keep = parse_count(str(value), where)
-    elif key == "keep_days":
-        settings.keep_days = parse_duration(f"{value}d", where) / 86400
-    elif key == "overlap_exit":
-        settings.overlap_exit = parse_count(str(value), where, 0, 255)
-    elif key in ("verbose", "cron_env"):
+    if key in TEXT_KEYS:
+        setattr(settings, key, str(value))
+    elif key in FLAG_KEYS:
         setattr(settings, key, bool(value))
     elif key == "env_file":
         settings.env_files.append(str(value))
     elif key == "schedule":
         settings.schedule = check_schedule(str(value), where)
     else:
-        setattr(settings, key, str(value))
+        _apply_number(settings, key, str(value), where)
 
 
-_CRON_FIELD = re.compile(r"[0-9A-Za-z*?/,#LW-]+", re.ASCII)
+def _apply_number(settings: Settings, key: str, text: str, where: str) -> None:
+    from cronwrap.wrapper.durations import parse_count, parse_duration, parse_number, parse_size
+
+    if key == "max_log_size":
+        settings.max_log_size = parse_size(text, where)
+    elif key == "keep":
+        settings.keep = parse_count(text, where)
+    elif key == "keep_days":
+        settings.keep_days = parse_number(text, where)
+    elif key == "overlap_exit":
+        settings.overlap_exit = parse_count(text, where, 0, 255)
+    else:  # timeout, kill_after, lock_wait, every, grace, max_runtime
+        setattr(settings, key, parse_duration(text, where))
+
+
+_CRON_FIELD = r"[0-9A-Za-z*?/,#LW-]+"
 _CRON_MACROS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
 
 
@@ -71,7 +84,7 @@ def check_schedule(text: str, where: str) -> str:
     fields = text.split()
     if text.strip() in _CRON_MACROS:
         return text.strip()
-    if len(fields) != 5 or len(text) > 128 or not all(_CRON_FIELD.fullmatch(f) for f in fields):
+    if len(fields) != 5 or len(text) > 128 or not all(re.fullmatch(_CRON_FIELD, f, re.ASCII) for f in fields):
         raise UsageError(f"{where}: {text!r} is not a five-field cron expression like '0 3 * * *'")
     return " ".join(fields)
 
@@ -109,8 +122,9 @@ def load_config(settings: Settings, paths: list[str], explicit: bool) -> None:
         for key, value in table.items():
             if key not in CONFIG_KEYS:
                 raise ConfigError(f"config {path}: unknown key {key!r}")
-            if isinstance(value, dict | list):
-                raise ConfigError(f"config {path}: {key} must be a single value")
+            if isinstance(value, bool) != (key in FLAG_KEYS) or not isinstance(value, str | int | float):
+                kind = "true or false" if key in FLAG_KEYS else "a string or number"
+                raise ConfigError(f"config {path}: {key} must be {kind}")
             try:
                 apply_option(settings, key, value, f"config {path}: {key}")
             except UsageError as exc:
@@ -130,7 +144,7 @@ def read_env_file(path: str) -> dict[str, str]:
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        match = _ENV_LINE.fullmatch(line)
+        match = re.fullmatch(_ENV_LINE, line, re.ASCII)
         if match is None:
             raise ConfigError(f"env file {path}, line {number}: expected KEY=VALUE")
         key, value = match.groups()

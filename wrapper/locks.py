@@ -95,8 +95,8 @@ class JobLock:
             if remaining <= 0:
                 return False
             time.sleep(min(0.1, remaining))
-        os.ftruncate(self._fd, 0)
-        os.pwrite(self._fd, f"{os.getpid()} {time.time():.3f}\n".encode(), 0)
+        # Fixed width, so each holder overwrites the last one's record without an ftruncate.
+        os.pwrite(self._fd, f"{os.getpid():>10} {time.time():>17.3f}\n".encode(), 0)
         return True
 
     def holder(self) -> tuple[int | None, float | None]:

@@ -12,7 +12,11 @@ from cronwrap.wrapper.errors import UnsafePathError
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-LOG_NAME = re.compile(r"\d{8}T\d{6}\.\d{3}Z(?:-\d{1,3})?\.log", re.ASCII)
+LOG_NAME = r"\d{8}T\d{6}\.\d{3}Z(?:-\d{1,3})?\.log"  # compiled on first use
+
+
+def is_log_name(name: str) -> bool:
+    return re.fullmatch(LOG_NAME, name, re.ASCII) is not None
 
 
 def default_log_dir(uid: int, environ: dict[str, str]) -> str:
@@ -142,7 +146,7 @@ def create_run_log(dir_fd: int, dir_path: str, wall_time: float, max_size: int) 
 
 def prune(dir_fd: int, keep: int, keep_days: float | None, current: str) -> None:
     """Delete all but the `keep` newest run logs and those older than `keep_days`; never `current`."""
-    names = sorted((n for n in os.listdir(dir_fd) if LOG_NAME.fullmatch(n)), reverse=True)
+    names = sorted((n for n in os.listdir(dir_fd) if is_log_name(n)), reverse=True)
     cutoff = time.time() - keep_days * 86400 if keep_days else None
     for index, name in enumerate(names):
         if name == current:

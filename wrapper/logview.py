@@ -9,7 +9,7 @@ from cronwrap.wrapper.config import Settings, config_paths, load_config
 from cronwrap.wrapper.durations import parse_count
 from cronwrap.wrapper.errors import UsageError
 from cronwrap.wrapper.events import is_valid_job_name
-from cronwrap.wrapper.logs import LOG_NAME, default_log_dir
+from cronwrap.wrapper.logs import default_log_dir, is_log_name
 
 USAGE = """\
 usage: cronwrap logs JOB [--run N | --list] [--log-dir DIR] [--user USER] [--config FILE]
@@ -80,7 +80,7 @@ def _runs(job_dir: str) -> list[str]:
         raise UsageError(f"no logs for this job in {job_dir}") from None
     except OSError as exc:
         raise UsageError(f"cannot read {job_dir}: {exc.strerror}") from None
-    return sorted((n for n in names if LOG_NAME.fullmatch(n)), reverse=True)
+    return sorted((n for n in names if is_log_name(n)), reverse=True)
 
 
 def _copy_out(path: str) -> None:

@@ -7,7 +7,6 @@ import select
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from cronwrap.wrapper.errors import WrapperError
 
@@ -17,15 +16,18 @@ DRAIN_SECONDS = 2.0
 CHUNK = 65536
 
 
-@dataclass(frozen=True)
 class Outcome:
-    """How a run ended: the status the wrapper exits with and why."""
+    """How a run ended: the status the wrapper exits with and why (a plain class: cheap to import)."""
 
-    exit_status: int
-    signal: int = 0  # the signal that ended the job (or that the wrapper forwarded), 0 if it exited
-    timed_out: bool = False
-    forwarded: int = 0  # a signal the wrapper received and passed on to the job, 0 if none
-    duration: float = 0.0
+    __slots__ = ("exit_status", "signal", "timed_out", "forwarded", "duration")
+
+    def __init__(self, exit_status: int, signal: int = 0, timed_out: bool = False,
+                 forwarded: int = 0, duration: float = 0.0) -> None:
+        self.exit_status = exit_status
+        self.signal = signal  # the signal that ended the job (or that was forwarded), 0 if it exited
+        self.timed_out = timed_out
+        self.forwarded = forwarded  # a signal the wrapper received and passed on, 0 if none
+        self.duration = duration
 
 
 def spawn(argv: list[str], env: dict[str, str], out_fd: int) -> int:
@@ -105,7 +107,7 @@ class Supervisor:
                     poller.unregister(out_fd)
         _killpg(pid, signal.SIGKILL)  # whatever the job left behind in its process group
         self._drain(out_fd)
-        _, status, _ = os.wait4(pid, 0)
+        _, status = os.waitpid(pid, 0)
         return _outcome(status, timed_out, forwarded, time.monotonic() - started)
 
     def _pump(self, out_fd: int) -> bool:
