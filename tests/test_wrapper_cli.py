@@ -6,12 +6,11 @@ import os
 from pathlib import Path
 
 import pytest
-from wrapper_helpers import CRONWRAP, Dirs, dirs, run
-
 from cronwrap.wrapper.cli import build_settings, job_name
 from cronwrap.wrapper.config import read_env_file
 from cronwrap.wrapper.durations import parse_duration, parse_size
 from cronwrap.wrapper.errors import ConfigError, UsageError
+from wrapper_helpers import CRONWRAP, Dirs, dirs, run
 
 __all__ = ["dirs"]
 
@@ -80,7 +79,9 @@ def test_user_config_overrides_system_config(tmp_path: Path) -> None:
 def test_example_config_is_valid(tmp_path: Path) -> None:
     example = Path(__file__).parent.parent / "docs" / "cronwrap.toml.example"
     uncommented = "\n".join(
-        line[2:] for line in example.read_text().splitlines() if line.startswith("# ") and "=" in line
+        line[2:]
+        for line in example.read_text().splitlines()
+        if line.startswith("# ") and "=" in line
     )
     config = tmp_path / "all.toml"
     config.write_text(uncommented)

@@ -10,9 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from wrapper_helpers import Dirs, dirs, run
-
 from cronwrap.wrapper.events import Finished, Started, decode_message, error_reply, ok_reply
+from wrapper_helpers import Dirs, dirs, run
 
 __all__ = ["dirs"]
 
@@ -92,7 +91,9 @@ def test_env_variables_choose_socket_and_spool(dirs: Dirs, tmp_path: Path) -> No
     import sys
 
     spool = tmp_path / "env-spool"
-    env = dict(os.environ, CRONWRAP_SOCKET=str(tmp_path / "none.sock"), CRONWRAP_SPOOL_DIR=str(spool))
+    env = dict(
+        os.environ, CRONWRAP_SOCKET=str(tmp_path / "none.sock"), CRONWRAP_SPOOL_DIR=str(spool)
+    )
     result = subprocess.run(
         [sys.executable, "-m", "cronwrap.wrapper.cli", "--log-dir", str(dirs.log), "--lock-dir",
          str(dirs.lock), "--config", str(dirs.config), "-n", "envy", "--", "true"],

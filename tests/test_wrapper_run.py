@@ -1,4 +1,4 @@
-"""The wrapper around a real job: exit statuses, signals, timeouts, overlap, output capture, logs."""
+"""The wrapper around a real job: exit status, signals, timeouts, overlap, output, logs."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-from wrapper_helpers import CRONWRAP, Dirs, dirs, process_gone, run, start, wait_for
-
 from cronwrap.wrapper.events import Finished, Overlapped, Started
+from wrapper_helpers import CRONWRAP, Dirs, dirs, process_gone, run, start, wait_for
 
 __all__ = ["dirs"]
 

@@ -1,4 +1,4 @@
-"""Shared helpers for the wrapper tests: run the real `cronwrap` in a subprocess with private dirs."""
+"""Shared helpers for the wrapper tests: run the real `cronwrap` with private directories."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from cronwrap.wrapper.events import Event, decode_message
 
 CRONWRAP = [sys.executable, "-m", "cronwrap.wrapper.cli"]

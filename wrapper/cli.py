@@ -1,4 +1,4 @@
-"""The `cronwrap` command line: option parsing, subcommand dispatch, and one supervised run of a job."""
+"""The `cronwrap` command line: option parsing, subcommand dispatch, and starting a run."""
 
 from __future__ import annotations
 
@@ -132,7 +132,8 @@ def job_name(given: str | None, command: str) -> str:
     if given is not None:
         if not is_valid_job_name(given):
             raise UsageError(
-                f"invalid job name {given!r}: use 1-64 of A-Z a-z 0-9 . _ - starting with a letter or digit"
+                f"invalid job name {given!r}: use 1-64 of A-Z a-z 0-9 . _ -"
+                " starting with a letter or digit"
             )
         return given
     base = os.path.basename(command.rstrip("/"))

@@ -1,4 +1,4 @@
-"""Delivering events to the local agent over its Unix socket, spooling them when it cannot take them."""
+"""Delivering events to the local agent over its Unix socket, else spooling them."""
 
 from __future__ import annotations
 
@@ -68,7 +68,6 @@ class Reporter:
         self.spool_root = spool_root
         self.uid = uid
         self._budget_end: float | None = None
-        self._agent_down = False
         self._spool_warned = False
 
     def report(self, event: Event) -> None:
@@ -77,7 +76,7 @@ class Reporter:
         if self._budget_end is None:
             self._budget_end = time.monotonic() + DELIVERY_BUDGET
         left = self._budget_end - time.monotonic()
-        if not self._agent_down and left > 0:
+        if left > 0:  # a missing agent fails at once; a slow one uses up the budget
             try:
                 deliver(self.socket_path, wire, left)
                 return
@@ -85,7 +84,7 @@ class Reporter:
                 _warn(f"the agent rejected the {event.KIND} event for job {event.job!r}: {exc}")
                 return
             except TransportError:
-                self._agent_down = True
+                pass
         self._spool(event, wire)
 
     def _spool(self, event: Event, wire: bytes) -> None:

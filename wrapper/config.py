@@ -1,4 +1,4 @@
-"""Settings: built-in defaults, the TOML config files, environment variables, env-files and cron's env."""
+"""Settings: defaults, TOML config files, environment variables, env files and cron's env."""
 
 from __future__ import annotations
 
@@ -80,11 +80,12 @@ _CRON_MACROS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midni
 
 
 def check_schedule(text: str, where: str) -> str:
-    """Light syntax check of a cron expression: five fields (or an @macro); croniter is the agent's job."""
+    """A light check of a cron expression: five fields or an @macro (croniter is the agent's)."""
     fields = text.split()
     if text.strip() in _CRON_MACROS:
         return text.strip()
-    if len(fields) != 5 or len(text) > 128 or not all(re.fullmatch(_CRON_FIELD, f, re.ASCII) for f in fields):
+    well_formed = all(re.fullmatch(_CRON_FIELD, f, re.ASCII) for f in fields)
+    if len(fields) != 5 or len(text) > 128 or not well_formed:
         raise UsageError(f"{where}: {text!r} is not a five-field cron expression like '0 3 * * *'")
     return " ".join(fields)
 
@@ -106,7 +107,7 @@ def config_paths(explicit: str | None, environ: dict[str, str]) -> list[str]:
 
 
 def load_config(settings: Settings, paths: list[str], explicit: bool) -> None:
-    """Apply each existing file's keys in order; a missing explicit file or any bad one is ConfigError."""
+    """Apply each existing file's keys in order; ConfigError for a bad or missing explicit file."""
     for path in paths:
         if not explicit and not os.path.exists(path):
             continue
@@ -122,8 +123,9 @@ def load_config(settings: Settings, paths: list[str], explicit: bool) -> None:
         for key, value in table.items():
             if key not in CONFIG_KEYS:
                 raise ConfigError(f"config {path}: unknown key {key!r}")
-            if isinstance(value, bool) != (key in FLAG_KEYS) or not isinstance(value, str | int | float):
-                kind = "true or false" if key in FLAG_KEYS else "a string or number"
+            is_flag = key in FLAG_KEYS
+            if isinstance(value, bool) != is_flag or not isinstance(value, str | int | float):
+                kind = "true or false" if is_flag else "a string or number"
                 raise ConfigError(f"config {path}: {key} must be {kind}")
             try:
                 apply_option(settings, key, value, f"config {path}: {key}")
@@ -164,3 +166,13 @@ def cron_environment(uid: int) -> dict[str, str]:
     except KeyError:
         name, home = str(uid), "/"
     return {"HOME": home, "LOGNAME": name, "USER": name, "SHELL": "/bin/sh", "PATH": CRON_PATH}
+
+
+def user_name(uid: int) -> str:
+    """The login name for `uid` (the <user> level of the log tree), or the uid as text."""
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)

@@ -1,4 +1,4 @@
-"""Parsing of the human-friendly durations (`90s`, `15m`, `1h30m`) and sizes (`10M`) cronwrap accepts."""
+"""Parsing the durations (`90s`, `15m`, `1h30m`) and sizes (`10M`) cronwrap accepts."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ _SIZE_FACTOR = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
 def parse_duration(text: str, option: str = "duration") -> float:
-    """Seconds from `90`, `1.5`, `90s`, `15m`, `2h`, `1d`, `1h30m`; UsageError naming `option` if bad."""
+    """Seconds from `90`, `1.5`, `90s`, `15m`, `2h`, `1d`, `1h30m`; else UsageError."""
     value = text.strip().lower()
     if re.fullmatch(_NUMBER, value, re.ASCII):
         seconds = float(value)

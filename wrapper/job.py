@@ -7,11 +7,18 @@ import sys
 import time
 
 from cronwrap.wrapper.client import Reporter
-from cronwrap.wrapper.config import Settings, cron_environment, read_env_file
+from cronwrap.wrapper.config import Settings, cron_environment, read_env_file, user_name
 from cronwrap.wrapper.errors import WrapperError
 from cronwrap.wrapper.events import Cadence, Finished, Overlapped, Started, new_event_id
 from cronwrap.wrapper.locks import JobLock, default_lock_dir
-from cronwrap.wrapper.logs import RunLog, TailRing, create_run_log, default_log_dir, open_job_dir, prune
+from cronwrap.wrapper.logs import (
+    RunLog,
+    TailRing,
+    create_run_log,
+    default_log_dir,
+    open_job_dir,
+    prune,
+)
 from cronwrap.wrapper.runner import Outcome, Supervisor
 
 FAILURE_TAIL_BYTES = 8192
@@ -69,9 +76,10 @@ def _overlapped(settings: Settings, lock: JobLock, reporter: Reporter, cadence: 
 
 def _open_log(settings: Settings, uid: int, start_wall: float) -> RunLog | None:
     log_dir = settings.log_dir or default_log_dir(uid, os.environ)
-    dir_path = os.path.join(log_dir, _user_name(uid), settings.name or "")
+    user = user_name(uid)
+    dir_path = os.path.join(log_dir, user, settings.name or "")
     try:
-        dir_fd = open_job_dir(log_dir, _user_name(uid), settings.name or "", uid)
+        dir_fd = open_job_dir(log_dir, user, settings.name or "", uid)
     except (OSError, WrapperError) as exc:
         _say(f"warning: cannot write a log under {log_dir}: {_reason(exc)}; running without one")
         return None
@@ -120,8 +128,11 @@ def _guarded(log: RunLog):  # noqa: ANN202 - a small closure
 
 
 def _tee(data: bytes) -> None:
-    sys.stdout.buffer.write(data)
-    sys.stdout.buffer.flush()
+    try:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    except (OSError, ValueError):  # stdout closed or gone: the log still has everything
+        pass
 
 
 def _close_log(settings: Settings, log: RunLog | None) -> str | None:
@@ -145,7 +156,8 @@ def _report_failure(job: str, outcome: Outcome, log_path: str | None, tail: Tail
     if outcome.timed_out:
         what = f"timed out (exit {outcome.exit_status})"
     elif outcome.forwarded:
-        what = f"was stopped by signal {outcome.forwarded} sent to cronwrap (exit {outcome.exit_status})"
+        what = (f"was stopped by signal {outcome.forwarded} sent to cronwrap"
+                f" (exit {outcome.exit_status})")
     elif outcome.signal:
         what = f"was killed by signal {outcome.signal} (exit {outcome.exit_status})"
     else:
@@ -159,15 +171,6 @@ def _report_failure(job: str, outcome: Outcome, log_path: str | None, tail: Tail
         lines.extend(line.decode("utf-8", "replace") for line in last)
     sys.stderr.write("\n".join(lines) + "\n")
     sys.stderr.flush()
-
-
-def _user_name(uid: int) -> str:
-    import pwd
-
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
 
 
 def _reason(exc: BaseException) -> str:

@@ -1,4 +1,4 @@
-"""The per-(user, job) overlap guard: a filelock flock on a safely opened lock file naming its holder."""
+"""The per-(user, job) overlap guard: a filelock flock on a safely opened lock file."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def default_lock_dir(uid: int, environ: dict[str, str]) -> str:
 
 
 def open_private_dir(path: str, uid: int, mode: int = 0o700) -> int:
-    """Create `path` (mode `mode`) if missing and return an fd on it, refusing anything untrustworthy.
+    """Create `path` (mode `mode`) if missing; return an fd on it, refusing anything untrustworthy.
 
     Refused: a symlink, a non-directory, a directory owned by someone other than `uid` or root,
     or one others may write to without the sticky bit.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import stat
@@ -36,7 +37,7 @@ def log_name(wall_time: float) -> str:
 
 
 class TailRing:
-    """The last `limit` bytes of a stream, kept as a deque of chunks: bounded memory, O(1) per chunk."""
+    """The last `limit` bytes of a stream, kept as a deque of chunks: bounded memory, O(1)."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -62,7 +63,7 @@ class TailRing:
 
 
 class RunLog:
-    """One run's log file: the first half of `max_size` streamed to disk, the last half kept in a ring."""
+    """One run's log: the first half of `max_size` streamed to disk, the last half in a ring."""
 
     def __init__(self, fd: int, path: str, max_size: int) -> None:
         self.fd = fd
@@ -86,7 +87,7 @@ class RunLog:
         if self._tail is not None:
             omitted = self._tail.omitted()
             if omitted:
-                marker = f"\n[cronwrap: {omitted} bytes omitted; --max-log-size keeps head and tail]\n"
+                marker = f"\n[cronwrap: {omitted} bytes omitted by --max-log-size]\n"
                 _write_all(self.fd, marker.encode())
             _write_all(self.fd, self._tail.value())
         os.close(self.fd)
@@ -113,14 +114,13 @@ def open_job_dir(log_dir: str, user: str, job: str, uid: int) -> int:
 
 def _subdir(parent_fd: int, name: str, uid: int, log_dir: str) -> int:
     try:
-        try:
+        with contextlib.suppress(FileExistsError):
             os.mkdir(name, 0o750, dir_fd=parent_fd)
-        except FileExistsError:
-            pass
         fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
     except OSError as exc:
         if exc.errno in (40, 20):  # ELOOP, ENOTDIR
-            raise UnsafePathError(f"{name!r} under {log_dir} is a symlink or not a directory") from None
+            problem = f"{name!r} under {log_dir} is a symlink or not a directory"
+            raise UnsafePathError(problem) from None
         raise
     finally:
         os.close(parent_fd)
@@ -131,7 +131,7 @@ def _subdir(parent_fd: int, name: str, uid: int, log_dir: str) -> int:
 
 
 def create_run_log(dir_fd: int, dir_path: str, wall_time: float, max_size: int) -> RunLog:
-    """Create a fresh 0640 log file named for `wall_time` (never reusing or following an existing one)."""
+    """Create a fresh 0640 log named for `wall_time`, never reusing or following an existing one."""
     base = log_name(wall_time)
     for attempt in range(100):
         name = base if attempt == 0 else base.replace("Z.log", f"Z-{attempt}.log")
@@ -145,7 +145,7 @@ def create_run_log(dir_fd: int, dir_path: str, wall_time: float, max_size: int) 
 
 
 def prune(dir_fd: int, keep: int, keep_days: float | None, current: str) -> None:
-    """Delete all but the `keep` newest run logs and those older than `keep_days`; never `current`."""
+    """Delete all but the `keep` newest logs and those older than `keep_days`; never `current`."""
     names = sorted((n for n in os.listdir(dir_fd) if is_log_name(n)), reverse=True)
     cutoff = time.time() - keep_days * 86400 if keep_days else None
     for index, name in enumerate(names):
@@ -156,7 +156,5 @@ def prune(dir_fd: int, keep: int, keep_days: float | None, current: str) -> None
             info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
             too_many = stat.S_ISREG(info.st_mode) and info.st_mtime < cutoff
         if too_many:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(name, dir_fd=dir_fd)
-            except FileNotFoundError:
-                pass

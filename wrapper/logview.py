@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from cronwrap.wrapper.config import Settings, config_paths, load_config
+from cronwrap.wrapper.config import Settings, config_paths, load_config, user_name
 from cronwrap.wrapper.durations import parse_count
 from cronwrap.wrapper.errors import UsageError
 from cronwrap.wrapper.events import is_valid_job_name
@@ -29,7 +29,7 @@ def main(argv: list[str]) -> int:
     load_config(settings, config_paths(explicit, dict(os.environ)), explicit is not None)
     uid = os.getuid()
     log_dir = options.get("--log-dir") or settings.log_dir or default_log_dir(uid, os.environ)
-    user = options.get("--user") or _user_name(uid)
+    user = options.get("--user") or user_name(uid)
     if not is_valid_job_name(user):
         raise UsageError(f"invalid user name {user!r}")
     job_dir = os.path.join(log_dir, user, job)
@@ -37,7 +37,8 @@ def main(argv: list[str]) -> int:
     if "--list" in options:
         for number, name in enumerate(runs, 1):
             info = os.stat(os.path.join(job_dir, name), follow_symlinks=False)
-            started = f"{name[0:4]}-{name[4:6]}-{name[6:8]} {name[9:11]}:{name[11:13]}:{name[13:15]}Z"
+            day, clock = f"{name[0:4]}-{name[4:6]}-{name[6:8]}", f"{name[9:11]}:{name[11:13]}"
+            started = f"{day} {clock}:{name[13:15]}Z"
             sys.stdout.write(f"{number:4d}  {started}  {info.st_size:>12d}  {name}\n")
         return 0
     run = parse_count(options.get("--run", "1"), "--run", 1)
@@ -92,14 +93,5 @@ def _copy_out(path: str) -> None:
         while chunk := handle.read(65536):
             sys.stdout.buffer.write(chunk)
     sys.stdout.buffer.flush()
-
-
-def _user_name(uid: int) -> str:
-    import pwd
-
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
 
 

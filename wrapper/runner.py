@@ -1,7 +1,8 @@
-"""Running one job: spawn it in its own session, stream its output, enforce the timeout, forward signals."""
+"""Running one job in its own session: output streaming, the timeout, signal forwarding."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -17,21 +18,21 @@ CHUNK = 65536
 
 
 class Outcome:
-    """How a run ended: the status the wrapper exits with and why (a plain class: cheap to import)."""
+    """How a run ended: the status the wrapper exits with and why (plain class: cheap import)."""
 
     __slots__ = ("exit_status", "signal", "timed_out", "forwarded", "duration")
 
     def __init__(self, exit_status: int, signal: int = 0, timed_out: bool = False,
                  forwarded: int = 0, duration: float = 0.0) -> None:
         self.exit_status = exit_status
-        self.signal = signal  # the signal that ended the job (or that was forwarded), 0 if it exited
+        self.signal = signal  # the signal that ended the job (or was forwarded); 0 if it exited
         self.timed_out = timed_out
         self.forwarded = forwarded  # a signal the wrapper received and passed on, 0 if none
         self.duration = duration
 
 
 def spawn(argv: list[str], env: dict[str, str], out_fd: int) -> int:
-    """Start `argv` in a new session with stdout and stderr on `out_fd`; 126/127 WrapperError if it cannot."""
+    """Start `argv` in a new session, stdout and stderr on `out_fd`; WrapperError 126/127."""
     try:
         return os.posix_spawnp(
             argv[0],
@@ -117,7 +118,7 @@ class Supervisor:
         return bool(data)
 
     def _drain(self, out_fd: int) -> None:
-        """Read what is left in the pipe: until EOF, or DRAIN_SECONDS if an escaped process holds it."""
+        """Read what is left in the pipe: to EOF, or for DRAIN_SECONDS if an escapee holds it."""
         give_up = time.monotonic() + DRAIN_SECONDS
         os.set_blocking(out_fd, False)
         while (left := give_up - time.monotonic()) > 0:
@@ -133,10 +134,8 @@ def _wake_only(signum: int, frame: object) -> None:
 
 
 def _killpg(pgid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def _outcome(status: int, timed_out: bool, forwarded: int, duration: float) -> Outcome:

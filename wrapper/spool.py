@@ -1,7 +1,8 @@
-"""Durable spooling of events the agent could not take: SPOOL_ROOT/<uid>/<event-id>.json, one wire line each."""
+"""Durable spooling of events the agent could not take: SPOOL_ROOT/<uid>/<event-id>.json."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 
@@ -36,7 +37,7 @@ def spool_event(root: str, uid: int, event_id: str, wire: bytes) -> str:
 
 
 def _open_user_dir(root: str, uid: int) -> int:
-    """An fd on ROOT/<uid> (0700, owned by `uid`), creating ROOT (root: 01733, like /tmp) if needed."""
+    """An fd on ROOT/<uid> (0700, owned by `uid`), creating ROOT (01733 as root) if needed."""
     if not os.path.isdir(root):
         try:
             os.mkdir(root, 0o1733 if uid == 0 else 0o700)
@@ -45,10 +46,8 @@ def _open_user_dir(root: str, uid: int) -> int:
             pass
     root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)  # ROOT may be 01733
     try:
-        try:
+        with contextlib.suppress(FileExistsError):
             os.mkdir(str(uid), 0o700, dir_fd=root_fd)
-        except FileExistsError:
-            pass
         try:
             fd = os.open(str(uid), _DIR_FLAGS, dir_fd=root_fd)
         except OSError as exc:
