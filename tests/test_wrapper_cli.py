@@ -214,3 +214,8 @@ def test_config_values_of_the_wrong_type_exit_78(dirs: Dirs, content: str) -> No
     dirs.config.write_text(content)
     result = run(dirs, "--", "true")
     assert result.returncode == 78 and len(result.stderr.splitlines()) == 1
+
+
+def test_logs_help_is_the_subcommands_own() -> None:
+    result = run_plain(["logs", "--help"])
+    assert result.returncode == 0 and result.stdout.startswith("usage: cronwrap logs JOB")

@@ -147,6 +147,8 @@ def job_name(given: str | None, command: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     try:
+        if args and not args[0].startswith("-"):
+            return _subcommand(args[0], args[1:])
         head = args[: args.index("--")] if "--" in args else args
         if "-h" in head or "--help" in head:
             sys.stdout.write(HELP)
@@ -156,8 +158,6 @@ def main(argv: list[str] | None = None) -> int:
 
             sys.stdout.write(f"cronwrap {__version__}\n")
             return 0
-        if args and not args[0].startswith("-"):
-            return _subcommand(args[0], args[1:])
         settings = build_settings(args, dict(os.environ))
         from cronwrap.wrapper.job import run_job
 
