@@ -219,3 +219,24 @@ def test_config_values_of_the_wrong_type_exit_78(dirs: Dirs, content: str) -> No
 def test_logs_help_is_the_subcommands_own() -> None:
     result = run_plain(["logs", "--help"])
     assert result.returncode == 0 and result.stdout.startswith("usage: cronwrap logs JOB")
+
+
+def test_default_directories_per_user(tmp_path: Path) -> None:
+    from cronwrap.wrapper.locks import default_lock_dir
+    from cronwrap.wrapper.logs import default_log_dir
+
+    assert default_lock_dir(0, {"XDG_RUNTIME_DIR": str(tmp_path)}) == "/run/lock/cronwrap"
+    assert default_lock_dir(1000, {"XDG_RUNTIME_DIR": str(tmp_path)}) == f"{tmp_path}/cronwrap"
+    assert default_lock_dir(1000, {}) == "/tmp/cronwrap-1000"
+    assert default_lock_dir(1000, {"XDG_RUNTIME_DIR": "relative"}) == "/tmp/cronwrap-1000"
+    assert default_log_dir(0, {"XDG_STATE_HOME": "/x"}) == "/var/log/cronwrap"
+    assert default_log_dir(1000, {"XDG_STATE_HOME": "/x"}) == "/x/cronwrap"
+
+
+def test_fallback_lock_dir_owned_by_someone_else_is_refused(dirs: Dirs, tmp_path: Path) -> None:
+    foreign = tmp_path / "foreign-locks"
+    foreign.mkdir(mode=0o700)
+    os.chown(foreign, 65534, 65534)
+    result = run(dirs, "--lock-dir", str(foreign), "-n", "j", "--", "true")
+    assert result.returncode == 73 and "owned by uid 65534" in result.stderr
+    assert list(foreign.iterdir()) == []

@@ -90,11 +90,14 @@ class JobLock:
         from filelock import lock_descriptor
 
         deadline = time.monotonic() + wait
-        while not lock_descriptor(self._fd, blocking=False):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            time.sleep(min(0.1, remaining))
+        try:
+            while not lock_descriptor(self._fd, blocking=False):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                time.sleep(min(0.1, remaining))
+        except OSError as exc:  # e.g. ENOSYS: a file system without flock
+            raise UnsafePathError(f"cannot lock {self.path}: {exc.strerror or exc}") from None
         # Fixed width, so each holder overwrites the last one's record without an ftruncate.
         os.pwrite(self._fd, f"{os.getpid():>10} {time.time():>17.3f}\n".encode(), 0)
         return True
