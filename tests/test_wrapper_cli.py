@@ -1,0 +1,242 @@
+"""The wrapper's command line: parsing, names, durations, config files, env files, `logs`, help."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from cronwrap.wrapper.cli import build_settings, job_name
+from cronwrap.wrapper.config import read_env_file
+from cronwrap.wrapper.durations import parse_duration, parse_size
+from cronwrap.wrapper.errors import ConfigError, UsageError
+from wrapper_helpers import CRONWRAP, Dirs, dirs, run
+
+__all__ = ["dirs"]
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90", 90), ("1.5", 1.5), ("90s", 90), ("15m", 900), ("2h", 7200), ("1d", 86400),
+     ("1h30m", 5400), ("250ms", 0.25), (" 2H ", 7200)],
+)
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "x", "5x", "m5", "1h 30m", "-1", "1e3", "٣", "99999999999"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(UsageError):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("0", 0), ("65536", 65536), ("512K", 512 << 10), ("10M", 10 << 20), ("1G", 1 << 30),
+     ("10MiB", 10 << 20), ("10mb", 10 << 20), ("1.5K", 1536)],
+)
+def test_sizes(text: str, size: int) -> None:
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["", "M", "10Q", "-5", "1 0M"])
+def test_bad_sizes(text: str) -> None:
+    with pytest.raises(UsageError):
+        parse_size(text)
+
+
+@pytest.mark.parametrize(
+    ("command", "name"),
+    [("/usr/local/bin/backup", "backup"), ("backup.sh", "backup.sh"), ("./run job!", "runjob"),
+     ("/opt/x/.hidden", "hidden"), ("/bin/" + "a" * 80, "a" * 64)],
+)
+def test_default_name_from_the_command(command: str, name: str) -> None:
+    assert job_name(None, command) == name
+
+
+@pytest.mark.parametrize("command", ["/usr/bin/ñ", "/tmp/...", "/"])
+def test_no_name_derivable_is_refused(command: str) -> None:
+    with pytest.raises(UsageError):
+        job_name(None, command)
+
+
+def test_flags_beat_config_which_beats_defaults(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('keep = 5\nmax_log_size = "2M"\nkill_after = 3\nlog_dir = "/srv/logs"\n')
+    settings = build_settings(["--config", str(config), "--keep", "7", "--", "true"], {})
+    assert (settings.keep, settings.max_log_size, settings.kill_after) == (7, 2 << 20, 3.0)
+    assert settings.log_dir == "/srv/logs" and settings.name == "true"
+
+
+def test_user_config_overrides_system_config(tmp_path: Path) -> None:
+    user_config = tmp_path / "cronwrap" / "cronwrap.toml"
+    user_config.parent.mkdir()
+    user_config.write_text("overlap_exit = 0\n")
+    settings = build_settings(["--", "true"], {"XDG_CONFIG_HOME": str(tmp_path)})
+    assert settings.overlap_exit == 0
+
+
+def test_example_config_is_valid(tmp_path: Path) -> None:
+    example = Path(__file__).parent.parent / "docs" / "cronwrap.toml.example"
+    uncommented = "\n".join(
+        line[2:]
+        for line in example.read_text().splitlines()
+        if line.startswith("# ") and "=" in line
+    )
+    config = tmp_path / "all.toml"
+    config.write_text(uncommented)
+    settings = build_settings(["--config", str(config), "--", "true"], {})
+    assert settings.keep == 30 and settings.overlap_exit == 75
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["keep = [", 'unknown_key = 1\n', 'keep = "many"\n', 'timeout = "soon"\n', "[jobs]\nx = 1\n"],
+)
+def test_bad_config_exits_78_with_one_line(dirs: Dirs, tmp_path: Path, content: str) -> None:
+    dirs.config.write_text(content)
+    marker = tmp_path / "ran"
+    result = run(dirs, "--", "touch", str(marker))
+    assert result.returncode == 78
+    assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
+    assert str(dirs.config) in result.stderr and not marker.exists()
+
+
+def test_missing_explicit_config_exits_78(dirs: Dirs, tmp_path: Path) -> None:
+    result = run(dirs, "--config", str(tmp_path / "absent.toml"), "--", "true")
+    assert result.returncode == 78 and "absent.toml" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["-n", "../etc", "--", "true"], ["-n", "", "--", "true"], ["-n", "a" * 65, "--", "true"],
+     ["-n", "-x", "--", "true"], ["--timeout", "5x", "--", "true"], ["--timeout", "--", "true"],
+     ["--kill-after", "-1", "--", "true"], ["--max-log-size", "big", "--", "true"],
+     ["--keep", "many", "--", "true"], ["--keep-days", "x", "--", "true"],
+     ["--overlap-exit", "300", "--", "true"], ["--schedule", "0 3 * *", "--", "true"],
+     ["--every", "daily", "--", "true"], ["--bogus", "--", "true"], ["-n", "x"], ["-n", "x", "--"],
+     ["-v=1", "--", "true"], ["--timeout"], ["nonsense-subcommand"], ["--", "/"]],
+)
+def test_user_mistakes_exit_64_with_one_line(dirs: Dirs, tmp_path: Path, args: list[str]) -> None:
+    result = run(dirs, *args)
+    assert result.returncode == 64
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.startswith("cronwrap: ") and "Traceback" not in result.stderr
+    assert not dirs.lock.exists()  # nothing was started
+
+
+def test_env_file_values_reach_the_job(dirs: Dirs, tmp_path: Path) -> None:
+    env_file = tmp_path / "job.env"
+    env_file.write_text(
+        "# database settings\n\nDB_HOST=db.example\nexport DB_USER='backup'\n"
+        'DB_PASS="s3 cr=t"\nEMPTY=\n'
+    )
+    out = tmp_path / "out"
+    script = f'printf "%s|%s|%s|%s" "$DB_HOST" "$DB_USER" "$DB_PASS" "${{EMPTY-unset}}" > {out}'
+    result = run(dirs, "--env-file", str(env_file), "-n", "envjob", "--", "sh", "-c", script)
+    assert result.returncode == 0
+    assert out.read_text() == "db.example|backup|s3 cr=t|"
+
+
+@pytest.mark.parametrize("content", ["JUST_A_WORD\n", "1BAD=x\n", "A B=c\n"])
+def test_bad_env_file_line_exits_78(dirs: Dirs, tmp_path: Path, content: str) -> None:
+    env_file = tmp_path / "bad.env"
+    env_file.write_text(content)
+    result = run(dirs, "--env-file", str(env_file), "--", "true")
+    assert result.returncode == 78
+    assert "line 1" in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_cron_env_gives_the_minimal_environment(dirs: Dirs, tmp_path: Path) -> None:
+    out = tmp_path / "env"
+    env = dict(os.environ, CRONWRAP_TEST_LEAK="yes", PATH="/usr/local/sbin:" + os.environ["PATH"])
+    result = run(dirs, "--cron-env", "-n", "cronenv", "--", "/usr/bin/env", env=env)
+    assert result.returncode == 0
+    result = run(dirs, "--cron-env", "-n", "cronenv2", "--", "sh", "-c", f"/usr/bin/env > {out}",
+                 env=env)
+    (log,) = dirs.job_logs("cronenv")
+    seen = dict(line.split("=", 1) for line in log.read_text().splitlines())
+    assert seen == {"HOME": "/root", "LOGNAME": "root", "USER": "root", "SHELL": "/bin/sh",
+                    "PATH": "/usr/bin:/bin"}
+    assert "CRONWRAP_TEST_LEAK" not in out.read_text()
+
+
+def test_cron_env_reproduces_a_path_failure(dirs: Dirs, tmp_path: Path) -> None:
+    tool_dir = tmp_path / "mytools"
+    tool_dir.mkdir()
+    tool = tool_dir / "mytool"
+    tool.write_text("#!/bin/sh\nexit 0\n")
+    tool.chmod(0o755)
+    env = dict(os.environ, PATH=f"{tool_dir}:{os.environ['PATH']}")
+    assert run(dirs, "-n", "t", "--", "sh", "-c", "mytool", env=env).returncode == 0
+    failing = run(dirs, "--cron-env", "-n", "t", "--", "sh", "-c", "mytool", env=env)
+    assert failing.returncode == 127 and "not found" in failing.stderr
+
+
+def test_logs_subcommand_lists_and_shows_runs(dirs: Dirs) -> None:
+    for word in ("one", "two"):
+        assert run(dirs, "-n", "shown", "--", "echo", word).returncode == 0
+    common = ["logs", "shown", "--log-dir", str(dirs.log), "--config", str(dirs.config)]
+    newest = run_plain([*common])
+    assert (newest.returncode, newest.stdout) == (0, "two\n")
+    older = run_plain([*common, "--run", "2"])
+    assert older.stdout == "one\n"
+    listing = run_plain([*common, "--list"]).stdout.splitlines()
+    assert len(listing) == 2 and listing[0].split()[0] == "1" and listing[0].split()[3] == "4"
+    missing = run_plain([*common, "--run", "3"])
+    assert missing.returncode == 64 and len(missing.stderr.splitlines()) == 1
+    nojob = run_plain(["logs", "nope", "--log-dir", str(dirs.log), "--config", str(dirs.config)])
+    assert nojob.returncode == 64 and "no logs" in nojob.stderr
+    badname = run_plain(["logs", "../x", "--log-dir", str(dirs.log)])
+    assert badname.returncode == 64
+
+
+def test_help_teaches_usage_and_exit_codes() -> None:
+    result = run_plain(["--help"])
+    assert result.returncode == 0
+    for text in ("-- COMMAND", "--timeout", "124", "127", "--overlap-exit", "crontab", "logs JOB"):
+        assert text in result.stdout
+
+
+def run_plain(args: list[str]):  # noqa: ANN201
+    import subprocess
+
+    return subprocess.run([*CRONWRAP, *args], capture_output=True, text=True, timeout=60)
+
+
+def test_read_env_file_errors_are_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError):
+        read_env_file(str(tmp_path / "missing.env"))
+
+
+@pytest.mark.parametrize("content", ['cron_env = "yes"\n', "log_dir = true\n", "keep = 1.5\n"])
+def test_config_values_of_the_wrong_type_exit_78(dirs: Dirs, content: str) -> None:
+    dirs.config.write_text(content)
+    result = run(dirs, "--", "true")
+    assert result.returncode == 78 and len(result.stderr.splitlines()) == 1
+
+
+def test_logs_help_is_the_subcommands_own() -> None:
+    result = run_plain(["logs", "--help"])
+    assert result.returncode == 0 and result.stdout.startswith("usage: cronwrap logs JOB")
+
+
+def test_default_directories_per_user(tmp_path: Path) -> None:
+    from cronwrap.wrapper.locks import default_lock_dir
+    from cronwrap.wrapper.logs import default_log_dir
+
+    assert default_lock_dir(0, {"XDG_RUNTIME_DIR": str(tmp_path)}) == "/run/lock/cronwrap"
+    assert default_lock_dir(1000, {"XDG_RUNTIME_DIR": str(tmp_path)}) == f"{tmp_path}/cronwrap"
+    assert default_lock_dir(1000, {}) == "/tmp/cronwrap-1000"
+    assert default_lock_dir(1000, {"XDG_RUNTIME_DIR": "relative"}) == "/tmp/cronwrap-1000"
+    assert default_log_dir(0, {"XDG_STATE_HOME": "/x"}) == "/var/log/cronwrap"
+    assert default_log_dir(1000, {"XDG_STATE_HOME": "/x"}) == "/x/cronwrap"
+
+
+def test_fallback_lock_dir_owned_by_someone_else_is_refused(dirs: Dirs, tmp_path: Path) -> None:
+    foreign = tmp_path / "foreign-locks"
+    foreign.mkdir(mode=0o700)
+    os.chown(foreign, 65534, 65534)
+    result = run(dirs, "--lock-dir", str(foreign), "-n", "j", "--", "true")
+    assert result.returncode == 73 and "owned by uid 65534" in result.stderr
+    assert list(foreign.iterdir()) == []

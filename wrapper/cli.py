@@ -1,0 +1,188 @@
+"""The `cronwrap` command line: option parsing, subcommand dispatch, and starting a run."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from cronwrap.wrapper.config import Settings, apply_option, config_paths, load_config
+from cronwrap.wrapper.errors import EX_USAGE, UsageError, WrapperError
+from cronwrap.wrapper.events import is_valid_job_name
+
+HELP = """\
+usage: cronwrap [OPTIONS] -- COMMAND [ARG...]
+       cronwrap status [ARGS...]          what the agent knows about your jobs
+       cronwrap logs JOB [--run N | --list] [--log-dir DIR]
+
+Run COMMAND as a cron job: never two runs of one job at once, a timeout, a log
+file per run, silence on success, and start/finish events for cronwrap-agent.
+In a crontab:  0 3 * * *  cronwrap -n backup --timeout 2h -- /usr/local/bin/backup
+
+job:
+  -n, --name NAME         job name [A-Za-z0-9][A-Za-z0-9._-]{0,63}
+                          (default: the command's file name)
+  --timeout DURATION      SIGTERM the job's process group after DURATION (exit 124)
+  --kill-after DURATION   then SIGKILL it after DURATION more (default 10s)
+  --env-file FILE         load KEY=VALUE lines into the job's environment (repeatable)
+  --cron-env              run with cron's minimal environment (HOME, LOGNAME, USER,
+                          SHELL=/bin/sh, PATH=/usr/bin:/bin) to reproduce cron failures
+  -v, --verbose           also copy the job's output to stdout as it runs
+overlap guard:
+  --lock-wait DURATION    wait this long for a running previous run (default 0)
+  --lock-dir DIR          default /run/lock/cronwrap (root), else
+                          $XDG_RUNTIME_DIR/cronwrap or /tmp/cronwrap-UID
+  --overlap-exit N        exit status when the job is still running (default 75)
+logs:
+  --log-dir DIR           default /var/log/cronwrap (root), else
+                          $XDG_STATE_HOME/cronwrap or ~/.local/state/cronwrap
+  --keep N                keep the N newest run logs per job (default 30, 0: all)
+  --keep-days DAYS        also delete run logs older than DAYS
+  --max-log-size SIZE     cap each run log (default 10M): head, marker, tail (0: no cap)
+monitoring (carried in every event to the agent):
+  --schedule 'CRON EXPR'  the crontab schedule, e.g. '0 3 * * *'
+  --every DURATION        expected time between starts
+  --grace DURATION        lateness tolerated before a start counts as missed
+  --max-runtime DURATION  running longer than this counts as overrunning
+  --socket PATH           agent socket ($CRONWRAP_SOCKET, default /run/cronwrap/agent.sock)
+  --spool-dir DIR         where events wait when the agent is down
+                          ($CRONWRAP_SPOOL_DIR, default /var/spool/cronwrap)
+other:
+  --config FILE           read defaults from FILE instead of /etc/cronwrap/cronwrap.toml
+                          and ~/.config/cronwrap/cronwrap.toml
+  -h, --help              show this help;  --version  show the version
+
+DURATION: 90 (seconds), 90s, 15m, 2h, 1d, 1h30m.  SIZE: 65536, 512K, 10M, 1G.
+
+exit status: the job's own; 128+N if it died from signal N (or the wrapper was
+sent signal N and passed it on); 124 timed out; 126 not executable; 127 not
+found; 75 (--overlap-exit) previous run still running; 64 usage error;
+73 unsafe lock directory or lock file; 78 bad config or env file.
+On failure cronwrap prints a header and the last lines of output (cron mails
+them); on success it prints nothing.
+"""
+
+# option -> (settings key, takes a value)
+OPTIONS: dict[str, tuple[str, bool]] = {
+    "-n": ("name", True), "--name": ("name", True),
+    "--timeout": ("timeout", True), "--kill-after": ("kill_after", True),
+    "--env-file": ("env_file", True), "--cron-env": ("cron_env", False),
+    "-v": ("verbose", False), "--verbose": ("verbose", False),
+    "--lock-wait": ("lock_wait", True), "--lock-dir": ("lock_dir", True),
+    "--overlap-exit": ("overlap_exit", True),
+    "--log-dir": ("log_dir", True), "--keep": ("keep", True), "--keep-days": ("keep_days", True),
+    "--max-log-size": ("max_log_size", True),
+    "--schedule": ("schedule", True), "--every": ("every", True), "--grace": ("grace", True),
+    "--max-runtime": ("max_runtime", True),
+    "--socket": ("socket", True), "--spool-dir": ("spool_dir", True),
+    "--config": ("config", True),
+}
+SUBCOMMANDS = ("status", "logs")
+
+
+def parse_options(argv: list[str]) -> tuple[list[tuple[str, str, str | bool]], list[str]]:
+    """Split argv into ([(option, key, value)...], command); UsageError for anything malformed."""
+    given: list[tuple[str, str, str | bool]] = []
+    index = 0
+    while index < len(argv):
+        word = argv[index]
+        index += 1
+        if word == "--":
+            return given, argv[index:]
+        option, eq, inline = word.partition("=") if word.startswith("--") else (word, "", "")
+        if option.startswith("-n") and len(option) > 2:
+            option, eq, inline = "-n", "=", option[2:]
+        if option not in OPTIONS:
+            raise UsageError(f"unknown option {word!r} (see cronwrap --help)")
+        key, takes_value = OPTIONS[option]
+        if not takes_value:
+            if eq:
+                raise UsageError(f"option {option} takes no value")
+            given.append((option, key, True))
+        elif eq:
+            given.append((option, key, inline))
+        elif index < len(argv):
+            given.append((option, key, argv[index]))
+            index += 1
+        else:
+            raise UsageError(f"option {option} needs a value")
+    raise UsageError("no command given: put it after '--', e.g. cronwrap -n job -- /path/to/job")
+
+
+def build_settings(argv: list[str], environ: dict[str, str]) -> Settings:
+    """Defaults, then config files, then $CRONWRAP_SOCKET / $CRONWRAP_SPOOL_DIR, then the flags."""
+    given, command = parse_options(argv)
+    if not command:
+        raise UsageError("no command given after '--'")
+    settings = Settings(command=command)
+    configs = [str(value) for _, key, value in given if key == "config"]
+    explicit = configs[-1] if configs else None
+    load_config(settings, config_paths(explicit, environ), explicit is not None)
+    settings.socket = environ.get("CRONWRAP_SOCKET") or settings.socket
+    settings.spool_dir = environ.get("CRONWRAP_SPOOL_DIR") or settings.spool_dir
+    for option, key, value in given:
+        if key != "config":
+            apply_option(settings, key, value, option)
+    settings.name = job_name(settings.name, command[0])
+    return settings
+
+
+def job_name(given: str | None, command: str) -> str:
+    """The validated job name: as given, or derived from the command's file name."""
+    if given is not None:
+        if not is_valid_job_name(given):
+            raise UsageError(
+                f"invalid job name {given!r}: use 1-64 of A-Z a-z 0-9 . _ -"
+                " starting with a letter or digit"
+            )
+        return given
+    base = os.path.basename(command.rstrip("/"))
+    name = "".join(c for c in base if c.isascii() and (c.isalnum() or c in "._-"))
+    name = name.lstrip("._-")[:64]
+    if not is_valid_job_name(name):
+        raise UsageError(f"cannot derive a job name from {command!r}: give one with -n NAME")
+    return name
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        if args and not args[0].startswith("-"):
+            return _subcommand(args[0], args[1:])
+        head = args[: args.index("--")] if "--" in args else args
+        if "-h" in head or "--help" in head:
+            sys.stdout.write(HELP)
+            return 0
+        if args and args[0] == "--version":
+            from cronwrap.wrapper import __version__
+
+            sys.stdout.write(f"cronwrap {__version__}\n")
+            return 0
+        settings = build_settings(args, dict(os.environ))
+        from cronwrap.wrapper.job import run_job
+
+        return run_job(settings, time.time())
+    except WrapperError as exc:
+        sys.stderr.write(f"cronwrap: {exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+def _subcommand(name: str, args: list[str]) -> int:
+    if name == "status":
+        from cronwrap.wrapper.status import main as status_main
+
+        return status_main(args)
+    if name == "logs":
+        from cronwrap.wrapper.logview import main as logs_main
+
+        return logs_main(args)
+    raise UsageError(
+        f"unknown subcommand {name!r}: to run a command write cronwrap [OPTIONS] -- {name} ...",
+        EX_USAGE,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

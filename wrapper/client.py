@@ -1,0 +1,105 @@
+"""Delivering events to the local agent over its Unix socket, else spooling them."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from cronwrap.wrapper.errors import WrapperError
+from cronwrap.wrapper.events import Event
+
+DEFAULT_SOCKET = "/run/cronwrap/agent.sock"
+DELIVERY_BUDGET = 1.0  # seconds a whole run may spend talking to the agent
+MAX_REPLY_BYTES = 64 * 1024
+
+
+class Rejected(Exception):
+    """The agent answered {"ok": false, "error": ...}: the event would be rejected again."""
+
+
+class TransportError(Exception):
+    """No usable reply (no agent, refused, slow, closed, garbled): the event should be spooled."""
+
+
+def deliver(socket_path: str, wire: bytes, timeout: float) -> None:
+    """Send one wire line and wait at most `timeout` seconds for the agent's one-line reply."""
+    import _socket  # the C module: `socket` would cost a few ms of enum set-up on every run
+
+    deadline = time.monotonic() + timeout
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(socket_path)
+        sock.sendall(wire)
+        reply = b""
+        while not reply.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or len(reply) > MAX_REPLY_BYTES:
+                raise TransportError("no complete reply in time")
+            sock.settimeout(left)
+            chunk = sock.recv(4096)
+            if not chunk:
+                raise TransportError("agent closed the connection without replying")
+            reply += chunk
+    except OSError as exc:
+        raise TransportError(exc.strerror or str(exc)) from None
+    finally:
+        sock.close()
+    _check_reply(reply)
+
+
+def _check_reply(reply: bytes) -> None:
+    try:
+        answer = json.loads(reply)
+    except ValueError:
+        raise TransportError("agent sent a reply that is not JSON") from None
+    if not isinstance(answer, dict) or not isinstance(answer.get("ok"), bool):
+        raise TransportError("agent sent a reply without an 'ok' field")
+    if not answer["ok"]:
+        raise Rejected(str(answer.get("error", "no reason given"))[:300])
+
+
+class Reporter:
+    """Reports a run's events: to the agent within a shared time budget, else to the spool."""
+
+    def __init__(self, socket_path: str, spool_root: str, uid: int) -> None:
+        self.socket_path = socket_path
+        self.spool_root = spool_root
+        self.uid = uid
+        self._budget_end: float | None = None
+        self._spool_warned = False
+
+    def report(self, event: Event) -> None:
+        """Never raises and never blocks past the budget: problems become one stderr line."""
+        wire = event.to_wire()
+        if self._budget_end is None:
+            self._budget_end = time.monotonic() + DELIVERY_BUDGET
+        left = self._budget_end - time.monotonic()
+        if left > 0:  # a missing agent fails at once; a slow one uses up the budget
+            try:
+                deliver(self.socket_path, wire, left)
+                return
+            except Rejected as exc:
+                _warn(f"the agent rejected the {event.KIND} event for job {event.job!r}: {exc}")
+                return
+            except TransportError:
+                pass
+        self._spool(event, wire)
+
+    def _spool(self, event: Event, wire: bytes) -> None:
+        from cronwrap.wrapper.spool import spool_event  # only needed when the agent is unreachable
+
+        try:
+            spool_event(self.spool_root, self.uid, event.id, wire)
+        except (OSError, WrapperError) as exc:
+            if not self._spool_warned:
+                self._spool_warned = True
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                _warn(f"warning: cannot spool events under {self.spool_root}: {reason}")
+
+
+def _warn(message: str) -> None:
+    sys.stderr.write(f"cronwrap: {message}\n")
+    sys.stderr.flush()
+

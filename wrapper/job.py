@@ -1,0 +1,182 @@
+"""One wrapped run of a job: lock, log, events, supervision, retention and the failure report."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from cronwrap.wrapper.client import Reporter
+from cronwrap.wrapper.config import Settings, cron_environment, read_env_file, user_name
+from cronwrap.wrapper.errors import WrapperError
+from cronwrap.wrapper.events import Cadence, Finished, Overlapped, Started, new_event_id
+from cronwrap.wrapper.locks import JobLock, default_lock_dir
+from cronwrap.wrapper.logs import (
+    RunLog,
+    TailRing,
+    create_run_log,
+    default_log_dir,
+    open_job_dir,
+    prune,
+)
+from cronwrap.wrapper.runner import Outcome, Supervisor
+
+FAILURE_TAIL_BYTES = 8192
+FAILURE_TAIL_LINES = 50
+
+
+def run_job(settings: Settings, start_wall: float) -> int:
+    """Run settings.command under cronwrap's guard and return the wrapper's exit status."""
+    uid = os.getuid()
+    job = settings.name or ""
+    env = job_environment(settings, uid)
+    cadence = Cadence(settings.schedule, settings.every, settings.grace, settings.timeout,
+                      settings.max_runtime)
+    reporter = Reporter(settings.socket, settings.spool_dir, uid)
+    lock = JobLock(settings.lock_dir or default_lock_dir(uid, os.environ), job, uid)
+    try:
+        if not lock.acquire(settings.lock_wait):
+            return _overlapped(settings, lock, reporter, cadence)
+        log = _open_log(settings, uid, start_wall)
+        reporter.report(Started(new_event_id(), job, time.time(), os.getpid(), cadence))
+        tail = TailRing(FAILURE_TAIL_BYTES)
+        outcome = _supervise(settings, env, log, tail)
+    finally:
+        lock.close()
+    log_path = _close_log(settings, log)
+    reporter.report(Finished(
+        new_event_id(), job, time.time(), os.getpid(), start_time=start_wall,
+        exit_status=outcome.exit_status, signal=outcome.signal,
+        duration_ms=min(int(outcome.duration * 1000), 2**32 - 1), timed_out=outcome.timed_out,
+        log_path=log_path, cadence=cadence,
+    ))
+    if outcome.exit_status != 0:
+        _report_failure(job, outcome, log_path, tail, settings.verbose)
+    return outcome.exit_status
+
+
+def job_environment(settings: Settings, uid: int) -> dict[str, str]:
+    env = cron_environment(uid) if settings.cron_env else dict(os.environ)
+    for path in settings.env_files:
+        env.update(read_env_file(path))
+    return env
+
+
+def _overlapped(settings: Settings, lock: JobLock, reporter: Reporter, cadence: Cadence) -> int:
+    holder_pid, holder_start = lock.holder()
+    job = settings.name or ""
+    since = (time.strftime(" since %Y-%m-%dT%H:%M:%SZ", time.gmtime(holder_start))
+             if holder_start else "")
+    who = f"pid {holder_pid}" if holder_pid else "an unknown process"
+    _say(f"job {job!r} is still running ({who}{since}); not starting another run "
+         f"(exit {settings.overlap_exit})")
+    reporter.report(Overlapped(new_event_id(), job, time.time(), os.getpid(), holder_pid, cadence))
+    return settings.overlap_exit
+
+
+def _open_log(settings: Settings, uid: int, start_wall: float) -> RunLog | None:
+    log_dir = settings.log_dir or default_log_dir(uid, os.environ)
+    user = user_name(uid)
+    dir_path = os.path.join(log_dir, user, settings.name or "")
+    try:
+        dir_fd = open_job_dir(log_dir, user, settings.name or "", uid)
+    except (OSError, WrapperError) as exc:
+        _say(f"warning: cannot write a log under {log_dir}: {_reason(exc)}; running without one")
+        return None
+    try:
+        return create_run_log(dir_fd, dir_path, start_wall, settings.max_log_size)
+    except OSError as exc:
+        _say(f"warning: cannot create a log in {dir_path}: {_reason(exc)}; running without one")
+        return None
+    finally:
+        os.close(dir_fd)
+
+
+def _supervise(settings: Settings, env: dict[str, str], log: RunLog | None,
+               tail: TailRing) -> Outcome:
+    sinks = [tail.add]
+    if log is not None:
+        sinks.append(_guarded(log))
+    if settings.verbose:
+        sinks.append(_tee)
+
+    def on_output(data: bytes) -> None:
+        for sink in sinks:
+            sink(data)
+
+    supervisor = Supervisor(on_output, settings.timeout, settings.kill_after)
+    try:
+        return supervisor.run(settings.command, env)
+    except WrapperError as exc:  # the command could not be started: 126 / 127
+        _say(str(exc))
+        return Outcome(exc.exit_code)
+
+
+def _guarded(log: RunLog):  # noqa: ANN202 - a small closure
+    failed = []
+
+    def write(data: bytes) -> None:
+        if failed:
+            return
+        try:
+            log.write(data)
+        except OSError as exc:
+            failed.append(exc)
+            _say(f"warning: writing {log.path} failed: {_reason(exc)}; output no longer logged")
+
+    return write
+
+
+def _tee(data: bytes) -> None:
+    try:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    except (OSError, ValueError):  # stdout closed or gone: the log still has everything
+        pass
+
+
+def _close_log(settings: Settings, log: RunLog | None) -> str | None:
+    if log is None:
+        return None
+    try:
+        log.close()
+        dir_path, name = os.path.split(log.path)
+        dir_fd = os.open(dir_path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            prune(dir_fd, settings.keep, settings.keep_days, name)
+        finally:
+            os.close(dir_fd)
+    except OSError as exc:
+        _say(f"warning: finishing {log.path} failed: {_reason(exc)}")
+    return log.path
+
+
+def _report_failure(job: str, outcome: Outcome, log_path: str | None, tail: TailRing,
+                    verbose: bool) -> None:
+    if outcome.timed_out:
+        what = f"timed out (exit {outcome.exit_status})"
+    elif outcome.forwarded:
+        what = (f"was stopped by signal {outcome.forwarded} sent to cronwrap"
+                f" (exit {outcome.exit_status})")
+    elif outcome.signal:
+        what = f"was killed by signal {outcome.signal} (exit {outcome.exit_status})"
+    else:
+        what = f"failed with exit status {outcome.exit_status}"
+    lines = [f"cronwrap: job {job!r} {what} after {outcome.duration:.1f}s",
+             f"cronwrap: log: {log_path or '(none)'}"]
+    output = tail.value()
+    if output and not verbose:
+        last = output.splitlines()[-FAILURE_TAIL_LINES:]
+        lines.append(f"--- last {len(last)} lines of output ---")
+        lines.extend(line.decode("utf-8", "replace") for line in last)
+    sys.stderr.write("\n".join(lines) + "\n")
+    sys.stderr.flush()
+
+
+def _reason(exc: BaseException) -> str:
+    return (exc.strerror if isinstance(exc, OSError) and exc.strerror else None) or str(exc)
+
+
+def _say(message: str) -> None:
+    sys.stderr.write(f"cronwrap: {message}\n")
+    sys.stderr.flush()

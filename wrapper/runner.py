@@ -1,0 +1,149 @@
+"""Running one job in its own session: output streaming, the timeout, signal forwarding."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import time
+from collections.abc import Callable
+
+from cronwrap.wrapper.errors import WrapperError
+
+FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+EXIT_TIMEOUT = 124
+DRAIN_SECONDS = 2.0
+CHUNK = 65536
+
+
+class Outcome:
+    """How a run ended: the status the wrapper exits with and why (plain class: cheap import)."""
+
+    __slots__ = ("exit_status", "signal", "timed_out", "forwarded", "duration")
+
+    def __init__(self, exit_status: int, signal: int = 0, timed_out: bool = False,
+                 forwarded: int = 0, duration: float = 0.0) -> None:
+        self.exit_status = exit_status
+        self.signal = signal  # the signal that ended the job (or was forwarded); 0 if it exited
+        self.timed_out = timed_out
+        self.forwarded = forwarded  # a signal the wrapper received and passed on, 0 if none
+        self.duration = duration
+
+
+def spawn(argv: list[str], env: dict[str, str], out_fd: int) -> int:
+    """Start `argv` in a new session, stdout and stderr on `out_fd`; WrapperError 126/127."""
+    try:
+        return os.posix_spawnp(
+            argv[0],
+            argv,
+            env,
+            file_actions=[(os.POSIX_SPAWN_DUP2, out_fd, 1), (os.POSIX_SPAWN_DUP2, out_fd, 2)],
+            setsid=True,
+            setsigdef=(signal.SIGPIPE, signal.SIGXFSZ, *FORWARDED),
+        )
+    except FileNotFoundError:
+        raise WrapperError(f"{argv[0]}: command not found", 127) from None
+    except OSError as exc:
+        raise WrapperError(f"{argv[0]}: cannot execute: {exc.strerror}", 126) from None
+
+
+class Supervisor:
+    """Runs one job to completion, feeding its output to `on_output` as it arrives."""
+
+    def __init__(
+        self, on_output: Callable[[bytes], None], timeout: float | None, kill_after: float
+    ) -> None:
+        self.on_output = on_output
+        self.timeout = timeout
+        self.kill_after = kill_after
+
+    def run(self, argv: list[str], env: dict[str, str]) -> Outcome:
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_w, False)
+        os.set_blocking(wake_r, False)
+        previous = {sig: signal.signal(sig, _wake_only) for sig in (*FORWARDED, signal.SIGCHLD)}
+        old_wakeup = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+        out_r, out_w = os.pipe()
+        try:
+            started = time.monotonic()
+            try:
+                pid = spawn(argv, env, out_w)
+            finally:
+                os.close(out_w)
+            outcome = self._supervise(pid, out_r, wake_r, started)
+        finally:
+            signal.set_wakeup_fd(old_wakeup)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            for fd in (wake_r, wake_w, out_r):
+                os.close(fd)
+        return outcome
+
+    def _supervise(self, pid: int, out_fd: int, wake_fd: int, started: float) -> Outcome:
+        poller = select.poll()
+        poller.register(out_fd, select.POLLIN)
+        poller.register(wake_fd, select.POLLIN)
+        deadline = started + self.timeout if self.timeout else None
+        kill_at: float | None = None
+        timed_out = False
+        forwarded = 0
+        while os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                deadline, timed_out, kill_at = None, True, now + self.kill_after
+                _killpg(pid, signal.SIGTERM)
+            if kill_at is not None and now >= kill_at:
+                kill_at = None
+                _killpg(pid, signal.SIGKILL)
+            wait = min((t for t in (deadline, kill_at) if t is not None), default=None)
+            for fd, _ in poller.poll(None if wait is None else max(0, (wait - now) * 1000) + 1):
+                if fd == wake_fd:
+                    for signum in os.read(wake_fd, 512):
+                        if signum in FORWARDED:
+                            forwarded = signum
+                            _killpg(pid, signum)
+                            kill_at = kill_at or time.monotonic() + self.kill_after
+                elif not self._pump(out_fd):
+                    poller.unregister(out_fd)
+        _killpg(pid, signal.SIGKILL)  # whatever the job left behind in its process group
+        self._drain(out_fd)
+        _, status = os.waitpid(pid, 0)
+        return _outcome(status, timed_out, forwarded, time.monotonic() - started)
+
+    def _pump(self, out_fd: int) -> bool:
+        data = os.read(out_fd, CHUNK)
+        if data:
+            self.on_output(data)
+        return bool(data)
+
+    def _drain(self, out_fd: int) -> None:
+        """Read what is left in the pipe: to EOF, or for DRAIN_SECONDS if an escapee holds it."""
+        give_up = time.monotonic() + DRAIN_SECONDS
+        os.set_blocking(out_fd, False)
+        while (left := give_up - time.monotonic()) > 0:
+            try:
+                if not self._pump(out_fd):
+                    return
+            except BlockingIOError:
+                select.select([out_fd], [], [], left)
+
+
+def _wake_only(signum: int, frame: object) -> None:
+    """Signals only wake the poll loop (through the wakeup fd); the loop decides what to do."""
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, sig)
+
+
+def _outcome(status: int, timed_out: bool, forwarded: int, duration: float) -> Outcome:
+    job_signal = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
+    if timed_out:
+        return Outcome(EXIT_TIMEOUT, job_signal, True, forwarded, duration)
+    if forwarded:
+        return Outcome(128 + forwarded, forwarded, False, forwarded, duration)
+    if job_signal:
+        return Outcome(128 + job_signal, job_signal, False, 0, duration)
+    return Outcome(os.waitstatus_to_exitcode(status), 0, False, 0, duration)

@@ -1,0 +1,63 @@
+"""Durable spooling of events the agent could not take: SPOOL_ROOT/<uid>/<event-id>.json."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+
+from cronwrap.wrapper.errors import UnsafePathError
+
+DEFAULT_SPOOL_ROOT = "/var/spool/cronwrap"
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_TMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def spool_event(root: str, uid: int, event_id: str, wire: bytes) -> str:
+    """Write `wire` atomically and durably as ROOT/<uid>/<event_id>.json; return the path."""
+    dir_fd = _open_user_dir(root, uid)
+    try:
+        temp, final = f".{event_id}.tmp", f"{event_id}.json"
+        fd = os.open(temp, _TMP_FLAGS, 0o600, dir_fd=dir_fd)
+        try:
+            view = memoryview(wire)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            os.unlink(temp, dir_fd=dir_fd)
+            raise
+        os.close(fd)
+        os.rename(temp, final, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return os.path.join(root, str(uid), final)
+
+
+def _open_user_dir(root: str, uid: int) -> int:
+    """An fd on ROOT/<uid> (0700, owned by `uid`), creating ROOT (01733 as root) if needed."""
+    if not os.path.isdir(root):
+        try:
+            os.mkdir(root, 0o1733 if uid == 0 else 0o700)
+            os.chmod(root, 0o1733 if uid == 0 else 0o700)  # mkdir's mode is filtered by the umask
+        except FileExistsError:
+            pass
+    root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)  # ROOT may be 01733
+    try:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(str(uid), 0o700, dir_fd=root_fd)
+        try:
+            fd = os.open(str(uid), _DIR_FLAGS, dir_fd=root_fd)
+        except OSError as exc:
+            if exc.errno in (40, 20):  # ELOOP, ENOTDIR
+                raise UnsafePathError(f"{root}/{uid} is a symlink or not a directory") from None
+            raise
+    finally:
+        os.close(root_fd)
+    info = os.fstat(fd)
+    if info.st_uid != uid or stat.S_IMODE(info.st_mode) & 0o077:
+        os.close(fd)
+        raise UnsafePathError(f"{root}/{uid} must be owned by uid {uid} with mode 0700")
+    return fd
