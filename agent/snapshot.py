@@ -47,7 +47,9 @@ class MibSnapshot:
             index = mib.row_index(record.owner, record.key.name)
             values = mib.row_values(record)
         except (ValueError, PyAsn1Error) as exc:
-            log.error("job %r of %r left out of cronJobTable: %s", record.key.name, record.owner, exc)
+            log.error(
+                "job %r of %r left out of cronJobTable: %s", record.key.name, record.owner, exc
+            )
             return
         old_index = self._rows.get(record.key)
         if old_index is not None and old_index != index:
