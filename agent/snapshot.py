@@ -35,6 +35,7 @@ class MibSnapshot:
         self._oids: list[Oid] = []  # every instance, sorted
         self._entries: dict[Oid, Entry] = {}
         self._rows: dict[JobKey, Oid] = {}  # job -> its row index
+        self._jobs: dict[Oid, JobKey] = {}  # row index -> its job
 
     def __len__(self) -> int:
         return len(self._oids)
@@ -51,10 +52,22 @@ class MibSnapshot:
                 "job %r of %r left out of cronJobTable: %s", record.key.name, record.owner, exc
             )
             return
+        holder = self._jobs.get(index, record.key)
+        if holder != record.key:
+            log.error(
+                "job %r of uid %d left out of cronJobTable: uid %d already has owner %r, name %r",
+                record.key.name,
+                record.key.owner_uid,
+                holder.owner_uid,
+                record.owner,
+                record.key.name,
+            )
+            return
         old_index = self._rows.get(record.key)
         if old_index is not None and old_index != index:
             self.job_removed(record.key)  # the owner's name changed: the row moves
         self._rows[record.key] = index
+        self._jobs[index] = record.key
         for column, value in values:
             self._put(mib.column_oid(column) + index, value)
 
@@ -62,6 +75,7 @@ class MibSnapshot:
         index = self._rows.pop(key, None)
         if index is None:
             return
+        del self._jobs[index]
         for column in mib.VALUE_COLUMNS:
             self._delete(mib.column_oid(column) + index)
 
