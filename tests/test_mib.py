@@ -108,6 +108,62 @@ def test_snmptranslate_names_an_instance_and_shows_the_time_convention() -> None
     assert "(0 | 8 | 11)" in detail
 
 
+IMPORTER = """IMPORTER-MIB DEFINITIONS ::= BEGIN
+IMPORTS
+    MODULE-IDENTITY, OBJECT-TYPE, OBJECT-IDENTITY, NOTIFICATION-TYPE, Integer32, Counter32,
+    Gauge32, Unsigned32, TimeTicks, IpAddress, Opaque, Counter64, ObjectName, NotificationName,
+    org, dod, internet, directory, mgmt, mib-2, transmission, experimental, private,
+    enterprises, security, snmpV2, snmpDomains, snmpProxys, snmpModules, zeroDotZero
+        FROM SNMPv2-SMI
+    TEXTUAL-CONVENTION, DisplayString, PhysAddress, MacAddress, TruthValue, TestAndIncr,
+    AutonomousType, InstancePointer, VariablePointer, RowPointer, RowStatus, TimeStamp,
+    TimeInterval, DateAndTime, StorageType, TDomain, TAddress
+        FROM SNMPv2-TC
+    MODULE-COMPLIANCE, OBJECT-GROUP, NOTIFICATION-GROUP, AGENT-CAPABILITIES
+        FROM SNMPv2-CONF;
+importerNode OBJECT IDENTIFIER ::= { experimental 4242 }
+END
+"""
+
+
+@needs_snmptranslate
+def test_stand_ins_define_everything_the_rfcs_do(tmp_path: Path) -> None:
+    """They shadow real IETF copies under `-M +mibs`, so importers of any RFC name must load."""
+    (tmp_path / "IMPORTER-MIB.txt").write_text(IMPORTER)
+    run = subprocess.run(
+        [
+            "snmptranslate",
+            "-M",
+            f"+{MIBS}:{tmp_path}",
+            "-m",
+            "IMPORTER-MIB",
+            "-On",
+            "IMPORTER-MIB::importerNode",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (run.stdout.strip(), run.stderr) == (".1.3.6.1.3.4242", "")
+    bad = IMPORTER.replace("TAddress", "TAddress, NoSuchConvention")
+    (tmp_path / "IMPORTER-MIB.txt").write_text(bad)
+    run = subprocess.run(
+        [
+            "snmptranslate",
+            "-M",
+            f"+{MIBS}:{tmp_path}",
+            "-m",
+            "IMPORTER-MIB",
+            "-On",
+            "IMPORTER-MIB::importerNode",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "NoSuchConvention" in run.stderr
+
+
 # --- pysmi: the JSON document against the code ----------------------------------------------
 
 BASE_CLASS = {
