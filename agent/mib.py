@@ -1,0 +1,336 @@
+"""CRON-JOBS-MIB as the code sees it: OIDs, syntaxes, and encoders from the model to SNMP values.
+
+Everything here mirrors mibs/CRON-JOBS-MIB.txt, which stays the source of truth:
+tests/test_mib.py compiles the MIB with pysmi and fails when anything here disagrees with it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from pyasn1.type import constraint, namedval
+from pysnmp.proto import rfc1902
+
+from .mibview import Oid
+from .model import AgentStats, JobRecord, JobState, Notification, NotificationKind
+
+# The module's root, assigned in CRON-JOBS-MIB's MODULE-IDENTITY as { netSnmpPlaypen 71 }.
+ROOT: Oid = (1, 3, 6, 1, 4, 1, 8072, 9999, 9999, 71)
+NOTIFICATIONS: Oid = ROOT + (0,)
+OBJECTS: Oid = ROOT + (1,)
+NOTIFY_OBJECTS: Oid = ROOT + (2,)
+CONFORMANCE: Oid = ROOT + (3,)
+JOB_TABLE: Oid = OBJECTS + (5,)
+JOB_ENTRY: Oid = JOB_TABLE + (1,)
+
+# Varbinds that front ends put before a notification's objects (SNMPv2-MIB).
+SYS_UPTIME: Oid = (1, 3, 6, 1, 2, 1, 1, 3, 0)
+SNMP_TRAP_OID: Oid = (1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0)
+
+UINT32_MAX = 2**32 - 1
+OWNER_SIZE = (1, 32)
+NAME_SIZE = (1, 64)
+
+
+class Scalar(enum.IntEnum):
+    """The agent-wide scalars: sub-identifiers under cronJobsObjects."""
+
+    cronJobCount = 1
+    cronEventsAccepted = 2
+    cronEventsRejected = 3
+    cronAgentStartTime = 4
+
+
+class Column(enum.IntEnum):
+    """The columns of cronJobEntry: sub-identifiers under cronJobEntry."""
+
+    cronJobOwner = 1
+    cronJobName = 2
+    cronJobRuns = 3
+    cronJobFailures = 4
+    cronJobOverlaps = 5
+    cronJobTimeouts = 6
+    cronJobMisses = 7
+    cronJobLastExitStatus = 8
+    cronJobLastSignal = 9
+    cronJobLastStart = 10
+    cronJobLastSuccess = 11
+    cronJobLastDuration = 12
+    cronJobState = 13
+    cronJobNextExpected = 14
+    cronJobRunningPid = 15
+
+
+class NotifyObject(enum.IntEnum):
+    """The accessible-for-notify objects: sub-identifiers under cronJobsNotifyObjects."""
+
+    cronNotifyJobOwner = 1
+    cronNotifyJobName = 2
+
+
+INDEX_COLUMNS: tuple[Column, ...] = (Column.cronJobOwner, Column.cronJobName)
+# The readable columns, in OID order: 13 instances per row.
+VALUE_COLUMNS: tuple[Column, ...] = tuple(c for c in Column if c not in INDEX_COLUMNS)
+
+
+def scalar_oid(scalar: Scalar) -> Oid:
+    return OBJECTS + (int(scalar),)
+
+
+def column_oid(column: Column) -> Oid:
+    return JOB_ENTRY + (int(column),)
+
+
+def notify_object_oid(obj: NotifyObject) -> Oid:
+    return NOTIFY_OBJECTS + (int(obj),)
+
+
+# --- value types: pysnmp classes refined with the MIB's constraints -------------------------
+
+
+class JobStateValue(rfc1902.Integer32):
+    """cronJobState: INTEGER { ok(1) ... unknown(8) }."""
+
+    subtypeSpec = rfc1902.Integer32.subtypeSpec + constraint.SingleValueConstraint(
+        *(int(s) for s in JobState)
+    )
+    namedValues = namedval.NamedValues(*((s.name, int(s)) for s in JobState))
+
+
+class ExitStatusValue(rfc1902.Integer32):
+    """cronJobLastExitStatus: Integer32 (-1..255)."""
+
+    subtypeSpec = rfc1902.Integer32.subtypeSpec + constraint.ValueRangeConstraint(-1, 255)
+
+
+class SignalValue(rfc1902.Integer32):
+    """cronJobLastSignal: Integer32 (0..255)."""
+
+    subtypeSpec = rfc1902.Integer32.subtypeSpec + constraint.ValueRangeConstraint(0, 255)
+
+
+class DateAndTimeOrNever(rfc1902.OctetString):
+    """CronDateAndTimeOrNever: OCTET STRING (SIZE (0 | 8 | 11))."""
+
+    subtypeSpec = rfc1902.OctetString.subtypeSpec + constraint.ConstraintsUnion(
+        constraint.ValueSizeConstraint(0, 0),
+        constraint.ValueSizeConstraint(8, 8),
+        constraint.ValueSizeConstraint(11, 11),
+    )
+
+
+class OwnerValue(rfc1902.OctetString):
+    """cronJobOwner / cronNotifyJobOwner: DisplayString (SIZE (1..32))."""
+
+    subtypeSpec = rfc1902.OctetString.subtypeSpec + constraint.ValueSizeConstraint(*OWNER_SIZE)
+
+
+class NameValue(rfc1902.OctetString):
+    """cronJobName / cronNotifyJobName: DisplayString (SIZE (1..64))."""
+
+    subtypeSpec = rfc1902.OctetString.subtypeSpec + constraint.ValueSizeConstraint(*NAME_SIZE)
+
+
+@dataclass(frozen=True)
+class ObjectSyntax:
+    """An OBJECT-TYPE's SYNTAX as the MIB writes it, and the class of the values the agent sends.
+
+    `enums`, `value_range` and `sizes` restate the MIB's constraints as plain data; the value
+    class enforces the same constraints (tests check both against the compiled MIB).
+    """
+
+    mib_type: str  # the type name in the SYNTAX clause ("INTEGER" for an enumeration)
+    value_class: type[Any]
+    value_range: tuple[int, int] | None = None
+    sizes: tuple[tuple[int, int], ...] | None = None
+    enums: tuple[tuple[str, int], ...] | None = None
+
+
+_TIME = ObjectSyntax("CronDateAndTimeOrNever", DateAndTimeOrNever, sizes=((0, 0), (8, 8), (11, 11)))
+_COUNTER = ObjectSyntax("Counter32", rfc1902.Counter32)
+_OWNER = ObjectSyntax("DisplayString", OwnerValue, sizes=(OWNER_SIZE,))
+_NAME = ObjectSyntax("DisplayString", NameValue, sizes=(NAME_SIZE,))
+
+SCALAR_SYNTAX: dict[Scalar, ObjectSyntax] = {
+    Scalar.cronJobCount: ObjectSyntax("Gauge32", rfc1902.Gauge32),
+    Scalar.cronEventsAccepted: _COUNTER,
+    Scalar.cronEventsRejected: _COUNTER,
+    Scalar.cronAgentStartTime: _TIME,
+}
+
+COLUMN_SYNTAX: dict[Column, ObjectSyntax] = {
+    Column.cronJobOwner: _OWNER,
+    Column.cronJobName: _NAME,
+    Column.cronJobRuns: _COUNTER,
+    Column.cronJobFailures: _COUNTER,
+    Column.cronJobOverlaps: _COUNTER,
+    Column.cronJobTimeouts: _COUNTER,
+    Column.cronJobMisses: _COUNTER,
+    Column.cronJobLastExitStatus: ObjectSyntax("Integer32", ExitStatusValue, value_range=(-1, 255)),
+    Column.cronJobLastSignal: ObjectSyntax("Integer32", SignalValue, value_range=(0, 255)),
+    Column.cronJobLastStart: _TIME,
+    Column.cronJobLastSuccess: _TIME,
+    Column.cronJobLastDuration: ObjectSyntax("Unsigned32", rfc1902.Unsigned32),
+    Column.cronJobState: ObjectSyntax(
+        "INTEGER", JobStateValue, enums=tuple((s.name, int(s)) for s in JobState)
+    ),
+    Column.cronJobNextExpected: _TIME,
+    Column.cronJobRunningPid: ObjectSyntax("Unsigned32", rfc1902.Unsigned32),
+}
+
+NOTIFY_OBJECT_SYNTAX: dict[NotifyObject, ObjectSyntax] = {
+    NotifyObject.cronNotifyJobOwner: _OWNER,
+    NotifyObject.cronNotifyJobName: _NAME,
+}
+
+# --- notifications ---------------------------------------------------------------------------
+
+NOTIFICATION_NUMBER: dict[NotificationKind, int] = {
+    NotificationKind.failed: 1,
+    NotificationKind.overlapped: 2,
+    NotificationKind.timed_out: 3,
+    NotificationKind.missed: 4,
+    NotificationKind.overrunning: 5,
+    NotificationKind.recovered: 6,
+}
+
+_OWNER_AND_NAME = (NotifyObject.cronNotifyJobOwner, NotifyObject.cronNotifyJobName)
+
+# Each NOTIFICATION-TYPE's OBJECTS clause, in order.
+NOTIFICATION_OBJECTS: dict[NotificationKind, tuple[NotifyObject | Column, ...]] = {
+    NotificationKind.failed: _OWNER_AND_NAME
+    + (
+        Column.cronJobLastExitStatus,
+        Column.cronJobLastSignal,
+        Column.cronJobLastDuration,
+        Column.cronJobFailures,
+    ),
+    NotificationKind.overlapped: _OWNER_AND_NAME
+    + (Column.cronJobRunningPid, Column.cronJobOverlaps),
+    NotificationKind.timed_out: _OWNER_AND_NAME
+    + (Column.cronJobLastDuration, Column.cronJobTimeouts),
+    NotificationKind.missed: _OWNER_AND_NAME + (Column.cronJobLastStart, Column.cronJobMisses),
+    NotificationKind.overrunning: _OWNER_AND_NAME
+    + (Column.cronJobLastStart, Column.cronJobRunningPid),
+    NotificationKind.recovered: _OWNER_AND_NAME
+    + (Column.cronJobLastDuration, Column.cronJobFailures),
+}
+
+
+def notification_oid(kind: NotificationKind) -> Oid:
+    """The NOTIFICATION-TYPE's OID: the value of snmpTrapOID.0."""
+    return NOTIFICATIONS + (NOTIFICATION_NUMBER[kind],)
+
+
+# --- encoders --------------------------------------------------------------------------------
+
+
+def date_and_time(ts: float | None) -> bytes:
+    """A CronDateAndTimeOrNever value: the 11-octet DateAndTime in UTC, or b"" for None."""
+    if ts is None:
+        return b""
+    t = datetime.fromtimestamp(ts, UTC)
+    return bytes(
+        (t.year >> 8, t.year & 0xFF, t.month, t.day, t.hour, t.minute, t.second)
+        + (t.microsecond // 100_000, ord("+"), 0, 0)
+    )
+
+
+def _index_octets(what: str, text: str, size: tuple[int, int]) -> bytes:
+    try:
+        octets = text.encode("ascii")
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} {text!r} is not ASCII") from None
+    if not size[0] <= len(octets) <= size[1]:
+        raise ValueError(f"{what} {text!r} is not {size[0]}..{size[1]} characters long")
+    return octets
+
+
+def row_index(owner: str, name: str) -> Oid:
+    """The row's index sub-identifiers: owner then name, each length-prefixed (not IMPLIED).
+
+    Raises ValueError when owner is not 1..32 or name not 1..64 ASCII characters.
+    """
+    o = _index_octets("owner", owner, OWNER_SIZE)
+    n = _index_octets("job name", name, NAME_SIZE)
+    return (len(o), *o, len(n), *n)
+
+
+@lru_cache(maxsize=8192)
+def _value(cls: type[Any], raw: int | bytes) -> Any:
+    """A shared immutable value object: equal values (0, -1, b"", states...) are built once."""
+    return cls(raw)
+
+
+def _counter(n: int) -> int:
+    return n % 2**32  # Counter32 wraps
+
+
+def _unsigned(n: int | None) -> int:
+    return 0 if n is None else min(max(n, 0), UINT32_MAX)
+
+
+_COLUMN_RAW: dict[Column, Callable[[JobRecord], int | bytes]] = {
+    Column.cronJobRuns: lambda r: _counter(r.runs),
+    Column.cronJobFailures: lambda r: _counter(r.failures),
+    Column.cronJobOverlaps: lambda r: _counter(r.overlaps),
+    Column.cronJobTimeouts: lambda r: _counter(r.timeouts),
+    Column.cronJobMisses: lambda r: _counter(r.misses),
+    Column.cronJobLastExitStatus: lambda r: (
+        -1 if r.last_exit_status is None else r.last_exit_status
+    ),
+    Column.cronJobLastSignal: lambda r: r.last_signal,
+    Column.cronJobLastStart: lambda r: date_and_time(r.last_start),
+    Column.cronJobLastSuccess: lambda r: date_and_time(r.last_success),
+    Column.cronJobLastDuration: lambda r: _unsigned(r.last_duration_ms),
+    Column.cronJobState: lambda r: int(r.state),
+    Column.cronJobNextExpected: lambda r: date_and_time(r.next_expected),
+    Column.cronJobRunningPid: lambda r: _unsigned(r.running_pid),
+}
+
+
+def column_value(record: JobRecord, column: Column) -> Any:
+    """The value of one readable column for `record`, as the MIB's type."""
+    return _value(COLUMN_SYNTAX[column].value_class, _COLUMN_RAW[column](record))
+
+
+def row_values(record: JobRecord) -> list[tuple[Column, Any]]:
+    """The 13 readable columns of the record's row, in OID order, as pysnmp values.
+
+    Raises pyasn1's ValueConstraintError when a field is outside the MIB's range.
+    """
+    return [(c, column_value(record, c)) for c in VALUE_COLUMNS]
+
+
+def scalar_values(stats: AgentStats) -> list[tuple[Scalar, Any]]:
+    """The agent-wide scalars, in OID order, as pysnmp values (instance is the OID plus .0)."""
+    raw: list[tuple[Scalar, int | bytes]] = [
+        (Scalar.cronJobCount, min(max(stats.job_count, 0), UINT32_MAX)),
+        (Scalar.cronEventsAccepted, _counter(stats.events_accepted)),
+        (Scalar.cronEventsRejected, _counter(stats.events_rejected)),
+        (Scalar.cronAgentStartTime, date_and_time(stats.started_at)),
+    ]
+    return [(s, _value(SCALAR_SYNTAX[s].value_class, v)) for s, v in raw]
+
+
+def notification_varbinds(n: Notification) -> list[tuple[Oid, Any]]:
+    """The varbinds of the notification's OBJECTS, in order, without sysUpTime.0/snmpTrapOID.0.
+
+    Table columns are instances of the job's row; cronNotifyJobOwner/Name are instance .0.
+    """
+    job = n.job
+    index = row_index(job.owner, job.key.name)
+    varbinds: list[tuple[Oid, Any]] = []
+    for obj in NOTIFICATION_OBJECTS[n.kind]:
+        if isinstance(obj, Column):
+            varbinds.append((column_oid(obj) + index, column_value(job, obj)))
+        else:
+            text = job.owner if obj is NotifyObject.cronNotifyJobOwner else job.key.name
+            value = NOTIFY_OBJECT_SYNTAX[obj].value_class(text.encode("ascii"))
+            varbinds.append((notify_object_oid(obj) + (0,), value))
+    return varbinds
