@@ -261,7 +261,10 @@ class AgentCore:
 def apply_event(job: Job, event: Event, cadence_of: Callable[[Job], Cadence]
                 ) -> tuple[Job, list[NotificationKind]]:
     """The state machine: the job after `event`, and the notifications the transition raises."""
-    job = replace(job, cadence=event.cadence, reported=True)  # type: ignore[attr-defined]
+    cadence: Cadence = event.cadence  # type: ignore[attr-defined]
+    if isinstance(event, Started) or cadence != Cadence():  # each start redeclares it
+        job = replace(job, cadence=cadence)
+    job = replace(job, reported=True)
     if isinstance(event, Started):
         return _started(job, event, cadence_of(job)), []
     if isinstance(event, Finished):

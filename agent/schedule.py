@@ -63,7 +63,7 @@ def period(cadence: Cadence, at: float) -> float | None:
 def discover(root: Path) -> dict[JobKey, Discovered]:
     """Every cronwrap job (`-n NAME`, `--name NAME`, `--name=NAME`) in system and user crontabs."""
     found: dict[JobKey, Discovered] = {}
-    system = [root / "etc/crontab"] + _cron_d_files(root / "etc/cron.d")
+    system = [p for p in [root / "etc/crontab"] if p.exists()] + _cron_d_files(root / "etc/cron.d")
     for path in system:
         for user, schedule, command in _lines(path, with_user=True):
             _add(found, user, schedule, command, path)
