@@ -189,6 +189,9 @@ class AgentCore:
             except Rejected as exc:
                 batch.rejected += 1
                 outcomes.append((False, exc))
+            except Exception:  # a bug: log it, refuse the item, keep the daemon up
+                log.exception("internal error applying an item; it was not applied")
+                outcomes.append((False, Unavailable("internal error in the agent")))
         try:
             await asyncio.to_thread(self._commit, batch)
         except Exception as exc:  # noqa: BLE001 - the disk failed: nothing was acked

@@ -11,6 +11,7 @@ import signal
 import socket
 import stat
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -169,10 +170,20 @@ def make_dirs(config: Config) -> None:
         raise UserError(f"spool root {spool} is not a directory", EX_CANTCREAT)
 
 
-async def discovery_loop(core: AgentCore, root: Path, interval: float) -> None:
-    while True:
+async def every(interval: float, step: Callable[[], Awaitable[Any]], first: bool = False) -> None:
+    """Run `step` every `interval` seconds until cancelled; a failing step is logged, not fatal."""
+    if not first:
         await asyncio.sleep(interval)
-        await core.set_discovered(await asyncio.to_thread(schedule.discover, root))
+    while True:
+        try:
+            await step()
+        except Exception:
+            log.exception("periodic task failed; retrying in %s s", interval)
+        await asyncio.sleep(interval)
+
+
+async def discover(core: AgentCore, root: Path) -> None:
+    await core.set_discovered(await asyncio.to_thread(schedule.discover, root))
 
 
 async def serve(args: argparse.Namespace, config: Config) -> None:
@@ -187,15 +198,15 @@ async def serve(args: argparse.Namespace, config: Config) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     try:
-        await core.set_discovered(await asyncio.to_thread(schedule.discover, root))
+        await discover(core, root)
         drain = SpoolDrain(core, Path(config.spool_dir))
         drained = await drain.drain()
         log.info("started: %d jobs, %d spooled events applied, listening on %s",
                  len(core.records()), drained, sock.getsockname() or "an inherited socket")
         intake = Intake(core, config)
-        runners = [intake.serve(sock), drain.run(config.spool_interval),
-                   Watcher(core, config).run(),
-                   discovery_loop(core, root, config.discovery_interval)]
+        runners = [intake.serve(sock), every(config.spool_interval, drain.drain),
+                   every(config.watch_interval, Watcher(core, config).tick, first=True),
+                   every(config.discovery_interval, lambda: discover(core, root))]
         runners += [frontend.run() for frontend in build_frontends(args, core, config)]
         tasks += [asyncio.create_task(runner) for runner in runners]
         waiter = asyncio.create_task(stop.wait())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import stat
@@ -68,11 +67,6 @@ class SpoolDrain:
         self.core = core
         self.root = root
         self.limiter = RateLimitedLog()
-
-    async def run(self, interval: float) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            await self.drain()
 
     async def drain(self) -> int:
         """One pass over the spool; returns how many events were applied."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import time
@@ -59,8 +58,9 @@ def check(job: Job, cadence: Cadence, now: float, config: Config, pid_lost: bool
         return job, []
     if rec.next_expected is None:
         upcoming = schedule.next_after(cadence, now)
-        return (job, []) if upcoming is None else replace(
-            job, record=replace(rec, next_expected=upcoming)), []
+        if upcoming is None:
+            return job, []
+        return replace(job, record=replace(rec, next_expected=upcoming)), []
     if now > rec.next_expected + grace_for(cadence, rec.next_expected, config):
         rec = replace(rec, state=JobState.missed, misses=rec.misses + 1,
                       next_expected=schedule.next_after(cadence, now))
@@ -98,11 +98,6 @@ class Watcher:
         self.mono = mono
         self._gone_since: dict[tuple[JobKey, int], float] = {}
         self._last: tuple[float, float] | None = None
-
-    async def run(self) -> None:
-        while True:
-            await self.tick()
-            await asyncio.sleep(self.config.watch_interval)
 
     async def tick(self) -> None:
         now, mono = self.wall(), self.mono()
