@@ -160,7 +160,7 @@ def make_dirs(config: Config) -> None:
     state = Path(config.state_dir)
     spool = Path(config.spool_dir)
     try:
-        state.mkdir(mode=0o755, parents=True, exist_ok=True)
+        state.mkdir(mode=0o700, parents=True, exist_ok=True)  # job lists are private
         if not spool.exists():
             spool.mkdir(parents=True)
             os.chmod(spool, 0o1733)  # anyone may create their own ROOT/<uid>, nobody may list
