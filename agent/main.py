@@ -187,16 +187,16 @@ async def discover(core: AgentCore, root: Path) -> None:
 
 
 async def serve(args: argparse.Namespace, config: Config) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
     make_dirs(config)
     sock = systemd_socket() or bind_socket(Path(config.event_socket))
     store = Store(Path(config.state_dir))
     core = AgentCore(store, config)
     root = Path(config.crontab_root)
     tasks = [asyncio.create_task(core.run(), name="core")]
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
     try:
         await discover(core, root)
         drain = SpoolDrain(core, Path(config.spool_dir))
