@@ -27,11 +27,24 @@ log = logging.getLogger(__name__)
 PEERCRED = struct.Struct("3i")
 
 
+NAME_TTL = 60.0
+_names: dict[int, tuple[float, str]] = {}
+
+
 def owner_name(uid: int) -> str:
+    """The user name for `uid` (decimal uid if none), cached for a minute: pwd reads files."""
+    now = time.monotonic()
+    cached = _names.get(uid)
+    if cached is not None and now - cached[0] < NAME_TTL:
+        return cached[1]
     try:
-        return pwd.getpwuid(uid).pw_name
+        name = pwd.getpwuid(uid).pw_name
     except KeyError:
-        return str(uid)
+        name = str(uid)
+    if len(_names) > 10000:
+        _names.clear()
+    _names[uid] = (now, name)
+    return name
 
 
 def peer_uid(sock: socket.socket) -> int:
@@ -133,7 +146,7 @@ class Intake:
         self.active += 1
         try:
             await Connection(self, reader, writer).serve()
-        except (ConnectionError, TimeoutError):
+        except OSError:  # the client went away or stopped reading: nothing to answer
             pass
         finally:
             self.active -= 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import stat
@@ -14,6 +15,8 @@ from .core import AgentCore, Rejected, Unavailable
 from .intake import RateLimitedLog, owner_name
 
 log = logging.getLogger(__name__)
+
+MAX_FILES_PER_PASS = 5000
 
 
 class SpoolError(Exception):
@@ -103,9 +106,11 @@ class SpoolDrain:
         return applied
 
     def _files(self, directory: Path) -> list[Path]:
+        """At most MAX_FILES_PER_PASS spooled files: a flooded spool cannot exhaust memory."""
         try:
-            return [p for p in directory.iterdir()
-                    if p.suffix == ".json" and not p.name.startswith(".")]
+            names = (p for p in directory.iterdir()
+                     if p.suffix == ".json" and not p.name.startswith("."))
+            return list(itertools.islice(names, MAX_FILES_PER_PASS))
         except OSError as exc:
             self.limiter.warning(f"spool dir {directory}", exc.strerror or str(exc))
             return []
