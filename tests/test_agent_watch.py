@@ -25,7 +25,7 @@ def agent(tmp_path: Path) -> Iterator[Agent]:
 
 
 def test_a_job_that_stops_starting_is_missed_once_per_missed_slot(agent: Agent) -> None:
-    start = time.time() - 3599.5  # the next start is due in half a second
+    start = time.time() - 3598.0  # the next start is due in two seconds
     cadence = Cadence(every=3600.0, grace=0.3)
     request(agent.socket, Started(new_event_id(), "hourly", start, os.getpid(),
                                   cadence=cadence).to_wire())
@@ -70,7 +70,7 @@ def test_a_run_past_its_max_runtime_is_overrunning(agent: Agent) -> None:
     sleeper = subprocess.Popen(["sleep", "60"])
     try:
         request(agent.socket, Started(new_event_id(), "long", time.time(), sleeper.pid,
-                                      cadence=Cadence(max_runtime=0.3)).to_wire())
+                                      cadence=Cadence(max_runtime=1.0)).to_wire())
         assert agent.status()["root/long"]["state"] == "running"
         job = wait_for(lambda: _state(agent, "long", "overrunning"), "overrunning")
         assert job["running_pid"] == sleeper.pid and job["misses"] == 0
