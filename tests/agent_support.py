@@ -162,7 +162,8 @@ def run_cronwrap(agent: Agent, *args: str, user: str | None = None
                  ) -> subprocess.CompletedProcess[str]:
     command = cronwrap_command()
     assert command is not None, "cronwrap is not installed"
-    env = {**os.environ, "CRONWRAP_SOCKET": str(agent.socket)}
+    env = {**os.environ, "CRONWRAP_SOCKET": str(agent.socket),
+           "CRONWRAP_SPOOL_DIR": str(agent.spool)}
     full = [command, *args]
     if user is not None:
         full = ["setpriv", f"--reuid={user}", "--regid=nogroup", "--clear-groups", *full]

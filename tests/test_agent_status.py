@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from agent_support import Agent, cronwrap_command, request
+from agent_support import Agent, cronwrap_command, request, run_cronwrap
 from cronwrap.wrapper.events import Finished, Overlapped, Started, new_event_id
 
 pytestmark = pytest.mark.integration
@@ -113,3 +113,13 @@ def test_cronwrap_status_dispatches_here(agent: Agent) -> None:
     result = subprocess.run([command, "status", "--json", "--socket", str(agent.socket)],
                             capture_output=True, text=True, timeout=60, check=False)
     assert [job["name"] for job in json.loads(result.stdout)] == ["backup"]
+
+
+@pytest.mark.skipif(cronwrap_command() is None, reason="the wrapper is not installed yet")
+def test_wrapper_runs_reach_the_agent(agent: Agent, tmp_path: Path) -> None:
+    logs = str(tmp_path / "logs")
+    assert run_cronwrap(agent, "-n", "good", "--log-dir", logs, "--", "true").returncode == 0
+    assert run_cronwrap(agent, "-n", "bad", "--log-dir", logs, "--", "false").returncode == 1
+    jobs = agent.status()
+    assert (jobs["root/good"]["state"], jobs["root/good"]["runs"]) == ("ok", 1)
+    assert (jobs["root/bad"]["state"], jobs["root/bad"]["last_exit_status"]) == ("failed", 1)
