@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -60,7 +60,7 @@ class Batch:
             return None
         return self.jobs.get(key) or self.base.get(key)
 
-    def put(self, job: Job, kinds: list[NotificationKind] = ()) -> None:  # type: ignore[assignment]
+    def put(self, job: Job, kinds: Iterable[NotificationKind] = ()) -> None:
         self.removed.discard(job.record.key)
         self.jobs[job.record.key] = job
         self.notifications += [(kind, job.record.key) for kind in kinds]
@@ -75,6 +75,9 @@ class Batch:
     def seen(self, event_id: str) -> bool:
         return event_id in self.applied or event_id in self.applied_base
 
+    def empty(self) -> bool:
+        return not (self.jobs or self.removed or self.applied or self.accepted or self.rejected)
+
 
 @dataclass
 class _Item:
@@ -82,6 +85,9 @@ class _Item:
 
     apply: Callable[[Batch], Any]
     future: asyncio.Future[Any] | None
+
+
+_STOP = _Item(lambda batch: None, None)
 
 
 class AgentCore:
@@ -173,12 +179,19 @@ class AgentCore:
     # ---- the writer ----
 
     async def run(self) -> None:
-        """Take everything queued, apply it, commit once, then answer and notify; forever."""
+        """Take everything queued, apply it, commit once, then answer and notify; until stop()."""
         while True:
             items = [await self._queue.get()]
             while not self._queue.empty() and len(items) < MAX_BATCH:
                 items.append(self._queue.get_nowait())
-            await self._process(items)
+            stopping = _STOP in items
+            await self._process([item for item in items if item is not _STOP])
+            if stopping:
+                return
+
+    def stop(self) -> None:
+        """Make run() return once what is queued now has been committed and answered."""
+        self._queue.put_nowait(_STOP)
 
     async def _process(self, items: list[_Item]) -> None:
         batch = Batch(self._jobs, self._applied)
@@ -192,14 +205,27 @@ class AgentCore:
             except Exception:  # a bug: log it, refuse the item, keep the daemon up
                 log.exception("internal error applying an item; it was not applied")
                 outcomes.append((False, Unavailable("internal error in the agent")))
+        if batch.empty():
+            self._answer(items, outcomes)
+            return
+        now = self._clock()
+        prune = None
+        if now - self._last_prune > PRUNE_EVERY:
+            prune = now - self.config.applied_retention
         try:
-            await asyncio.to_thread(self._commit, batch)
+            await asyncio.to_thread(self._commit, batch, prune)
         except Exception as exc:  # noqa: BLE001 - the disk failed: nothing was acked
             log.error("cannot commit to %s: %s", self._store.path, exc)
             failure = Unavailable("the agent cannot store events right now")
             outcomes = [(False, failure)] * len(items)
         else:
+            if prune is not None:
+                self._last_prune = now
+                self._applied = {k: t for k, t in self._applied.items() if t >= prune}
             self._install(batch)
+        self._answer(items, outcomes)
+
+    def _answer(self, items: list[_Item], outcomes: list[tuple[bool, Any]]) -> None:
         for item, (ok, value) in zip(items, outcomes, strict=True):
             if item.future is not None and not item.future.done():
                 if ok:
@@ -207,18 +233,12 @@ class AgentCore:
                 else:
                     item.future.set_exception(value)
 
-    def _commit(self, batch: Batch) -> None:
+    def _commit(self, batch: Batch, prune: float | None) -> None:
+        """Runs in a worker thread; touches nothing but the store."""
         counters = {"events_accepted": self._accepted + batch.accepted,
                     "events_rejected": self._rejected + batch.rejected}
-        now = self._clock()
-        prune = None
-        if now - self._last_prune > PRUNE_EVERY:
-            prune = now - self.config.applied_retention
         self._store.commit(batch.jobs.values(), batch.removed, batch.applied.items(), counters,
                            prune)
-        if prune is not None:
-            self._last_prune = now
-            self._applied = {k: t for k, t in self._applied.items() if t >= prune}
 
     def _install(self, batch: Batch) -> None:
         self._jobs.update(batch.jobs)

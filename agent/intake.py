@@ -20,7 +20,7 @@ from cronwrap.wrapper.events import (
 )
 
 from .config import Config
-from .core import AgentCore, Rejected, job_json
+from .core import AgentCore, Rejected, Unavailable, job_json
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +102,12 @@ class Connection:
                 return
             except TimeoutError:
                 return
-            await self.reply(await self.handle(line))
+            reply = await self.handle(line)
+            if reply is None:
+                return  # no answer at all: the wrapper spools the event and it is not lost
+            await self.reply(reply)
 
-    async def handle(self, line: bytes) -> bytes:
+    async def handle(self, line: bytes) -> bytes | None:
         try:
             message = decode_message(line)
         except EventError as exc:
@@ -113,6 +116,8 @@ class Connection:
             return self.intake.status(self.uid, message.jobs)
         try:
             await self.intake.core.submit(self.uid, self.owner, message)
+        except Unavailable:
+            return None
         except Rejected as exc:
             self.intake.limiter.warning(f"uid {self.uid}: {exc}", str(exc))
             return error_reply(str(exc))

@@ -216,12 +216,21 @@ async def serve(args: argparse.Namespace, config: Config) -> None:
                 task.result()  # a task that ended on its own is a bug: raise it
         log.info("stopping")
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await shutdown(core, tasks)
         store.close()
+
+
+async def shutdown(core: AgentCore, tasks: list[asyncio.Task[Any]]) -> None:
+    """Stop taking events, then let the writer commit and answer what it already has."""
+    writer, others = tasks[0], tasks[1:]
+    for task in others:
+        task.cancel()
+    for task in others:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    if not writer.done():
+        core.stop()
+    await writer
 
 
 def main(argv: list[str] | None = None) -> int:
