@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from cronwrap.agent import schedule, store
 from cronwrap.agent.config import Config, ConfigError, load
-from cronwrap.agent.core import AgentCore, Rejected, apply_event
+from cronwrap.agent.core import AgentCore, Rejected, Unavailable, apply_event
 from cronwrap.agent.model import (
     AgentStats,
     JobKey,
@@ -232,3 +232,36 @@ def test_crontab_command_parsing() -> None:
     assert schedule.job_name_in("cronwrap -- mycmd -n notme") is None
     assert schedule.job_name_in("cronwrap -n ../evil -- y") is None
     assert schedule.job_name_in("echo cronwrap-ish -n x") is None
+
+
+class FailingStore(Store):
+    """A real store whose commits can be made to fail like a full or broken disk."""
+
+    failing = True
+
+    def commit(self, *args: object, **kwargs: object) -> None:
+        if self.failing:
+            raise sqlite3.OperationalError("disk I/O error")
+        super().commit(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def test_failed_commit_applies_and_acks_nothing(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        db = FailingStore(tmp_path)
+        core = AgentCore(db, Config())
+        writer = asyncio.create_task(core.run())
+        event = finished(T0, exit_status=1)
+        with pytest.raises(Unavailable):
+            await core.submit(1, "alice", event)
+        assert core.records() == [] and core.stats().events_accepted == 0
+        db.failing = False
+        pending = [asyncio.ensure_future(core.submit(1, "alice", e))
+                   for e in (event, event, finished(T0 + 5))]
+        await asyncio.sleep(0)
+        core.stop()  # what was queued before stop() is still committed and answered
+        await writer
+        await asyncio.gather(*pending)
+        assert [r.runs for r in core.records()] == [2]
+        assert core.stats().events_accepted == 2
+
+    asyncio.run(scenario())
