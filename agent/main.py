@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import socket
+import sqlite3
 import stat
 import sys
 from collections.abc import Awaitable, Callable
@@ -170,6 +171,14 @@ def make_dirs(config: Config) -> None:
         raise UserError(f"spool root {spool} is not a directory", EX_CANTCREAT)
 
 
+def open_store(state_dir: Path) -> Store:
+    try:
+        return Store(state_dir)
+    except sqlite3.Error as exc:
+        raise UserError(f"cannot open the state database in {state_dir}: {exc}",
+                        EX_CANTCREAT) from None
+
+
 async def every(interval: float, step: Callable[[], Awaitable[Any]], first: bool = False) -> None:
     """Run `step` every `interval` seconds until cancelled; a failing step is logged, not fatal."""
     if not first:
@@ -193,7 +202,7 @@ async def serve(args: argparse.Namespace, config: Config) -> None:
         loop.add_signal_handler(signum, stop.set)
     make_dirs(config)
     sock = systemd_socket() or bind_socket(Path(config.event_socket))
-    store = Store(Path(config.state_dir))
+    store = open_store(Path(config.state_dir))
     core = AgentCore(store, config)
     root = Path(config.crontab_root)
     tasks = [asyncio.create_task(core.run(), name="core")]

@@ -94,3 +94,13 @@ def test_systemd_socket_activation(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def test_unusable_state_database_is_one_line_73(tmp_path: Path) -> None:
+    agent = Agent(tmp_path)
+    agent.state.mkdir(parents=True)
+    (agent.state / "agent.db").write_bytes(b"this is not a database" * 100)
+    result = subprocess.run(agent.args(), capture_output=True, text=True, timeout=60,
+                            check=False)
+    assert result.returncode == 73
+    assert "cannot open the state database" in result.stderr and "Traceback" not in result.stderr
