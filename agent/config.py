@@ -1,0 +1,77 @@
+"""The agent's settings: defaults, the commented TOML file, and command-line overrides."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CONFIG_FILE = Path("/etc/cronwrap/agent.toml")
+
+
+class ConfigError(ValueError):
+    """The configuration file is unreadable or holds a bad value; str() is one line."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the core needs; front-end sections ([snmp], [agentx], ...) ride along raw."""
+
+    event_socket: str = "/run/cronwrap/agent.sock"
+    state_dir: str = "/var/lib/cronwrap"
+    spool_dir: str = "/var/spool/cronwrap"
+    crontab_root: str = "/"
+    max_jobs_per_owner: int = 1000
+    max_connections: int = 512
+    read_timeout: float = 10.0
+    spool_interval: float = 10.0
+    watch_interval: float = 5.0
+    discovery_interval: float = 60.0
+    default_grace: float = 300.0
+    grace_fraction: float = 0.5
+    timeout_slack: float = 10.0
+    dead_pid_grace: float = 30.0
+    applied_retention: float = 7 * 24 * 3600.0
+    clock_jump: float = 5.0
+    sections: dict[str, Any] = field(default_factory=dict)
+
+    def with_overrides(self, **values: Any) -> Config:
+        return replace(self, **{k: v for k, v in values.items() if v is not None})
+
+
+_NUMBERS = {f.name for f in fields(Config) if f.type in ("int", "float")}
+_TEXTS = {f.name for f in fields(Config) if f.type == "str"}
+
+
+def load(path: Path | None) -> Config:
+    """Read `path` (None: built-in defaults); the core's keys live in the [agent] table."""
+    if path is None:
+        return Config()
+    try:
+        with path.open("rb") as fh:
+            doc = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    agent = doc.pop("agent", {})
+    if not isinstance(agent, dict):
+        raise ConfigError(f"{path}: [agent] must be a table")
+    return Config(**{k: _check(path, k, v) for k, v in agent.items()}, sections=doc)
+
+
+def _check(path: Path, key: str, value: object) -> Any:
+    if key in _TEXTS:
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{path}: [agent] {key} must be a non-empty string")
+        return value
+    if key not in _NUMBERS:
+        raise ConfigError(f"{path}: unknown setting [agent] {key}")
+    if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+        raise ConfigError(f"{path}: [agent] {key} must be a non-negative number")
+    if key in ("max_jobs_per_owner", "max_connections"):
+        if not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{path}: [agent] {key} must be a positive integer")
+        return value
+    return float(value)

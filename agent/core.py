@@ -1,0 +1,363 @@
+"""The agent core: applies events to job rows, commits each batch durably, then tells listeners."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from cronwrap.wrapper.events import Cadence, Event, Finished, Overlapped, Started
+
+from . import schedule
+from .config import Config
+from .model import (
+    AgentStats,
+    JobKey,
+    JobRecord,
+    JobState,
+    JobTableListener,
+    Notification,
+    NotificationHub,
+    NotificationKind,
+)
+from .store import Job, Store
+
+log = logging.getLogger(__name__)
+
+RUNNING_STATES = frozenset({JobState.running, JobState.overlapped, JobState.overrunning})
+MAX_BATCH = 2000
+PRUNE_EVERY = 3600.0
+
+
+class Rejected(Exception):
+    """An event that is valid on the wire but refused by policy (e.g. the per-owner job cap)."""
+
+
+class Unavailable(Rejected):
+    """The batch could not be committed; nothing in it was applied, the sender should retry."""
+
+
+@dataclass
+class Batch:
+    """The changes made by one group of queued items, applied over the committed state."""
+
+    base: dict[JobKey, Job]
+    applied_base: dict[str, float]
+    jobs: dict[JobKey, Job] = field(default_factory=dict)
+    removed: set[JobKey] = field(default_factory=set)
+    applied: dict[str, float] = field(default_factory=dict)
+    new_per_owner: Counter[int] = field(default_factory=Counter)
+    accepted: int = 0
+    rejected: int = 0
+    notifications: list[tuple[NotificationKind, JobKey]] = field(default_factory=list)
+
+    def get(self, key: JobKey) -> Job | None:
+        if key in self.removed:
+            return None
+        return self.jobs.get(key) or self.base.get(key)
+
+    def put(self, job: Job, kinds: Iterable[NotificationKind] = ()) -> None:
+        self.removed.discard(job.record.key)
+        self.jobs[job.record.key] = job
+        self.notifications += [(kind, job.record.key) for kind in kinds]
+
+    def remove(self, key: JobKey) -> None:
+        self.jobs.pop(key, None)
+        self.removed.add(key)
+
+    def live_keys(self) -> set[JobKey]:
+        return (set(self.base) | set(self.jobs)) - self.removed
+
+    def seen(self, event_id: str) -> bool:
+        return event_id in self.applied or event_id in self.applied_base
+
+    def empty(self) -> bool:
+        return not (self.jobs or self.removed or self.applied or self.accepted or self.rejected)
+
+
+@dataclass
+class _Item:
+    """One queued change; `apply` runs in the writer, `future` resolves after the commit."""
+
+    apply: Callable[[Batch], Any]
+    future: asyncio.Future[Any] | None
+
+
+_STOP = _Item(lambda batch: None, None)
+
+
+class AgentCore:
+    """Single writer of the job table; the SNMP front ends read it through listeners."""
+
+    def __init__(self, store: Store, config: Config, clock: Callable[[], float] = time.time):
+        self.notifications = NotificationHub()
+        self.config = config
+        self._store = store
+        self._clock = clock
+        self._jobs = store.load_jobs()
+        counters = store.load_counters()
+        self._accepted = counters["events_accepted"]
+        self._rejected = counters["events_rejected"]
+        self._applied = store.load_applied(clock() - config.applied_retention)
+        self._last_prune = 0.0
+        self._per_owner = Counter(key.owner_uid for key in self._jobs)
+        self._started_at = clock()
+        self._listeners: list[JobTableListener] = []
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self.discovered: dict[JobKey, schedule.Discovered] = {}
+
+    # ---- the interface the front ends use ----
+
+    def add_listener(self, listener: JobTableListener) -> None:
+        """Replay every row and the stats now; then report each change after its commit."""
+        self._listeners.append(listener)
+        for job in self._jobs.values():
+            listener.job_changed(job.record)
+        listener.stats_changed(self.stats())
+
+    def records(self) -> list[JobRecord]:
+        return [job.record for job in self._jobs.values()]
+
+    def stats(self) -> AgentStats:
+        return AgentStats(len(self._jobs), self._accepted, self._rejected, self._started_at)
+
+    # ---- the interface intake, spool drain and watchers use ----
+
+    def jobs(self) -> dict[JobKey, Job]:
+        return self._jobs
+
+    def cadence_of(self, job: Job) -> Cadence:
+        """The event-declared cadence, with the crontab's schedule when the events gave none."""
+        found = self.discovered.get(job.record.key)
+        if job.cadence.schedule or job.cadence.every or found is None:
+            return job.cadence
+        return replace(job.cadence, schedule=found.schedule)
+
+    async def submit(self, owner_uid: int, owner: str, event: Event) -> None:
+        """Apply one event durably; raise Rejected with a one-line reason when refused."""
+        return await self._enqueue(lambda batch: self._apply_event(batch, owner_uid, owner, event))
+
+    def reject(self) -> None:
+        """Count an event refused before reaching the core (persisted with the next batch)."""
+        self._queue.put_nowait(_Item(self._count_rejection, None))
+
+    async def update(self, change: Callable[[Batch], Any]) -> Any:
+        """Run `change` on a batch in the writer (watchers, discovery); resolves once committed."""
+        return await self._enqueue(change)
+
+    async def set_discovered(self, found: dict[JobKey, schedule.Discovered]) -> None:
+        """Adopt a crontab scan: rows for jobs that never ran, new schedules, vanished lines."""
+        await self.update(lambda batch: self._apply_discovery(batch, found))
+
+    def _apply_discovery(self, batch: Batch, found: dict[JobKey, schedule.Discovered]) -> None:
+        old, self.discovered = self.discovered, found
+        now = self._clock()
+        for key in set(old) | set(found):
+            job = batch.get(key)
+            if key not in found and job is not None and not job.reported:
+                batch.remove(key)
+                continue
+            if job is None:
+                job = Job(JobRecord(key, found[key].owner))
+            elif job.record.next_expected is not None and (
+                    key not in old or old.get(key) == found.get(key)):
+                continue  # keep a deadline computed before a restart
+            upcoming = schedule.next_after(self.cadence_of(job), now)
+            new = replace(job, record=replace(job.record, next_expected=upcoming))
+            if new != batch.get(key):
+                batch.put(new)
+
+    async def _enqueue(self, apply: Callable[[Batch], Any]) -> Any:
+        future = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Item(apply, future))
+        return await future
+
+    # ---- the writer ----
+
+    async def run(self) -> None:
+        """Take everything queued, apply it, commit once, then answer and notify; until stop()."""
+        while True:
+            items = [await self._queue.get()]
+            while not self._queue.empty() and len(items) < MAX_BATCH:
+                items.append(self._queue.get_nowait())
+            stopping = _STOP in items
+            await self._process([item for item in items if item is not _STOP])
+            if stopping:
+                return
+
+    def stop(self) -> None:
+        """Make run() return once what is queued now has been committed and answered."""
+        self._queue.put_nowait(_STOP)
+
+    async def _process(self, items: list[_Item]) -> None:
+        batch = Batch(self._jobs, self._applied)
+        outcomes: list[tuple[bool, Any]] = []
+        for item in items:
+            try:
+                outcomes.append((True, item.apply(batch)))
+            except Rejected as exc:
+                batch.rejected += 1
+                outcomes.append((False, exc))
+            except Exception:  # a bug: log it, refuse the item, keep the daemon up
+                log.exception("internal error applying an item; it was not applied")
+                outcomes.append((False, Unavailable("internal error in the agent")))
+        if batch.empty():
+            self._answer(items, outcomes)
+            return
+        now = self._clock()
+        prune = None
+        if now - self._last_prune > PRUNE_EVERY:
+            prune = now - self.config.applied_retention
+        try:
+            await asyncio.to_thread(self._commit, batch, prune)
+        except Exception as exc:  # noqa: BLE001 - the disk failed: nothing was acked
+            log.error("cannot commit to %s: %s", self._store.path, exc)
+            failure = Unavailable("the agent cannot store events right now")
+            outcomes = [(False, failure)] * len(items)
+        else:
+            if prune is not None:
+                self._last_prune = now
+                self._applied = {k: t for k, t in self._applied.items() if t >= prune}
+            self._install(batch)
+        self._answer(items, outcomes)
+
+    def _answer(self, items: list[_Item], outcomes: list[tuple[bool, Any]]) -> None:
+        for item, (ok, value) in zip(items, outcomes, strict=True):
+            if item.future is not None and not item.future.done():
+                if ok:
+                    item.future.set_result(value)
+                else:
+                    item.future.set_exception(value)
+
+    def _commit(self, batch: Batch, prune: float | None) -> None:
+        """Runs in a worker thread; touches nothing but the store."""
+        counters = {"events_accepted": self._accepted + batch.accepted,
+                    "events_rejected": self._rejected + batch.rejected}
+        self._store.commit(batch.jobs.values(), batch.removed, batch.applied.items(), counters,
+                           prune)
+
+    def _install(self, batch: Batch) -> None:
+        self._jobs.update(batch.jobs)
+        for key in batch.removed:
+            self._jobs.pop(key, None)
+        self._per_owner = Counter(key.owner_uid for key in self._jobs)
+        self._applied.update(batch.applied)
+        self._accepted += batch.accepted
+        self._rejected += batch.rejected
+        for listener in self._listeners:
+            for job in batch.jobs.values():
+                listener.job_changed(job.record)
+            for key in batch.removed:
+                listener.job_removed(key)
+            listener.stats_changed(self.stats())
+        now = self._clock()
+        for kind, key in batch.notifications:
+            if key in self._jobs:
+                self.notifications.publish(Notification(kind, self._jobs[key].record, now))
+
+    def _count_rejection(self, batch: Batch) -> None:
+        batch.rejected += 1
+
+    def _apply_event(self, batch: Batch, owner_uid: int, owner: str, event: Event) -> None:
+        if batch.seen(event.id):
+            return  # a retry of an event already applied: acknowledged, counted once
+        key = JobKey(owner_uid, event.job)
+        job = batch.get(key)
+        if job is None:
+            limit = self.config.max_jobs_per_owner
+            if self._per_owner[owner_uid] + batch.new_per_owner[owner_uid] >= limit:
+                raise Rejected(f"job limit reached: {owner} already has {limit} jobs")
+            batch.new_per_owner[owner_uid] += 1
+            job = Job(JobRecord(key, owner))
+        elif job.record.owner != owner:
+            job = replace(job, record=replace(job.record, owner=owner))
+        job, kinds = apply_event(job, event, self.cadence_of)
+        batch.put(job, kinds)
+        batch.applied[event.id] = self._clock()
+        batch.accepted += 1
+
+
+def apply_event(job: Job, event: Event, cadence_of: Callable[[Job], Cadence]
+                ) -> tuple[Job, list[NotificationKind]]:
+    """The state machine: the job after `event`, and the notifications the transition raises."""
+    cadence: Cadence = event.cadence  # type: ignore[attr-defined]
+    if isinstance(event, Started) or cadence != Cadence():  # each start redeclares it
+        job = replace(job, cadence=cadence)
+    job = replace(job, reported=True)
+    if isinstance(event, Started):
+        return _started(job, event, cadence_of(job)), []
+    if isinstance(event, Finished):
+        return _finished(job, event, cadence_of(job))
+    if isinstance(event, Overlapped):
+        return _overlapped(job, event, cadence_of(job))
+    raise TypeError(f"not an event: {event!r}")
+
+
+def _started(job: Job, event: Started, cadence: Cadence) -> Job:
+    rec = job.record
+    stale = (rec.last_start is not None and event.time <= rec.last_start) or (
+        job.last_end is not None and event.time <= job.last_end)
+    if stale:  # a late (spooled) start of a run already known to have finished
+        return job
+    return replace(job, record=replace(
+        rec, state=JobState.running, running_pid=event.pid, last_start=event.time,
+        next_expected=schedule.next_after(cadence, event.time)))
+
+
+def _finished(job: Job, event: Finished, cadence: Cadence) -> tuple[Job, list[NotificationKind]]:
+    rec = job.record
+    failed = event.exit_status != 0 or event.signal != 0 or event.timed_out
+    kinds = [NotificationKind.timed_out if event.timed_out else NotificationKind.failed] if failed \
+        else []
+    rec = replace(rec, runs=rec.runs + 1, failures=rec.failures + failed,
+                  timeouts=rec.timeouts + event.timed_out)
+    end = event.start_time + event.duration_ms / 1000
+    if job.last_end is not None and end < job.last_end:  # older than the last applied run
+        return replace(job, record=rec), kinds
+    if not failed and (rec.last_success is None or event.start_time > rec.last_success):
+        rec = replace(rec, last_success=event.start_time)
+    rec = replace(rec, last_exit_status=event.exit_status, last_signal=event.signal,
+                  last_duration_ms=event.duration_ms,
+                  last_log_path=event.log_path or rec.last_log_path)
+    job = replace(job, last_end=end)
+    newer_run = (rec.state in RUNNING_STATES and rec.running_pid not in (None, event.pid)
+                 and rec.last_start is not None and rec.last_start > event.start_time)
+    if newer_run:  # another run started since: it keeps the row's state
+        return replace(job, record=rec, alarm=failed or job.alarm), kinds
+    if rec.last_start is None or event.start_time > rec.last_start:
+        rec = replace(rec, last_start=event.start_time,
+                      next_expected=schedule.next_after(cadence, event.start_time))
+    state = JobState.timedOut if event.timed_out else JobState.failed if failed else JobState.ok
+    if not failed and job.alarm:
+        kinds.append(NotificationKind.recovered)
+    return replace(job, record=replace(rec, state=state, running_pid=None), alarm=failed), kinds
+
+
+def _overlapped(job: Job, event: Overlapped, cadence: Cadence
+                ) -> tuple[Job, list[NotificationKind]]:
+    rec = replace(job.record, overlaps=job.record.overlaps + 1)
+    if job.last_end is not None and event.time <= job.last_end and rec.state not in RUNNING_STATES:
+        return replace(job, record=rec), []  # the holder has finished since: no new state
+    rec = replace(rec, state=JobState.overlapped,
+                  running_pid=event.holder_pid or rec.running_pid,
+                  next_expected=schedule.next_after(cadence, event.time) or rec.next_expected)
+    return replace(job, record=rec), [NotificationKind.overlapped]
+
+
+def job_json(job: Job, cadence: Cadence) -> dict[str, Any]:
+    """The JSON of one job in a status reply (documented in docs/agent.md)."""
+    rec = job.record
+    return {
+        "owner_uid": rec.key.owner_uid, "owner": rec.owner, "name": rec.key.name,
+        "state": rec.state.name, "runs": rec.runs, "failures": rec.failures,
+        "overlaps": rec.overlaps, "timeouts": rec.timeouts, "misses": rec.misses,
+        "last_exit_status": rec.last_exit_status, "last_signal": rec.last_signal,
+        "last_start": rec.last_start, "last_success": rec.last_success,
+        "last_duration_ms": rec.last_duration_ms, "running_pid": rec.running_pid,
+        "next_expected": rec.next_expected, "last_log_path": rec.last_log_path,
+        "cadence": {k: v for k, v in asdict(cadence).items() if v is not None},
+    }

@@ -1,0 +1,259 @@
+"""cronwrap-agent's command line: options, sockets and directories, and the tasks it runs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sqlite3
+import stat
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+from . import schedule
+from .config import DEFAULT_CONFIG_FILE, Config, ConfigError, load
+from .core import AgentCore
+from .intake import Intake
+from .spooldrain import SpoolDrain
+from .store import Store
+from .watch import Watcher
+
+log = logging.getLogger("cronwrap.agent")
+
+EX_USAGE = 64
+EX_UNAVAILABLE = 69
+EX_SOFTWARE = 70
+EX_CANTCREAT = 73
+EX_CONFIG = 78
+
+DESCRIPTION = """\
+Keep durable per-job state for cron jobs run under `cronwrap`, and serve it.
+
+Wrappers report each start, finish and overlap over a Unix socket (the sender's uid comes from
+the kernel, never from the message); events they could not deliver are picked up from the spool
+directory. Jobs are also learnt from crontabs (lines running `cronwrap -n NAME ...`) so a job
+that never starts is reported as missed. `cronwrap status` reads the state back.
+"""
+
+EPILOG = """\
+examples:
+  cronwrap-agent                               defaults: /run/cronwrap/agent.sock, /var/lib/cronwrap
+  cronwrap-agent --config /etc/cronwrap/agent.toml --log-level debug
+  cronwrap-agent --event-socket /tmp/t/agent.sock --state-dir /tmp/t/state \\
+                 --spool-dir /tmp/t/spool --crontab-root /tmp/t/root
+under systemd socket activation the listening socket handed over (LISTEN_FDS) is used instead
+of --event-socket. Exit status: 0 after SIGTERM/SIGINT, 64 bad usage, 69 socket in use,
+73 cannot create a directory or socket, 78 bad configuration file.
+"""
+
+
+class UserError(Exception):
+    """A mistake the operator can fix; carries the exit status."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EX_USAGE, f"{self.prog}: {message} (see --help)\n")
+
+
+def positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = Parser(prog="cronwrap-agent", description=DESCRIPTION, epilog=EPILOG,
+               formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--event-socket", metavar="PATH",
+                   help="Unix socket the wrappers report to, mode 0666 "
+                        "(default /run/cronwrap/agent.sock)")
+    p.add_argument("--state-dir", metavar="DIR",
+                   help="where the SQLite state lives (default /var/lib/cronwrap)")
+    p.add_argument("--spool-dir", metavar="ROOT",
+                   help="root of the per-uid spool directories, created 01733 "
+                        "(default /var/spool/cronwrap)")
+    p.add_argument("--config", metavar="FILE", type=Path,
+                   help=f"TOML settings file (default {DEFAULT_CONFIG_FILE} if it exists)")
+    p.add_argument("--crontab-root", metavar="DIR",
+                   help="look for etc/crontab, etc/cron.d and var/spool/cron/crontabs "
+                        "under DIR (default /)")
+    p.add_argument("--watch-interval", metavar="SECONDS", type=positive,
+                   help="how often to look for missed and overrunning jobs (default 5)")
+    p.add_argument("--spool-interval", metavar="SECONDS", type=positive,
+                   help="how often to drain the spool (default 10)")
+    p.add_argument("--log-level", default="info",
+                   choices=["debug", "info", "warning", "error"], help="default info")
+    return p.parse_args(argv)
+
+
+def build_config(args: argparse.Namespace) -> Config:
+    path = args.config
+    if path is None and DEFAULT_CONFIG_FILE.exists():
+        path = DEFAULT_CONFIG_FILE
+    try:
+        config = load(path)
+    except ConfigError as exc:
+        raise UserError(str(exc), EX_CONFIG) from None
+    return config.with_overrides(
+        event_socket=args.event_socket, state_dir=args.state_dir, spool_dir=args.spool_dir,
+        crontab_root=args.crontab_root, watch_interval=args.watch_interval,
+        spool_interval=args.spool_interval)
+
+
+# ---------------------------------------------------------------------------------------------
+# Front ends: the lead adds --agentx / --listen here after merging.  Each returned object has
+# `async def run(self) -> None` and runs beside the core until cancelled.
+def build_frontends(args: argparse.Namespace, core: AgentCore, config: Config) -> list[Any]:
+    return []
+# ---------------------------------------------------------------------------------------------
+
+
+def systemd_socket() -> socket.socket | None:
+    """The listening socket systemd handed over (socket activation), if any."""
+    try:
+        from systemd import daemon
+    except ImportError:
+        return None
+    fds = daemon.listen_fds()
+    if not fds:
+        return None
+    return socket.socket(fileno=fds[0])
+
+
+def bind_socket(path: Path) -> socket.socket:
+    """Bind the event socket, mode 0666, replacing a stale one but never a live agent's."""
+    try:
+        path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create {path.parent}: {exc.strerror}", EX_CANTCREAT) from None
+    if path.is_socket():
+        with socket.socket(socket.AF_UNIX) as probe:
+            if probe.connect_ex(str(path)) == 0:
+                raise UserError(f"another agent is listening on {path}", EX_UNAVAILABLE)
+        path.unlink()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(str(path))
+        os.chmod(path, 0o666)
+    except OSError as exc:
+        sock.close()
+        raise UserError(f"cannot bind {path}: {exc.strerror}", EX_CANTCREAT) from None
+    sock.listen(1024)
+    return sock
+
+
+def make_dirs(config: Config) -> None:
+    state = Path(config.state_dir)
+    spool = Path(config.spool_dir)
+    try:
+        state.mkdir(mode=0o700, parents=True, exist_ok=True)  # job lists are private
+        if not spool.exists():
+            spool.mkdir(parents=True)
+            os.chmod(spool, 0o1733)  # anyone may create their own ROOT/<uid>, nobody may list
+    except OSError as exc:
+        raise UserError(f"cannot create {exc.filename}: {exc.strerror}", EX_CANTCREAT) from None
+    if not stat.S_ISDIR(os.lstat(spool).st_mode):
+        raise UserError(f"spool root {spool} is not a directory", EX_CANTCREAT)
+
+
+def open_store(state_dir: Path) -> Store:
+    try:
+        return Store(state_dir)
+    except sqlite3.Error as exc:
+        raise UserError(f"cannot open the state database in {state_dir}: {exc}",
+                        EX_CANTCREAT) from None
+
+
+async def every(interval: float, step: Callable[[], Awaitable[Any]], first: bool = False) -> None:
+    """Run `step` every `interval` seconds until cancelled; a failing step is logged, not fatal."""
+    if not first:
+        await asyncio.sleep(interval)
+    while True:
+        try:
+            await step()
+        except Exception:
+            log.exception("periodic task failed; retrying in %s s", interval)
+        await asyncio.sleep(interval)
+
+
+async def discover(core: AgentCore, root: Path) -> None:
+    await core.set_discovered(await asyncio.to_thread(schedule.discover, root))
+
+
+async def serve(args: argparse.Namespace, config: Config) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    make_dirs(config)
+    sock = systemd_socket() or bind_socket(Path(config.event_socket))
+    store = open_store(Path(config.state_dir))
+    core = AgentCore(store, config)
+    root = Path(config.crontab_root)
+    tasks = [asyncio.create_task(core.run(), name="core")]
+    try:
+        await discover(core, root)
+        drain = SpoolDrain(core, Path(config.spool_dir))
+        drained = await drain.drain()
+        log.info("started: %d jobs, %d spooled events applied, listening on %s",
+                 len(core.records()), drained, sock.getsockname() or "an inherited socket")
+        intake = Intake(core, config)
+        runners = [intake.serve(sock), every(config.spool_interval, drain.drain),
+                   every(config.watch_interval, Watcher(core, config).tick, first=True),
+                   every(config.discovery_interval, lambda: discover(core, root))]
+        runners += [frontend.run() for frontend in build_frontends(args, core, config)]
+        tasks += [asyncio.create_task(runner) for runner in runners]
+        waiter = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([*tasks, waiter], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not waiter:
+                task.result()  # a task that ended on its own is a bug: raise it
+        log.info("stopping")
+    finally:
+        await shutdown(core, tasks)
+        store.close()
+
+
+async def shutdown(core: AgentCore, tasks: list[asyncio.Task[Any]]) -> None:
+    """Stop taking events, then let the writer commit and answer what it already has."""
+    writer, others = tasks[0], tasks[1:]
+    for task in others:
+        task.cancel()
+    for task in others:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    if not writer.done():
+        core.stop()
+    await writer
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="cronwrap-agent: %(levelname)s %(name)s: %(message)s")
+    try:
+        config = build_config(args)
+        asyncio.run(serve(args, config))
+    except UserError as exc:
+        print(f"cronwrap-agent: {exc}", file=sys.stderr)
+        return exc.status
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

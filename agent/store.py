@@ -1,0 +1,146 @@
+"""Durable agent state in SQLite (WAL, synchronous=FULL): job rows, applied event ids, counters."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from cronwrap.wrapper.events import Cadence
+
+from .model import JobKey, JobRecord, JobState
+
+DB_NAME = "agent.db"
+
+MIGRATIONS: list[str] = [
+    # 1: the first schema.
+    """
+    CREATE TABLE jobs (
+        owner_uid INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        runs INTEGER NOT NULL DEFAULT 0,
+        failures INTEGER NOT NULL DEFAULT 0,
+        overlaps INTEGER NOT NULL DEFAULT 0,
+        timeouts INTEGER NOT NULL DEFAULT 0,
+        misses INTEGER NOT NULL DEFAULT 0,
+        last_exit_status INTEGER,
+        last_signal INTEGER NOT NULL DEFAULT 0,
+        last_start REAL,
+        last_success REAL,
+        last_duration_ms INTEGER,
+        state INTEGER NOT NULL,
+        running_pid INTEGER,
+        next_expected REAL,
+        last_log_path TEXT,
+        schedule TEXT,
+        every REAL,
+        grace REAL,
+        timeout REAL,
+        max_runtime REAL,
+        last_end REAL,
+        alarm INTEGER NOT NULL DEFAULT 0,
+        reported INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (owner_uid, name)
+    );
+    CREATE TABLE applied (id TEXT PRIMARY KEY, time REAL NOT NULL);
+    CREATE INDEX applied_time ON applied (time);
+    CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    INSERT INTO counters VALUES ('events_accepted', 0), ('events_rejected', 0);
+    """,
+]
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job row: the public record plus what the core needs to compute it."""
+
+    record: JobRecord
+    cadence: Cadence = Cadence()  # as declared by the last event
+    last_end: float | None = None  # when the last applied run finished
+    alarm: bool = False  # last outcome was failed/timedOut/missed: a success recovers
+    reported: bool = False  # an event has been applied (not only learnt from a crontab)
+
+
+_RECORD_COLUMNS = (
+    "owner", "runs", "failures", "overlaps", "timeouts", "misses", "last_exit_status",
+    "last_signal", "last_start", "last_success", "last_duration_ms", "state", "running_pid",
+    "next_expected", "last_log_path",
+)
+_CADENCE_COLUMNS = ("schedule", "every", "grace", "timeout", "max_runtime")
+_COLUMNS = ("owner_uid", "name", *_RECORD_COLUMNS, *_CADENCE_COLUMNS, "last_end", "alarm",
+            "reported")
+
+
+class Store:
+    """One SQLite connection, used by one thread at a time (the core's single writer)."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = state_dir / DB_NAME
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            self._db.executescript(f"BEGIN; {script}; PRAGMA user_version={number}; COMMIT;")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def load_jobs(self) -> dict[JobKey, Job]:
+        rows = self._db.execute(f"SELECT {', '.join(_COLUMNS)} FROM jobs").fetchall()
+        return {job.record.key: job for job in map(_job_from_row, rows)}
+
+    def load_counters(self) -> dict[str, int]:
+        return dict(self._db.execute("SELECT name, value FROM counters").fetchall())
+
+    def load_applied(self, since: float) -> dict[str, float]:
+        rows = self._db.execute("SELECT id, time FROM applied WHERE time >= ?", (since,))
+        return dict(rows.fetchall())
+
+    def commit(self, jobs: Iterable[Job], removed: Iterable[JobKey],
+               applied: Iterable[tuple[str, float]], counters: dict[str, int],
+               prune_before: float | None = None) -> None:
+        """Write one batch in one transaction; durable when this returns."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            marks = ", ".join("?" * len(_COLUMNS))
+            db.executemany(f"INSERT OR REPLACE INTO jobs ({', '.join(_COLUMNS)}) VALUES ({marks})",
+                           [_row_from_job(job) for job in jobs])
+            db.executemany("DELETE FROM jobs WHERE owner_uid = ? AND name = ?",
+                           [(key.owner_uid, key.name) for key in removed])
+            db.executemany("INSERT OR IGNORE INTO applied VALUES (?, ?)", applied)
+            db.executemany("UPDATE counters SET value = ? WHERE name = ?",
+                           [(value, name) for name, value in counters.items()])
+            if prune_before is not None:
+                db.execute("DELETE FROM applied WHERE time < ?", (prune_before,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+
+def _row_from_job(job: Job) -> tuple[object, ...]:
+    rec = job.record
+    values = [rec.key.owner_uid, rec.key.name]
+    values += [getattr(rec, column) for column in _RECORD_COLUMNS]
+    values[_COLUMNS.index("state")] = int(rec.state)
+    values += [getattr(job.cadence, column) for column in _CADENCE_COLUMNS]
+    return (*values, job.last_end, int(job.alarm), int(job.reported))
+
+
+def _job_from_row(row: tuple[object, ...]) -> Job:
+    data = dict(zip(_COLUMNS, row, strict=True))
+    record = JobRecord(
+        key=JobKey(data["owner_uid"], data["name"]),  # type: ignore[arg-type]
+        **{column: data[column] for column in _RECORD_COLUMNS if column != "state"},  # type: ignore[arg-type]
+        state=JobState(data["state"]),
+    )
+    cadence = Cadence(**{column: data[column] for column in _CADENCE_COLUMNS})  # type: ignore[arg-type]
+    return Job(record, cadence, data["last_end"], bool(data["alarm"]),  # type: ignore[arg-type]
+               bool(data["reported"]))

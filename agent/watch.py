@@ -1,0 +1,138 @@
+"""Time-driven transitions: missed starts, overrunning runs, vanished wrappers, clock jumps."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+from cronwrap.wrapper.events import Cadence
+
+from . import schedule
+from .config import Config
+from .core import RUNNING_STATES, AgentCore, Batch
+from .model import JobKey, JobState, NotificationKind
+from .store import Job
+
+log = logging.getLogger(__name__)
+
+
+def grace_for(cadence: Cadence, at: float, config: Config) -> float:
+    """Declared grace, else the smaller of the default and a fraction of the period."""
+    if cadence.grace is not None:
+        return cadence.grace
+    every = schedule.period(cadence, at)
+    if every is None:
+        return config.default_grace
+    return min(config.default_grace, every * config.grace_fraction)
+
+
+def runtime_limit(cadence: Cadence, config: Config) -> float | None:
+    """max_runtime if declared, else the timeout plus slack for the wrapper's own kill."""
+    if cadence.max_runtime is not None:
+        return cadence.max_runtime
+    if cadence.timeout is not None:
+        return cadence.timeout + config.timeout_slack
+    return None
+
+
+def check(job: Job, cadence: Cadence, now: float, config: Config, pid_lost: bool
+          ) -> tuple[Job, list[NotificationKind]]:
+    """The job after the watcher looked at it at `now` (unchanged when nothing is due)."""
+    rec = job.record
+    if rec.state in RUNNING_STATES:
+        if pid_lost:
+            log.warning("job %s of %s: wrapper pid %s is gone without a finish event; "
+                        "state set to unknown", rec.key.name, rec.owner, rec.running_pid)
+            return replace(job, record=replace(rec, state=JobState.unknown, running_pid=None)), []
+        limit = runtime_limit(cadence, config)
+        if (rec.state != JobState.overrunning and limit is not None
+                and rec.last_start is not None and now - rec.last_start > limit):
+            return replace(job, record=replace(rec, state=JobState.overrunning)), [
+                NotificationKind.overrunning]
+        if rec.next_expected is not None and now > rec.next_expected:  # still running: no miss
+            return replace(job, record=replace(
+                rec, next_expected=schedule.next_after(cadence, now))), []
+        return job, []
+    if rec.next_expected is None:
+        upcoming = schedule.next_after(cadence, now)
+        if upcoming is None:
+            return job, []
+        return replace(job, record=replace(rec, next_expected=upcoming)), []
+    if now > rec.next_expected + grace_for(cadence, rec.next_expected, config):
+        rec = replace(rec, state=JobState.missed, misses=rec.misses + 1,
+                      next_expected=schedule.next_after(cadence, now))
+        return replace(job, record=rec, alarm=True), [NotificationKind.missed]
+    return job, []
+
+
+def rebase(job: Job, cadence: Cadence, now: float) -> Job:
+    """After a clock jump: the next expected start counted from now, no miss declared."""
+    upcoming = schedule.next_after(cadence, now)
+    if upcoming == job.record.next_expected:
+        return job
+    return replace(job, record=replace(job.record, next_expected=upcoming))
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Watcher:
+    """Every `watch_interval` seconds, applies `check` to every job through the core's writer."""
+
+    def __init__(self, core: AgentCore, config: Config,
+                 wall: Callable[[], float] = time.time,
+                 mono: Callable[[], float] = time.monotonic) -> None:
+        self.core = core
+        self.config = config
+        self.wall = wall
+        self.mono = mono
+        self._gone_since: dict[tuple[JobKey, int], float] = {}
+        self._last: tuple[float, float] | None = None
+
+    async def tick(self) -> None:
+        now, mono = self.wall(), self.mono()
+        jumped = self._jumped(now, mono)
+        lost = self._lost_pids(now)
+        await self.core.update(lambda batch: self._apply(batch, now, jumped, lost))
+
+    def _jumped(self, now: float, mono: float) -> bool:
+        last, self._last = self._last, (now, mono)
+        if last is None:
+            return False
+        skew = (now - last[0]) - (mono - last[1])
+        if abs(skew) > self.config.clock_jump:
+            log.warning("wall clock jumped by %+.1f s: expected starts recomputed from now", skew)
+            return True
+        return False
+
+    def _lost_pids(self, now: float) -> dict[JobKey, int]:
+        """Jobs (and their pids) whose wrapper has been gone for longer than dead_pid_grace."""
+        running = {key: job.record.running_pid for key, job in self.core.jobs().items()
+                   if job.record.state in RUNNING_STATES and job.record.running_pid}
+        gone = {(key, pid) for key, pid in running.items() if pid and not pid_alive(pid)}
+        self._gone_since = {entry: self._gone_since.get(entry, now) for entry in gone}
+        return {key: pid for (key, pid), since in self._gone_since.items()
+                if now - since >= self.config.dead_pid_grace}
+
+    def _apply(self, batch: Batch, now: float, jumped: bool, lost: dict[JobKey, int]) -> None:
+        for key in batch.live_keys():
+            job = batch.get(key)
+            assert job is not None
+            cadence = self.core.cadence_of(job)
+            if jumped:
+                new, kinds = rebase(job, cadence, now), []
+            else:
+                new, kinds = check(job, cadence, now, self.config,
+                                   key in lost and lost[key] == job.record.running_pid)
+            if new != job:
+                batch.put(new, kinds)
