@@ -114,6 +114,15 @@ def test_acking_agent_gets_every_event_and_nothing_is_spooled(dirs: Dirs, agent_
     assert dirs.spooled() == []
 
 
+def test_a_long_job_still_delivers_its_finish_event(dirs: Dirs, agent_factory) -> None:
+    """The delivery budget counts time spent talking to the agent, not the job's run time."""
+    agent = agent_factory(ok_reply())
+    result = run(dirs, "-n", "slow", "--", "sleep", "1.5")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert [type(decode_message(line)) for line in agent.received] == [Started, Finished]
+    assert dirs.spooled() == []
+
+
 def test_rejected_event_is_reported_and_not_spooled(dirs: Dirs, agent_factory) -> None:
     agent_factory(error_reply("job quota exceeded"))
     result = run(dirs, "-n", "refused", "--", "true")

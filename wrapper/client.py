@@ -67,24 +67,24 @@ class Reporter:
         self.socket_path = socket_path
         self.spool_root = spool_root
         self.uid = uid
-        self._budget_end: float | None = None
+        self._budget_left = DELIVERY_BUDGET  # seconds of talking to the agent, not of the run
         self._spool_warned = False
 
     def report(self, event: Event) -> None:
         """Never raises and never blocks past the budget: problems become one stderr line."""
         wire = event.to_wire()
-        if self._budget_end is None:
-            self._budget_end = time.monotonic() + DELIVERY_BUDGET
-        left = self._budget_end - time.monotonic()
-        if left > 0:  # a missing agent fails at once; a slow one uses up the budget
+        if self._budget_left > 0:  # a missing agent fails at once; a slow one uses up the budget
+            began = time.monotonic()
             try:
-                deliver(self.socket_path, wire, left)
+                deliver(self.socket_path, wire, self._budget_left)
                 return
             except Rejected as exc:
                 _warn(f"the agent rejected the {event.KIND} event for job {event.job!r}: {exc}")
                 return
             except TransportError:
                 pass
+            finally:
+                self._budget_left -= time.monotonic() - began
         self._spool(event, wire)
 
     def _spool(self, event: Event, wire: bytes) -> None:
