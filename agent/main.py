@@ -16,16 +16,21 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import schedule
+from cronwrap.wrapper import __version__
+
+from . import mib, schedule, systemd_integration
 from .config import DEFAULT_CONFIG_FILE, Config, ConfigError, load
 from .core import AgentCore
 from .intake import Intake
+from .mibview import Oid
+from .model import Notification
 from .spooldrain import SpoolDrain
 from .store import Store
 from .watch import Watcher
 
 log = logging.getLogger("cronwrap.agent")
 
+DEFAULT_AGENTX = "unix:/var/agentx/master"
 EX_USAGE = 64
 EX_UNAVAILABLE = 69
 EX_SOFTWARE = 70
@@ -33,7 +38,9 @@ EX_CANTCREAT = 73
 EX_CONFIG = 78
 
 DESCRIPTION = """\
-Keep durable per-job state for cron jobs run under `cronwrap`, and serve it.
+Keep durable per-job state for cron jobs run under `cronwrap`, and serve it over SNMP
+(CRON-JOBS-MIB): as an AgentX subagent of the host's snmpd (--agentx), or on its own
+(--listen), or both.
 
 Wrappers report each start, finish and overlap over a Unix socket (the sender's uid comes from
 the kernel, never from the message); events they could not deliver are picked up from the spool
@@ -44,12 +51,16 @@ that never starts is reported as missed. `cronwrap status` reads the state back.
 EPILOG = """\
 examples:
   cronwrap-agent                               defaults: /run/cronwrap/agent.sock, /var/lib/cronwrap
+  cronwrap-agent --agentx                      AgentX subagent of snmpd (`master agentx`)
+  cronwrap-agent --listen udp:127.0.0.1:1161   standalone SNMP agent, community public, loopback
   cronwrap-agent --config /etc/cronwrap/agent.toml --log-level debug
+  cronwrap-agent --config /etc/cronwrap/agent.toml --listen udp:0.0.0.0:161 --check-config
   cronwrap-agent --event-socket /tmp/t/agent.sock --state-dir /tmp/t/state \\
                  --spool-dir /tmp/t/spool --crontab-root /tmp/t/root
 under systemd socket activation the listening socket handed over (LISTEN_FDS) is used instead
 of --event-socket. Exit status: 0 after SIGTERM/SIGINT, 64 bad usage, 69 socket in use,
-73 cannot create a directory or socket, 78 bad configuration file.
+73 cannot create a directory or socket, 78 bad configuration file (--check-config: 0 when
+the configuration is usable).
 """
 
 
@@ -96,15 +107,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="how often to look for missed and overrunning jobs (default 5)")
     p.add_argument("--spool-interval", metavar="SECONDS", type=positive,
                    help="how often to drain the spool (default 10)")
+    p.add_argument("--agentx", metavar="ADDRESS", nargs="?", const=DEFAULT_AGENTX,
+                   help="serve CRON-JOBS-MIB as an AgentX subagent of the local snmpd at "
+                        f"unix:PATH or tcp:HOST:PORT (default {DEFAULT_AGENTX}); notifications "
+                        "go out through snmpd's trap sinks")
+    p.add_argument("--listen", metavar="ADDRESS", action="append",
+                   help="serve SNMP itself (no snmpd needed) on udp:HOST:PORT or "
+                        "udp6:[HOST]:PORT; repeatable; access and trap targets come from the "
+                        "[snmp] section of --config")
+    p.add_argument("--check-config", action="store_true",
+                   help="check the configuration file and options, print a summary, and exit")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument("--log-level", default="info",
                    choices=["debug", "info", "warning", "error"], help="default info")
     return p.parse_args(argv)
 
 
+def config_path(args: argparse.Namespace) -> Path | None:
+    if args.config is None and DEFAULT_CONFIG_FILE.exists():
+        return DEFAULT_CONFIG_FILE
+    return args.config
+
+
 def build_config(args: argparse.Namespace) -> Config:
-    path = args.config
-    if path is None and DEFAULT_CONFIG_FILE.exists():
-        path = DEFAULT_CONFIG_FILE
+    path = config_path(args)
     try:
         config = load(path)
     except ConfigError as exc:
@@ -115,24 +141,54 @@ def build_config(args: argparse.Namespace) -> Config:
         spool_interval=args.spool_interval)
 
 
-# ---------------------------------------------------------------------------------------------
-# Front ends: the lead adds --agentx / --listen here after merging.  Each returned object has
-# `async def run(self) -> None` and runs beside the core until cancelled.
+def notification_payload(notification: Notification) -> tuple[Oid, list[tuple[Oid, Any]]]:
+    """The trap OID and varbinds of a notification, as CRON-JOBS-MIB defines them."""
+    return mib.notification_oid(notification.kind), mib.notification_varbinds(notification)
+
+
 def build_frontends(args: argparse.Namespace, core: AgentCore, config: Config) -> list[Any]:
-    return []
-# ---------------------------------------------------------------------------------------------
+    """The SNMP front ends asked for, all answering from one snapshot of the job table."""
+    if not args.agentx and not args.listen:
+        return []
+    from .snapshot import MibSnapshot
+
+    snapshot = MibSnapshot()
+    core.add_listener(snapshot)
+    frontends: list[Any] = []
+    if args.agentx:
+        from .agentx_session import AgentXFrontend
+
+        try:
+            frontends.append(AgentXFrontend(args.agentx, snapshot, mib.ROOT,
+                                            core.notifications.subscribe(), notification_payload))
+        except ValueError as exc:
+            raise UserError(f"--agentx: {exc}", EX_USAGE) from None
+    if args.listen:
+        frontends.append(standalone_frontend(args, core, config, snapshot))
+    return frontends
 
 
-def systemd_socket() -> socket.socket | None:
-    """The listening socket systemd handed over (socket activation), if any."""
+def standalone_frontend(args: argparse.Namespace, core: AgentCore, config: Config,
+                        view: Any) -> Any:
+    from .snmp_config import SnmpConfigError, check_secret_file, parse_snmp_config
+    from .standalone import StandaloneFrontend
+
     try:
-        from systemd import daemon
-    except ImportError:
-        return None
-    fds = daemon.listen_fds()
-    if not fds:
-        return None
-    return socket.socket(fileno=fds[0])
+        snmp = parse_snmp_config(config.sections.get("snmp", {}))
+        path = config_path(args)
+        if path is not None:
+            check_secret_file(path, snmp)
+        return StandaloneFrontend(args.listen, view, mib.ROOT, snmp, Path(config.state_dir),
+                                  core.notifications.subscribe(), notification_payload)
+    except SnmpConfigError as exc:
+        raise UserError(str(exc), EX_CONFIG) from None
+
+
+async def frontends_ready(frontends: list[Any]) -> None:
+    """Return once every front end that can say so is serving (AgentX may wait for snmpd)."""
+    for frontend in frontends:
+        if hasattr(frontend, "wait_ready"):
+            await frontend.wait_ready()
 
 
 def bind_socket(path: Path) -> socket.socket:
@@ -201,7 +257,7 @@ async def serve(args: argparse.Namespace, config: Config) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     make_dirs(config)
-    sock = systemd_socket() or bind_socket(Path(config.event_socket))
+    sock = systemd_integration.activated_unix_socket() or bind_socket(Path(config.event_socket))
     store = open_store(Path(config.state_dir))
     core = AgentCore(store, config)
     root = Path(config.crontab_root)
@@ -213,20 +269,43 @@ async def serve(args: argparse.Namespace, config: Config) -> None:
         log.info("started: %d jobs, %d spooled events applied, listening on %s",
                  len(core.records()), drained, sock.getsockname() or "an inherited socket")
         intake = Intake(core, config)
+        frontends = build_frontends(args, core, config)
         runners = [intake.serve(sock), every(config.spool_interval, drain.drain),
                    every(config.watch_interval, Watcher(core, config).tick, first=True),
                    every(config.discovery_interval, lambda: discover(core, root))]
-        runners += [frontend.run() for frontend in build_frontends(args, core, config)]
+        runners += [frontend.run() for frontend in frontends]
+        if systemd_integration.watchdog_interval() is not None:
+            runners.append(systemd_integration.watchdog_loop(lambda: not tasks[0].done()))
         tasks += [asyncio.create_task(runner) for runner in runners]
+        if await first_of(frontends_ready(frontends), tasks):
+            systemd_integration.notify_ready()
+            systemd_integration.notify(status_line(core, args))
         waiter = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([*tasks, waiter], return_when=asyncio.FIRST_COMPLETED)
         for task in done:
             if task is not waiter:
                 task.result()  # a task that ended on its own is a bug: raise it
         log.info("stopping")
+        systemd_integration.notify_stopping()
     finally:
         await shutdown(core, tasks)
         store.close()
+
+
+async def first_of(step: Awaitable[None], tasks: list[asyncio.Task[Any]]) -> bool:
+    """Await `step` unless one of `tasks` ends first; True when `step` finished."""
+    waiter = asyncio.ensure_future(step)
+    done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    if waiter in done:
+        return True
+    waiter.cancel()
+    return False
+
+
+def status_line(core: AgentCore, args: argparse.Namespace) -> str:
+    serving = [f"AgentX {args.agentx}"] if args.agentx else []
+    serving += [f"SNMP {address}" for address in args.listen or []]
+    return f"{len(core.records())} jobs; serving " + (", ".join(serving) or "no SNMP")
 
 
 async def shutdown(core: AgentCore, tasks: list[asyncio.Task[Any]]) -> None:
@@ -242,16 +321,61 @@ async def shutdown(core: AgentCore, tasks: list[asyncio.Task[Any]]) -> None:
     await writer
 
 
+def check_config(args: argparse.Namespace, config: Config) -> None:
+    """Validate everything a start would read, without binding or writing anything."""
+    from .agentx_session import parse_address
+    from .snmp_config import (
+        SnmpConfigError,
+        check_secret_file,
+        effective_access,
+        parse_listen,
+        parse_snmp_config,
+    )
+
+    path = config_path(args)
+    print(f"config file:   {path or '(none: built-in defaults)'}")
+    print(f"event socket:  {config.event_socket}")
+    print(f"state dir:     {config.state_dir}")
+    print(f"spool root:    {config.spool_dir}")
+    if args.agentx:
+        try:
+            parse_address(args.agentx)
+        except ValueError as exc:
+            raise UserError(f"--agentx: {exc}", EX_USAGE) from None
+        print(f"AgentX master: {args.agentx}")
+    try:
+        snmp = parse_snmp_config(config.sections.get("snmp", {}))
+        if path is not None:
+            check_secret_file(path, snmp)
+        if args.listen:
+            snmp = effective_access(snmp, [parse_listen(spec) for spec in args.listen])
+            print(f"SNMP listen:   {', '.join(args.listen)}")
+    except SnmpConfigError as exc:
+        raise UserError(str(exc), EX_CONFIG) from None
+    print(f"SNMP access:   {len(snmp.communities)} communities, {len(snmp.users)} v3 users, "
+          f"{len(snmp.targets)} notification targets")
+    print("configuration OK")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="cronwrap-agent: %(levelname)s %(name)s: %(message)s")
+    systemd_integration.setup_logging(args.log_level)
     try:
         config = build_config(args)
+        if args.check_config:
+            check_config(args, config)
+            return 0
         asyncio.run(serve(args, config))
     except UserError as exc:
         print(f"cronwrap-agent: {exc}", file=sys.stderr)
         return exc.status
+    except Exception as exc:
+        from .standalone import StandaloneError
+
+        if not isinstance(exc, StandaloneError):
+            raise
+        print(f"cronwrap-agent: {exc}", file=sys.stderr)
+        return EX_UNAVAILABLE
     return 0
 
 
