@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from cronwrap.agent.snmp_config import parse_snmp_config
 from netsnmp import REPO, free_port, have_netsnmp, snmp, wait_until
 from pysnmp.proto import rfc1902
 from standalone_views import JOB_ENTRY, SUBTREE, SortedView, row_index
@@ -177,6 +178,35 @@ def test_date_and_time_columns_are_unix_timestamps(runner: AgentRunner,
     assert samples["cron_agent_start_time"] == AGENT_START.timestamp()
     # "never" (a zero-length DateAndTime) gives no series rather than a bogus time.
     assert f"cronjob_last_success{{{backup}}}" not in samples
+
+
+# The SNMPv3 block packaging/prometheus/README.md documents for snmp.yml (snmp_exporter 0.21).
+V3_AUTH = """  auth:
+    username: monitor
+    security_level: authPriv
+    auth_protocol: SHA256
+    password: auth-pass-123
+    priv_protocol: AES
+    priv_password: priv-pass-456
+"""
+V2C_AUTH = "  auth:\n    community: public\n"
+
+
+def test_snmpv3_auth_block_from_the_readme(runner: AgentRunner, tmp_path: Path) -> None:
+    agent = runner.start(view=known_view(), config=parse_snmp_config({"user": [{
+        "name": "monitor", "auth": "SHA-256", "auth_key": "auth-pass-123",
+        "priv": "AES-128", "priv_key": "priv-pass-456"}]}))
+    generated = SNMP_YML.read_text()
+    assert generated.endswith(V2C_AUTH) and "  version: 2\n" in generated
+    config = tmp_path / "snmp-v3.yml"
+    config.write_text(generated.removesuffix(V2C_AUTH).replace("  version: 2\n", "  version: 3\n")
+                      + V3_AUTH)
+    v3_exporter = Exporter(config, tmp_path / "v3.log")
+    try:
+        samples = v3_exporter.scrape(agent.address)
+    finally:
+        v3_exporter.close()
+    assert samples['cronjob_runs{name="backup",owner="root"}'] == 7
 
 
 def _mibs_load() -> bool:
