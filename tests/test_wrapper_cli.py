@@ -87,6 +87,8 @@ def test_example_config_is_valid(tmp_path: Path) -> None:
     config.write_text(uncommented)
     settings = build_settings(["--config", str(config), "--", "true"], {})
     assert settings.keep == 30 and settings.overlap_exit == 75
+    assert settings.mail is not None
+    assert settings.mail.to == ("ops@example.org", "oncall@example.org")
 
 
 @pytest.mark.parametrize(

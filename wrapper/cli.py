@@ -6,7 +6,13 @@ import os
 import sys
 import time
 
-from cronwrap.wrapper.config import Settings, apply_option, config_paths, load_config
+from cronwrap.wrapper.config import (
+    Settings,
+    apply_option,
+    config_paths,
+    load_config,
+    resolve_mail,
+)
 from cronwrap.wrapper.errors import EX_USAGE, UsageError, WrapperError
 from cronwrap.wrapper.events import is_valid_job_name
 
@@ -47,6 +53,19 @@ monitoring (carried in every event to the agent):
   --socket PATH           agent socket ($CRONWRAP_SOCKET, default /run/cronwrap/agent.sock)
   --spool-dir DIR         where events wait when the agent is down
                           ($CRONWRAP_SPOOL_DIR, default /var/spool/cronwrap)
+mail (cronwrap's own, besides cron's; details in docs/operations.md):
+  --mail-to ADDR[,ADDR]   mail each run's outcome to these recipients (repeatable)
+  --mail-on WHEN          failure (default): failed runs; always: every run;
+                          change: only when the job starts failing or recovers
+  --mail-smtp HOST[:PORT] SMTP server (port 25 by default, [::1]:25 for IPv6);
+                          without it the message goes to sendmail -t -oi
+  --mail-starttls         STARTTLS before sending (the certificate is checked)
+  --mail-from ADDR        sender (default cronwrap@<fqdn>)
+                          SMTP login, private CA: config keys mail_username,
+                          mail_password, mail_ca_file (never put passwords in a crontab)
+journal:
+  --no-journal            do not write the run's record to the systemd journal
+                          (default: one record per run when journald runs)
 other:
   --config FILE           read defaults from FILE instead of /etc/cronwrap/cronwrap.toml
                           and ~/.config/cronwrap/cronwrap.toml
@@ -59,7 +78,8 @@ sent signal N and passed it on); 124 timed out; 126 not executable; 127 not
 found; 75 (--overlap-exit) previous run still running; 64 usage error;
 73 unsafe lock directory or lock file; 78 bad config or env file.
 On failure cronwrap prints a header and the last lines of output (cron mails
-them); on success it prints nothing.
+them); on success it prints nothing.  Mail or journal trouble never changes the
+exit status: mail problems are one warning line, journal ones only with -v.
 """
 
 # option -> (settings key, takes a value)
@@ -75,6 +95,10 @@ OPTIONS: dict[str, tuple[str, bool]] = {
     "--schedule": ("schedule", True), "--every": ("every", True), "--grace": ("grace", True),
     "--max-runtime": ("max_runtime", True),
     "--socket": ("socket", True), "--spool-dir": ("spool_dir", True),
+    "--mail-to": ("mail_to", True), "--mail-on": ("mail_on", True),
+    "--mail-smtp": ("mail_smtp", True), "--mail-starttls": ("mail_starttls", False),
+    "--mail-from": ("mail_from", True),
+    "--no-journal": ("no_journal", False),
     "--config": ("config", True),
 }
 SUBCOMMANDS = ("status", "logs")
@@ -120,10 +144,13 @@ def build_settings(argv: list[str], environ: dict[str, str]) -> Settings:
     load_config(settings, config_paths(explicit, environ), explicit is not None)
     settings.socket = environ.get("CRONWRAP_SOCKET") or settings.socket
     settings.spool_dir = environ.get("CRONWRAP_SPOOL_DIR") or settings.spool_dir
+    if any(key == "mail_to" for _, key, _ in given):
+        settings.mail_to.clear()  # --mail-to replaces the config's recipients
     for option, key, value in given:
         if key != "config":
             apply_option(settings, key, value, option)
     settings.name = job_name(settings.name, command[0])
+    resolve_mail(settings)
     return settings
 
 

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from cronwrap.wrapper.errors import ConfigError, UsageError
 
+if TYPE_CHECKING:
+    from cronwrap.wrapper.mail import MailSettings
+
 SYSTEM_CONFIG = "/etc/cronwrap/cronwrap.toml"
 CRON_PATH = "/usr/bin:/bin"
+T = TypeVar("T")
 _ENV_LINE = r"(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)"
 
 
@@ -40,18 +46,37 @@ class Settings:
         self.every: float | None = None
         self.grace: float | None = None
         self.max_runtime: float | None = None
+        self.journal = True
+        self.mail_to: list[str] = []  # raw --mail-to / mail_to values, checked by resolve_mail
+        self.mail_on = "failure"
+        self.mail_smtp: str | None = None
+        self.mail_starttls = False
+        self.mail_from: str | None = None
+        self.mail_username: str | None = None
+        self.mail_password: str | None = None
+        self.mail_ca_file: str | None = None
+        self.mail_where: dict[str, str] = {}  # mail key -> the flag or config key that set it
+        self.mail: MailSettings | None = None  # set by resolve_mail when there are recipients
 
 
 TEXT_KEYS = ("name", "lock_dir", "log_dir", "socket", "spool_dir")
-FLAG_KEYS = ("verbose", "cron_env")
+FLAG_KEYS = ("verbose", "cron_env", "journal", "mail_starttls")
+MAIL_TEXT_KEYS = ("mail_on", "mail_smtp", "mail_from", "mail_username", "mail_password",
+                  "mail_ca_file")
 
 
 def apply_option(settings: Settings, key: str, value: str | bool, where: str) -> None:
     """Set one option from its text form (flag value or config value); UsageError naming `where`."""
-    if key in TEXT_KEYS:
+    if key.startswith("mail_"):
+        settings.mail_where[key] = where
+    if key in TEXT_KEYS or key in MAIL_TEXT_KEYS:
         setattr(settings, key, str(value))
     elif key in FLAG_KEYS:
         setattr(settings, key, bool(value))
+    elif key == "no_journal":
+        settings.journal = False
+    elif key == "mail_to":
+        settings.mail_to.append(str(value))
     elif key == "env_file":
         settings.env_files.append(str(value))
     elif key == "schedule":
@@ -92,7 +117,14 @@ def check_schedule(text: str, where: str) -> str:
 
 CONFIG_KEYS = {
     "log_dir", "lock_dir", "spool_dir", "socket", "keep", "keep_days", "max_log_size",
-    "kill_after", "lock_wait", "overlap_exit", "timeout", "cron_env", "verbose",
+    "kill_after", "lock_wait", "overlap_exit", "timeout", "cron_env", "verbose", "journal",
+    "mail_to", "mail_on", "mail_smtp", "mail_starttls", "mail_from", "mail_username",
+    "mail_password", "mail_ca_file",
+}
+MAIL_FIELDS = {  # mail key -> MailSettings field
+    "mail_to": "to", "mail_on": "on", "mail_smtp": "smtp", "mail_starttls": "starttls",
+    "mail_from": "sender", "mail_username": "username", "mail_password": "password",
+    "mail_ca_file": "ca_file",
 }
 
 
@@ -121,16 +153,65 @@ def load_config(settings: Settings, paths: list[str], explicit: bool) -> None:
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config {path}: {exc}") from None
         for key, value in table.items():
-            if key not in CONFIG_KEYS:
-                raise ConfigError(f"config {path}: unknown key {key!r}")
-            is_flag = key in FLAG_KEYS
-            if isinstance(value, bool) != is_flag or not isinstance(value, str | int | float):
-                kind = "true or false" if is_flag else "a string or number"
-                raise ConfigError(f"config {path}: {key} must be {kind}")
-            try:
-                apply_option(settings, key, value, f"config {path}: {key}")
-            except UsageError as exc:
-                raise ConfigError(str(exc)) from None
+            _apply_config_value(settings, path, key, value)
+
+
+def _apply_config_value(settings: Settings, path: str, key: str, value: object) -> None:
+    if key not in CONFIG_KEYS:
+        raise ConfigError(f"config {path}: unknown key {key!r}")
+    is_flag = key in FLAG_KEYS
+    if isinstance(value, bool) != is_flag or not isinstance(value, str | int | float):
+        kind = "true or false" if is_flag else "a string or number"
+        raise ConfigError(f"config {path}: {key} must be {kind}")
+    if key == "mail_to":
+        settings.mail_to.clear()  # a later file's recipients replace an earlier one's
+    try:
+        apply_option(settings, key, value, f"config {path}: {key}")
+    except UsageError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def resolve_mail(settings: Settings) -> None:
+    """Check the mail keys and set settings.mail; mail.py is imported only if there are recipients.
+
+    A bad value is a UsageError when a flag set it, a ConfigError when a config file did; keys
+    that do not work together (a login without STARTTLS...) are a UsageError if any mail key
+    came from a flag.
+    """
+    where = settings.mail_where
+    flags = [source for source in where.values() if source.startswith("-")]
+    if not settings.mail_to:
+        if flags:
+            raise UsageError(f"{flags[0]} needs recipients: add --mail-to ADDR")
+        return
+    from cronwrap.wrapper import mail
+
+    to = tuple(addr for text in settings.mail_to
+               for addr in _mail_value(mail.parse_mail_to, text, where["mail_to"]))
+    on = _mail_value(mail.parse_mail_on, settings.mail_on, where.get("mail_on", "mail_on"))
+    if settings.mail_smtp is not None:
+        _mail_value(mail.parse_smtp_address, settings.mail_smtp, where["mail_smtp"])
+    try:
+        settings.mail = mail.MailSettings(
+            to=to, on=on, smtp=settings.mail_smtp, starttls=settings.mail_starttls,
+            username=settings.mail_username, password=settings.mail_password,
+            sender=settings.mail_from, ca_file=settings.mail_ca_file,
+        )
+    except mail.MailConfigError as exc:
+        _mail_error(f"mail settings: {exc}", bool(flags))
+
+
+def _mail_value(parse: Callable[[str], T], text: str, where: str) -> T:
+    from cronwrap.wrapper.mail import MailConfigError
+
+    try:
+        return parse(text)
+    except MailConfigError as exc:
+        _mail_error(f"{where}: {exc}", where.startswith("-"))
+
+
+def _mail_error(message: str, from_flag: bool) -> NoReturn:
+    raise UsageError(message) if from_flag else ConfigError(message)
 
 
 def read_env_file(path: str) -> dict[str, str]:

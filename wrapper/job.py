@@ -19,10 +19,12 @@ from cronwrap.wrapper.logs import (
     open_job_dir,
     prune,
 )
+from cronwrap.wrapper.notify import after_overlap, after_run
 from cronwrap.wrapper.runner import Outcome, Supervisor
 
 FAILURE_TAIL_BYTES = 8192
 FAILURE_TAIL_LINES = 50
+MAIL_TAIL_BYTES = 64 * 1024  # mail.MAX_TAIL_BYTES: what a mail shows of the output
 
 
 def run_job(settings: Settings, start_wall: float) -> int:
@@ -39,7 +41,7 @@ def run_job(settings: Settings, start_wall: float) -> int:
             return _overlapped(settings, lock, reporter, cadence)
         log = _open_log(settings, uid, start_wall)
         reporter.report(Started(new_event_id(), job, time.time(), os.getpid(), cadence))
-        tail = TailRing(FAILURE_TAIL_BYTES)
+        tail = TailRing(MAIL_TAIL_BYTES if settings.mail else FAILURE_TAIL_BYTES)
         outcome = _supervise(settings, env, log, tail)
     finally:
         lock.close()
@@ -50,8 +52,10 @@ def run_job(settings: Settings, start_wall: float) -> int:
         duration_ms=min(int(outcome.duration * 1000), 2**32 - 1), timed_out=outcome.timed_out,
         log_path=log_path, cadence=cadence,
     ))
+    output = tail.value()
     if outcome.exit_status != 0:
-        _report_failure(job, outcome, log_path, tail, settings.verbose)
+        _report_failure(job, outcome, log_path, output[-FAILURE_TAIL_BYTES:], settings.verbose)
+    after_run(settings, uid, outcome, log_path, output)
     return outcome.exit_status
 
 
@@ -71,6 +75,7 @@ def _overlapped(settings: Settings, lock: JobLock, reporter: Reporter, cadence: 
     _say(f"job {job!r} is still running ({who}{since}); not starting another run "
          f"(exit {settings.overlap_exit})")
     reporter.report(Overlapped(new_event_id(), job, time.time(), os.getpid(), holder_pid, cadence))
+    after_overlap(settings)
     return settings.overlap_exit
 
 
@@ -151,7 +156,7 @@ def _close_log(settings: Settings, log: RunLog | None) -> str | None:
     return log.path
 
 
-def _report_failure(job: str, outcome: Outcome, log_path: str | None, tail: TailRing,
+def _report_failure(job: str, outcome: Outcome, log_path: str | None, output: bytes,
                     verbose: bool) -> None:
     if outcome.timed_out:
         what = f"timed out (exit {outcome.exit_status})"
@@ -164,7 +169,6 @@ def _report_failure(job: str, outcome: Outcome, log_path: str | None, tail: Tail
         what = f"failed with exit status {outcome.exit_status}"
     lines = [f"cronwrap: job {job!r} {what} after {outcome.duration:.1f}s",
              f"cronwrap: log: {log_path or '(none)'}"]
-    output = tail.value()
     if output and not verbose:
         last = output.splitlines()[-FAILURE_TAIL_LINES:]
         lines.append(f"--- last {len(last)} lines of output ---")
