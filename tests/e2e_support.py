@@ -1,4 +1,4 @@
-"""End-to-end rig: real snmptrapd, snmpd master, cronwrap-agent and cronwrap wrapper runs together."""
+"""End-to-end rig: real snmptrapd, snmpd, cronwrap-agent and cronwrap runs, started together."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent_support import Agent, cronwrap_command, wait_for
+from cronwrap.agent import mib
 from netsnmp import SnmpdMaster, Snmptrapd, free_port, snmp
 
-ROOT = "1.3.6.1.4.1.8072.9999.9999.71"
+ROOT = ".".join(map(str, mib.ROOT))  # the MIB says where; agent/mib.py follows it
 TABLE = f"{ROOT}.1.5"
 COUNT = "CRON-JOBS-MIB::cronJobCount.0"
 V2C = ("-v2c", "-c", "public")
@@ -162,3 +163,53 @@ def rig(base: Path, *, agentx: bool = True, listen: bool = False, snmpd_config: 
             wait_for(lambda where=where: serving(where), f"the agent serving at {where}",
                      proc=agent.proc, log=agent.log)
         yield built
+
+
+GOOD, BAD = 3, 2
+
+
+def run_good_and_bad(r: Rig) -> tuple[dt.datetime, dt.datetime]:
+    """GOOD successful runs of `good`, BAD runs of `bad` exiting 3; the window they ran in."""
+    before = dt.datetime.now(dt.UTC)
+    for _ in range(GOOD):
+        assert r.wrap("-n", "good", "--", "true").returncode == 0
+    for _ in range(BAD):
+        done = r.wrap("-n", "bad", "--", "sh", "-c", "exit 3")
+        assert done.returncode == 3, done.stderr
+    return before, dt.datetime.now(dt.UTC)
+
+
+def assert_rows(rows: dict[str, dict[str, str]], before: dt.datetime,
+                after: dt.datetime) -> None:
+    assert set(rows) == {"good", "bad"}
+    good, bad = rows["good"], rows["bad"]
+    assert (good["cronJobRuns"], good["cronJobFailures"]) == (str(GOOD), "0")
+    assert (bad["cronJobRuns"], bad["cronJobFailures"]) == (str(BAD), str(BAD))
+    assert good["cronJobState"] == "ok(1)" and bad["cronJobState"] == "failed(2)"
+    assert good["cronJobLastExitStatus"] == "0" and bad["cronJobLastExitStatus"] == "3"
+    for row in (good, bad):
+        assert row["cronJobOverlaps"] == row["cronJobTimeouts"] == row["cronJobMisses"] == "0"
+        started = parse_date_and_time(row["cronJobLastStart"])
+        # DateAndTime has deciseconds: the start may print up to 0.1 s before `before`
+        assert started is not None
+        assert before - dt.timedelta(seconds=0.1) <= started <= after
+    assert parse_date_and_time(bad["cronJobLastSuccess"]) is None
+    assert parse_date_and_time(good["cronJobLastSuccess"]) is not None
+
+
+TRAP = r"CRON-JOBS-MIB::{}\t"
+
+
+def notification(trapd_text: str, kind: str, name: str) -> str:
+    """The one logged line of a `kind` notification about `name` (fails if there is none)."""
+    lines = [line for line in trapd_text.splitlines()
+             if f"OID: CRON-JOBS-MIB::{kind}\t" in line
+             and f"cronNotifyJobName.0 = STRING: {name}\t" in line]
+    assert lines, f"no {kind} for {name} in:\n{trapd_text}"
+    return lines[-1]
+
+
+def assert_about(line: str, name: str) -> None:
+    # snmptrapd prints DisplayString (display hint 255a) values without quotes
+    assert "CRON-JOBS-MIB::cronNotifyJobOwner.0 = STRING: root\t" in line
+    assert f"CRON-JOBS-MIB::cronNotifyJobName.0 = STRING: {name}\t" in line

@@ -1,8 +1,7 @@
-"""End to end through snmpd: wrapped jobs -> cronwrap-agent -> AgentX -> snmpd -> managers, traps."""
+"""End to end through snmpd: cronwrap -> cronwrap-agent -> AgentX -> snmpd -> managers, traps."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import signal
 import threading
@@ -15,15 +14,21 @@ import pytest
 from agent_support import cronwrap_command, request, wait_for
 from cronwrap.wrapper.events import Finished, new_event_id
 from e2e_support import (
+    BAD,
     COUNT,
+    GOOD,
     ROOT,
     TABLE,
+    TRAP,
     V2C,
     Rig,
+    assert_about,
+    assert_rows,
     instance,
-    parse_date_and_time,
+    notification,
     parse_table_walk,
     rig,
+    run_good_and_bad,
     serving,
 )
 from netsnmp import free_port, have_netsnmp, snmp
@@ -33,38 +38,6 @@ pytestmark = [
     pytest.mark.skipif(not have_netsnmp(), reason="Net-SNMP tools are not installed"),
     pytest.mark.skipif(cronwrap_command() is None, reason="the wrapper is not installed"),
 ]
-
-GOOD, BAD = 3, 2
-
-
-def run_good_and_bad(r: Rig) -> tuple[dt.datetime, dt.datetime]:
-    """GOOD successful runs of `good`, BAD runs of `bad` exiting 3; the window they ran in."""
-    before = dt.datetime.now(dt.timezone.utc)
-    for _ in range(GOOD):
-        assert r.wrap("-n", "good", "--", "true").returncode == 0
-    for _ in range(BAD):
-        done = r.wrap("-n", "bad", "--", "sh", "-c", "exit 3")
-        assert done.returncode == 3, done.stderr
-    return before, dt.datetime.now(dt.timezone.utc)
-
-
-def assert_rows(rows: dict[str, dict[str, str]], before: dt.datetime,
-                after: dt.datetime) -> None:
-    assert set(rows) == {"good", "bad"}
-    good, bad = rows["good"], rows["bad"]
-    assert (good["cronJobRuns"], good["cronJobFailures"]) == (str(GOOD), "0")
-    assert (bad["cronJobRuns"], bad["cronJobFailures"]) == (str(BAD), str(BAD))
-    assert good["cronJobState"] == "ok(1)" and bad["cronJobState"] == "failed(2)"
-    assert good["cronJobLastExitStatus"] == "0" and bad["cronJobLastExitStatus"] == "3"
-    for row in (good, bad):
-        assert row["cronJobOverlaps"] == row["cronJobTimeouts"] == row["cronJobMisses"] == "0"
-        started = parse_date_and_time(row["cronJobLastStart"])
-        # DateAndTime has deciseconds: the start may print up to 0.1 s before `before`
-        assert started is not None
-        assert before - dt.timedelta(seconds=0.1) <= started <= after
-    assert parse_date_and_time(bad["cronJobLastSuccess"]) is None
-    assert parse_date_and_time(good["cronJobLastSuccess"]) is not None
-
 
 def test_counts_states_and_times_through_snmpd(tmp_path: Path) -> None:
     with rig(tmp_path) as r:
@@ -126,24 +99,6 @@ def test_walks_across_the_subtree_edges(tmp_path: Path) -> None:
         assert not text.startswith(f".{ROOT}.")
         if "No more variables" not in text:
             assert oid_of(text) > oid_of(ours[-1])
-
-
-TRAP = r"CRON-JOBS-MIB::{}\t"
-
-
-def notification(trapd_text: str, kind: str, name: str) -> str:
-    """The one logged line of a `kind` notification about `name` (fails if there is none)."""
-    lines = [line for line in trapd_text.splitlines()
-             if f"OID: CRON-JOBS-MIB::{kind}\t" in line
-             and f"cronNotifyJobName.0 = STRING: {name}\t" in line]
-    assert lines, f"no {kind} for {name} in:\n{trapd_text}"
-    return lines[-1]
-
-
-def assert_about(line: str, name: str) -> None:
-    # snmptrapd prints DisplayString (display hint 255a) values without quotes
-    assert "CRON-JOBS-MIB::cronNotifyJobOwner.0 = STRING: root\t" in line
-    assert f"CRON-JOBS-MIB::cronNotifyJobName.0 = STRING: {name}\t" in line
 
 
 def test_failed_and_recovered_traps(tmp_path: Path) -> None:
@@ -296,8 +251,8 @@ def test_concurrent_bulkwalks_of_2000_jobs_while_events_arrive(tmp_path: Path) -
                 assert reply["ok"], reply
                 sent[name] += 1
 
-        def bulkwalk(_: int) -> list[str]:
-            return r.walk("snmpbulkwalk", "CRON-JOBS-MIB::cronJobState", "-Cr25").splitlines()
+        def bulkwalk(_: int) -> str:
+            return r.walk("snmpbulkwalk", "CRON-JOBS-MIB::cronJobTable", "-Cr25")
 
         with ThreadPoolExecutor(5) as pool:
             sender = pool.submit(keep_sending)
@@ -307,10 +262,13 @@ def test_concurrent_bulkwalks_of_2000_jobs_while_events_arrive(tmp_path: Path) -
                 stop.set()
             sender.result()
         assert sent.total() > 0
-        for lines in walks:
-            assert len(lines) == JOBS
-            assert [line.split('"')[3] for line in lines] == names
-            assert all(line.endswith("INTEGER: ok(1)") for line in lines)
+        for walked in walks:
+            lines = walked.splitlines()
+            assert len(lines) == 13 * JOBS
+            rows = parse_table_walk(walked)
+            assert list(rows) == names  # index order, each row complete
+            assert all(len(row) == 13 and row["cronJobState"] == "ok(1)" for row in rows.values())
+        print(f"{sent.total()} events sent during the walks")
         accepted = r.get("CRON-JOBS-MIB::cronEventsAccepted.0")
         assert accepted == [f"Counter32: {JOBS + sent.total()}"]
         snmpd_log = r.master.output.read_text(errors="replace").lower()
