@@ -108,8 +108,7 @@ class Rig:
                     timeout=120).stdout
 
     def wait_for_runs(self, name: str, runs: int, address: str | None = None) -> None:
-        """Poll until the agent's table shows `runs` runs of `name` (events are async-free, but
-        a spool drain or a slow machine may delay them)."""
+        """Poll until the table shows `runs` runs of `name` (a spooled event waits for a drain)."""
         wanted = f"Counter32: {runs}"
 
         def seen() -> bool:
@@ -176,7 +175,11 @@ def run_good_and_bad(r: Rig) -> tuple[dt.datetime, dt.datetime]:
     for _ in range(BAD):
         done = r.wrap("-n", "bad", "--", "sh", "-c", "exit 3")
         assert done.returncode == 3, done.stderr
-    return before, dt.datetime.now(dt.UTC)
+    after = dt.datetime.now(dt.UTC)
+    # the wrapper spools an event the agent is too slow to acknowledge: wait for the drain
+    r.wait_for_runs("good", GOOD)
+    r.wait_for_runs("bad", BAD)
+    return before, after
 
 
 def assert_rows(rows: dict[str, dict[str, str]], before: dt.datetime,

@@ -42,7 +42,6 @@ pytestmark = [
 def test_counts_states_and_times_through_snmpd(tmp_path: Path) -> None:
     with rig(tmp_path) as r:
         before, after = run_good_and_bad(r)
-        r.wait_for_runs("bad", BAD)
         events = 2 * (GOOD + BAD)  # a started and a finished per run
         assert r.get(COUNT, "CRON-JOBS-MIB::cronEventsAccepted.0",
                      "CRON-JOBS-MIB::cronEventsRejected.0") == [
@@ -77,7 +76,6 @@ def test_walks_across_the_subtree_edges(tmp_path: Path) -> None:
     root = tuple(int(part) for part in ROOT.split("."))
     with rig(tmp_path) as r:
         run_good_and_bad(r)
-        r.wait_for_runs("bad", BAD)
         ours = r.walk("snmpwalk", ROOT, "-On", mibs=False).splitlines()
         assert len(ours) == 4 + 2 * 13  # four scalars, 13 columns of two rows
         for tool in ("snmpwalk", "snmpbulkwalk"):
@@ -203,7 +201,6 @@ def test_sigkilled_snmpd_comes_back_and_the_subagent_answers_again(tmp_path: Pat
     with rig(tmp_path) as r:
         assert r.master is not None and r.agent.proc is not None
         run_good_and_bad(r)
-        r.wait_for_runs("bad", BAD)
         before = r.walk("snmpwalk", ROOT, "-On", mibs=False)
         agent_pid = r.agent.proc.pid
         r.master.stop(signal.SIGKILL)
@@ -271,6 +268,10 @@ def test_concurrent_bulkwalks_of_2000_jobs_while_events_arrive(tmp_path: Path) -
         print(f"{sent.total()} events sent during the walks")
         accepted = r.get("CRON-JOBS-MIB::cronEventsAccepted.0")
         assert accepted == [f"Counter32: {JOBS + sent.total()}"]
-        snmpd_log = r.master.output.read_text(errors="replace").lower()
-        assert "timed out" not in snmpd_log and "timeout" not in snmpd_log, snmpd_log
-        assert len(re.findall(r"session \d+ serving", r.agent.log.read_text())) == 1
+        # snmpd 5.9.3 logs nothing when it drops a slow subagent (seen with a SIGSTOPped agent:
+        # the manager gets genErr, which fails the walk, and the agent logs the lost session
+        # and a new one), so the agent's log is the witness that the session never dropped
+        agent_log = r.agent.log.read_text()
+        assert "connection to the master lost" not in agent_log, agent_log
+        assert len(re.findall(r"session \d+ serving", agent_log)) == 1, agent_log
+        assert r.master.alive()
