@@ -53,6 +53,7 @@ SYSTEM_GROUP: Oid = (1, 3, 6, 1, 2, 1, 1)
 NET_SNMP_ENTERPRISE = 8072  # the cronwrap MIB lives under Net-SNMP's experimental arc
 ENGINE_ID_FILE = "engine-id"
 ENGINE_BOOTS_FILE = "engine-boots"
+NOTIFY_ONLY_TAG = "cronwrap-notify-only"  # a transport tag no listening transport carries
 
 AUTH_PROTOCOLS = {
     "SHA": snmp_config.USM_AUTH_HMAC96_SHA,
@@ -449,8 +450,10 @@ class NotificationSender:
         params = f"{name}-params"
         if target.user is None:
             assert target.community is not None
+            # tagged so that requests never map to it: pysnmp would prefer it to a read
+            # community with the same string and those requests would go unanswered
             snmp_config.add_v1_system(self._engine, f"{name}-community", target.community,
-                                      securityName=name)
+                                      securityName=name, transportTag=NOTIFY_ONLY_TAG)
             snmp_config.add_target_parameters(self._engine, params, name, "noAuthNoPriv", 1)
             snmp_config.add_vacm_user(self._engine, 2, name, "noAuthNoPriv",
                                       notifySubTree=READ_VIEW)

@@ -394,6 +394,17 @@ def test_notifications_reach_snmptrapd(runner: AgentRunner, trapd: Snmptrapd, ki
     assert f"{iso(FAILURES + row_index('root', 'backup'))} = Counter32: 7\n" in logged
 
 
+def test_a_trap_community_equal_to_a_read_community_still_reads(runner: AgentRunner,
+                                                               trapd: Snmptrapd) -> None:
+    # Regression: the target's community entry was chosen for incoming requests (pysnmp favours
+    # security names that appear in the target table), so `public` reads went unanswered.
+    config = parse_snmp_config({"target": [_target(trapd.port, "trap", "2c")]})
+    agent = runner.start(config, with_queue=True)
+    assert get(agent, oid_text(SUBTREE + (1, 1, 0))).stdout.strip().endswith("Gauge32: 3")
+    agent.notify(failed("backup", failures=7))
+    trapd.wait_for(r'STRING: "backup"')
+
+
 def test_failed_inform_is_retried_logged_and_gets_still_answer(
         runner: AgentRunner, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="cronwrap.agent.standalone")
