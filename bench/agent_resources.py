@@ -5,7 +5,8 @@ Run by hand from the repository root:  .venv/bin/python bench/agent_resources.py
 
 Starts a private snmpd (AgentX master) and cronwrap-agent with both --agentx and --listen, so
 both front ends hold their view of the table.  Memory is VmRSS and VmHWM from
-/proc/PID/status, read once the agent is idle with 0 jobs and again after JOBS jobs were created
+/proc/PID/status (of the agent and of the baselines below), read once the agent is idle with
+0 jobs and again after JOBS jobs were created
 through the event socket (50 concurrent clients sending one Finished event each, as wrappers do;
 the per-owner cap is raised in a --config file since all jobs belong to one uid).
 
@@ -50,6 +51,10 @@ def memory_kib(pid: int) -> dict[str, int]:
         if key in ("VmRSS", "VmHWM"):
             found[key] = int(value.split()[0])
     return found
+
+
+def memories(pids: dict[str, int]) -> dict[str, dict[str, int]]:
+    return {name: memory_kib(pid) for name, pid in pids.items()}
 
 
 def switches(pid: int) -> int:
@@ -127,7 +132,7 @@ def measure(jobs: int, seconds: float, base: Path) -> dict[str, Any]:
         pids = {"agent": agent.proc.pid, "snmpd": snmpd.proc.pid, "asyncio_idle": idle_loop.pid,
                 "sleep": sleeper.pid}
         result: dict[str, Any] = {"jobs": jobs, "seconds": seconds,
-                                  "memory_kib": {"0": memory_kib(agent.proc.pid)},
+                                  "memory_kib": {"0": memories(pids)},
                                   "idle": {"0": idle_rates(pids, seconds)}}
         began = time.perf_counter()
         asyncio.run(fill(agent.socket, jobs))
@@ -135,7 +140,7 @@ def measure(jobs: int, seconds: float, base: Path) -> dict[str, Any]:
         wait_until(lambda: job_count(snmpd.address) == jobs and job_count(listen) == jobs, 30,
                    f"both front ends to count {jobs} jobs")
         time.sleep(2.0)
-        result["memory_kib"][str(jobs)] = memory_kib(agent.proc.pid)
+        result["memory_kib"][str(jobs)] = memories(pids)
         result["idle"][str(jobs)] = idle_rates(pids, seconds)
     finally:
         for proc in (sleeper, idle_loop):
@@ -161,9 +166,11 @@ def main() -> int:
         return 0
     print(f"cronwrap-agent with --agentx and --listen; {args.jobs} jobs created in "
           f"{result['fill_seconds']:.1f} s")
-    for jobs, mem in result["memory_kib"].items():
-        print(f"  memory at {jobs:>6} jobs: VmRSS {mem['VmRSS'] / 1024:7.1f} MiB, "
-              f"VmHWM {mem['VmHWM'] / 1024:7.1f} MiB")
+    for jobs, mems in result["memory_kib"].items():
+        print(f"  memory with {jobs} jobs:")
+        for name, mem in mems.items():
+            print(f"    {name:<14} VmRSS {mem['VmRSS'] / 1024:7.1f} MiB, "
+                  f"VmHWM {mem['VmHWM'] / 1024:7.1f} MiB")
     for jobs, rates in result["idle"].items():
         print(f"  idle over {args.seconds:g} s with {jobs} jobs:")
         for name, rate in rates.items():
