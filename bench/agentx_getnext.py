@@ -1,6 +1,6 @@
 """Benchmark of the AgentX GetNext hot path: decode request -> view.get_next -> encode response.
 
-Run by hand from the repository root:  .venv/bin/python bench/agentx_getnext.py
+Run by hand from the repository root:  .venv/bin/python bench/agentx_getnext.py [--json]
 Prints ns per varbind at 100 / 1k / 10k entries for: a baseline measured in the same run
 (a bare dict lookup plus a bytes join), the path without the per-entry encoding cache
 ("before") and with it ("after"), then a cProfile of the cached path at 10k entries.
@@ -9,6 +9,7 @@ Prints ns per varbind at 100 / 1k / 10k entries for: a baseline measured in the 
 from __future__ import annotations
 
 import cProfile
+import json
 import pstats
 import random
 import sys
@@ -100,6 +101,10 @@ def profile(size: int) -> None:
 
 
 def main() -> None:
+    if "--json" in sys.argv[1:]:
+        print(json.dumps({str(size): {k: round(v, 1) for k, v in measure(size).items()}
+                          for size in (100, 1_000, 10_000)}))
+        return
     print(f"GetNext, {RANGES_PER_REQUEST} ranges per request; ns per varbind (best of 15)")
     print(f"{'entries':>8} {'baseline':>9} {'before':>9} {'after':>9} "
           f"{'before/base':>12} {'after/base':>11} {'speed-up':>9}")

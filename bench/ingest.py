@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Ingest benchmark: acknowledged events/s and ack latency of a real agent vs bare SQLite commits.
 
-Run by hand:  .venv/bin/python bench/ingest.py [--senders 50] [--seconds 5] [--dir DIR]
+Run by hand:  .venv/bin/python bench/ingest.py [--senders 50] [--seconds 5] [--dir DIR] [--json]
 
 Starts cronwrap-agent on a private socket and state dir, lets SENDERS concurrent clients each
 connect, send one Finished event, wait for the ack and close (what a wrapper does), for SECONDS.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import sqlite3
@@ -89,6 +90,7 @@ def main() -> int:
     parser.add_argument("--senders", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--dir", type=Path, help="where to put the databases (default: /tmp)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         base = Path(tmp)
@@ -100,6 +102,12 @@ def main() -> int:
             agent.wait()
         bare = bare_sqlite(base, args.seconds)
     cuts = statistics.quantiles(latencies, n=100)
+    if args.json:
+        print(json.dumps({"senders": args.senders, "events": len(latencies),
+                          "agent_events_per_s": round(rate), "bare_commits_per_s": round(bare),
+                          "ack_p50_ms": round(cuts[49] * 1000, 3),
+                          "ack_p99_ms": round(cuts[98] * 1000, 3), "ratio": round(rate / bare, 3)}))
+        return 0
     print(f"agent: {rate:8.0f} acked events/s with {args.senders} senders "
           f"({len(latencies)} events), ack latency p50 {cuts[49] * 1000:.2f} ms, "
           f"p99 {cuts[98] * 1000:.2f} ms")

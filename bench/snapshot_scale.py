@@ -1,14 +1,16 @@
 """Measure MibSnapshot at 100, 1,000 and 10,000 jobs: get_next, job_changed, memory.
 
-Run by hand: `python bench/snapshot_scale.py`.  Times are medians of many calls; ratios are
+Run by hand: `python bench/snapshot_scale.py [--json]`.  Times are medians of many calls; ratios are
 against the 100-job figures measured in the same run.
 """
 
 from __future__ import annotations
 
 import gc
+import json
 import random
 import statistics
+import sys
 import time
 from collections.abc import Callable
 
@@ -86,17 +88,26 @@ def main() -> None:
     built_s = time.perf_counter() - t
     after = rss_kib()
     grown = (after - before) * 1024
-    print(
-        f"10,000 jobs: {len(snapshot)} instances, built in {built_s:.2f} s;"
-        f" RSS +{grown / 2**20:.1f} MiB ({grown / len(snapshot):.0f} bytes per instance);"
-        f" process RSS {after / 1024:.1f} MiB"
-    )
+    len_10k = len(snapshot)
+    if "--json" not in sys.argv[1:]:
+        print(
+            f"10,000 jobs: {len(snapshot)} instances, built in {built_s:.2f} s;"
+            f" RSS +{grown / 2**20:.1f} MiB ({grown / len(snapshot):.0f} bytes per instance);"
+            f" process RSS {after / 1024:.1f} MiB"
+        )
     del snapshot
     gc.collect()
 
     rng = random.Random(1)
     results = {n: time_size(n, rng) for n in SIZES}
     base = results[SIZES[0]]
+    if "--json" in sys.argv[1:]:
+        print(json.dumps({
+            "instances_10000": len_10k, "build_10000_s": round(built_s, 3),
+            "bytes_per_instance": round(grown / len_10k),
+            "us": {str(n): {"get_next": round(a, 3), "change": round(b, 3), "insert": round(c, 3)}
+                   for n, (a, b, c) in results.items()}}))
+        return
     print(
         f"{'jobs':>7} {'get_next us':>12} {'ratio':>6} {'change us':>10} {'ratio':>6}"
         f" {'insert us':>10} {'ratio':>6}"
