@@ -138,26 +138,38 @@ class Backoff:
         self.current = self.initial
 
 
-class _Connection:
-    """One stream to the master: reads and dispatches PDUs, correlates our own requests."""
+class _Connection(asyncio.Protocol):
+    """One stream to the master: answers each PDU as its bytes arrive, correlates our requests.
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 handler: RequestHandler, timeout: float) -> None:
-        self.reader = reader
-        self.writer = writer
+    A Protocol rather than a StreamReader loop: a request is answered inside data_received,
+    with no task wake-up or future per PDU (snmpd sends one GetNext per varbind of a walk).
+    When the master stops reading our answers, we stop reading its requests.
+    """
+
+    def __init__(self, handler: RequestHandler, timeout: float) -> None:
         self.handler = handler
         self.timeout = timeout
         self.session_id = 0
         self.buffer = ax.AgentXBuffer()
         self.pending: dict[int, asyncio.Future[ax.Response]] = {}
         self.packet_ids = itertools.count(1)
+        self.transport: asyncio.Transport | None = None
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
 
     async def request(self, pdu: ax.PDU) -> ax.Response:
         """Send a PDU we originate and wait (bounded) for the master's Response."""
         packet_id = next(self.packet_ids) & 0xFFFFFFFF
         future: asyncio.Future[ax.Response] = asyncio.get_running_loop().create_future()
         self.pending[packet_id] = future
-        self.writer.write(ax.encode(_with_ids(pdu, self.session_id, packet_id)))
+        self.write(ax.encode(_with_ids(pdu, self.session_id, packet_id)))
         try:
             return await asyncio.wait_for(future, self.timeout)
         except TimeoutError:
@@ -167,18 +179,45 @@ class _Connection:
 
     async def read_loop(self) -> None:
         """Serve the master until end-of-file, a Close, or an unusable stream."""
+        await self.closed
+
+    # --- asyncio.Protocol ---------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer.receive(data)
         try:
-            while data := await self.reader.read(65536):
-                self.buffer.receive(data)
-                self._dispatch_buffered()
-                await self.writer.drain()
-            raise SessionError("the master closed the connection (end-of-file)")
-        except ConnectionError as exc:
-            raise SessionError(f"connection to the master lost: {exc}") from None
-        finally:
-            for future in self.pending.values():
-                if not future.done():
-                    future.set_exception(SessionError("connection to the master lost"))
+            self._dispatch_buffered()
+        except SessionError as exc:
+            self._end(exc)
+
+    def eof_received(self) -> bool:
+        self._end(SessionError("the master closed the connection (end-of-file)"))
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._end(SessionError(f"connection to the master lost: {exc}" if exc else
+                               "the master closed the connection (end-of-file)"))
+
+    def pause_writing(self) -> None:
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    def _end(self, exc: SessionError) -> None:
+        """The session is over: wake read_loop with `exc`, fail our outstanding requests."""
+        if not self.closed.done():
+            self.closed.set_exception(exc)
+        for future in self.pending.values():
+            if not future.done():
+                future.set_exception(SessionError("connection to the master lost"))
+        self.close()
 
     def _dispatch_buffered(self) -> None:
         while True:
@@ -190,7 +229,7 @@ class _Connection:
                 log.warning("AgentX: malformed PDU from the master: %s", exc)
                 header = exc.header
                 if header is not None and header.type != ax.PduType.response:
-                    self.writer.write(ax.response_bytes(header, (), ax.Error.parseError))
+                    self.write(ax.response_bytes(header, (), ax.Error.parseError))
                 continue
             if pdu is None:
                 return
@@ -206,7 +245,7 @@ class _Connection:
             raise SessionError(f"the master closed the session (reason {pdu.reason})")
         answer = self.handler.handle(pdu)
         if answer is not None:
-            self.writer.write(answer)
+            self.write(answer)
 
 
 def _with_ids(pdu: ax.PDU, session_id: int, packet_id: int) -> ax.PDU:
@@ -275,14 +314,20 @@ class AgentXFrontend:
                 sender.cancel()
                 await asyncio.gather(sender, return_exceptions=True)
 
-    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def _connect(self) -> _Connection:
+        loop = asyncio.get_running_loop()
+
+        def protocol() -> _Connection:
+            return _Connection(self.handler, self.timeout)
+
         if self.kind == "unix":
-            return await asyncio.open_unix_connection(self.host_or_path)
-        return await asyncio.open_connection(self.host_or_path, self.port)
+            _, conn = await loop.create_unix_connection(protocol, self.host_or_path)
+        else:
+            _, conn = await loop.create_connection(protocol, self.host_or_path, self.port)
+        return conn
 
     async def _session(self) -> None:
-        reader, writer = await asyncio.wait_for(self._connect(), self.timeout)
-        conn = _Connection(reader, writer, self.handler, self.timeout)
+        conn = await asyncio.wait_for(self._connect(), self.timeout)
         tasks = [asyncio.create_task(conn.read_loop()),
                  asyncio.create_task(self._keep_alive(conn))]
         try:
@@ -290,7 +335,7 @@ class AgentXFrontend:
             for task in done:
                 task.result()
         except asyncio.CancelledError:
-            writer.write(ax.encode(ax.Close(session_id=conn.session_id,
+            conn.write(ax.encode(ax.Close(session_id=conn.session_id,
                                             reason=ax.CloseReason.shutdown)))
             raise
         finally:
@@ -299,7 +344,7 @@ class AgentXFrontend:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            writer.close()
+            conn.close()
 
     async def _keep_alive(self, conn: _Connection) -> None:
         """Open, register (retrying a refused registration), then Ping until something fails."""
@@ -377,7 +422,7 @@ class AgentXFrontend:
                 answer = await conn.request(pdu)
             except SessionError as exc:
                 log.warning("AgentX: notification not acknowledged (%s); will resend", exc)
-                conn.writer.close()
+                conn.close()
                 await asyncio.sleep(self.timeout / 10)
                 continue
             if answer.error:

@@ -36,6 +36,7 @@ class MibSnapshot:
         self._entries: dict[Oid, Entry] = {}
         self._rows: dict[JobKey, Oid] = {}  # job -> its row index
         self._jobs: dict[Oid, JobKey] = {}  # row index -> its job
+        self._cursor = 0  # position of the last get_next answer: where a walk goes on from
 
     def __len__(self) -> int:
         return len(self._oids)
@@ -107,11 +108,18 @@ class MibSnapshot:
         return NO_SUCH_OBJECT
 
     def get_next(self, start: Oid, include: bool = False, end: Oid | None = None) -> Entry | None:
-        find = bisect.bisect_left if include else bisect.bisect_right
-        i = find(self._oids, start)
-        if i == len(self._oids):
+        oids = self._oids
+        i = self._cursor
+        if i < len(oids) and oids[i] == start:
+            # A walk asks for the successor of the previous answer: no search needed.  A stale
+            # cursor (rows inserted or removed since) fails this check and falls back to bisect.
+            i += 0 if include else 1
+        else:
+            i = (bisect.bisect_left if include else bisect.bisect_right)(oids, start)
+        if i == len(oids):
             return None
-        oid = self._oids[i]
+        oid = oids[i]
         if end is not None and oid >= end:
             return None
+        self._cursor = i
         return self._entries[oid]

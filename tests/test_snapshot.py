@@ -181,6 +181,45 @@ def test_job_removed(two_rows: MibSnapshot) -> None:
     assert oid_of(two_rows.get_next(COL(RUNS))) == COL(RUNS) + ALICE
 
 
+def test_a_walk_stays_right_when_rows_come_and_go_between_steps() -> None:
+    """get_next continues a walk from its last answer; rows changing under it must not
+    make it skip or repeat an instance (each answer checked against the naive model)."""
+    snapshot, naive = MibSnapshot(), Naive()
+    names = ["b", "d", "f", "h"]
+    for name in names:
+        snapshot.job_changed(naive_put(naive, record("root", name)))
+    changes = iter([
+        lambda: snapshot.job_changed(naive_put(naive, record("root", "a"))),  # before the cursor
+        lambda: snapshot.job_removed(naive_pop(naive, JobKey(0, "d"))),  # after it
+        lambda: snapshot.job_changed(naive_put(naive, record("root", "e"))),
+        lambda: snapshot.job_removed(naive_pop(naive, JobKey(0, "a"))),
+    ])
+    oid: Oid = ()
+    steps = 0
+    while True:
+        if steps % 5 == 2:
+            next(changes, lambda: None)()
+        want = naive.get_next(oid, False, None)
+        got = snapshot.get_next(oid)
+        assert oid_of(got) == (want and want[0])
+        if got is None:
+            break
+        again = snapshot.get_next(got.oid, include=True)  # include: the answer itself
+        assert oid_of(again) == got.oid
+        oid, steps = got.oid, steps + 1
+    assert steps > 13 * 3
+
+
+def naive_put(naive: Naive, r: JobRecord) -> JobRecord:
+    naive.jobs[r.key] = r
+    return r
+
+
+def naive_pop(naive: Naive, key: JobKey) -> JobKey:
+    naive.jobs.pop(key)
+    return key
+
+
 def test_a_record_the_mib_cannot_carry_is_logged_and_skipped(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
