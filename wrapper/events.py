@@ -63,12 +63,16 @@ class Event:
 
 @dataclass(frozen=True)
 class Started(Event):
+    """A run began: the wrapper holds the job's lock and is about to start the command."""
+
     KIND: ClassVar[str] = "started"
     cadence: Cadence = field(default_factory=Cadence)
 
 
 @dataclass(frozen=True)
 class Finished(Event):
+    """A run ended: how, how long it took, and where its log is."""
+
     KIND: ClassVar[str] = "finished"
     start_time: float = 0.0
     exit_status: int = 0  # what the wrapper exits with: the job's status, 128+N, 124, 126, 127
@@ -81,6 +85,8 @@ class Finished(Event):
 
 @dataclass(frozen=True)
 class Overlapped(Event):
+    """A run was skipped because the previous one still holds the job's lock."""
+
     KIND: ClassVar[str] = "overlapped"
     holder_pid: int | None = None
     cadence: Cadence = field(default_factory=Cadence)

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import _signal  # the C module: `signal` builds three enums on import, every cron run paying
 import contextlib
 import os
 import select
-import signal
 import time
 from collections.abc import Callable
 
 from cronwrap.wrapper.errors import WrapperError
 
-FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+FORWARDED = (_signal.SIGTERM, _signal.SIGINT, _signal.SIGHUP)
 EXIT_TIMEOUT = 124
 DRAIN_SECONDS = 2.0
 CHUNK = 65536
@@ -40,7 +40,7 @@ def spawn(argv: list[str], env: dict[str, str], out_fd: int) -> int:
             env,
             file_actions=[(os.POSIX_SPAWN_DUP2, out_fd, 1), (os.POSIX_SPAWN_DUP2, out_fd, 2)],
             setsid=True,
-            setsigdef=(signal.SIGPIPE, signal.SIGXFSZ, *FORWARDED),
+            setsigdef=(_signal.SIGPIPE, _signal.SIGXFSZ, *FORWARDED),
         )
     except FileNotFoundError:
         raise WrapperError(f"{argv[0]}: command not found", 127) from None
@@ -62,8 +62,8 @@ class Supervisor:
         wake_r, wake_w = os.pipe()
         os.set_blocking(wake_w, False)
         os.set_blocking(wake_r, False)
-        previous = {sig: signal.signal(sig, _wake_only) for sig in (*FORWARDED, signal.SIGCHLD)}
-        old_wakeup = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+        previous = {sig: _signal.signal(sig, _wake_only) for sig in (*FORWARDED, _signal.SIGCHLD)}
+        old_wakeup = _signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
         out_r, out_w = os.pipe()
         try:
             started = time.monotonic()
@@ -73,9 +73,9 @@ class Supervisor:
                 os.close(out_w)
             outcome = self._supervise(pid, out_r, wake_r, started)
         finally:
-            signal.set_wakeup_fd(old_wakeup)
+            _signal.set_wakeup_fd(old_wakeup)
             for sig, handler in previous.items():
-                signal.signal(sig, handler)
+                _signal.signal(sig, handler)
             for fd in (wake_r, wake_w, out_r):
                 os.close(fd)
         return outcome
@@ -92,10 +92,10 @@ class Supervisor:
             now = time.monotonic()
             if deadline is not None and now >= deadline:
                 deadline, timed_out, kill_at = None, True, now + self.kill_after
-                _killpg(pid, signal.SIGTERM)
+                _killpg(pid, _signal.SIGTERM)
             if kill_at is not None and now >= kill_at:
                 kill_at = None
-                _killpg(pid, signal.SIGKILL)
+                _killpg(pid, _signal.SIGKILL)
             wait = min((t for t in (deadline, kill_at) if t is not None), default=None)
             for fd, _ in poller.poll(None if wait is None else max(0, (wait - now) * 1000) + 1):
                 if fd == wake_fd:
@@ -106,7 +106,7 @@ class Supervisor:
                             kill_at = kill_at or time.monotonic() + self.kill_after
                 elif not self._pump(out_fd):
                     poller.unregister(out_fd)
-        _killpg(pid, signal.SIGKILL)  # whatever the job left behind in its process group
+        _killpg(pid, _signal.SIGKILL)  # whatever the job left behind in its process group
         self._drain(out_fd)
         _, status = os.waitpid(pid, 0)
         return _outcome(status, timed_out, forwarded, time.monotonic() - started)

@@ -14,7 +14,15 @@ _TMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def spool_event(root: str, uid: int, event_id: str, wire: bytes) -> str:
-    """Write `wire` atomically and durably as ROOT/<uid>/<event_id>.json; return the path."""
+    """Write `wire` atomically and durably as ROOT/<uid>/<event_id>.json; return the path.
+
+    Two fsyncs per event, the least that is both atomic and durable: the file's (so the name
+    never points at missing data after a crash) and the directory's after the rename (so the
+    name itself survives).  They are not shared between a run's events: the started event
+    must be durable before the job is spawned (a host that crashes mid-run must still show
+    the run as started), the finished one before the wrapper exits; deferring the first
+    directory fsync to the finished event would lose every interrupted run's start.
+    """
     dir_fd = _open_user_dir(root, uid)
     try:
         temp, final = f".{event_id}.tmp", f"{event_id}.json"
