@@ -45,6 +45,8 @@ logs:
   --keep N                keep the N newest run logs per job (default 30, 0: all)
   --keep-days DAYS        also delete run logs older than DAYS
   --max-log-size SIZE     cap each run log (default 10M): head, marker, tail (0: no cap)
+  --log-group GROUP       let GROUP read this job's logs (directories 2750, logs 0640);
+                          you must belong to GROUP (root may use any)
 monitoring (carried in every event to the agent):
   --schedule 'CRON EXPR'  the crontab schedule, e.g. '0 3 * * *'
   --every DURATION        expected time between starts
@@ -91,7 +93,7 @@ OPTIONS: dict[str, tuple[str, bool]] = {
     "--lock-wait": ("lock_wait", True), "--lock-dir": ("lock_dir", True),
     "--overlap-exit": ("overlap_exit", True),
     "--log-dir": ("log_dir", True), "--keep": ("keep", True), "--keep-days": ("keep_days", True),
-    "--max-log-size": ("max_log_size", True),
+    "--max-log-size": ("max_log_size", True), "--log-group": ("log_group", True),
     "--schedule": ("schedule", True), "--every": ("every", True), "--grace": ("grace", True),
     "--max-runtime": ("max_runtime", True),
     "--socket": ("socket", True), "--spool-dir": ("spool_dir", True),

@@ -34,6 +34,7 @@ class Settings:
         self.lock_dir: str | None = None
         self.overlap_exit = 75
         self.log_dir: str | None = None
+        self.log_group: str | None = None  # a group name or gid that may read the logs
         self.keep = 30
         self.keep_days: float | None = None
         self.max_log_size = 10 << 20
@@ -59,7 +60,7 @@ class Settings:
         self.mail: MailSettings | None = None  # set by resolve_mail when there are recipients
 
 
-TEXT_KEYS = ("name", "lock_dir", "log_dir", "socket", "spool_dir")
+TEXT_KEYS = ("name", "lock_dir", "log_dir", "log_group", "socket", "spool_dir")
 FLAG_KEYS = ("verbose", "cron_env", "journal", "mail_starttls")
 MAIL_TEXT_KEYS = ("mail_on", "mail_smtp", "mail_from", "mail_username", "mail_password",
                   "mail_ca_file")
@@ -116,7 +117,7 @@ def check_schedule(text: str, where: str) -> str:
 
 
 CONFIG_KEYS = {
-    "log_dir", "lock_dir", "spool_dir", "socket", "keep", "keep_days", "max_log_size",
+    "log_dir", "log_group", "lock_dir", "spool_dir", "socket", "keep", "keep_days", "max_log_size",
     "kill_after", "lock_wait", "overlap_exit", "timeout", "cron_env", "verbose", "journal",
     "mail_to", "mail_on", "mail_smtp", "mail_starttls", "mail_from", "mail_username",
     "mail_password", "mail_ca_file",

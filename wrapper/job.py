@@ -16,6 +16,7 @@ from cronwrap.wrapper.logs import (
     TailRing,
     create_run_log,
     default_log_dir,
+    group_id,
     open_job_dir,
     prune,
 )
@@ -84,7 +85,8 @@ def _open_log(settings: Settings, uid: int, start_wall: float) -> RunLog | None:
     user = user_name(uid)
     dir_path = os.path.join(log_dir, user, settings.name or "")
     try:
-        dir_fd = open_job_dir(log_dir, user, settings.name or "", uid)
+        gid = group_id(settings.log_group) if settings.log_group else None
+        dir_fd = open_job_dir(log_dir, user, settings.name or "", uid, gid)
     except (OSError, WrapperError) as exc:
         _say(f"warning: cannot write a log under {log_dir}: {_reason(exc)}; running without one")
         return None

@@ -102,17 +102,47 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def open_job_dir(log_dir: str, user: str, job: str, uid: int) -> int:
-    """An fd on LOGDIR/<user>/<job>, creating each level without following planted symlinks."""
+def group_id(group: str) -> int:
+    """The gid of a group name or number; UnsafePathError if there is no such group."""
+    if group.isdigit():
+        return int(group)
+    import grp  # only when --log-group is used
+
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise UnsafePathError(f"--log-group: no group named {group!r}") from None
+
+
+def open_job_dir(log_dir: str, user: str, job: str, uid: int, gid: int | None = None) -> int:
+    """An fd on LOGDIR/<user>/<job>, creating each level without following planted symlinks.
+
+    With `gid`, both levels belong to that group with mode 2750, so the group may read the
+    logs (files are 0640 and inherit the group from the set-gid directory).
+    """
     os.makedirs(log_dir, mode=0o755 if uid == 0 else 0o700, exist_ok=True)
     fd = os.open(log_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     for name in (user, job):
         try:
             fd = _subdir(fd, name, uid, log_dir)
+            if gid is not None:
+                _share_with_group(fd, gid, name, log_dir)
         except BaseException:
             os.close(fd)
             raise
     return fd
+
+
+def _share_with_group(fd: int, gid: int, name: str, log_dir: str) -> None:
+    info = os.fstat(fd)
+    try:
+        if info.st_gid != gid:
+            os.fchown(fd, -1, gid)
+        if stat.S_IMODE(info.st_mode) != 0o2750:
+            os.fchmod(fd, 0o2750)
+    except OSError as exc:
+        raise UnsafePathError(
+            f"cannot give {name!r} under {log_dir} to group {gid}: {exc.strerror}") from None
 
 
 def _subdir(parent_fd: int, name: str, uid: int, log_dir: str) -> int:
