@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pysnmp.carrier.asyncio.dgram import udp, udp6
+from pysnmp.carrier.asyncio.dispatch import AsyncioDispatcher
 from pysnmp.entity import config as snmp_config
 from pysnmp.entity import engine as snmp_engine
 from pysnmp.entity.rfc3413 import cmdrsp, context, ntforg
@@ -54,6 +55,7 @@ NET_SNMP_ENTERPRISE = 8072  # the cronwrap MIB lives under Net-SNMP's experiment
 ENGINE_ID_FILE = "engine-id"
 ENGINE_BOOTS_FILE = "engine-boots"
 NOTIFY_ONLY_TAG = "cronwrap-notify-only"  # a transport tag no listening transport carries
+IDLE_TICKS_EVERY = 5.0  # seconds between pysnmp's housekeeping ticks while nothing is pending
 
 AUTH_PROTOCOLS = {
     "SHA": snmp_config.USM_AUTH_HMAC96_SHA,
@@ -165,7 +167,7 @@ class ViewInstrumentation(AbstractMibInstrumController):
                 if entry is None:
                     answers.append((name, rfc1905.endOfMibView))
                     break
-                oid = _object_name(entry)
+                oid = rfc1902.ObjectName(entry.oid)  # not cached: ~600 B per instance
                 if not self._hidden(oid, entry.value, idx, ctx):
                     answers.append((oid, entry.value))
                     break
@@ -177,13 +179,6 @@ class ViewInstrumentation(AbstractMibInstrumController):
         """True when VACM puts `name` outside the requester's read view (raises when denied)."""
         check = ctx.get("acFun")
         return bool(check and check("read", (name, value), **{**ctx, "idx": idx}))
-
-
-def _object_name(entry: Entry) -> rfc1902.ObjectName:
-    name = entry.cache.get("pysnmp-name")
-    if name is None:
-        name = entry.cache["pysnmp-name"] = rfc1902.ObjectName(entry.oid)
-    return name
 
 
 class BulkResponder(cmdrsp.BulkCommandResponder):
@@ -208,6 +203,55 @@ class BulkResponder(cmdrsp.BulkCommandResponder):
                 break
         self.send_varbinds(snmpEngine, stateReference, 0, 0, answers)
         self.release_state_information(stateReference)
+
+
+# --- the timer ---------------------------------------------------------------------------
+
+class QuietDispatcher(AsyncioDispatcher):
+    """pysnmp's asyncio dispatcher, waking every tick only while a request awaits an answer.
+
+    pysnmp counts time in ticks (0.1 s): inform timeouts and retries, and the expiry of its
+    caches (message state, peer engine ids, USM timelines).  Stock, the timer wakes the process
+    10 times a second forever.  Here it ticks every 0.1 s only while a job is pending (pysnmp's
+    NotificationOriginator marks each inform awaiting its answer as one); while idle it wakes
+    every `idle_every` seconds and delivers the ticks of that interval at once, so the caches
+    still expire on time.  An idle wait cut short by a new inform drops its ticks instead:
+    the inform's timeout was already counted from the tick count as it stood.
+    """
+
+    def __init__(self, idle_every: float = IDLE_TICKS_EVERY) -> None:
+        super().__init__()
+        self._idle_every = idle_every
+        self._busy = asyncio.Event()
+
+    def job_started(self, jobId: Any, count: int = 1) -> None:
+        super().job_started(jobId, count)
+        self._busy.set()
+
+    async def handle_timeout(self) -> None:
+        resolution = self.get_timer_resolution()
+        last = time.time()
+        with contextlib.suppress(asyncio.CancelledError):
+            while True:
+                if self.jobs_are_pending():
+                    await asyncio.sleep(resolution)
+                    last = time.time()
+                    self.handle_timer_tick(last)
+                    continue
+                self._busy.clear()
+                try:
+                    await asyncio.wait_for(self._busy.wait(), self._idle_every)
+                    last = time.time()  # woken by a new job: drop the idle interval's ticks
+                except TimeoutError:
+                    last = self._catch_up(last, resolution)
+
+    def _catch_up(self, last: float, resolution: float) -> float:
+        """Deliver one tick per `resolution` elapsed since `last`; the time of the last one."""
+        now = time.time()
+        while last + resolution <= now:
+            last += resolution  # the same sum pysnmp's TimerCallable makes: no tick is skipped
+            self.handle_timer_tick(last)
+        return last
 
 
 # --- access control ------------------------------------------------------------------------
@@ -335,6 +379,7 @@ class StandaloneFrontend:
         with contextlib.ExitStack() as sockets_open:
             sockets = [sockets_open.enter_context(_bind(address)) for address in self.listen]
             engine = snmp_engine.SnmpEngine(snmpEngineID=rfc1902.OctetString(self.engine_id))
+            engine.register_transport_dispatcher(QuietDispatcher())
             (engine_boots,) = engine.get_mib_builder().import_symbols("__SNMP-FRAMEWORK-MIB",
                                                                       "snmpEngineBoots")
             engine_boots.syntax = engine_boots.syntax.clone(boots)

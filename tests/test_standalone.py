@@ -22,7 +22,12 @@ from cronwrap.agent.snmp_config import (
     load_snmp_config,
     parse_snmp_config,
 )
-from cronwrap.agent.standalone import StandaloneError, StandaloneFrontend, load_engine_id
+from cronwrap.agent.standalone import (
+    QuietDispatcher,
+    StandaloneError,
+    StandaloneFrontend,
+    load_engine_id,
+)
 from netsnmp import Snmptrapd, free_port, have_netsnmp, snmp, wait_until
 from pysnmp.proto import rfc1902
 from standalone_views import JOB_ENTRY, SUBTREE, SortedView, job_rows, row_index
@@ -455,3 +460,59 @@ def test_engine_id_persists_across_restarts(runner: AgentRunner, trapd: Snmptrap
         runner.stop(agent)
         assert (runner.state_dir / "engine-boots").read_text() == f"{run + 1}\n"
     assert (runner.state_dir / "engine-id").read_text().strip() == engine_id
+
+
+# --- the quiet timer (in-process, no sockets) ------------------------------------------------
+
+class CountingDispatcher(QuietDispatcher):
+    """Counts the idle catch-ups; records every tick pysnmp's timer callbacks receive."""
+
+    def __init__(self) -> None:
+        super().__init__(idle_every=0.3)
+        self.catch_ups = 0
+        self.seen: list[int] = []
+        self.register_timer_callback(lambda now: self.seen.append(self.get_timer_ticks()))
+
+    def _catch_up(self, last: float, resolution: float) -> float:
+        self.catch_ups += 1
+        return super()._catch_up(last, resolution)
+
+
+async def _ticks_until(dispatcher: CountingDispatcher, ticks: int) -> None:
+    while dispatcher.get_timer_ticks() < ticks:
+        await asyncio.sleep(0.05)
+
+
+def test_idle_timer_delivers_every_tick_in_batches() -> None:
+    async def scenario() -> CountingDispatcher:
+        dispatcher = CountingDispatcher()
+        timer = asyncio.ensure_future(dispatcher.handle_timeout())
+        await asyncio.wait_for(_ticks_until(dispatcher, 10), 30)
+        timer.cancel()
+        await timer
+        return dispatcher
+
+    dispatcher = asyncio.run(scenario())
+    ticks = dispatcher.get_timer_ticks()
+    assert dispatcher.seen == list(range(1, ticks + 1))  # every tick reached the callbacks
+    assert 0 < dispatcher.catch_ups < ticks  # several ticks per wake-up
+
+
+def test_timer_ticks_one_by_one_while_a_job_is_pending_and_rests_after() -> None:
+    async def scenario() -> tuple[int, int, CountingDispatcher]:
+        dispatcher = CountingDispatcher()
+        timer = asyncio.ensure_future(dispatcher.handle_timeout())
+        await asyncio.sleep(0)
+        dispatcher.job_started("inform")  # what NotificationOriginator does per inform
+        await asyncio.wait_for(_ticks_until(dispatcher, 5), 30)
+        during = dispatcher.catch_ups
+        dispatcher.job_finished("inform")
+        await asyncio.wait_for(_ticks_until(dispatcher, dispatcher.get_timer_ticks() + 3), 30)
+        timer.cancel()
+        await timer
+        return during, dispatcher.catch_ups, dispatcher
+
+    during, after, dispatcher = asyncio.run(scenario())
+    assert during == 0  # the job's ticks came from the 0.1 s loop, none from idle catch-up
+    assert after > 0
+    assert dispatcher.seen == list(range(1, dispatcher.get_timer_ticks() + 1))
