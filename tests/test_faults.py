@@ -1,0 +1,174 @@
+"""Fault injection (issue 7): each test breaks one real part and checks counts stay exact.
+
+Sizes: CRONWRAP_FAULT_SCALE=ci (the default, what CI runs) or CRONWRAP_FAULT_SCALE=full (the
+issue's numbers). Each test prints its figures (run with -s) and records them as properties.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from agent_support import Agent, wait_for
+from cronwrap.agent import mib
+from cronwrap.wrapper.events import Finished, Started, new_event_id
+from cronwrap.wrapper.spool import spool_event
+from netsnmp import SnmpdMaster, free_port, have_netsnmp, snmp
+from wrapper_helpers import process_gone
+
+pytestmark = pytest.mark.integration
+
+FULL = os.environ.get("CRONWRAP_FAULT_SCALE", "ci") == "full"
+WRAPPER = [sys.executable, "-m", "cronwrap.wrapper.cli"]
+needs_netsnmp = pytest.mark.skipif(not have_netsnmp(), reason="Net-SNMP tools are not installed")
+
+
+def scale(ci: int, full: int) -> int:
+    return full if FULL else ci
+
+
+def figure(record_property: Any, name: str, value: object) -> None:
+    """Print one measured figure (visible with -s) and record it in the JUnit report."""
+    print(f"FIGURE {name} = {value}")
+    record_property(name, value)
+
+
+def oid_text(oid: tuple[int, ...]) -> str:
+    return "." + ".".join(map(str, oid))
+
+
+JOB_COUNT_OID = oid_text(mib.scalar_oid(mib.Scalar.cronJobCount) + (0,))
+
+
+def wrapper_argv(base: Path, agent: Agent, job: str, *command: str,
+                 options: tuple[str, ...] = ()) -> list[str]:
+    """A real `cronwrap` run reporting to `agent`, with private log, lock and config paths."""
+    config = base / "cronwrap.toml"
+    if not config.exists():
+        config.write_text("# empty: everything is a flag\n")
+    return [*WRAPPER, "--socket", str(agent.socket), "--spool-dir", str(agent.spool),
+            "--log-dir", str(base / "log"), "--lock-dir", str(base / "lock"),
+            "--config", str(config), "--keep", "2", "-n", job, *options, "--", *command]
+
+
+def run_wrapper(argv: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def spool_files(agent: Agent) -> list[Path]:
+    directory = agent.spool / str(os.getuid())
+    return sorted(directory.glob("*.json")) if directory.exists() else []
+
+
+def log_text(agent: Agent) -> str:
+    return agent.log.read_text(errors="replace") if agent.log.exists() else ""
+
+
+STARTED_LINE = re.compile(r"started: \d+ jobs, (\d+) spooled events applied")
+
+
+def spooled_applied_at_starts(agent: Agent) -> list[int]:
+    return [int(n) for n in STARTED_LINE.findall(log_text(agent))]
+
+
+def restart_and_wait(agent: Agent, starts_before: int) -> None:
+    """Start the agent again and wait until its start-up spool drain has been logged."""
+    agent.start()
+    wait_for(lambda: len(spooled_applied_at_starts(agent)) > starts_before,
+             "the agent's start-up line", proc=agent.proc, log=agent.log)
+
+
+# --- 1. the agent SIGKILLed during a storm of wrapped runs ----------------------------------
+
+def test_agent_sigkilled_during_a_storm_of_wrapped_runs(tmp_path: Path,
+                                                        record_property: Any) -> None:
+    runs, kills = scale(600, 5000), scale(5, 20)
+    agent = Agent(tmp_path / "agent",
+                  extra=["--spool-interval", "3600", "--watch-interval", "3600"]).start()
+    wait_for(lambda: spooled_applied_at_starts(agent), "the agent's start-up line")
+    jobs = [f"storm-{i}" for i in range(8)]
+    plan = [(jobs[i % len(jobs)], "false" if i % 3 == 0 else "true") for i in range(runs)]
+    kill_after = {runs * (k + 1) // (kills + 1) for k in range(kills)}
+    truth: dict[str, Counter[str]] = {job: Counter() for job in jobs}
+    try:
+        with ThreadPoolExecutor(20) as pool:
+            futures = {pool.submit(run_wrapper, wrapper_argv(tmp_path, agent, job, command)): job
+                       for job, command in plan}
+            for done, future in enumerate(as_completed(futures), start=1):
+                result, job = future.result(), futures[future]
+                assert result.returncode in (0, 1, 75), (result.returncode, result.stderr)
+                outcome = {0: "ok", 1: "failed", 75: "overlapped"}[result.returncode]
+                truth[job][outcome] += 1
+                if done in kill_after:
+                    agent.kill()
+                    restart_and_wait(agent, len(spooled_applied_at_starts(agent)))
+        assert agent.stop() == 0
+        restart_and_wait(agent, len(spooled_applied_at_starts(agent)))  # the final drain
+        assert spool_files(agent) == []
+        got = agent.status()
+    finally:
+        agent.close()
+    lost = doubled = 0
+    for job, counts in truth.items():
+        row = got[f"root/{job}"]
+        expected = {"runs": counts["ok"] + counts["failed"], "failures": counts["failed"],
+                    "overlaps": counts["overlapped"]}
+        for field, value in expected.items():
+            lost += max(0, value - row[field])
+            doubled += max(0, row[field] - value)
+    total_events = sum(2 * (c["ok"] + c["failed"]) + c["overlapped"] for c in truth.values())
+    spooled = sum(spooled_applied_at_starts(agent))
+    figure(record_property, "storm_runs", runs)
+    figure(record_property, "storm_agent_kills", kills)
+    figure(record_property, "storm_events", total_events)
+    figure(record_property, "storm_events_spooled", spooled)
+    figure(record_property, "storm_events_delivered_live", total_events - spooled)
+    figure(record_property, "storm_lost", lost)
+    figure(record_property, "storm_double_counted", doubled)
+    assert (lost, doubled) == (0, 0)
+    assert spooled > 0  # the kills did make wrappers spool
+
+
+# --- 5. a job that ignores SIGTERM ----------------------------------------------------------
+
+@needs_netsnmp
+def test_job_ignoring_sigterm_is_killed_and_reported_as_timed_out(
+        tmp_path: Path, record_property: Any) -> None:
+    port = free_port()
+    agent = Agent(tmp_path / "agent", extra=["--listen", f"udp:127.0.0.1:{port}"]).start()
+    pids = tmp_path / "pids"
+    script = ('echo $$ >> "$1"; trap "" TERM; '
+              'sh -c \'echo $$ >> "$1"; sleep 30 & echo $! >> "$1"; wait\' child "$1" & '
+              'sleep 30 & echo $! >> "$1"; wait')
+    try:
+        began = time.monotonic()
+        result = run_wrapper(wrapper_argv(tmp_path, agent, "stubborn", "sh", "-c", script,
+                                          "job", str(pids),
+                                          options=("--timeout", "1s", "--kill-after", "1s")))
+        elapsed = time.monotonic() - began
+        job_pids = [int(line) for line in pids.read_text().split()]
+        row = agent.status("stubborn")["root/stubborn"]
+        column = mib.column_oid(mib.Column.cronJobTimeouts) + mib.row_index("root", "stubborn")
+        answer = snmp("snmpget", "-On", "-v2c", "-c", "public", "-t", "2", "-r", "1",
+                      f"127.0.0.1:{port}", oid_text(column)).stdout
+    finally:
+        agent.close()
+    figure(record_property, "sigterm_ignored_wrapper_seconds", round(elapsed, 2))
+    assert result.returncode == 124, result.stderr
+    assert "timed out (exit 124)" in result.stderr
+    assert len(job_pids) == 4  # the shell, its sleep, a child shell and its sleep (grandchild)
+    assert [pid for pid in job_pids if not process_gone(pid)] == []
+    assert (row["timeouts"], row["runs"], row["state"]) == (1, 1, "timedOut")
+    assert answer.strip().endswith("Counter32: 1"), answer
