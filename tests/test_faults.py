@@ -94,7 +94,7 @@ def restart_and_wait(agent: Agent, starts_before: int) -> None:
 
 def test_agent_sigkilled_during_a_storm_of_wrapped_runs(tmp_path: Path,
                                                         record_property: Any) -> None:
-    runs, kills = scale(600, 5000), scale(5, 20)
+    runs, kills = scale(400, 5000), scale(5, 20)
     agent = Agent(tmp_path / "agent",
                   extra=["--spool-interval", "3600", "--watch-interval", "3600"]).start()
     wait_for(lambda: spooled_applied_at_starts(agent), "the agent's start-up line")
@@ -139,6 +139,87 @@ def test_agent_sigkilled_during_a_storm_of_wrapped_runs(tmp_path: Path,
     figure(record_property, "storm_double_counted", doubled)
     assert (lost, doubled) == (0, 0)
     assert spooled > 0  # the kills did make wrappers spool
+
+
+# --- 2. snmpd restarted during walks -------------------------------------------------------
+
+@dataclass(frozen=True)
+class Walk:
+    began: float
+    ended: float
+    ok: bool
+    output: str
+
+
+def subtree_answers(address: str) -> bool:
+    probe = snmp("snmpget", "-On", "-v2c", "-c", "public", "-t", "1", "-r", "0", address,
+                 JOB_COUNT_OID, check=False)
+    return probe.returncode == 0 and f"{JOB_COUNT_OID} = Gauge32" in probe.stdout
+
+
+def walk_until(address: str, row_oid: str, stop: threading.Event, walks: list[Walk]) -> None:
+    """Walk the subtree in a loop; a walk is good when it ends with the job's row in it."""
+    root = oid_text(mib.ROOT)
+    while not stop.is_set():
+        began = time.monotonic()
+        proc = snmp("snmpwalk", "-On", "-v2c", "-c", "public", "-t", "2", "-r", "1", address,
+                    root, check=False)
+        ok = proc.returncode == 0 and JOB_COUNT_OID in proc.stdout and row_oid in proc.stdout
+        walks.append(Walk(began, time.monotonic(), ok, "" if ok else proc.stdout + proc.stderr))
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+@needs_netsnmp
+def test_snmpd_restarted_during_walks(tmp_path: Path, record_property: Any) -> None:
+    restarts = scale(3, 10)
+    master = SnmpdMaster(tmp_path / "snmpd")
+    master.start()
+    agent = Agent(tmp_path / "agent", extra=["--agentx", f"unix:{master.agentx_socket}"])
+    walks: list[Walk] = []
+    windows: list[tuple[float, float]] = []
+    reregister: list[float] = []
+    stop = threading.Event()
+    try:
+        agent.start()
+        assert run_wrapper(wrapper_argv(tmp_path, agent, "walked", "true")).returncode == 0
+        row_oid = oid_text(mib.column_oid(mib.Column.cronJobRuns) + mib.row_index("root", "walked"))
+        wait_for(lambda: subtree_answers(master.address), "the subtree registered")
+        walker = threading.Thread(target=walk_until, args=(master.address, row_oid, stop, walks))
+        walker.start()
+        for _ in range(restarts):
+            wait_for(lambda n=len(walks): len(walks) >= n + 2, "two walks between restarts")
+            killed = time.monotonic()
+            master.restart()
+            ready = time.monotonic()
+            wait_for(lambda: subtree_answers(master.address), "the subtree re-registered", 60)
+            answering = time.monotonic()
+            windows.append((killed, answering))
+            reregister.append(answering - ready)
+        wait_for(lambda n=len(walks): len(walks) >= n + 2, "two walks after the last restart")
+        stop.set()
+        walker.join(timeout=60)  # before anything is stopped: the last walk must end cleanly
+    finally:
+        stop.set()
+        agent.close()
+        master.stop()
+
+    def in_window(walk: Walk) -> bool:
+        return any(walk.began <= end and walk.ended >= start for start, end in windows)
+
+    outside = [walk for walk in walks if not walk.ok and not in_window(walk)]
+    figure(record_property, "snmpd_restarts", restarts)
+    figure(record_property, "walks", len(walks))
+    figure(record_property, "walks_failed_in_restart_windows",
+           sum(not walk.ok for walk in walks if in_window(walk)))
+    figure(record_property, "walks_failed_outside_restart_windows", len(outside))
+    figure(record_property, "reregister_seconds_p50", round(percentile(reregister, 0.5), 3))
+    figure(record_property, "reregister_seconds_max", round(max(reregister), 3))
+    assert outside == []
+    assert sum(walk.ok for walk in walks) >= 2 * restarts
 
 
 # --- 5. a job that ignores SIGTERM ----------------------------------------------------------
