@@ -121,7 +121,8 @@ class Store:
                 db.execute("DELETE FROM applied WHERE time < ?", (prune_before,))
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # SQLite rolls back by itself on e.g. a full disk
+                db.execute("ROLLBACK")
             raise
 
 

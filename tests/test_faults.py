@@ -222,6 +222,89 @@ def test_snmpd_restarted_during_walks(tmp_path: Path, record_property: Any) -> N
     assert sum(walk.ok for walk in walks) >= 2 * restarts
 
 
+# --- 3. the state disk full ----------------------------------------------------------------
+
+@pytest.fixture
+def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MiB tmpfs for the state dir (we run as root); skipped where mounting is refused."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs",
+                           str(mount)], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs for the state dir: {proc.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(directory: Path) -> Path:
+    """Write a file until the file system is full; return it."""
+    filler = directory / "filler"
+    chunk = b"\0" * 65536
+    with filler.open("wb", buffering=0) as fh:
+        try:
+            while True:
+                fh.write(chunk)
+        except OSError as exc:
+            assert exc.errno == 28, exc  # ENOSPC
+        for size in (4096, 512, 1):  # the last partial blocks too
+            try:
+                while True:
+                    fh.write(chunk[:size])
+            except OSError:
+                pass
+    return filler
+
+
+def status_json(agent: Agent) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*WRAPPER, "status", "--socket", str(agent.socket), "--json"],
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+@needs_netsnmp
+def test_state_disk_full(tmp_path: Path, small_tmpfs: Path, record_property: Any) -> None:
+    port = free_port()
+    agent = Agent(tmp_path / "agent", extra=[
+        "--state-dir", str(small_tmpfs / "state"), "--listen", f"udp:127.0.0.1:{port}",
+        "--spool-interval", "1"])
+    during = scale(10, 40)
+    try:
+        agent.start()
+        for _ in range(3):
+            assert run_wrapper(wrapper_argv(tmp_path, agent, "before", "true")).returncode == 0
+        assert spool_files(agent) == []  # all acknowledged
+        filler = fill(small_tmpfs)
+        for i in range(during):
+            command = "false" if i % 2 else "true"
+            result = run_wrapper(wrapper_argv(tmp_path, agent, "during", command))
+            assert result.returncode == (1 if i % 2 else 0), result.stderr
+        spooled_while_full = len(spool_files(agent))
+        answer = snmp("snmpget", "-On", "-v2c", "-c", "public", "-t", "2", "-r", "1",
+                      f"127.0.0.1:{port}", JOB_COUNT_OID)
+        status = status_json(agent)
+        time.sleep(2)  # let a few periodic drains fail too
+        log_while_full = log_text(agent)
+        filler.unlink()
+        wait_for(lambda: spool_files(agent) == [], "the spool drained after space returned")
+        rows = agent.status()
+        wait_for(lambda: "works again" in log_text(agent), "the recovery line")
+    finally:
+        agent.close()
+    failure_lines = [line for line in log_while_full.splitlines() if "cannot" in line]
+    figure(record_property, "disk_full_events_spooled", spooled_while_full)
+    figure(record_property, "disk_full_log_lines", len(failure_lines))
+    print("\n".join(failure_lines[:5]))
+    assert spooled_while_full == 2 * during  # every event refused and spooled, none acked
+    assert answer.stdout.strip() == f"{JOB_COUNT_OID} = Gauge32: 1"
+    assert status.returncode == 0 and '"before"' in status.stdout, status.stderr
+    assert "Traceback" not in log_while_full
+    assert len(failure_lines) == 1, failure_lines
+    assert rows["root/before"]["runs"] == 3
+    assert (rows["root/during"]["runs"], rows["root/during"]["failures"]) == (during, during // 2)
+
+
 # --- 5. a job that ignores SIGTERM ----------------------------------------------------------
 
 @needs_netsnmp
