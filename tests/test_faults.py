@@ -19,11 +19,12 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from agent_support import Agent, wait_for
 from cronwrap.agent import mib
-from cronwrap.wrapper.events import Finished, Started, new_event_id
+from cronwrap.wrapper.events import MAX_MESSAGE_BYTES, Finished, Started, new_event_id
 from cronwrap.wrapper.spool import spool_event
 from netsnmp import SnmpdMaster, free_port, have_netsnmp, snmp
 from wrapper_helpers import process_gone
@@ -53,12 +54,12 @@ JOB_COUNT_OID = oid_text(mib.scalar_oid(mib.Scalar.cronJobCount) + (0,))
 
 
 def wrapper_argv(base: Path, agent: Agent, job: str, *command: str,
-                 options: tuple[str, ...] = ()) -> list[str]:
+                 options: tuple[str, ...] = (), spool: Path | None = None) -> list[str]:
     """A real `cronwrap` run reporting to `agent`, with private log, lock and config paths."""
     config = base / "cronwrap.toml"
     if not config.exists():
         config.write_text("# empty: everything is a flag\n")
-    return [*WRAPPER, "--socket", str(agent.socket), "--spool-dir", str(agent.spool),
+    return [*WRAPPER, "--socket", str(agent.socket), "--spool-dir", str(spool or agent.spool),
             "--log-dir", str(base / "log"), "--lock-dir", str(base / "lock"),
             "--config", str(config), "--keep", "2", "-n", job, *options, "--", *command]
 
@@ -303,6 +304,90 @@ def test_state_disk_full(tmp_path: Path, small_tmpfs: Path, record_property: Any
     assert len(failure_lines) == 1, failure_lines
     assert rows["root/before"]["runs"] == 3
     assert (rows["root/during"]["runs"], rows["root/during"]["failures"]) == (during, during // 2)
+
+
+# --- 4. a flooded spool directory ----------------------------------------------------------
+
+def flood(agent: Agent, runs: int, jobs: int) -> Counter[str]:
+    """Spool `runs` started+finished pairs with the wrapper's own spool_event; returns truth."""
+    truth: Counter[str] = Counter()
+    start = time.time() - runs - 60
+    with patch("os.fsync"):  # durability is not under test here; 3 ms a file is
+        for i in range(runs):
+            job, failed = f"flood-{i % jobs}", i % 4 == 0
+            truth[f"{job} runs"] += 1
+            truth[f"{job} failures"] += failed
+            for event in (Started(new_event_id(), job, start + i, 100 + i),
+                          Finished(new_event_id(), job, start + i + 0.5, 100 + i,
+                                   start_time=start + i, exit_status=int(failed),
+                                   duration_ms=500)):
+                spool_event(str(agent.spool), os.getuid(), event.id, event.to_wire())
+    return truth
+
+
+GARBAGE = {
+    "garbage.json": b"this is not JSON\n",
+    "wrong-schema.json": b'{"v":1,"type":"finished","id":"x"}\n',
+    "oversized.json": b'{"v":1,"pad":"' + b"x" * (MAX_MESSAGE_BYTES + 100) + b'"}\n',
+}
+LEFT_ALONE = (".in-flight.tmp", "README.txt")  # a wrapper mid-write, not a spool file
+
+
+def vm_hwm_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM in /proc/PID/status")
+
+
+def test_flooded_spool_is_drained_exactly_while_live_events_are_acked(
+        tmp_path: Path, record_property: Any) -> None:
+    files = scale(5000, 20000)
+    agent = Agent(tmp_path / "agent", extra=["--spool-interval", "1", "--watch-interval", "3600"])
+    make_spool_root(agent)
+    truth = flood(agent, files // 2, 10)
+    user_dir = agent.spool / str(os.getuid())
+    for name, data in {**GARBAGE, **{n: b"x\n" for n in LEFT_ALONE}}.items():
+        (user_dir / name).write_bytes(data)
+        (user_dir / name).chmod(0o600)
+    live_spool = tmp_path / "live-spool"  # where the live run would spool: not drained
+    try:
+        began = time.monotonic()
+        agent.start()
+        live = run_wrapper(wrapper_argv(tmp_path, agent, "live", "true", spool=live_spool))
+        left_during_live = len(spool_files(agent))
+        wait_for(lambda: spool_files(agent) == [], "the flooded spool drained", timeout=600,
+                 proc=agent.proc, log=agent.log)
+        drained_after = time.monotonic() - began
+        rows = agent.status()
+        assert agent.proc is not None
+        hwm = vm_hwm_kib(agent.proc.pid)
+    finally:
+        agent.close()
+    log = log_text(agent)
+    figure(record_property, "flood_spool_files", files)
+    figure(record_property, "flood_files_left_when_live_run_acked", left_during_live)
+    figure(record_property, "flood_drain_seconds", round(drained_after, 1))
+    figure(record_property, "flood_agent_vmhwm_mib", round(hwm / 1024, 1))
+    assert live.returncode == 0, live.stderr
+    assert not live_spool.exists() or list(live_spool.rglob("*.json")) == []  # acked live
+    assert rows["root/live"]["runs"] == 1
+    assert left_during_live > 0  # the live run really happened during the drain
+    for job in {key.split()[0] for key in truth}:
+        assert (rows[f"root/{job}"]["runs"], rows[f"root/{job}"]["failures"]) == (
+            truth[f"{job} runs"], truth[f"{job} failures"])
+    for name in GARBAGE:
+        assert not (user_dir / name).exists()
+        assert re.search(rf"spool file \S*{re.escape(name)} refused and removed", log), name
+    assert all((user_dir / name).exists() for name in LEFT_ALONE)
+    assert "Traceback" not in log
+    assert hwm < 300 * 1024
+
+
+def make_spool_root(agent: Agent) -> None:
+    """The spool root as the agent creates it (01733), so the wrapper's code path is the same."""
+    agent.spool.mkdir(parents=True)
+    agent.spool.chmod(0o1733)
 
 
 # --- 5. a job that ignores SIGTERM ----------------------------------------------------------
