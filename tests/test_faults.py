@@ -95,7 +95,7 @@ def restart_and_wait(agent: Agent, starts_before: int) -> None:
 
 def test_agent_sigkilled_during_a_storm_of_wrapped_runs(tmp_path: Path,
                                                         record_property: Any) -> None:
-    runs, kills = scale(400, 5000), scale(5, 20)
+    runs, kills = scale(600, 5000), scale(5, 20)
     agent = Agent(tmp_path / "agent",
                   extra=["--spool-interval", "3600", "--watch-interval", "3600"]).start()
     wait_for(lambda: spooled_applied_at_starts(agent), "the agent's start-up line")
