@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -169,6 +168,11 @@ def walk_until(address: str, row_oid: str, stop: threading.Event, walks: list[Wa
         walks.append(Walk(began, time.monotonic(), ok, "" if ok else proc.stdout + proc.stderr))
 
 
+def two_more(walks: list[Walk]) -> Any:
+    count = len(walks)
+    return lambda: len(walks) >= count + 2
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -192,7 +196,7 @@ def test_snmpd_restarted_during_walks(tmp_path: Path, record_property: Any) -> N
         walker = threading.Thread(target=walk_until, args=(master.address, row_oid, stop, walks))
         walker.start()
         for _ in range(restarts):
-            wait_for(lambda n=len(walks): len(walks) >= n + 2, "two walks between restarts")
+            wait_for(two_more(walks), "two walks between restarts")
             killed = time.monotonic()
             master.restart()
             ready = time.monotonic()
@@ -200,7 +204,7 @@ def test_snmpd_restarted_during_walks(tmp_path: Path, record_property: Any) -> N
             answering = time.monotonic()
             windows.append((killed, answering))
             reregister.append(answering - ready)
-        wait_for(lambda n=len(walks): len(walks) >= n + 2, "two walks after the last restart")
+        wait_for(two_more(walks), "two walks after the last restart")
         stop.set()
         walker.join(timeout=60)  # before anything is stopped: the last walk must end cleanly
     finally:
