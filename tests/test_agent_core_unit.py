@@ -301,3 +301,12 @@ def test_a_storage_outage_is_logged_once_and_its_end_once(
     assert len(lines) == 2, lines
     assert "cannot commit" in lines[0] and "disk I/O error" in lines[0]
     assert "works again" in lines[1]
+
+
+def test_the_wal_stays_small_so_a_nearly_full_disk_can_recover(tmp_path: Path) -> None:
+    db = Store(tmp_path)
+    for i in range(300):  # one durable commit per event, as a spool drain does
+        job = Job(JobRecord(JobKey(0, f"job{i % 7}"), "root", runs=i))
+        db.commit([job], [], [(f"{i:032x}", float(i))], {"events_accepted": i})
+    assert (tmp_path / "agent.db-wal").stat().st_size <= store.WAL_SIZE_LIMIT
+    assert len(db.load_jobs()) == 7

@@ -92,6 +92,7 @@ def restart_and_wait(agent: Agent, starts_before: int) -> None:
 
 # --- 1. the agent SIGKILLed during a storm of wrapped runs ----------------------------------
 
+@pytest.mark.timeout(scale(300, 3600))
 def test_agent_sigkilled_during_a_storm_of_wrapped_runs(tmp_path: Path,
                                                         record_property: Any) -> None:
     runs, kills = scale(600, 5000), scale(5, 20)
