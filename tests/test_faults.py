@@ -334,6 +334,7 @@ GARBAGE = {
     "garbage.json": b"this is not JSON\n",
     "wrong-schema.json": b'{"v":1,"type":"finished","id":"x"}\n',
     "oversized.json": b'{"v":1,"pad":"' + b"x" * (MAX_MESSAGE_BYTES + 100) + b'"}\n',
+    "deeply-nested.json": b"[" * 5000 + b"\n",  # once a RecursionError that stopped the drain
 }
 LEFT_ALONE = (".in-flight.tmp", "README.txt")  # a wrapper mid-write, not a spool file
 
