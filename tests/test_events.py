@@ -16,7 +16,7 @@ from cronwrap.wrapper.events import (
     StatusRequest,
     decode_message,
 )
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 event_ids = st.binary(min_size=16, max_size=16).map(bytes.hex)
@@ -44,6 +44,9 @@ json_values = st.recursive(
     max_leaves=12)
 
 
+FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
 def decodes_or_refuses(data: bytes) -> None:
     """The decoder's whole contract on untrusted bytes: a message, or EventError."""
     try:
@@ -54,7 +57,7 @@ def decodes_or_refuses(data: bytes) -> None:
     assert decode_message(message.to_wire()) == message
 
 
-@settings(max_examples=300)
+@FAST
 @given(messages)
 def test_valid_messages_round_trip_exactly(message: Event | StatusRequest) -> None:
     wire = message.to_wire()
@@ -62,13 +65,13 @@ def test_valid_messages_round_trip_exactly(message: Event | StatusRequest) -> No
     assert decode_message(wire) == message
 
 
-@settings(max_examples=300)
+@FAST
 @given(st.binary(max_size=300))
 def test_arbitrary_bytes_raise_only_event_errors(data: bytes) -> None:
     decodes_or_refuses(data)
 
 
-@settings(max_examples=300)
+@FAST
 @given(messages, st.data())
 def test_mutated_messages_raise_only_event_errors(message: Event | StatusRequest,
                                                  data: st.DataObject) -> None:
@@ -79,7 +82,7 @@ def test_mutated_messages_raise_only_event_errors(message: Event | StatusRequest
     decodes_or_refuses(bytes(wire))
 
 
-@settings(max_examples=300)
+@FAST
 @given(st.dictionaries(st.sampled_from(["v", "type", "id", "job", "time", "pid", "cadence",
                                         "start_time", "exit_status", "jobs", "holder_pid"]),
                        json_values, max_size=8))
