@@ -104,6 +104,7 @@ class AgentCore:
         self._rejected = counters["events_rejected"]
         self._applied = store.load_applied(clock() - config.applied_retention)
         self._last_prune = 0.0
+        self._storage_failing = False  # logged once per outage, not once per batch
         self._per_owner = Counter(key.owner_uid for key in self._jobs)
         self._started_at = clock()
         self._listeners: list[JobTableListener] = []
@@ -215,15 +216,30 @@ class AgentCore:
         try:
             await asyncio.to_thread(self._commit, batch, prune)
         except Exception as exc:  # noqa: BLE001 - the disk failed: nothing was acked
-            log.error("cannot commit to %s: %s", self._store.path, exc)
+            self._storage_failed(exc)
             failure = Unavailable("the agent cannot store events right now")
             outcomes = [(False, failure)] * len(items)
         else:
+            self._storage_works()
             if prune is not None:
                 self._last_prune = now
                 self._applied = {k: t for k, t in self._applied.items() if t >= prune}
             self._install(batch)
         self._answer(items, outcomes)
+
+    def _storage_failed(self, exc: Exception) -> None:
+        if self._storage_failing:
+            log.debug("still cannot commit to %s: %s", self._store.path, exc)
+            return
+        self._storage_failing = True
+        log.error("cannot commit to %s: %s; refusing events (wrappers spool them) until it "
+                  "works again", self._store.path, exc)
+
+    def _storage_works(self) -> None:
+        if self._storage_failing:
+            self._storage_failing = False
+            log.warning("committing to %s works again; spooled events will be drained",
+                        self._store.path)
 
     def _answer(self, items: list[_Item], outcomes: list[tuple[bool, Any]]) -> None:
         for item, (ok, value) in zip(items, outcomes, strict=True):

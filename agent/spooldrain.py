@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import os
@@ -89,8 +90,10 @@ class SpoolDrain:
         return applied
 
     async def _drain_owner(self, directory: Path, uid: int) -> int:
-        spooled = [s for s in map(lambda p: self._load(p, uid), self._files(directory)) if s]
-        spooled.sort(key=lambda s: (s.event.time, s.event.id))
+        spooled, refused = await asyncio.to_thread(self._read_all, directory, uid)
+        for path, reason in refused:
+            self.core.reject()
+            self._discard(path, reason)
         owner = owner_name(uid)
         applied = 0
         for item in spooled:
@@ -115,13 +118,20 @@ class SpoolDrain:
             self.limiter.warning(f"spool dir {directory}", exc.strerror or str(exc))
             return []
 
-    def _load(self, path: Path, uid: int) -> Spooled | None:
-        try:
-            return Spooled(path, read_spooled(path, uid))
-        except SpoolError as exc:
-            self.core.reject()
-            self._discard(path, str(exc))
-            return None
+    def _read_all(self, directory: Path, uid: int) -> tuple[list[Spooled], list[tuple[Path, str]]]:
+        """In a worker thread: reading thousands of files must not stall live events.
+
+        Returns the events in time order, and the refused files with the reason.
+        """
+        spooled: list[Spooled] = []
+        refused: list[tuple[Path, str]] = []
+        for path in self._files(directory):
+            try:
+                spooled.append(Spooled(path, read_spooled(path, uid)))
+            except SpoolError as exc:
+                refused.append((path, str(exc)))
+        spooled.sort(key=lambda s: (s.event.time, s.event.id))
+        return spooled, refused
 
     def _discard(self, path: Path, reason: str) -> None:
         log.warning("spool file %s refused and removed: %s", path, reason)

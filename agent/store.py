@@ -12,6 +12,8 @@ from cronwrap.wrapper.events import Cadence
 from .model import JobKey, JobRecord, JobState
 
 DB_NAME = "agent.db"
+WAL_CHECKPOINT_PAGES = 100
+WAL_SIZE_LIMIT = 1 << 20
 
 MIGRATIONS: list[str] = [
     # 1: the first schema.
@@ -81,6 +83,10 @@ class Store:
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
+        # checkpoint every ~400 KiB instead of 4 MiB and trim the WAL back to 1 MiB after one:
+        # on a nearly full disk the WAL must not need megabytes of room to move
+        self._db.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
+        self._db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         self._migrate()
 
     def _migrate(self) -> None:
@@ -121,7 +127,8 @@ class Store:
                 db.execute("DELETE FROM applied WHERE time < ?", (prune_before,))
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # SQLite rolls back by itself on e.g. a full disk
+                db.execute("ROLLBACK")
             raise
 
 

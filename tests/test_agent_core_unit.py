@@ -265,3 +265,48 @@ def test_failed_commit_applies_and_acks_nothing(tmp_path: Path) -> None:
         assert core.stats().events_accepted == 2
 
     asyncio.run(scenario())
+
+
+def test_commit_on_a_full_database_raises_the_real_cause(tmp_path: Path) -> None:
+    db = Store(tmp_path)
+    pages = db._db.execute("PRAGMA page_count").fetchone()[0]
+    db._db.execute(f"PRAGMA max_page_count={pages}")  # SQLITE_FULL, like a full disk
+    jobs = [Job(JobRecord(JobKey(0, f"job{i}"), "root", last_log_path="x" * 3000))
+            for i in range(50)]
+    with pytest.raises(sqlite3.OperationalError, match="full"):
+        db.commit(jobs, [], [], {"events_accepted": 50})
+    db._db.execute("PRAGMA max_page_count=1073741823")
+    db.commit(jobs, [], [], {"events_accepted": 50})  # the connection is still usable
+    assert len(db.load_jobs()) == 50
+
+
+def test_a_storage_outage_is_logged_once_and_its_end_once(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> None:
+        db = FailingStore(tmp_path)
+        core = AgentCore(db, Config())
+        writer = asyncio.create_task(core.run())
+        for _ in range(5):
+            with pytest.raises(Unavailable):
+                await core.submit(1, "alice", finished(T0))
+        db.failing = False
+        await core.submit(1, "alice", finished(T0))
+        await core.submit(1, "alice", finished(T0 + 5))
+        core.stop()
+        await writer
+
+    caplog.set_level("INFO", logger="cronwrap.agent.core")
+    asyncio.run(scenario())
+    lines = [r.getMessage() for r in caplog.records if r.name == "cronwrap.agent.core"]
+    assert len(lines) == 2, lines
+    assert "cannot commit" in lines[0] and "disk I/O error" in lines[0]
+    assert "works again" in lines[1]
+
+
+def test_the_wal_stays_small_so_a_nearly_full_disk_can_recover(tmp_path: Path) -> None:
+    db = Store(tmp_path)
+    for i in range(300):  # one durable commit per event, as a spool drain does
+        job = Job(JobRecord(JobKey(0, f"job{i % 7}"), "root", runs=i))
+        db.commit([job], [], [(f"{i:032x}", float(i))], {"events_accepted": i})
+    assert (tmp_path / "agent.db-wal").stat().st_size <= store.WAL_SIZE_LIMIT
+    assert len(db.load_jobs()) == 7

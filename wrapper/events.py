@@ -133,7 +133,7 @@ def decode_message(line: bytes) -> Message:
         raise EventError(f"message exceeds the {MAX_MESSAGE_BYTES}-byte limit")
     try:
         obj = json.loads(line)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # also 4300+ digit integers, deep nesting
         raise EventError(f"not valid JSON: {exc.msg if hasattr(exc, 'msg') else exc}") from None
     if not isinstance(obj, dict):
         raise EventError("message is not a JSON object")
