@@ -57,9 +57,10 @@ NOT_RUN = {
     "bash scripts/demo": "README's opening command: tests/test_demo.py and CI run it",
     ".venv/bin/python -m pytest -q": "the test suite itself: CI runs it (.ci/run, test_readme.py)",
     "bash scripts/setup": "installs Debian packages and rebuilds .venv: CI runs it first (.ci/run)",
-    "apt-get install libsystemd-dev pkg-config gcc": "changes the host's packages (scripts/setup "
-                                                     "installs packaging/debian-packages)",
-    "pip install cronwrap-snmp": "downloads from PyPI; the tests use the clone's editable install",
+    "apt-get install python3-venv libsystemd-dev pkg-config gcc":
+        "changes the host's packages (scripts/setup installs packaging/debian-packages)",
+    "/opt/cronwrap/bin/pip install cronwrap-snmp":
+        "downloads from PyPI; the tests use the clone's editable install",
     "systemd-tmpfiles --create /etc/tmpfiles.d/cronwrap.conf": "creates /run/cronwrap and "
         "/var/... on the host; tests/test_systemd.py checks the file",
     "systemctl daemon-reload": "needs systemd as PID 1; tests/test_systemd.py runs the units",
@@ -78,6 +79,8 @@ SUBSTITUTIONS = {
     "/var/agentx/master": "{agentx_socket}",            # the private snmpd's AgentX socket
     "HOST:161": "127.0.0.1:{configured_port}",          # an agent run with the example config
     "./script": "{base}/script",                        # a script that prints its environment
+    "/opt/cronwrap": "{base}/opt/cronwrap",
+    "/usr/local/bin/": "{base}/usr/local/bin/",
 }
 # udp ports in commands: 161 and 1161 are the sandbox agent's free port, until a command in the
 # same block starts an agent of its own, which then gets a fresh free port for each.
@@ -146,6 +149,7 @@ class Sandbox:
         self.etc = base / "etc"
         for sub in ("cronwrap", "systemd/system", "tmpfiles.d"):
             (self.etc / sub).mkdir(parents=True)
+        (base / "usr" / "local" / "bin").mkdir(parents=True)
         agent_toml = self.etc / "cronwrap" / "agent.toml"
         agent_toml.write_text((REPO / "docs" / "agent-snmp.toml.example").read_text())
         agent_toml.chmod(0o600)
@@ -288,6 +292,8 @@ def test_shown_commands_run_as_shown(sandbox: Sandbox, block: Block) -> None:
 @pytest.mark.parametrize("block", CRONTAB, ids=lambda b: b.id)
 def test_crontab_lines_have_valid_schedules_and_run(sandbox: Sandbox, block: Block) -> None:
     for line in commands(block):
+        if re.match(r"[A-Za-z_]+=", line):  # an environment line, e.g. PATH=...
+            continue
         fields = line.split(None, 5)
         schedule, command = " ".join(fields[:5]), fields[5]
         assert croniter.is_valid(schedule), f"{block.id}: bad schedule in {line!r}"
