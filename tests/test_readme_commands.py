@@ -11,14 +11,16 @@ Conventions the documents follow (checked below):
   crontab lines must have a valid schedule and their cronwrap command must run with the job
   replaced by `true`; there are no unlabelled or indented code blocks that could hide a command.
 
-The sandbox: a temporary HOME whose cronwrap.toml points logs and locks into it, a real
-cronwrap-agent on private socket, spool and state directories serving SNMP on a free loopback
-port (`backup` has run twice when the commands start), the README's ~/.snmp/snmp.conf lines,
-a private snmptrapd, and, for the AgentX example, a private snmpd configured with the README's
-own snmpd.conf lines. Commands that name system paths, hosts or ports are rewritten by
-SUBSTITUTIONS and PORTS; commands that cannot run here are in NOT_RUN with the reason. Any other
-command is run: a new command shown in a document is run from then on, and fails this test if
-it does not work.
+The sandbox, one per document (its commands run in order in it): a temporary HOME whose
+cronwrap.toml points logs and locks into it and which holds the README's ~/.snmp/snmp.conf
+lines; a real cronwrap-agent on private socket, spool and state directories serving SNMP on a
+free loopback port (`backup` has run twice when the commands start); a private snmptrapd; and,
+for the AgentX example, a private snmpd configured with the README's own snmpd.conf lines.
+Commands that name system paths, hosts or ports are rewritten by SUBSTITUTIONS and PORTS;
+`cronwrap-agent` commands are started on private paths, used by the block's later commands,
+and must exit 0 on SIGTERM; commands that cannot run here are in NOT_RUN with the reason. Any
+other command is run: a new command shown in a document is run from then on, and fails this
+test if it does not work.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import shlex
 import subprocess
 import sys
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -256,9 +258,22 @@ class Sandbox:
 
 
 @pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+def sandboxes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Sandbox]]:
     with ExitStack() as stack:
-        yield Sandbox(tmp_path_factory.mktemp("docs"), stack)
+        yield KeyedSandboxes(lambda: Sandbox(tmp_path_factory.mktemp("docs"), stack))
+
+
+class KeyedSandboxes(dict[str, Sandbox]):
+    """One sandbox per document, made when first asked for: a document's commands run in
+    order in its own sandbox, so one document's failing examples cannot change another's."""
+
+    def __init__(self, make: Callable[[], Sandbox]) -> None:
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, doc: str) -> Sandbox:
+        self[doc] = self.make()
+        return self[doc]
 
 
 def is_daemon(command: str) -> bool:
@@ -268,7 +283,8 @@ def is_daemon(command: str) -> bool:
 
 
 @pytest.mark.parametrize("block", SH, ids=lambda b: b.id)
-def test_shown_commands_run_as_shown(sandbox: Sandbox, block: Block) -> None:
+def test_shown_commands_run_as_shown(sandboxes: dict[str, Sandbox], block: Block) -> None:
+    sandbox = sandboxes[block.doc]
     ports = sandbox.ports()
     daemons: list[Agent] = []
     last: subprocess.CompletedProcess[str] | None = None
@@ -290,7 +306,9 @@ def test_shown_commands_run_as_shown(sandbox: Sandbox, block: Block) -> None:
 
 
 @pytest.mark.parametrize("block", CRONTAB, ids=lambda b: b.id)
-def test_crontab_lines_have_valid_schedules_and_run(sandbox: Sandbox, block: Block) -> None:
+def test_crontab_lines_have_valid_schedules_and_run(sandboxes: dict[str, Sandbox],
+                                                     block: Block) -> None:
+    sandbox = sandboxes[block.doc]
     for line in commands(block):
         if re.match(r"[A-Za-z_]+=", line):  # an environment line, e.g. PATH=...
             continue
