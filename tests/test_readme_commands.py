@@ -357,3 +357,24 @@ def test_no_command_hides_in_an_unlabelled_or_indented_block(doc: str) -> None:
 def test_every_command_not_run_is_still_shown() -> None:
     shown_commands = {shown(c) for b in ALL if b.lang == "sh" for c in commands(b)}
     assert set(NOT_RUN) <= shown_commands
+
+
+OPTION = r"--[a-z][a-z0-9-]*[a-z0-9](?![-\w])"  # not "--mail-*"
+# Options the documents show that belong to other programs.
+FOREIGN_OPTIONS = {
+    "--create": "systemd-tmpfiles", "--now": "systemctl enable", "--since": "journalctl",
+    "--keep-running": "scripts/demo", "--quiet": "the example job /opt/sync/run",
+}
+
+
+def test_every_option_shown_is_in_a_help_text() -> None:
+    helps = [[str(BIN / "cronwrap"), "--help"], [str(BIN / "cronwrap-agent"), "--help"],
+             [str(BIN / "cronwrap"), "status", "--help"], [str(BIN / "cronwrap"), "logs", "--help"]]
+    known = set()
+    for argv in helps:
+        done = subprocess.run(argv, capture_output=True, text=True, check=True)
+        known |= set(re.findall(OPTION, done.stdout))
+    shown_options = {option for doc in DOCUMENTS
+                     for option in re.findall(OPTION, (REPO / doc).read_text())}
+    assert shown_options - known - set(FOREIGN_OPTIONS) == set()
+    assert set(FOREIGN_OPTIONS) <= shown_options  # no stale entries
