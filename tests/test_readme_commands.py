@@ -50,13 +50,16 @@ pytestmark = [
 ]
 
 DOCUMENTS = ("README.md", "docs/wrapper.md", "docs/agent.md", "docs/standalone.md",
-             "docs/operations.md")
+             "docs/operations.md", "docs/agentx.md", "docs/mib.md", "docs/demo.md")
 LANGUAGES = {"sh", "text", "toml", "ini", "crontab", "json"}
 BIN = Path(sys.executable).parent
 
 # Shown commands that are not run, and why. Keys are the command as shown, comment removed.
 NOT_RUN = {
     "bash scripts/demo": "README's opening command: tests/test_demo.py and CI run it",
+    "bash scripts/demo --keep-running": "tests/test_demo.py runs it and stops what it leaves",
+    "snmptrapd -f -Lo -M +/path/to/mibs -m CRON-JOBS-MIB ...": "`...` stands for the receiver's "
+        "own options; tests/netsnmp.py runs snmptrapd with these MIB options",
     ".venv/bin/python -m pytest -q": "the test suite itself: CI runs it (.ci/run, test_readme.py)",
     "bash scripts/setup": "installs Debian packages and rebuilds .venv: CI runs it first (.ci/run)",
     "apt-get install python3-venv libsystemd-dev pkg-config gcc":
@@ -74,6 +77,10 @@ NOT_RUN = {
 # Literal text in a command (and in its shown output) -> what it becomes in the sandbox.
 SUBSTITUTIONS = {
     "/path/to/cronwrap/mibs": "{mibs}",                 # the clone's mibs/
+    "/path/to/mibs": "{mibs}",
+    " +DIR ": " +{mibs} ",
+    "/tmp/out": "{base}/out",
+    "localhost ": "127.0.0.1:161 ",                     # the host's SNMP agent: see PORTS
     "/etc/cronwrap/agent.toml": "{etc}/cronwrap/agent.toml",  # docs/agent-snmp.toml.example, 0600
     "/etc/systemd/system/": "{etc}/systemd/system/",
     "/etc/tmpfiles.d/": "{etc}/tmpfiles.d/",
@@ -95,6 +102,7 @@ class Block:
     doc: str
     line: int
     lang: str
+    file: str  # what the block is, when its opening line names it: ```text snmpd.conf
     text: str
     output: str | None  # the ```text block right after it, if any
 
@@ -105,16 +113,16 @@ class Block:
 
 def blocks(doc: str) -> list[Block]:
     text = (REPO / doc).read_text()
-    found = list(re.finditer(r"^```(\w*)\n(.*?)^```[ \t]*$", text, re.M | re.S))
+    found = list(re.finditer(r"^```(\w*)[ \t]*(\S*)\n(.*?)^```[ \t]*$", text, re.M | re.S))
     result = []
     for i, match in enumerate(found):
         following = found[i + 1] if i + 1 < len(found) else None
         output = None
         if (following is not None and following.group(1) == "text"
                 and not text[match.end():following.start()].strip()):
-            output = following.group(2)
+            output = following.group(3)
         line = text.count("\n", 0, match.start()) + 1
-        result.append(Block(doc, line, match.group(1), match.group(2), output))
+        result.append(Block(doc, line, match.group(1), match.group(2), match.group(3), output))
     return result
 
 
@@ -143,11 +151,16 @@ CRONTAB = [b for b in ALL if b.lang == "crontab"]
 TOML = [b for b in ALL if b.lang == "toml"]
 
 
+def config_text(doc: str, file: str) -> str:
+    """The document's blocks labelled `file` (```text snmpd.conf), joined."""
+    return "".join(b.text for b in ALL if b.doc == doc and b.file == file)
+
+
 class Sandbox:
     """The private daemons, directories and environment the documents' commands run in."""
 
-    def __init__(self, base: Path, stack: ExitStack) -> None:
-        self.base, self.stack = base, stack
+    def __init__(self, base: Path, stack: ExitStack, doc: str) -> None:
+        self.base, self.stack, self.doc = base, stack, doc
         self.etc = base / "etc"
         for sub in ("cronwrap", "systemd/system", "tmpfiles.d"):
             (self.etc / sub).mkdir(parents=True)
@@ -162,19 +175,24 @@ class Sandbox:
         user_config = self.home / ".config" / "cronwrap" / "cronwrap.toml"
         user_config.parent.mkdir(parents=True)
         user_config.write_text(f'log_dir = "{base}/logs"\nlock_dir = "{base}/locks"\n')
-        snmp_conf = next(b for b in ALL if b.doc == "README.md" and "mibdirs" in b.text)
         (self.home / ".snmp").mkdir()
-        (self.home / ".snmp" / "snmp.conf").write_text(
-            snmp_conf.text.replace("/path/to/cronwrap/mibs", str(MIBS_DIR)))
+        (self.home / ".snmp" / "snmp.conf").write_text(self.substitute_paths(
+            config_text(doc, "snmp.conf")))
         self.trapd = stack.enter_context(Snmptrapd(base / "trapd", mibs=True))
+        self.master: SnmpdMaster | None = None
         self.port = free_port()
-        self.agent = self.start_agent("agent", ["--listen", f"udp:127.0.0.1:{self.port}"])
+        listen = ["--listen", f"udp:127.0.0.1:{self.port}"]
+        # the document's snmpd.conf serves its queries, unless it starts a subagent itself
+        subagent = any(is_daemon(c) and "--agentx" in c for b in SH if b.doc == doc
+                       for c in commands(b))
+        if config_text(doc, "snmpd.conf") and not subagent:
+            listen += ["--agentx", f"unix:{self.agentx_master().agentx_socket}"]
+        self.agent = self.start_agent("agent", listen)
         self.env = {key: value for key, value in os.environ.items()
                     if not key.startswith(("XDG_", "SNMP", "MIB"))}
         self.env.update(HOME=str(self.home), PATH=f"{BIN}:{os.environ['PATH']}",
                         CRONWRAP_SOCKET=str(self.agent.socket),
                         CRONWRAP_SPOOL_DIR=str(self.agent.spool))
-        self.master: SnmpdMaster | None = None
         self.configured: Agent | None = None
         self.configured_port = free_port()
         for _ in range(2):
@@ -189,14 +207,20 @@ class Sandbox:
         return agent
 
     def agentx_master(self) -> SnmpdMaster:
-        """snmpd configured with the README's snmpd.conf lines (paths and sink substituted)."""
+        """snmpd configured with the document's snmpd.conf lines (paths and sinks substituted)."""
         if self.master is None:
-            readme = next(b for b in ALL if b.doc == "README.md" and "master agentx" in b.text)
+            lines = config_text(self.doc, "snmpd.conf")
+            assert lines, f"{self.doc} shows no ```text snmpd.conf block for its AgentX commands"
             master = SnmpdMaster(self.base / "snmpd")
-            lines = readme.text.replace("/var/agentx/master", str(master.agentx_socket))
+            lines = lines.replace("/var/agentx/master", str(master.agentx_socket))
             master.extra_config = lines.replace("nms.example.net", f"127.0.0.1:{self.trapd.port}")
             self.master = self.stack.enter_context(master)
         return self.master
+
+    def substitute_paths(self, text: str) -> str:
+        for literal in ("/path/to/cronwrap/mibs", "/path/to/mibs"):
+            text = text.replace(literal, str(MIBS_DIR))
+        return text
 
     def values(self, command: str) -> dict[str, str]:
         """The substitution values `command` needs (starting what it talks to)."""
@@ -228,7 +252,8 @@ class Sandbox:
         return done
 
     def ports(self) -> dict[str, int]:
-        return {"161": self.port, "1161": self.port}
+        """161 is snmpd when the document configures one, else the agent; 1161 the agent."""
+        return {"161": self.master.port if self.master else self.port, "1161": self.port}
 
     def start_daemon(self, command: str, ports: dict[str, int]) -> Agent:
         """Start a shown `cronwrap-agent ...` on private paths; wait until it serves."""
@@ -260,19 +285,19 @@ class Sandbox:
 @pytest.fixture(scope="module")
 def sandboxes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Sandbox]]:
     with ExitStack() as stack:
-        yield KeyedSandboxes(lambda: Sandbox(tmp_path_factory.mktemp("docs"), stack))
+        yield KeyedSandboxes(lambda doc: Sandbox(tmp_path_factory.mktemp("docs"), stack, doc))
 
 
 class KeyedSandboxes(dict[str, Sandbox]):
     """One sandbox per document, made when first asked for: a document's commands run in
     order in its own sandbox, so one document's failing examples cannot change another's."""
 
-    def __init__(self, make: Callable[[], Sandbox]) -> None:
+    def __init__(self, make: Callable[[str], Sandbox]) -> None:
         super().__init__()
         self.make = make
 
     def __missing__(self, doc: str) -> Sandbox:
-        self[doc] = self.make()
+        self[doc] = self.make(doc)
         return self[doc]
 
 
@@ -364,6 +389,8 @@ OPTION = r"--[a-z][a-z0-9-]*[a-z0-9](?![-\w])"  # not "--mail-*"
 FOREIGN_OPTIONS = {
     "--create": "systemd-tmpfiles", "--now": "systemctl enable", "--since": "journalctl",
     "--keep-running": "scripts/demo", "--quiet": "the example job /opt/sync/run",
+    "--mib-source": "mibdump", "--destination-format": "mibdump",
+    "--destination-directory": "mibdump",
 }
 
 
