@@ -62,7 +62,7 @@ NOT_RUN = {
         "own options; tests/netsnmp.py runs snmptrapd with these MIB options",
     ".venv/bin/python -m pytest -q": "the test suite itself: CI runs it (.ci/run, test_readme.py)",
     "bash scripts/setup": "installs Debian packages and rebuilds .venv: CI runs it first (.ci/run)",
-    "apt-get install python3-venv libsystemd-dev pkg-config gcc":
+    "apt-get install python3-venv python3-dev libsystemd-dev pkg-config gcc":
         "changes the host's packages (scripts/setup installs packaging/debian-packages)",
     "/opt/cronwrap/bin/pip install cronwrap-snmp":
         "downloads from PyPI; the tests use the clone's editable install",
