@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_CONFIG_FILE = Path("/etc/cronwrap/agent.toml")
+FRONT_END_TABLES = {"snmp"}  # passed through to the standalone front end, checked there
 
 
 class ConfigError(ValueError):
@@ -16,7 +17,7 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Config:
-    """Everything the core needs; front-end sections ([snmp], [agentx], ...) ride along raw."""
+    """Everything the core needs; the front ends' [snmp] table rides along raw in `sections`."""
 
     event_socket: str = "/run/cronwrap/agent.sock"
     state_dir: str = "/var/lib/cronwrap"
@@ -58,6 +59,9 @@ def load(path: Path | None) -> Config:
     agent = doc.pop("agent", {})
     if not isinstance(agent, dict):
         raise ConfigError(f"{path}: [agent] must be a table")
+    unknown = sorted(set(doc) - FRONT_END_TABLES)
+    if unknown:
+        raise ConfigError(f"{path}: unknown table [{unknown[0]}] (known: [agent], [snmp])")
     return Config(**{k: _check(path, k, v) for k, v in agent.items()}, sections=doc)
 
 

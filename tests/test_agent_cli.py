@@ -38,6 +38,7 @@ def test_usage_mistake_is_one_line_64() -> None:
     ("[agent]\nmax_jobs_per_owner = 'many'\n", "max_jobs_per_owner must be"),
     ("[agent]\nno_such_setting = 1\n", "unknown setting [agent] no_such_setting"),
     ("[agent\n", "agent.toml"),
+    ("[smnp]\ncontact = 'ops'\n", "unknown table [smnp]"),
 ])
 def test_bad_config_is_one_line_78(tmp_path: Path, text: str, message: str) -> None:
     config = tmp_path / "agent.toml"
