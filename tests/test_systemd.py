@@ -23,7 +23,7 @@ from cronwrap.agent.systemd_integration import (
     watchdog_interval,
     watchdog_loop,
 )
-from journald import JournaldUnavailable, PrivateJournald, in_private_run
+from journald import in_private_run, running_journald
 
 needs_activate = pytest.mark.skipif(
     shutil.which("systemd-socket-activate") is None, reason="systemd-socket-activate missing"
@@ -252,19 +252,12 @@ def test_setup_logging_replaces_handlers(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 def test_logging_goes_to_a_real_journal(tmp_path: Path) -> None:
-    daemon = PrivateJournald(tmp_path / "journald")
-    try:
-        daemon.start()
-    except JournaldUnavailable as exc:
-        pytest.skip(str(exc))
-    try:
+    with running_journald(tmp_path / "journald") as daemon:
         argv = [sys.executable, "-c", LOGGING_CHILD, "/run/systemd/journal/socket"]
         proc = subprocess.run(in_private_run(daemon.run_dir, argv), capture_output=True,
                               text=True, timeout=30, check=True)
         assert (proc.stdout, proc.stderr) == ("journal\n", "")
         [entry] = daemon.wait_for("SYSLOG_IDENTIFIER=cronwrap-agent")
-    finally:
-        daemon.stop()
     assert entry["MESSAGE"] == "agent started with 3 jobs"
     assert entry["PRIORITY"] == "6"
     assert entry["LOGGER"] == "cronwrap.agent.test"
