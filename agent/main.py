@@ -33,7 +33,6 @@ log = logging.getLogger("cronwrap.agent")
 DEFAULT_AGENTX = "unix:/var/agentx/master"
 EX_USAGE = 64
 EX_UNAVAILABLE = 69
-EX_SOFTWARE = 70
 EX_CANTCREAT = 73
 EX_CONFIG = 78
 
