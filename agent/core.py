@@ -93,7 +93,9 @@ _STOP = _Item(lambda batch: None, None)
 class AgentCore:
     """Single writer of the job table; the SNMP front ends read it through listeners."""
 
-    def __init__(self, store: Store, config: Config, clock: Callable[[], float] = time.time):
+    def __init__(
+        self, store: Store, config: Config, clock: Callable[[], float] = time.time
+    ) -> None:
         self.notifications = NotificationHub()
         self.config = config
         self._store = store

@@ -33,7 +33,6 @@ log = logging.getLogger("cronwrap.agent")
 DEFAULT_AGENTX = "unix:/var/agentx/master"
 EX_USAGE = 64
 EX_UNAVAILABLE = 69
-EX_SOFTWARE = 70
 EX_CANTCREAT = 73
 EX_CONFIG = 78
 
@@ -185,7 +184,8 @@ def standalone_frontend(args: argparse.Namespace, core: AgentCore, config: Confi
 
 
 async def frontends_ready(frontends: list[Any]) -> None:
-    """Return once every front end that can say so is serving (AgentX may wait for snmpd)."""
+    """Return once the front ends with a `wait_ready` (standalone: bound) serve; AgentX has
+    none on purpose: snmpd may come up after us, and the agent is ready without it."""
     for frontend in frontends:
         if hasattr(frontend, "wait_ready"):
             await frontend.wait_ready()

@@ -1,7 +1,8 @@
 """The agent's shared vocabulary: job records, agent statistics and notification events.
 
 The core (state store, intake, watchers) produces these; the SNMP front ends (AgentX session,
-standalone responder) only read them.  Everything here is immutable.
+standalone responder) only read them.  The records are immutable; NotificationHub is the
+one mutable piece (its subscribers' queues).
 """
 
 from __future__ import annotations

@@ -28,7 +28,6 @@ NOTIFY_TYPES = ("trap", "inform")
 MIN_KEY_LENGTH = 8  # RFC 3414 11.2: shorter passphrases are refused (Net-SNMP does too)
 LOOPBACK_SOURCES = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 DEFAULT_COMMUNITY = "public"
-DEFAULT_SNMP_PORT = 161
 DEFAULT_TRAP_PORT = 162
 
 

@@ -26,6 +26,8 @@ class SpoolError(Exception):
 
 @dataclass(frozen=True)
 class Spooled:
+    """One spooled file and the event read from it."""
+
     path: Path
     event: Event
 

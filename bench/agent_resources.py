@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from agent_support import Agent  # noqa: E402
 from cronwrap.agent import mib  # noqa: E402
-from cronwrap.wrapper.events import Finished, new_event_id  # noqa: E402
+from ingest import deliver, finished  # noqa: E402
 from netsnmp import SnmpdMaster, free_port, snmp, wait_until  # noqa: E402
 
 COUNT_OID = ".".join(map(str, mib.scalar_oid(mib.Scalar.cronJobCount) + (0,)))
@@ -94,15 +94,7 @@ async def fill(sock: Path, jobs: int) -> None:
 
     async def sender() -> None:
         for i in names:
-            now = time.time()
-            event = Finished(new_event_id(), f"job-{i:05d}", now, os.getpid(), start_time=now,
-                             duration_ms=1)
-            reader, writer = await asyncio.open_unix_connection(str(sock))
-            writer.write(event.to_wire())
-            reply = await reader.readline()
-            writer.close()
-            if reply != b'{"ok":true}\n':
-                raise SystemExit(f"agent refused an event: {reply!r}")
+            await deliver(sock, finished(f"job-{i:05d}"))
 
     await asyncio.gather(*(sender() for _ in range(SENDERS)))
 

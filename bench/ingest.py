@@ -28,18 +28,26 @@ from pathlib import Path
 from cronwrap.wrapper.events import Finished, new_event_id
 
 
+def finished(name: str) -> Finished:
+    now = time.time()
+    return Finished(new_event_id(), name, now, os.getpid(), start_time=now, duration_ms=1)
+
+
+async def deliver(sock: Path, event: Finished) -> None:
+    """What a wrapper does: connect, send the event, wait for the ack, close; exit unless ok."""
+    reader, writer = await asyncio.open_unix_connection(str(sock))
+    writer.write(event.to_wire())
+    reply = await reader.readline()
+    writer.close()
+    if reply != b'{"ok":true}\n':
+        raise SystemExit(f"agent refused an event: {reply!r}")
+
+
 async def sender(sock: Path, index: int, until: float, latencies: list[float]) -> None:
     while time.monotonic() < until:
-        now = time.time()
-        event = Finished(new_event_id(), f"bench{index % 20}", now, os.getpid(), start_time=now,
-                         duration_ms=1)
+        event = finished(f"bench{index % 20}")
         began = time.perf_counter()
-        reader, writer = await asyncio.open_unix_connection(str(sock))
-        writer.write(event.to_wire())
-        reply = await reader.readline()
-        writer.close()
-        if reply != b'{"ok":true}\n':
-            raise SystemExit(f"agent refused an event: {reply!r}")
+        await deliver(sock, event)
         latencies.append(time.perf_counter() - began)
 
 

@@ -212,6 +212,14 @@ def notification(trapd_text: str, kind: str, name: str) -> str:
     return lines[-1]
 
 
+def received(trapd: Snmptrapd, kind: str, name: str, timeout: float = 15) -> str:
+    """Wait for a `kind` notification; return its logged line about root's job `name`."""
+    trapd.wait_for(TRAP.format(kind), timeout=timeout)
+    line = notification(trapd.text(), kind, name)
+    assert_about(line, name)
+    return line
+
+
 def assert_about(line: str, name: str) -> None:
     # snmptrapd prints DisplayString (display hint 255a) values without quotes
     assert "CRON-JOBS-MIB::cronNotifyJobOwner.0 = STRING: root\t" in line

@@ -15,8 +15,12 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
+
+import pytest
 
 JOURNALD = "/lib/systemd/systemd-journald"
 
@@ -105,3 +109,17 @@ class PrivateJournald:
             if len(entries) >= count or time.monotonic() > deadline:
                 return entries
             time.sleep(0.1)
+
+
+@contextmanager
+def running_journald(directory: Path) -> Iterator[PrivateJournald]:
+    """A started PrivateJournald under `directory`, stopped on exit; skips where it cannot run."""
+    daemon = PrivateJournald(directory)
+    try:
+        daemon.start()
+    except JournaldUnavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        yield daemon
+    finally:
+        daemon.stop()

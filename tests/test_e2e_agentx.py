@@ -19,14 +19,12 @@ from e2e_support import (
     GOOD,
     ROOT,
     TABLE,
-    TRAP,
     V2C,
     Rig,
-    assert_about,
     assert_rows,
     instance,
-    notification,
     parse_table_walk,
+    received,
     rig,
     run_good_and_bad,
     serving,
@@ -104,16 +102,12 @@ def test_walks_across_the_subtree_edges(tmp_path: Path) -> None:
 def test_failed_and_recovered_traps(tmp_path: Path) -> None:
     with rig(tmp_path) as r:
         assert r.wrap("-n", "flaky", "--", "sh", "-c", "exit 3").returncode == 3
-        r.trapd.wait_for(TRAP.format("cronJobFailed"))
-        failed = notification(r.trapd.text(), "cronJobFailed", "flaky")
-        assert_about(failed, "flaky")
+        failed = received(r.trapd, "cronJobFailed", "flaky")
         assert 'cronJobLastExitStatus."root"."flaky" = INTEGER: 3' in failed
         assert 'cronJobFailures."root"."flaky" = Counter32: 1' in failed
 
         assert r.wrap("-n", "flaky", "--", "true").returncode == 0
-        r.trapd.wait_for(TRAP.format("cronJobRecovered"))
-        recovered = notification(r.trapd.text(), "cronJobRecovered", "flaky")
-        assert_about(recovered, "flaky")
+        recovered = received(r.trapd, "cronJobRecovered", "flaky")
         assert 'cronJobFailures."root"."flaky" = Counter32: 1' in recovered
         assert r.get(instance("cronJobState", "flaky")) == ["INTEGER: ok(1)"]
 
@@ -126,9 +120,7 @@ def test_overlap_trap(tmp_path: Path) -> None:
                      "the first run to be running")
             second = r.wrap("-n", "long", "--", "true")
             assert second.returncode == 75, second.stderr
-            r.trapd.wait_for(TRAP.format("cronJobOverlapped"))
-            line = notification(r.trapd.text(), "cronJobOverlapped", "long")
-            assert_about(line, "long")
+            line = received(r.trapd, "cronJobOverlapped", "long")
             assert f'cronJobRunningPid."root"."long" = Gauge32: {holder.pid}' in line
             assert 'cronJobOverlaps."root"."long" = Counter32: 1' in line
         finally:
@@ -147,9 +139,7 @@ def test_timeout_trap(tmp_path: Path) -> None:
     with rig(tmp_path) as r:
         done = r.wrap("-n", "slow", "--timeout", "1s", "--", "sleep", "30")
         assert done.returncode == 124, done.stderr
-        r.trapd.wait_for(TRAP.format("cronJobTimedOut"))
-        line = notification(r.trapd.text(), "cronJobTimedOut", "slow")
-        assert_about(line, "slow")
+        line = received(r.trapd, "cronJobTimedOut", "slow")
         assert 'cronJobTimeouts."root"."slow" = Counter32: 1' in line
         assert r.get(instance("cronJobState", "slow")) == ["INTEGER: timedOut(5)"]
 
@@ -158,9 +148,7 @@ def test_missed_trap(tmp_path: Path) -> None:
     # --every 2s: next expected 2 s after the start, grace min(300 s, 0.5 x 2 s) = 1 s
     with rig(tmp_path) as r:
         assert r.wrap("-n", "tick", "--every", "2s", "--", "true").returncode == 0
-        r.trapd.wait_for(TRAP.format("cronJobMissed"), timeout=30)
-        line = notification(r.trapd.text(), "cronJobMissed", "tick")
-        assert_about(line, "tick")
+        line = received(r.trapd, "cronJobMissed", "tick", timeout=30)
         assert re.search(r'cronJobMisses\."root"\."tick" = Counter32: [1-9]', line)
         wait_for(lambda: r.get(instance("cronJobState", "tick")) == ["INTEGER: missed(6)"],
                  "the row to say missed")
@@ -171,9 +159,7 @@ def test_inform_through_snmpd(tmp_path: Path) -> None:
     with rig(tmp_path, trap2sink=False, trap_port=port,
              snmpd_config=f"informsink 127.0.0.1:{port} public") as r:
         assert r.wrap("-n", "informed", "--", "sh", "-c", "exit 3").returncode == 3
-        r.trapd.wait_for(TRAP.format("cronJobFailed"))
-        line = notification(r.trapd.text(), "cronJobFailed", "informed")
-        assert_about(line, "informed")
+        line = received(r.trapd, "cronJobFailed", "informed")
         assert 'cronJobLastExitStatus."root"."informed" = INTEGER: 3' in line
 
 
@@ -193,9 +179,7 @@ def test_snmpv3_authpriv_trap_through_snmpd(tmp_path: Path) -> None:
                         "1.3.6.1.6.3.10.2.1.1.0").stdout
         assert re.sub(r"[^0-9A-Fa-f]", "", reported.split(":", 1)[1]).lower() == engine[2:]
         assert r.wrap("-n", "secret", "--", "sh", "-c", "exit 3").returncode == 3
-        r.trapd.wait_for(TRAP.format("cronJobFailed"))
-        line = notification(r.trapd.text(), "cronJobFailed", "secret")
-        assert_about(line, "secret")
+        line = received(r.trapd, "cronJobFailed", "secret")
         assert 'cronJobLastExitStatus."root"."secret" = INTEGER: 3' in line
 
 

@@ -11,11 +11,9 @@ from e2e_support import (
     COUNT,
     GOOD,
     ROOT,
-    TRAP,
-    assert_about,
     assert_rows,
-    notification,
     parse_table_walk,
+    received,
     rig,
     run_good_and_bad,
 )
@@ -68,8 +66,6 @@ def test_a_failing_job_traps_from_the_standalone_agent(tmp_path: Path) -> None:
     with rig(tmp_path, agentx=False, listen=True, trap_port=port, config=config) as r:
         assert (tmp_path / "agent.toml").stat().st_mode & 0o777 == 0o600
         assert r.wrap("-n", "nightly", "--", "sh", "-c", "exit 3").returncode == 3
-        r.trapd.wait_for(TRAP.format("cronJobFailed"))
-        line = notification(r.trapd.text(), "cronJobFailed", "nightly")
-        assert_about(line, "nightly")
+        line = received(r.trapd, "cronJobFailed", "nightly")
         assert 'cronJobLastExitStatus."root"."nightly" = INTEGER: 3' in line
         assert 'cronJobFailures."root"."nightly" = Counter32: 1' in line

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from cronwrap.wrapper.journal import MAX_VALUE_BYTES, encode_fields, log_run
-from journald import JournaldUnavailable, PrivateJournald
+from journald import PrivateJournald, running_journald
 
 REAL_JOURNAL_DIR = Path("/run/systemd/journal")
 
@@ -18,15 +18,8 @@ REAL_JOURNAL_DIR = Path("/run/systemd/journal")
 @pytest.fixture
 def journald(tmp_path: Path) -> Iterator[PrivateJournald]:
     existed_before = REAL_JOURNAL_DIR.exists()
-    daemon = PrivateJournald(tmp_path / "journald")
-    try:
-        daemon.start()
-    except JournaldUnavailable as exc:
-        pytest.skip(str(exc))
-    try:
+    with running_journald(tmp_path / "journald") as daemon:
         yield daemon
-    finally:
-        daemon.stop()
     assert daemon.proc is not None and daemon.proc.poll() is not None
     assert REAL_JOURNAL_DIR.exists() == existed_before
 

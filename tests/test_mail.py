@@ -31,35 +31,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from smtp_support import Collector, free_tcp_port, plain_smtp
 
 pytestmark = pytest.mark.integration
 
 USER, PASSWORD = "cron", "s3cret-pw"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Collector:
-    """An aiosmtpd handler that keeps every envelope it is given."""
-
-    def __init__(self) -> None:
-        self.envelopes: list = []
-
-    async def handle_DATA(self, server, session, envelope) -> str:
-        self.envelopes.append(envelope)
-        return "250 Message accepted"
-
-    def messages(self) -> list[email.message.EmailMessage]:
-        return [
-            email.message_from_bytes(
-                env.content.replace(b"\r\n", b"\n"), policy=email.policy.default
-            )
-            for env in self.envelopes
-        ]
 
 
 def authenticate(server, session, envelope, mechanism, auth_data) -> AuthResult:
@@ -73,14 +49,8 @@ def authenticate(server, session, envelope, mechanism, auth_data) -> AuthResult:
 
 @pytest.fixture
 def plain_server() -> Iterator[tuple[Collector, int]]:
-    handler = Collector()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield handler, port
-    finally:
-        controller.stop()
+    with plain_smtp() as server:
+        yield server
 
 
 def make_cert(directory: Path) -> tuple[Path, Path]:
@@ -122,7 +92,7 @@ def tls_server(tmp_path: Path) -> Iterator[tuple[Collector, int, Path]]:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     handler = Collector()
-    port = free_port()
+    port = free_tcp_port()
     controller = Controller(
         handler, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True,
         authenticator=authenticate, auth_required=True,
@@ -228,7 +198,7 @@ def test_untrusted_certificate_is_an_error(tls_server) -> None:
 
 
 def test_server_down_is_an_error_not_an_exception() -> None:
-    settings = MailSettings(to=("ops@example.org",), smtp=f"127.0.0.1:{free_port()}")
+    settings = MailSettings(to=("ops@example.org",), smtp=f"127.0.0.1:{free_tcp_port()}")
     problem = run_mail(settings)
     assert problem is not None and "\n" not in problem
     assert problem.startswith("mail not sent: SMTP server 127.0.0.1:")

@@ -126,41 +126,24 @@ END
 """
 
 
+def translate_importer(directory: Path) -> subprocess.CompletedProcess[str]:
+    """snmptranslate IMPORTER-MIB::importerNode with our mibs/ and `directory` on the path."""
+    return subprocess.run(
+        ["snmptranslate", "-M", f"+{MIBS}:{directory}", "-m", "IMPORTER-MIB", "-On",
+         "IMPORTER-MIB::importerNode"],
+        capture_output=True, text=True, check=False,
+    )
+
+
 @needs_snmptranslate
 def test_stand_ins_define_everything_the_rfcs_do(tmp_path: Path) -> None:
     """They shadow real IETF copies under `-M +mibs`, so importers of any RFC name must load."""
     (tmp_path / "IMPORTER-MIB.txt").write_text(IMPORTER)
-    run = subprocess.run(
-        [
-            "snmptranslate",
-            "-M",
-            f"+{MIBS}:{tmp_path}",
-            "-m",
-            "IMPORTER-MIB",
-            "-On",
-            "IMPORTER-MIB::importerNode",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    run = translate_importer(tmp_path)
     assert (run.stdout.strip(), run.stderr) == (".1.3.6.1.3.4242", "")
     bad = IMPORTER.replace("TAddress", "TAddress, NoSuchConvention")
     (tmp_path / "IMPORTER-MIB.txt").write_text(bad)
-    run = subprocess.run(
-        [
-            "snmptranslate",
-            "-M",
-            f"+{MIBS}:{tmp_path}",
-            "-m",
-            "IMPORTER-MIB",
-            "-On",
-            "IMPORTER-MIB::importerNode",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    run = translate_importer(tmp_path)
     assert "NoSuchConvention" in run.stderr
 
 

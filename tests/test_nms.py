@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from netsnmp import have_netsnmp
-from standalone_views import SortedView
+from standalone_views import AgentRunner, SortedView, runner
 from test_prometheus import STATES, job
-from test_standalone import AgentRunner
 
 CHECK_SNMP = Path("/usr/lib/nagios/plugins/check_snmp")
 CRON_JOB_STATE = "1.3.6.1.4.1.8072.9999.9999.71.1.5.1.13"
 # The thresholds docs/nms.md gives: failed(2) CRITICAL; overlapped(4) .. overrunning(7) WARNING.
 THRESHOLDS = ("-w", "@4:7", "-c", "@2:2")
+
+__all__ = ["runner"]
 
 pytestmark = [
     pytest.mark.integration,
@@ -23,15 +23,6 @@ pytestmark = [
                        reason="check_snmp (Debian package monitoring-plugins-standard) "
                               "or Net-SNMP is not installed"),
 ]
-
-
-@pytest.fixture
-def runner(tmp_path: Path) -> Iterator[AgentRunner]:
-    state = tmp_path / "state"
-    state.mkdir()
-    agent_runner = AgentRunner(state)
-    yield agent_runner
-    agent_runner.close()
 
 
 def state_oid(owner: str, name: str) -> str:

@@ -16,13 +16,14 @@ import pytest
 from cronwrap.agent.snmp_config import parse_snmp_config
 from netsnmp import REPO, free_port, have_netsnmp, snmp, wait_until
 from pysnmp.proto import rfc1902
-from standalone_views import JOB_ENTRY, SUBTREE, SortedView, row_index
-from test_standalone import AgentRunner
+from standalone_views import JOB_ENTRY, SUBTREE, AgentRunner, SortedView, row_index, runner
 
 EXPORTER = shutil.which("prometheus-snmp-exporter")
 GENERATOR = shutil.which("prometheus-snmp-generator")
 PROMETHEUS_DIR = REPO / "packaging" / "prometheus"
 SNMP_YML = PROMETHEUS_DIR / "snmp.yml"
+
+__all__ = ["runner"]
 
 pytestmark = [
     pytest.mark.integration,
@@ -121,15 +122,6 @@ class Exporter:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-
-
-@pytest.fixture
-def runner(tmp_path: Path) -> Iterator[AgentRunner]:
-    state = tmp_path / "state"
-    state.mkdir()
-    agent_runner = AgentRunner(state)
-    yield agent_runner
-    agent_runner.close()
 
 
 @pytest.fixture

@@ -7,9 +7,7 @@ import logging
 import re
 import socket
 import subprocess
-import threading
 from collections.abc import Iterator
-from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -29,8 +27,20 @@ from cronwrap.agent.standalone import (
     load_engine_id,
 )
 from netsnmp import Snmptrapd, free_port, have_netsnmp, snmp, wait_until
-from pysnmp.proto import rfc1902
-from standalone_views import JOB_ENTRY, SUBTREE, SortedView, job_rows, row_index
+from standalone_views import (
+    FAILURES,
+    NOTIFY_OWNER,
+    SUBTREE,
+    AgentRunner,
+    RunningAgent,
+    SortedView,
+    job_rows,
+    notification_varbinds,
+    row_index,
+    runner,
+)
+
+__all__ = ["runner"]
 
 pytestmark = [
     pytest.mark.integration,
@@ -38,9 +48,6 @@ pytestmark = [
 ]
 
 SYSTEM = "1.3.6.1.2.1.1"
-NOTIFY_OWNER = SUBTREE + (2, 1)
-NOTIFY_NAME = SUBTREE + (2, 2)
-FAILURES = JOB_ENTRY + (4,)
 SNMP_TRAP_OID = (1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0)
 V3_KEYS = {"auth_key": "auth-pass-123", "priv_key": "priv-pass-456"}
 
@@ -54,94 +61,9 @@ def iso(oid: tuple[int, ...]) -> str:
     return "iso" + oid_text(oid)[1:]
 
 
-def notification_varbinds(note: Notification) -> tuple[tuple[int, ...], list[tuple[Any, Any]]]:
-    """The in-test stand-in for mib.notification_varbinds: trap OID and a few objects."""
-    if note.job.key.name == "bad-one":
-        raise ValueError("no varbinds for this job")
-    number = list(NotificationKind).index(note.kind) + 1
-    index = row_index(note.job.owner, note.job.key.name)
-    return SUBTREE + (0, number), [
-        (NOTIFY_OWNER, rfc1902.OctetString(note.job.owner)),
-        (NOTIFY_NAME, rfc1902.OctetString(note.job.key.name)),
-        (FAILURES + index, rfc1902.Counter32(note.job.failures)),
-    ]
-
-
 def failed(name: str = "backup", failures: int = 7) -> Notification:
     job = JobRecord(key=JobKey(0, name), owner="root", failures=failures, state=JobState.failed)
     return Notification(NotificationKind.failed, job, 0.0)
-
-
-class RunningAgent:
-    """A StandaloneFrontend served by an event loop in a background thread."""
-
-    def __init__(self, frontend: StandaloneFrontend, queue: asyncio.Queue[Notification] | None,
-                 loop: asyncio.AbstractEventLoop, task: Future[None]) -> None:
-        self.frontend = frontend
-        self.queue = queue
-        self.loop = loop
-        self.task = task
-        self.address = f"127.0.0.1:{frontend.bound[0][1]}"
-
-    def notify(self, note: Notification) -> None:
-        assert self.queue is not None
-        self.loop.call_soon_threadsafe(self.queue.put_nowait, note)
-
-
-class AgentRunner:
-    """Starts agents in one background event loop and stops them all at the end."""
-
-    def __init__(self, state_dir: Path) -> None:
-        self.state_dir = state_dir
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.running: list[RunningAgent] = []
-
-    def start(self, config: SnmpConfig | None = None, view: SortedView | None = None,
-              listen: list[str] | None = None, with_queue: bool = False) -> RunningAgent:
-        async def create() -> tuple[StandaloneFrontend, asyncio.Queue[Notification] | None,
-                                    asyncio.Task[None]]:
-            queue: asyncio.Queue[Notification] | None = asyncio.Queue() if with_queue else None
-            frontend = StandaloneFrontend(
-                listen or [f"udp:127.0.0.1:{free_port()}"], view or SortedView(job_rows(3)),
-                SUBTREE, config or SnmpConfig(), self.state_dir, queue, notification_varbinds)
-            task = asyncio.create_task(frontend.run())
-            ready = asyncio.create_task(frontend.wait_ready())
-            await asyncio.wait([task, ready], return_when=asyncio.FIRST_COMPLETED)
-            if task.done():
-                ready.cancel()
-                task.result()
-            return frontend, queue, task
-
-        frontend, queue, task = asyncio.run_coroutine_threadsafe(create(), self.loop).result(30)
-        agent = RunningAgent(frontend, queue, self.loop, task)
-        self.running.append(agent)
-        return agent
-
-    def stop(self, agent: RunningAgent) -> None:
-        async def cancel() -> None:
-            agent.task.cancel()
-            await asyncio.gather(agent.task, return_exceptions=True)
-
-        asyncio.run_coroutine_threadsafe(cancel(), self.loop).result(30)
-        self.running.remove(agent)
-
-    def close(self) -> None:
-        for agent in list(self.running):
-            self.stop(agent)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
-
-
-@pytest.fixture
-def runner(tmp_path: Path) -> Iterator[AgentRunner]:
-    state = tmp_path / "state"
-    state.mkdir()
-    agent_runner = AgentRunner(state)
-    yield agent_runner
-    agent_runner.close()
 
 
 def walk_lines(tool: str, *args: str) -> list[tuple[tuple[int, ...], str]]:

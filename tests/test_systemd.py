@@ -23,7 +23,7 @@ from cronwrap.agent.systemd_integration import (
     watchdog_interval,
     watchdog_loop,
 )
-from journald import JournaldUnavailable, PrivateJournald, in_private_run
+from journald import in_private_run, running_journald
 
 needs_activate = pytest.mark.skipif(
     shutil.which("systemd-socket-activate") is None, reason="systemd-socket-activate missing"
@@ -139,41 +139,49 @@ def wait_for_socket(path: Path, proc: subprocess.Popen[str]) -> None:
         time.sleep(0.02)
 
 
-def connect_and_read(path: Path) -> bytes:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+def connect_when_listening(path: Path, proc: subprocess.Popen[str]) -> socket.socket:
+    """Connect once `path` accepts: systemd-socket-activate binds it first and listens after,
+    and in between a connect is refused (seen on a loaded machine)."""
+    deadline = time.monotonic() + 20
+    while True:
+        client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         client.settimeout(20)
-        client.connect(str(path))
-        return client.makefile("rb").read()
+        try:
+            client.connect(str(path))
+            return client
+        except (FileNotFoundError, ConnectionRefusedError):
+            client.close()
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "systemd-socket-activate did not listen"
+        time.sleep(0.02)
+
+
+def greeting_and_exit(tmp_path: Path, path: Path, *args: str) -> tuple[bytes, int]:
+    """Start the activated child, read what it sends on `path`, return that and its exit code."""
+    proc = start_activated(tmp_path, *args)
+    try:
+        with connect_when_listening(path, proc) as client:
+            greeting = client.makefile("rb").read()
+        return greeting, proc.wait(timeout=20)
+    finally:
+        proc.kill()
+        proc.communicate()
 
 
 @needs_activate
 @pytest.mark.integration
 def test_activated_socket_is_served(tmp_path: Path) -> None:
     path = tmp_path / "agent.sock"
-    proc = start_activated(tmp_path, "-l", str(path))
-    try:
-        wait_for_socket(path, proc)
-        assert connect_and_read(path) == b"hello from fd 3\n"
-        assert proc.wait(timeout=20) == 0
-    finally:
-        proc.kill()
-        proc.communicate()
+    assert greeting_and_exit(tmp_path, path, "-l", str(path)) == (b"hello from fd 3\n", 0)
 
 
 @needs_activate
 @pytest.mark.integration
 def test_named_socket_is_chosen_among_several(tmp_path: Path) -> None:
     other, ours = tmp_path / "other.sock", tmp_path / "agent.sock"
-    proc = start_activated(
-        tmp_path, "-l", str(other), "-l", str(ours), "--fdname=metrics:cronwrap-agent.socket"
-    )
-    try:
-        wait_for_socket(ours, proc)
-        assert connect_and_read(ours) == b"hello from fd 4\n"
-        assert proc.wait(timeout=20) == 0
-    finally:
-        proc.kill()
-        proc.communicate()
+    assert greeting_and_exit(
+        tmp_path, ours, "-l", str(other), "-l", str(ours), "--fdname=metrics:cronwrap-agent.socket"
+    ) == (b"hello from fd 4\n", 0)
 
 
 @needs_activate
@@ -244,19 +252,12 @@ def test_setup_logging_replaces_handlers(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 def test_logging_goes_to_a_real_journal(tmp_path: Path) -> None:
-    daemon = PrivateJournald(tmp_path / "journald")
-    try:
-        daemon.start()
-    except JournaldUnavailable as exc:
-        pytest.skip(str(exc))
-    try:
+    with running_journald(tmp_path / "journald") as daemon:
         argv = [sys.executable, "-c", LOGGING_CHILD, "/run/systemd/journal/socket"]
         proc = subprocess.run(in_private_run(daemon.run_dir, argv), capture_output=True,
                               text=True, timeout=30, check=True)
         assert (proc.stdout, proc.stderr) == ("journal\n", "")
         [entry] = daemon.wait_for("SYSLOG_IDENTIFIER=cronwrap-agent")
-    finally:
-        daemon.stop()
     assert entry["MESSAGE"] == "agent started with 3 jobs"
     assert entry["PRIORITY"] == "6"
     assert entry["LOGGER"] == "cronwrap.agent.test"

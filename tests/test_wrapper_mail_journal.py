@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
 import os
 import socket
 import subprocess
@@ -11,8 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
-from journald import JournaldUnavailable, PrivateJournald, in_private_run
+from journald import PrivateJournald, in_private_run, running_journald
+from smtp_support import Collector, free_tcp_port, plain_smtp
 from wrapper_helpers import CRONWRAP, Dirs, _env, dirs, run, start, wait_for
 
 __all__ = ["dirs"]
@@ -20,41 +18,11 @@ __all__ = ["dirs"]
 HOST = os.uname().nodename
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Collector:
-    """An aiosmtpd handler that keeps every message it is given."""
-
-    def __init__(self) -> None:
-        self.envelopes: list = []
-
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001
-        self.envelopes.append(envelope)
-        return "250 Message accepted"
-
-    def messages(self) -> list[email.message.EmailMessage]:
-        return [email.message_from_bytes(e.content.replace(b"\r\n", b"\n"),
-                                         policy=email.policy.default) for e in self.envelopes]
-
-    def subjects(self) -> list[str]:
-        return [str(m["Subject"]) for m in self.messages()]
-
-
 @pytest.fixture
 def smtp() -> Iterator[tuple[Collector, str]]:
     """A real aiosmtpd server on loopback: (its collector, "127.0.0.1:PORT")."""
-    handler = Collector()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with plain_smtp() as (handler, port):
         yield handler, f"127.0.0.1:{port}"
-    finally:
-        controller.stop()
 
 
 def mail_run(dirs: Dirs, server: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -118,7 +86,7 @@ def test_change_mails_the_flip_to_failure_and_the_recovery_only(
 
 @pytest.mark.integration
 def test_smtp_server_down_is_one_warning_and_keeps_the_exit_status(dirs: Dirs) -> None:
-    server = f"127.0.0.1:{free_port()}"  # nothing listens there
+    server = f"127.0.0.1:{free_tcp_port()}"  # nothing listens there
     failed = mail_run(dirs, server, "-n", "down", "--", "sh", "-c", "echo oops; exit 3")
     ok = mail_run(dirs, server, "--mail-on", "always", "-n", "down", "--", "true")
     assert failed.returncode == 3
@@ -228,15 +196,8 @@ def test_mail_modules_are_imported_only_when_mail_is_configured(dirs: Dirs) -> N
 
 @pytest.fixture
 def journald(tmp_path: Path) -> Iterator[PrivateJournald]:
-    daemon = PrivateJournald(tmp_path / "journald")
-    try:
-        daemon.start()
-    except JournaldUnavailable as exc:
-        pytest.skip(str(exc))
-    try:
+    with running_journald(tmp_path / "journald") as daemon:
         yield daemon
-    finally:
-        daemon.stop()
 
 
 def run_in(run_dir: Path, dirs: Dirs, *args: str) -> subprocess.CompletedProcess[str]:

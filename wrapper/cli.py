@@ -103,7 +103,6 @@ OPTIONS: dict[str, tuple[str, bool]] = {
     "--no-journal": ("no_journal", False),
     "--config": ("config", True),
 }
-SUBCOMMANDS = ("status", "logs")
 
 
 def parse_options(argv: list[str]) -> tuple[list[tuple[str, str, str | bool]], list[str]]:

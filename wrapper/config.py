@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NoReturn, TypeVar
 
-from cronwrap.wrapper.errors import ConfigError, UsageError
+from cronwrap.wrapper.errors import EX_TEMPFAIL, ConfigError, UsageError
 
 if TYPE_CHECKING:
     from cronwrap.wrapper.mail import MailSettings
@@ -32,7 +32,7 @@ class Settings:
         self.kill_after = 10.0
         self.lock_wait = 0.0
         self.lock_dir: str | None = None
-        self.overlap_exit = 75
+        self.overlap_exit = EX_TEMPFAIL
         self.log_dir: str | None = None
         self.log_group: str | None = None  # a group name or gid that may read the logs
         self.keep = 30
@@ -121,11 +121,6 @@ CONFIG_KEYS = {
     "kill_after", "lock_wait", "overlap_exit", "timeout", "cron_env", "verbose", "journal",
     "mail_to", "mail_on", "mail_smtp", "mail_starttls", "mail_from", "mail_username",
     "mail_password", "mail_ca_file",
-}
-MAIL_FIELDS = {  # mail key -> MailSettings field
-    "mail_to": "to", "mail_on": "on", "mail_smtp": "smtp", "mail_starttls": "starttls",
-    "mail_from": "sender", "mail_username": "username", "mail_password": "password",
-    "mail_ca_file": "ca_file",
 }
 
 

@@ -50,7 +50,7 @@ def run_job(settings: Settings, start_wall: float) -> int:
     reporter.report(Finished(
         new_event_id(), job, time.time(), os.getpid(), start_time=start_wall,
         exit_status=outcome.exit_status, signal=outcome.signal,
-        duration_ms=min(int(outcome.duration * 1000), 2**32 - 1), timed_out=outcome.timed_out,
+        duration_ms=outcome.duration_ms, timed_out=outcome.timed_out,
         log_path=log_path, cadence=cadence,
     ))
     output = tail.value()

@@ -30,7 +30,7 @@ def after_run(settings: Settings, uid: int, outcome: Outcome, log_path: str | No
     """Write the journal record and send the mail a finished run calls for."""
     job = settings.name or ""
     state = run_state(outcome)
-    duration_ms = min(int(outcome.duration * 1000), 2**32 - 1)
+    duration_ms = outcome.duration_ms
     if settings.journal:
         _journal(settings, job=job, state=state, exit_status=outcome.exit_status,
                  signal=outcome.signal, duration_ms=duration_ms, timed_out=outcome.timed_out,

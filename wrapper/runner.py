@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 
 from cronwrap.wrapper.errors import WrapperError
+from cronwrap.wrapper.events import MAX_DURATION_MS
 
 FORWARDED = (_signal.SIGTERM, _signal.SIGINT, _signal.SIGHUP)
 EXIT_TIMEOUT = 124
@@ -29,6 +30,11 @@ class Outcome:
         self.timed_out = timed_out
         self.forwarded = forwarded  # a signal the wrapper received and passed on, 0 if none
         self.duration = duration
+
+    @property
+    def duration_ms(self) -> int:
+        """The duration in whole milliseconds, capped to what an event carries (Unsigned32)."""
+        return min(int(self.duration * 1000), MAX_DURATION_MS)
 
 
 def spawn(argv: list[str], env: dict[str, str], out_fd: int) -> int:

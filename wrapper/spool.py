@@ -8,7 +8,6 @@ import stat
 
 from cronwrap.wrapper.errors import UnsafePathError
 
-DEFAULT_SPOOL_ROOT = "/var/spool/cronwrap"
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _TMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
