@@ -98,3 +98,15 @@ def test_arbitrary_json_objects_raise_only_event_errors(obj: dict[str, object]) 
 def test_parser_limits_are_event_errors(data: bytes) -> None:
     with pytest.raises(EventError, match="not valid JSON"):
         decode_message(data)
+
+
+@pytest.mark.parametrize(("data", "problem"), [
+    (b'{"v":true,"type":"status"}', "unknown schema version True"),
+    (b'{"v":1.0,"type":"status"}', "unknown schema version 1.0"),
+    (b'{"v":1,"type":[]}', "unknown message type []"),
+    (b'{"v":1,"type":{"a":1}}', "unknown message type"),
+], ids=["true-is-not-1", "float-is-not-1", "list-type", "object-type"])
+def test_version_and_type_must_have_their_json_types(data: bytes, problem: str) -> None:
+    with pytest.raises(EventError) as excinfo:
+        decode_message(data)
+    assert problem in str(excinfo.value)

@@ -138,12 +138,12 @@ def decode_message(line: bytes) -> Message:
     if not isinstance(obj, dict):
         raise EventError("message is not a JSON object")
     version = obj.get("v")
-    if version != SCHEMA_VERSION:
+    if type(version) is not int or version != SCHEMA_VERSION:  # JSON true is not version 1
         raise EventError(f"unknown schema version {version!r} (this agent speaks {SCHEMA_VERSION})")
     kind = obj.get("type")
     if kind == StatusRequest.KIND:
         return _decode_status(obj)
-    if kind not in EVENT_TYPES:
+    if not isinstance(kind, str) or kind not in EVENT_TYPES:
         raise EventError(f"unknown message type {kind!r}")
     return _decode_event(EVENT_TYPES[kind], obj)
 
