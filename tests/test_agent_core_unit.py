@@ -215,10 +215,13 @@ def test_clock_jump_rebases_instead_of_missing(tmp_path: Path) -> None:
 def test_config_file_and_passthrough_sections(tmp_path: Path) -> None:
     path = tmp_path / "agent.toml"
     path.write_text("# comment\n[agent]\nwatch_interval = 2\nspool_dir = '/s'\n"
-                    "[agentx]\nsocket = '/var/agentx/master'\n")
+                    "[snmp]\ncontact = 'ops@example.org'\n")
     config = load(path)
     assert config.watch_interval == 2.0 and config.spool_dir == "/s"
-    assert config.sections == {"agentx": {"socket": "/var/agentx/master"}}
+    assert config.sections == {"snmp": {"contact": "ops@example.org"}}
+    path.write_text("[agentx]\nsocket = '/var/agentx/master'\n")
+    with pytest.raises(ConfigError, match=r"unknown table \[agentx\]"):
+        load(path)
     path.write_text("[agent]\nwatch_interval = true\n")
     with pytest.raises(ConfigError, match="watch_interval"):
         load(path)
