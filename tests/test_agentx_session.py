@@ -144,6 +144,28 @@ def test_an_unencodable_value_gives_gen_err_not_a_dead_session() -> None:
     assert (response.error, response.varbinds) == (ax.Error.genErr, ())
 
 
+@pytest.mark.parametrize("network_order", [True, False])
+def test_the_walk_fast_path_answers_as_the_general_path(network_order: bool) -> None:
+    view = table_view(2)
+    handler = RequestHandler(view, lambda: 42)
+    first_row = COLUMN + (2, 0, 3, 106, 111, 98, 1)
+    for search in (ax.SearchRange(ROOT, ROOT[:-1] + (72,)), ax.SearchRange(COUNT, COUNT, True),
+                   ax.SearchRange(COUNT, ACCEPTED), ax.SearchRange(first_row, COLUMN + (3,)),
+                   ax.SearchRange(first_row)):
+        pdu = ax.GetNext(session_id=1, transaction_id=2, packet_id=3,
+                         network_order=network_order, ranges=(search,))
+        frame = ax.encode(pdu)
+        quick = ax.single_get_next(frame)
+        assert quick is not None
+        assert handler.get_next_frame(frame, *quick) == handler.handle(pdu)
+    unencodable = RequestHandler(SortedView([(COUNT, object())]), lambda: 0)
+    frame = ax.encode(ax.GetNext(ranges=(ax.SearchRange(ROOT),)))
+    quick = ax.single_get_next(frame)
+    assert quick is not None
+    response = ax.decode(unencodable.get_next_frame(frame, *quick) or b"")
+    assert isinstance(response, ax.Response) and response.error == ax.Error.genErr
+
+
 @pytest.mark.parametrize("address", ["", "unix:", "tcp:host", "tcp::161", "tcp:h:0",
                                      "tcp:h:99999", "udp:h:1", "/tmp/sock"])
 def test_bad_addresses_are_refused_in_one_line(address: str) -> None:
