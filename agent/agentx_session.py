@@ -198,6 +198,11 @@ class _Connection(asyncio.Protocol):
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
+        if not self.buffer and (quick := ax.single_get_next(data)) is not None:
+            answer = self.handler.get_next_frame(data, *quick)  # one read, one walk step
+            if answer is not None:
+                self.write(answer)
+            return
         self.buffer.receive(data)
         try:
             self._dispatch_buffered()
