@@ -476,6 +476,53 @@ def decode_header(data: bytes | memoryview, pos: int = 0) -> Header:
     return Header(version, pdu_type, flags, session_id, transaction_id, packet_id, length)
 
 
+_FAST_HEAD = {order: struct.Struct(order + "4I") for order in "<>"}
+_GET_NEXT_PLAIN = {
+    (VERSION, PduType.get_next, 0): "<",
+    (VERSION, PduType.get_next, NETWORK_BYTE_ORDER): ">",
+}
+
+
+def single_get_next(frame: bytes) -> tuple[bool, Oid, bool, Oid] | None:
+    """(network_order, start, include, end) when `frame` is a whole, well-formed GetNext PDU
+    with one SearchRange in the default context (what snmpd sends for every varbind of a
+    walk); None for anything else, which `decode` then handles (and reports) in full."""
+    size = len(frame)
+    if size < HEADER_SIZE + 8:
+        return None
+    order = _GET_NEXT_PLAIN.get((frame[0], frame[1], frame[2]))
+    if order is None or _FAST_HEAD[order].unpack_from(frame, 4)[3] != size - HEADER_SIZE:
+        return None
+    n_start, prefix, include = frame[20], frame[21], frame[22]
+    pos = 24 + 4 * n_start
+    if n_start > MAX_SUBIDS or pos + 4 > size:
+        return None
+    n_end, end_prefix = frame[pos], frame[pos + 1]
+    if n_end > MAX_SUBIDS or pos + 4 + 4 * n_end != size:
+        return None
+    subids = _SUBIDS[order]
+    start = subids[n_start].unpack_from(frame, 24)
+    if prefix:
+        start = (1, 3, 6, 1, prefix, *start)
+    end = subids[n_end].unpack_from(frame, pos + 4)
+    if end_prefix:
+        end = (1, 3, 6, 1, end_prefix, *end)
+    return order == ">", start, include != 0, end
+
+
+_RESPONSE_START = {order: bytes((VERSION, PduType.response, flag, 0))
+                   for order, flag in (("<", 0), (">", NETWORK_BYTE_ORDER))}
+_RESPONSE_TAIL = {order: struct.Struct(order + "IIHH") for order in "<>"}
+
+
+def get_next_response(frame: bytes, varbind: bytes, sys_uptime: int) -> bytes:
+    """The no-error Response, holding one encoded `varbind`, to the request `frame` that
+    `single_get_next` accepted: its byte order, session, transaction and packet ids."""
+    order = ">" if frame[2] & NETWORK_BYTE_ORDER else "<"
+    return b"".join((_RESPONSE_START[order], frame[4:16],
+                     _RESPONSE_TAIL[order].pack(8 + len(varbind), sys_uptime, 0, 0), varbind))
+
+
 def decode(data: bytes) -> PDU:
     """One whole PDU (header and exactly payload_length octets) -> its PDU object."""
     if len(data) < HEADER_SIZE:
@@ -743,25 +790,39 @@ class AgentXBuffer:
     def receive(self, data: bytes) -> None:
         self._data += data
 
+    def next_frame(self) -> bytes | None:
+        """The bytes of the next complete PDU (header included), or None until more arrive.
+
+        PayloadTooLarge means the stream is unusable and the connection should be dropped.
+        """
+        data = self._data
+        size = len(data)
+        if size < HEADER_SIZE:
+            return None
+        order = ">" if data[2] & NETWORK_BYTE_ORDER else "<"
+        length = _FAST_HEAD[order].unpack_from(data, 4)[3]
+        if length > self.max_payload:
+            raise PayloadTooLarge(f"payload_length {length} exceeds {self.max_payload}",
+                                  decode_header(data))
+        total = HEADER_SIZE + length
+        if size < total:
+            return None
+        if size == total:
+            frame = bytes(data)
+            data.clear()
+        else:
+            frame = bytes(data[:total])
+            del data[:total]
+        return frame
+
     def next_pdu(self) -> PDU | None:
         """The next complete PDU, or None until more bytes arrive.
 
         A malformed PDU raises ParseError after its bytes are consumed, so the stream goes on;
         PayloadTooLarge means the stream is unusable and the connection should be dropped.
         """
-        data = self._data
-        if len(data) < HEADER_SIZE:
-            return None
-        header = decode_header(data)
-        if header.payload_length > self.max_payload:
-            raise PayloadTooLarge(
-                f"payload_length {header.payload_length} exceeds {self.max_payload}", header)
-        total = HEADER_SIZE + header.payload_length
-        if len(data) < total:
-            return None
-        chunk = bytes(data[:total])
-        del data[:total]
-        return decode_payload(header, chunk, HEADER_SIZE)
+        frame = self.next_frame()
+        return None if frame is None else decode(frame)
 
     def feed(self, data: bytes) -> list[PDU]:
         """`receive` then every complete PDU; an error raises after earlier PDUs were consumed,

@@ -320,3 +320,47 @@ def test_unencodable_values_raise_encode_errors() -> None:
         ax.encode(ax.GetBulk(max_repetitions=70000))
     with pytest.raises(ax.EncodeError):
         ax.encode(ax.Open(timeout=256))
+
+
+def assert_single_get_next_agrees_with_decode(wire: bytes) -> None:
+    """The walk's fast path accepts exactly the plain one-range GetNext PDUs `decode` accepts,
+    reads the same range from them, and answers them as `response_bytes` would."""
+    quick = ax.single_get_next(wire)
+    try:
+        pdu = ax.decode(wire)
+    except ax.AgentXError:
+        assert quick is None
+        return
+    plain = (isinstance(pdu, ax.GetNext) and pdu.context is None and len(pdu.ranges) == 1
+             and wire[2] in (0, ax.NETWORK_BYTE_ORDER))
+    assert (quick is not None) == plain
+    if quick is not None:
+        assert isinstance(pdu, ax.GetNext)
+        (r,) = pdu.ranges
+        assert quick == (pdu.network_order, r.start, r.include, r.end)
+        varbind = ax.encode_varbind(r.start, rfc1902.Gauge32(7), pdu.network_order)
+        assert ax.get_next_response(wire, varbind, 99) == ax.response_bytes(
+            pdu, [varbind], sys_uptime=99)
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(pdus, st.data())
+def test_single_get_next_fast_path_matches_decode(pdu: ax.PDU, data: st.DataObject) -> None:
+    wire = bytearray(ax.encode(pdu))
+    assert_single_get_next_agrees_with_decode(bytes(wire))
+    for _ in range(data.draw(st.integers(0, 3))):
+        wire[data.draw(st.integers(0, len(wire) - 1))] = data.draw(st.integers(0, 255))
+    assert_single_get_next_agrees_with_decode(bytes(wire[:data.draw(st.integers(0, len(wire)))]))
+
+
+@pytest.mark.parametrize("network_order", [True, False])
+def test_single_get_next_reads_a_walk_step(network_order: bool) -> None:
+    start, end = (1, 3, 6, 1, 4, 1, 99, 2, 1, 7), (1, 3, 6, 1, 4, 1, 100)
+    pdu = ax.GetNext(session_id=5, transaction_id=6, packet_id=7, network_order=network_order,
+                     ranges=(ax.SearchRange(start, end, include=True),))
+    assert ax.single_get_next(ax.encode(pdu)) == (network_order, start, True, end)
+    two = ax.GetNext(ranges=(ax.SearchRange(start), ax.SearchRange(end)))
+    assert ax.single_get_next(ax.encode(two)) is None
+    context = ax.GetNext(context=b"c", ranges=(ax.SearchRange(start),))
+    assert ax.single_get_next(ax.encode(context)) is None
+    assert ax.single_get_next(ax.encode(ax.Get(ranges=(ax.SearchRange(start),)))) is None

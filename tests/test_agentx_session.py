@@ -17,6 +17,7 @@ from cronwrap.agent.agentx_session import (
     SNMP_TRAP_OID,
     AgentXFrontend,
     RequestHandler,
+    _Connection,
     parse_address,
 )
 from cronwrap.agent.model import JobKey, JobRecord, JobState, Notification, NotificationKind
@@ -142,6 +143,64 @@ def test_an_unencodable_value_gives_gen_err_not_a_dead_session() -> None:
     view = SortedView([(COUNT, object())])
     response = answer(view, ax.GetNext(ranges=(ax.SearchRange(ROOT),)))
     assert (response.error, response.varbinds) == (ax.Error.genErr, ())
+
+
+@pytest.mark.parametrize("network_order", [True, False])
+def test_the_walk_fast_path_answers_as_the_general_path(network_order: bool) -> None:
+    view = table_view(2)
+    handler = RequestHandler(view, lambda: 42)
+    first_row = COLUMN + (2, 0, 3, 106, 111, 98, 1)
+    for search in (ax.SearchRange(ROOT, ROOT[:-1] + (72,)), ax.SearchRange(COUNT, COUNT, True),
+                   ax.SearchRange(COUNT, ACCEPTED), ax.SearchRange(first_row, COLUMN + (3,)),
+                   ax.SearchRange(first_row)):
+        pdu = ax.GetNext(session_id=1, transaction_id=2, packet_id=3,
+                         network_order=network_order, ranges=(search,))
+        frame = ax.encode(pdu)
+        quick = ax.single_get_next(frame)
+        assert quick is not None
+        assert handler.get_next_frame(frame, *quick) == handler.handle(pdu)
+    unencodable = RequestHandler(SortedView([(COUNT, object())]), lambda: 0)
+    frame = ax.encode(ax.GetNext(ranges=(ax.SearchRange(ROOT),)))
+    quick = ax.single_get_next(frame)
+    assert quick is not None
+    response = ax.decode(unencodable.get_next_frame(frame, *quick) or b"")
+    assert isinstance(response, ax.Response) and response.error == ax.Error.genErr
+
+
+class RecordingTransport(asyncio.Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[bytes] = []
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return False
+
+
+def test_requests_are_answered_however_the_reads_cut_them() -> None:
+    steps = [ax.encode(ax.GetNext(session_id=1, packet_id=n, network_order=n % 2 == 0,
+                                  ranges=(ax.SearchRange(COUNT if n else ROOT),)))
+             for n in range(4)]
+    ping = ax.encode(ax.Ping(session_id=1, packet_id=9))
+    handler = RequestHandler(table_view(1), lambda: 0)
+    reads = [steps[0],                               # one whole request per read (the walk)
+             steps[1][:7], steps[1][7:] + steps[2],  # split, then coalesced with the next
+             steps[3] + ping]                        # a GetNext, then another PDU
+
+    async def serve() -> list[bytes]:
+        conn = _Connection(handler, 5.0)
+        transport = RecordingTransport()
+        conn.connection_made(transport)
+        for data in reads:
+            conn.data_received(data)
+        return transport.written
+
+    written = asyncio.run(serve())
+    expected = [handler.handle(ax.decode(wire)) for wire in (*steps, ping)]
+    assert written == expected
+    assert [ax.decode(w).packet_id for w in written] == [0, 1, 2, 3, 9]
 
 
 @pytest.mark.parametrize("address", ["", "unix:", "tcp:host", "tcp::161", "tcp:h:0",
