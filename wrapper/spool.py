@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import stat
 
@@ -43,6 +42,22 @@ def spool_event(root: str, uid: int, event_id: str, wire: bytes) -> str:
     return os.path.join(root, str(uid), final)
 
 
+def _sync_new_entry(root: str) -> None:
+    """fsync ROOT so a just-created ROOT/<uid> survives a crash with the event inside it.
+
+    Root can; other users cannot open the 01733 spool root for reading, so their first spooled
+    event relies on the filesystem committing the new directory entry on its own.
+    """
+    try:
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except PermissionError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _open_user_dir(root: str, uid: int) -> int:
     """An fd on ROOT/<uid> (0700, owned by `uid`), creating ROOT (01733 as root) if needed."""
     if not os.path.isdir(root):
@@ -53,8 +68,11 @@ def _open_user_dir(root: str, uid: int) -> int:
             pass
     root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)  # ROOT may be 01733
     try:
-        with contextlib.suppress(FileExistsError):
+        try:
             os.mkdir(str(uid), 0o700, dir_fd=root_fd)
+            _sync_new_entry(root)
+        except FileExistsError:
+            pass
         try:
             fd = os.open(str(uid), _DIR_FLAGS, dir_fd=root_fd)
         except OSError as exc:
