@@ -167,16 +167,27 @@ def build_frontends(args: argparse.Namespace, core: AgentCore, config: Config) -
     return frontends
 
 
-def standalone_frontend(args: argparse.Namespace, core: AgentCore, config: Config,
-                        view: Any) -> Any:
+def snmp_settings(args: argparse.Namespace, config: Config) -> Any:
+    """The [snmp] table as an SnmpConfig, refusing a config file with secrets others can read."""
     from .snmp_config import SnmpConfigError, check_secret_file, parse_snmp_config
-    from .standalone import StandaloneFrontend
 
     try:
         snmp = parse_snmp_config(config.sections.get("snmp", {}))
         path = config_path(args)
         if path is not None:
             check_secret_file(path, snmp)
+    except SnmpConfigError as exc:
+        raise UserError(str(exc), EX_CONFIG) from None
+    return snmp
+
+
+def standalone_frontend(args: argparse.Namespace, core: AgentCore, config: Config,
+                        view: Any) -> Any:
+    from .snmp_config import SnmpConfigError
+    from .standalone import StandaloneFrontend
+
+    snmp = snmp_settings(args, config)
+    try:
         return StandaloneFrontend(args.listen, view, mib.ROOT, snmp, Path(config.state_dir),
                                   core.notifications.subscribe(), notification_payload)
     except SnmpConfigError as exc:
@@ -325,13 +336,7 @@ async def shutdown(core: AgentCore, tasks: list[asyncio.Task[Any]]) -> None:
 def check_config(args: argparse.Namespace, config: Config) -> None:
     """Validate everything a start would read, without binding or writing anything."""
     from .agentx_session import parse_address
-    from .snmp_config import (
-        SnmpConfigError,
-        check_secret_file,
-        effective_access,
-        parse_listen,
-        parse_snmp_config,
-    )
+    from .snmp_config import SnmpConfigError, effective_access, parse_listen
 
     path = config_path(args)
     print(f"config file:   {path or '(none: built-in defaults)'}")
@@ -344,15 +349,13 @@ def check_config(args: argparse.Namespace, config: Config) -> None:
         except ValueError as exc:
             raise UserError(f"--agentx: {exc}", EX_USAGE) from None
         print(f"AgentX master: {args.agentx}")
-    try:
-        snmp = parse_snmp_config(config.sections.get("snmp", {}))
-        if path is not None:
-            check_secret_file(path, snmp)
-        if args.listen:
+    snmp = snmp_settings(args, config)
+    if args.listen:
+        try:
             snmp = effective_access(snmp, [parse_listen(spec) for spec in args.listen])
-            print(f"SNMP listen:   {', '.join(args.listen)}")
-    except SnmpConfigError as exc:
-        raise UserError(str(exc), EX_CONFIG) from None
+        except SnmpConfigError as exc:
+            raise UserError(str(exc), EX_CONFIG) from None
+        print(f"SNMP listen:   {', '.join(args.listen)}")
     print(f"SNMP access:   {len(snmp.communities)} communities, {len(snmp.users)} v3 users, "
           f"{len(snmp.targets)} notification targets")
     print("configuration OK")

@@ -105,3 +105,32 @@ def test_unusable_state_database_is_one_line_73(tmp_path: Path) -> None:
                             check=False)
     assert result.returncode == 73
     assert "cannot open the state database" in result.stderr and "Traceback" not in result.stderr
+
+
+SECRET_CONFIG = """\
+[[snmp.user]]
+name = "monitor"
+auth = "SHA-256"
+auth_key = "a long enough auth passphrase"
+priv = "AES-128"
+priv_key = "a long enough priv passphrase"
+"""
+
+
+@pytest.mark.parametrize(("mode", "listen", "status", "said"), [
+    (0o600, "udp:0.0.0.0:1161", 0, "configuration OK"),
+    (0o644, "udp:0.0.0.0:1161", 78, "chmod 600"),
+    (0o600, "udp:bogus", 78, "udp:bogus"),
+])
+def test_check_config_validates_without_starting(tmp_path: Path, mode: int, listen: str,
+                                                 status: int, said: str) -> None:
+    config = tmp_path / "agent.toml"
+    config.write_text(SECRET_CONFIG)
+    config.chmod(mode)
+    agent = Agent(tmp_path)
+    result = subprocess.run([*agent.args(), "--config", str(config), "--listen", listen,
+                             "--check-config"], capture_output=True, text=True, timeout=60,
+                            check=False)
+    assert result.returncode == status
+    assert said in result.stdout + result.stderr and "Traceback" not in result.stderr
+    assert not agent.socket.exists() and not agent.state.exists()  # nothing bound or written
