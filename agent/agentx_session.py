@@ -181,7 +181,8 @@ class _Connection(asyncio.Protocol):
         self.pending[packet_id] = future
         self.write(ax.encode(_with_ids(pdu, self.session_id, packet_id)))
         try:
-            return await asyncio.wait_for(future, self.timeout)
+            async with asyncio.timeout(self.timeout):
+                return await future
         except TimeoutError:
             raise SessionError(f"no Response to {pdu.type.name} within {self.timeout:g}s") from None
         finally:
@@ -350,7 +351,10 @@ class AgentXFrontend:
         return conn
 
     async def _session(self) -> None:
-        conn = await asyncio.wait_for(self._connect(), self.timeout)
+        # asyncio.timeout, not wait_for: 3.11's wait_for returns the connect's result (here its
+        # error) when a cancellation arrives just as the connect fails, so the cancel was lost.
+        async with asyncio.timeout(self.timeout):
+            conn = await self._connect()
         tasks = [asyncio.create_task(conn.read_loop()),
                  asyncio.create_task(self._keep_alive(conn))]
         try:

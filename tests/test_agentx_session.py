@@ -454,6 +454,25 @@ def test_unreachable_master_is_retried_not_fatal(tmp_path: Path) -> None:
     assert asyncio.run(scenario()) == 0
 
 
+def test_cancelling_while_the_connect_fails_always_stops_the_frontend(tmp_path: Path) -> None:
+    """A cancel that lands as the connect fails must not be lost (3.11's wait_for lost it, so
+    the agent's shutdown hung with no snmpd running)."""
+    async def cancelled_in_time(delay: float) -> bool:
+        frontend = AgentXFrontend(f"unix:{tmp_path / 'nothing'}", table_view(1), ROOT, None,
+                                  notification_varbinds)
+        task = asyncio.create_task(frontend.run())
+        await asyncio.sleep(delay)
+        task.cancel()
+        done, _ = await asyncio.wait([task], timeout=3)
+        return task in done and task.cancelled()
+
+    async def scenario() -> list[float]:
+        delays = [i * 0.00001 for i in range(300)]  # 0 to 3 ms: before, during, after connect
+        return [delay for delay in delays if not await cancelled_in_time(delay)]
+
+    assert asyncio.run(scenario()) == []
+
+
 # --- against an in-test master speaking the codec over a real Unix socket --------------------
 
 class ScriptedMaster:
