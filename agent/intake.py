@@ -90,8 +90,8 @@ class Connection:
     async def serve(self) -> None:
         while True:
             try:
-                line = await asyncio.wait_for(self.reader.readuntil(b"\n"),
-                                              self.intake.config.read_timeout)
+                async with asyncio.timeout(self.intake.config.read_timeout):
+                    line = await self.reader.readuntil(b"\n")
             except asyncio.IncompleteReadError as exc:
                 if exc.partial.strip():
                     await self.reply(self.intake.refuse("truncated", "message without newline"))
@@ -125,7 +125,8 @@ class Connection:
 
     async def reply(self, data: bytes) -> None:
         self.writer.write(data)
-        await asyncio.wait_for(self.writer.drain(), self.intake.config.read_timeout)
+        async with asyncio.timeout(self.intake.config.read_timeout):
+            await self.writer.drain()
 
 
 class Intake:

@@ -240,7 +240,8 @@ class QuietDispatcher(AsyncioDispatcher):
                     continue
                 self._busy.clear()
                 try:
-                    await asyncio.wait_for(self._busy.wait(), self._idle_every)
+                    async with asyncio.timeout(self._idle_every):  # not wait_for: see agentx
+                        await self._busy.wait()
                     last = time.time()  # woken by a new job: drop the idle interval's ticks
                 except TimeoutError:
                     last = self._catch_up(last, resolution)
