@@ -11,10 +11,12 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cronwrap.wrapper.events import Event, StatusRequest
 
 AGENT = [sys.executable, "-m", "cronwrap.agent.main"]
@@ -168,3 +170,11 @@ def run_cronwrap(agent: Agent, *args: str, user: str | None = None
     if user is not None:
         full = ["setpriv", f"--reuid={user}", "--regid=nogroup", "--clear-groups", *full]
     return subprocess.run(full, capture_output=True, text=True, env=env, timeout=120, check=False)
+
+
+@pytest.fixture
+def agent(tmp_path: Path) -> Iterator[Agent]:
+    """A running agent with default options on the test's private paths, stopped afterwards."""
+    running = Agent(tmp_path).start()
+    yield running
+    running.close()

@@ -7,7 +7,6 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,13 +22,6 @@ from cronwrap.wrapper.events import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def agent(tmp_path: Path) -> Iterator[Agent]:
-    running = Agent(tmp_path).start()
-    yield running
-    running.close()
 
 
 def stats_of(agent: Agent) -> tuple[int, int]:

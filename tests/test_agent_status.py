@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,13 +14,6 @@ from agent_support import Agent, cronwrap_command, request, run_cronwrap
 from cronwrap.wrapper.events import Finished, Overlapped, Started, new_event_id
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def agent(tmp_path: Path) -> Iterator[Agent]:
-    running = Agent(tmp_path).start()
-    yield running
-    running.close()
 
 
 def status(agent: Agent | None, *args: str, socket: Path | None = None
