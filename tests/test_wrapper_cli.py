@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,8 @@ from cronwrap.wrapper.cli import build_settings, job_name
 from cronwrap.wrapper.config import read_env_file
 from cronwrap.wrapper.durations import parse_duration, parse_size
 from cronwrap.wrapper.errors import ConfigError, UsageError
+from cronwrap.wrapper.events import is_valid_job_name
+from cronwrap.wrapper.names import derive_job_name
 from wrapper_helpers import CRONWRAP, Dirs, dirs, run
 
 __all__ = ["dirs"]
@@ -47,14 +50,39 @@ def test_bad_sizes(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("command", "name"),
-    [("/usr/local/bin/backup", "backup"), ("backup.sh", "backup.sh"), ("./run job!", "runjob"),
-     ("/opt/x/.hidden", "hidden"), ("/bin/" + "a" * 80, "a" * 64)],
+    [("/usr/local/bin/backup", "backup"), ("backup.sh", "backup.sh"),
+     ("/opt/x/" + "a" * 64, "a" * 64)],
 )
-def test_default_name_from_the_command(command: str, name: str) -> None:
+def test_a_valid_file_name_is_the_job_name(command: str, name: str) -> None:
     assert job_name(None, command) == name
 
 
-@pytest.mark.parametrize("command", ["/usr/bin/ñ", "/tmp/...", "/"])
+@pytest.mark.parametrize(
+    ("command", "readable"),
+    [("./run job!", "runjob"), ("/opt/x/.hidden", "hidden"), ("/usr/bin/bäckup", "backup"),
+     ("/usr/bin/ñ", "n"), ("/bin/" + "a" * 80, "a" * 55)],
+)
+def test_a_changed_file_name_gets_a_digest_of_the_original(command: str, readable: str) -> None:
+    name = job_name(None, command)
+    head, _, digest = name.rpartition("-")
+    assert head == readable and re.fullmatch("[0-9a-f]{8}", digest), name
+    assert is_valid_job_name(name) and job_name(None, command) == name  # deterministic
+
+
+def test_derived_names_never_share_a_lock_or_a_row() -> None:
+    commands = ["/usr/bin/bäckup", "/usr/bin/bckup", "/usr/bin/backup", "/usr/bin/bäckup!",
+                "/usr/bin/.backup", "/usr/bin/backup ", "/usr/bin/back up", "/usr/bin/bäckup\udcff",
+                "/bin/" + "a" * 65, "/bin/" + "a" * 66, "/bin/" + "a" * 80 + "b"]
+    names = [job_name(None, command) for command in commands]
+    assert len(set(names)) == len(commands), names
+
+
+def test_the_agent_and_the_wrapper_share_one_derivation() -> None:
+    assert derive_job_name("/usr/bin/bäckup") == job_name(None, "/usr/bin/bäckup")
+    assert derive_job_name("...") is None
+
+
+@pytest.mark.parametrize("command", ["/tmp/...", "/", "", "/usr/bin/バックアップ"])
 def test_no_name_derivable_is_refused(command: str) -> None:
     with pytest.raises(UsageError):
         job_name(None, command)
@@ -242,3 +270,16 @@ def test_fallback_lock_dir_owned_by_someone_else_is_refused(dirs: Dirs, tmp_path
     result = run(dirs, "--lock-dir", str(foreign), "-n", "j", "--", "true")
     assert result.returncode == 73 and "owned by uid 65534" in result.stderr
     assert list(foreign.iterdir()) == []
+
+
+def test_jobs_named_after_bäckup_and_bckup_keep_separate_logs_and_events(
+        dirs: Dirs, tmp_path: Path) -> None:
+    names = []
+    for file_name in ("bäckup", "bckup"):
+        script = tmp_path / file_name
+        script.write_text("#!/bin/sh\nexit 0\n")
+        script.chmod(0o755)
+        assert run(dirs, "--", str(script)).returncode == 0
+        names.append(dirs.spooled()[-1].job)
+    assert names[1] == "bckup" and names[0].startswith("backup-"), names
+    assert len(dirs.job_logs(names[0])) == len(dirs.job_logs("bckup")) == 1

@@ -15,6 +15,7 @@ from cronwrap.wrapper.config import (
 )
 from cronwrap.wrapper.errors import EX_USAGE, UsageError, WrapperError
 from cronwrap.wrapper.events import is_valid_job_name
+from cronwrap.wrapper.names import derive_job_name
 
 HELP = """\
 usage: cronwrap [OPTIONS] -- COMMAND [ARG...]
@@ -27,7 +28,8 @@ In a crontab:  0 3 * * *  cronwrap -n backup --timeout 2h -- /usr/local/bin/back
 
 job:
   -n, --name NAME         job name [A-Za-z0-9][A-Za-z0-9._-]{0,63}
-                          (default: the command's file name)
+                          (default: the command's file name; other characters
+                          dropped and a digest added, see docs/wrapper.md)
   --timeout DURATION      SIGTERM the job's process group after DURATION (exit 124)
   --kill-after DURATION   then SIGKILL it after DURATION more (default 10s)
   --env-file FILE         load KEY=VALUE lines into the job's environment (repeatable)
@@ -156,7 +158,7 @@ def build_settings(argv: list[str], environ: dict[str, str]) -> Settings:
 
 
 def job_name(given: str | None, command: str) -> str:
-    """The validated job name: as given, or derived from the command's file name."""
+    """The validated job name: as given, or derived from the command's file name (names.py)."""
     if given is not None:
         if not is_valid_job_name(given):
             raise UsageError(
@@ -164,10 +166,8 @@ def job_name(given: str | None, command: str) -> str:
                 " starting with a letter or digit"
             )
         return given
-    base = os.path.basename(command.rstrip("/"))
-    name = "".join(c for c in base if c.isascii() and (c.isalnum() or c in "._-"))
-    name = name.lstrip("._-")[:64]
-    if not is_valid_job_name(name):
+    name = derive_job_name(command)
+    if name is None:
         raise UsageError(f"cannot derive a job name from {command!r}: give one with -n NAME")
     return name
 
