@@ -334,7 +334,8 @@ def _finished(job: Job, event: Finished, cadence: Cadence) -> tuple[Job, list[No
     rec = replace(rec, runs=rec.runs + 1, failures=rec.failures + failed,
                   timeouts=rec.timeouts + event.timed_out)
     end = event.start_time + event.duration_ms / 1000
-    if job.last_end is not None and end < job.last_end:  # older than the last applied run
+    in_progress = rec.running_pid == event.pid and rec.last_start == event.start_time
+    if not in_progress and job.last_end is not None and end < job.last_end:  # an older run
         return replace(job, record=rec), kinds
     if not failed and (rec.last_success is None or event.start_time > rec.last_success):
         rec = replace(rec, last_success=event.start_time)

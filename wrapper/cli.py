@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 from cronwrap.wrapper.config import (
     Settings,
@@ -189,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = build_settings(args, dict(os.environ))
         from cronwrap.wrapper.job import run_job
 
-        return run_job(settings, time.time())
+        return run_job(settings)
     except WrapperError as exc:
         sys.stderr.write(f"cronwrap: {exc}\n")
         return exc.exit_code

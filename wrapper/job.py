@@ -28,8 +28,12 @@ FAILURE_TAIL_LINES = 50
 MAIL_TAIL_BYTES = 64 * 1024  # mail.MAX_TAIL_BYTES: what a mail shows of the output
 
 
-def run_job(settings: Settings, start_wall: float) -> int:
-    """Run settings.command under cronwrap's guard and return the wrapper's exit status."""
+def run_job(settings: Settings) -> int:
+    """Run settings.command under cronwrap's guard and return the wrapper's exit status.
+
+    The run's one start time is taken once the lock is held (after any --lock-wait): the lock
+    record, the log's name, the started event and the finished event's start_time all carry it.
+    """
     uid = os.getuid()
     job = settings.name or ""
     env = job_environment(settings, uid)
@@ -40,15 +44,17 @@ def run_job(settings: Settings, start_wall: float) -> int:
     try:
         if not lock.acquire(settings.lock_wait):
             return _overlapped(settings, lock, reporter, cadence)
-        log = _open_log(settings, uid, start_wall)
-        reporter.report(Started(new_event_id(), job, time.time(), os.getpid(), cadence))
+        start = time.time()
+        lock.record_holder(start)
+        log = _open_log(settings, uid, start)
+        reporter.report(Started(new_event_id(), job, start, os.getpid(), cadence))
         tail = TailRing(MAIL_TAIL_BYTES if settings.mail else FAILURE_TAIL_BYTES)
         outcome = _supervise(settings, env, log, tail)
     finally:
         lock.close()
     log_path = _close_log(settings, log)
     reporter.report(Finished(
-        new_event_id(), job, time.time(), os.getpid(), start_time=start_wall,
+        new_event_id(), job, time.time(), os.getpid(), start_time=start,
         exit_status=outcome.exit_status, signal=outcome.signal,
         duration_ms=outcome.duration_ms, timed_out=outcome.timed_out,
         log_path=log_path, cadence=cadence,
@@ -80,7 +86,7 @@ def _overlapped(settings: Settings, lock: JobLock, reporter: Reporter, cadence: 
     return settings.overlap_exit
 
 
-def _open_log(settings: Settings, uid: int, start_wall: float) -> RunLog | None:
+def _open_log(settings: Settings, uid: int, start: float) -> RunLog | None:
     log_dir = settings.log_dir or default_log_dir(uid, os.environ)
     user = user_name(uid)
     dir_path = os.path.join(log_dir, user, settings.name or "")
@@ -91,7 +97,7 @@ def _open_log(settings: Settings, uid: int, start_wall: float) -> RunLog | None:
         _say(f"warning: cannot write a log under {log_dir}: {_reason(exc)}; running without one")
         return None
     try:
-        return create_run_log(dir_fd, dir_path, start_wall, settings.max_log_size)
+        return create_run_log(dir_fd, dir_path, start, settings.max_log_size)
     except OSError as exc:
         _say(f"warning: cannot create a log in {dir_path}: {_reason(exc)}; running without one")
         return None

@@ -86,7 +86,7 @@ class JobLock:
         return fd
 
     def acquire(self, wait: float) -> bool:
-        """Take the lock, retrying for up to `wait` seconds; on success record our pid and start."""
+        """Take the lock, retrying for up to `wait` seconds; True once it is held."""
         from filelock import lock_descriptor
 
         deadline = time.monotonic() + wait
@@ -98,9 +98,12 @@ class JobLock:
                 time.sleep(min(0.1, remaining))
         except OSError as exc:  # e.g. ENOSYS: a file system without flock
             raise UnsafePathError(f"cannot lock {self.path}: {exc.strerror or exc}") from None
-        # Fixed width, so each holder overwrites the last one's record without an ftruncate.
-        os.pwrite(self._fd, f"{os.getpid():>10} {time.time():>17.3f}\n".encode(), 0)
         return True
+
+    def record_holder(self, start: float) -> None:
+        """Write our pid and the run's start time into the held lock file, for overlap reports."""
+        # Fixed width, so each holder overwrites the last one's record without an ftruncate.
+        os.pwrite(self._fd, f"{os.getpid():>10} {start:>17.3f}\n".encode(), 0)
 
     def holder(self) -> tuple[int | None, float | None]:
         """The (pid, start time) the current holder wrote, as far as they can be read."""
