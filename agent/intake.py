@@ -21,6 +21,7 @@ from cronwrap.wrapper.events import (
 
 from .config import Config
 from .core import AgentCore, Rejected, Unavailable, job_json
+from .ratelimit import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
@@ -52,28 +53,6 @@ def peer_uid(sock: socket.socket) -> int:
     _pid, uid, _gid = PEERCRED.unpack(
         sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, PEERCRED.size))
     return uid
-
-
-class RateLimitedLog:
-    """Logs each distinct cause at most once per `interval` seconds, with a suppressed count."""
-
-    MAX_CAUSES = 1000
-
-    def __init__(self, interval: float = 60.0) -> None:
-        self.interval = interval
-        self._last: dict[str, tuple[float, int]] = {}
-
-    def warning(self, cause: str, detail: str) -> None:
-        now = time.monotonic()
-        last, suppressed = self._last.get(cause, (-self.interval, 0))
-        if now - last < self.interval:
-            self._last[cause] = (last, suppressed + 1)
-            return
-        if len(self._last) >= self.MAX_CAUSES:
-            self._last.clear()
-        self._last[cause] = (now, 0)
-        more = f" ({suppressed} more since last logged)" if suppressed else ""
-        log.warning("rejected event: %s: %s%s", cause, detail, more)
 
 
 class Connection:

@@ -13,7 +13,8 @@ from pathlib import Path
 from cronwrap.wrapper.events import MAX_MESSAGE_BYTES, Event, EventError, decode_message
 
 from .core import AgentCore, Rejected, Unavailable
-from .intake import RateLimitedLog, owner_name
+from .intake import owner_name
+from .ratelimit import RateLimitedLog
 
 log = logging.getLogger(__name__)
 

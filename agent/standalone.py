@@ -34,6 +34,7 @@ from pysnmp.smi.instrum import AbstractMibInstrumController
 
 from .mibview import NO_SUCH_INSTANCE, NO_SUCH_OBJECT, Entry, MibView, NoSuch, Oid
 from .model import Notification
+from .ratelimit import RateLimitedLog
 from .snmp_config import (
     Community,
     ListenAddress,
@@ -219,10 +220,25 @@ class QuietDispatcher(AsyncioDispatcher):
     the inform's timeout was already counted from the tick count as it stood.
     """
 
-    def __init__(self, idle_every: float = IDLE_TICKS_EVERY) -> None:
+    def __init__(self, idle_every: float = IDLE_TICKS_EVERY,
+                 undecodable: UndecodablePackets | None = None) -> None:
         super().__init__()
         self._idle_every = idle_every
         self._busy = asyncio.Event()
+        self.undecodable = undecodable or UndecodablePackets()
+
+    def _callback_function(self, incomingTransport: Any, transportAddress: Any,
+                           incomingMessage: Any) -> None:
+        """Hand a datagram to pysnmp; one that makes pysnmp raise is dropped and counted.
+
+        pysnmp counts and drops most malformed messages itself, but some (e.g. a datagram
+        starting with 0xa0) raise out of its decoder into the event loop, which would log a
+        traceback per packet.
+        """
+        try:
+            super()._callback_function(incomingTransport, transportAddress, incomingMessage)
+        except Exception as exc:  # anything pysnmp raises on a hostile datagram
+            self.undecodable.dropped(transportAddress, exc)
 
     def job_started(self, jobId: Any, count: int = 1) -> None:
         super().job_started(jobId, count)
@@ -253,6 +269,22 @@ class QuietDispatcher(AsyncioDispatcher):
             last += resolution  # the same sum pysnmp's TimerCallable makes: no tick is skipped
             self.handle_timer_tick(last)
         return last
+
+
+class UndecodablePackets:
+    """Counts datagrams pysnmp could not handle, in snmpInASNParseErrs; logs them rate-limited."""
+
+    def __init__(self, count: Callable[[], None] = lambda: None) -> None:
+        self.total = 0
+        self._count = count
+        self._log = RateLimitedLog("dropped an SNMP datagram", max_causes=1)
+
+    def dropped(self, address: Any, exc: Exception) -> None:
+        self.total += 1
+        self._count()
+        source = ":".join(str(part) for part in tuple(address)[:2])
+        self._log.warning("undecodable", f"from {source} ({type(exc).__name__}: {exc}); "
+                          f"{self.total} since start")
 
 
 # --- access control ------------------------------------------------------------------------
@@ -380,7 +412,8 @@ class StandaloneFrontend:
         with contextlib.ExitStack() as sockets_open:
             sockets = [sockets_open.enter_context(_bind(address)) for address in self.listen]
             engine = snmp_engine.SnmpEngine(snmpEngineID=rfc1902.OctetString(self.engine_id))
-            engine.register_transport_dispatcher(QuietDispatcher())
+            engine.register_transport_dispatcher(
+                QuietDispatcher(undecodable=UndecodablePackets(_parse_error_counter(engine))))
             (engine_boots,) = engine.get_mib_builder().import_symbols("__SNMP-FRAMEWORK-MIB",
                                                                       "snmpEngineBoots")
             engine_boots.syntax = engine_boots.syntax.clone(boots)
@@ -447,6 +480,17 @@ class StandaloneFrontend:
             "sysLocation": rfc1902.OctetString(self.config.sys_location),
         }
         return SystemGroupView(oids, values, time.monotonic())
+
+
+def _parse_error_counter(engine: snmp_engine.SnmpEngine) -> Callable[[], None]:
+    """Adds one to the engine's SNMPv2-MIB::snmpInASNParseErrs, as pysnmp does for bad BER."""
+    (parse_errors,) = engine.get_mib_builder().import_symbols("__SNMPv2-MIB",
+                                                              "snmpInASNParseErrs")
+
+    def count() -> None:
+        parse_errors.syntax += 1
+
+    return count
 
 
 def _bind(address: ListenAddress) -> socket.socket:
