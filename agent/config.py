@@ -24,7 +24,9 @@ class Config:
     spool_dir: str = "/var/spool/cronwrap"
     crontab_root: str = "/"
     max_jobs_per_owner: int = 1000
-    max_connections: int = 512
+    max_connections: int = 512  # of all non-root users together; root's are not capped
+    max_connections_per_uid: int = 32
+    status_bytes_per_second: int = 2 * 1024 * 1024  # per non-root user
     read_timeout: float = 10.0
     spool_interval: float = 10.0
     watch_interval: float = 5.0
@@ -74,7 +76,8 @@ def _check(path: Path, key: str, value: object) -> Any:
         raise ConfigError(f"{path}: unknown setting [agent] {key}")
     if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
         raise ConfigError(f"{path}: [agent] {key} must be a non-negative number")
-    if key in ("max_jobs_per_owner", "max_connections"):
+    if key in ("max_jobs_per_owner", "max_connections", "max_connections_per_uid",
+               "status_bytes_per_second"):
         if not isinstance(value, int) or value < 1:
             raise ConfigError(f"{path}: [agent] {key} must be a positive integer")
         return value

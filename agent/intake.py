@@ -1,16 +1,28 @@
-"""The event socket: an asyncio Unix server; a small handler object serves each connection."""
+"""The event socket: an asyncio Unix server; a small handler object serves each connection.
+
+One local user must not be able to starve another: connections are capped per uid as well as
+in total, status replies are capped in size, each uid's status replies are written one at a
+time and paced in bytes per second, and a reply the client does not read in time is dropped
+with the connection (never left buffered).  Root's connections are capped by nothing but the
+file descriptor limit, so root's wrappers and checks stay live under any user's flood.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 import pwd
 import socket
 import struct
 import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
 
 from cronwrap.wrapper.events import (
     MAX_MESSAGE_BYTES,
+    MAX_STATUS_REPLY_BYTES,
     EventError,
     StatusRequest,
     decode_message,
@@ -59,12 +71,12 @@ class Connection:
     """Serves one client: reads lines, answers each with exactly one reply line."""
 
     def __init__(self, intake: Intake, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter) -> None:
+                 writer: asyncio.StreamWriter, uid: int) -> None:
         self.intake = intake
         self.reader = reader
         self.writer = writer
-        self.uid = peer_uid(writer.get_extra_info("socket"))
-        self.owner = owner_name(self.uid)
+        self.uid = uid
+        self.owner = owner_name(uid)
 
     async def serve(self) -> None:
         while True:
@@ -84,7 +96,8 @@ class Connection:
             reply = await self.handle(line)
             if reply is None:
                 return  # no answer at all: the wrapper spools the event and it is not lost
-            await self.reply(reply)
+            if reply:
+                await self.reply(reply)
 
     async def handle(self, line: bytes) -> bytes | None:
         try:
@@ -92,7 +105,11 @@ class Connection:
         except EventError as exc:
             return self.intake.refuse(f"uid {self.uid}", str(exc))
         if isinstance(message, StatusRequest):
-            return self.intake.status(self.uid, message.jobs)
+            async with self.intake.peers.status_turn(self.uid):
+                reply = self.intake.status(self.uid, message.jobs)
+                await self.intake.peers.pace(self.uid, len(reply))
+                await self.reply(reply)
+            return b""
         try:
             await self.intake.core.submit(self.uid, self.owner, message)
         except Unavailable:
@@ -103,19 +120,76 @@ class Connection:
         return ok_reply()
 
     async def reply(self, data: bytes) -> None:
+        """Write one reply; a client that does not take it within read_timeout is cut off."""
         self.writer.write(data)
-        async with asyncio.timeout(self.intake.config.read_timeout):
-            await self.writer.drain()
+        try:
+            async with asyncio.timeout(self.intake.config.read_timeout):
+                await self.writer.drain()
+        except TimeoutError:
+            self.writer.transport.abort()  # close() would keep the unread reply buffered
+            raise ConnectionAbortedError("client did not read its reply") from None
+
+
+class PeerLimits:
+    """Per-uid budgets: open connections, and status replies (one at a time, bytes/second)."""
+
+    def __init__(self, config: Config, clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self._clock = clock
+        self.open: Counter[int] = Counter()
+        self.unprivileged = 0
+        self._status_locks: dict[int, asyncio.Lock] = {}
+        self._paced_until: dict[int, float] = {}
+
+    def refusal(self, uid: int) -> str | None:
+        """Why a new connection from `uid` is refused, or None to admit it."""
+        if uid == 0:
+            return None
+        if self.open[uid] >= self.config.max_connections_per_uid:
+            return f"uid {uid} has {self.open[uid]} connections open (the per-user limit)"
+        if self.unprivileged >= self.config.max_connections:
+            return f"{self.unprivileged} connections open (the limit for all non-root users)"
+        return None
+
+    def opened(self, uid: int) -> None:
+        self.open[uid] += 1
+        self.unprivileged += uid != 0
+
+    def closed(self, uid: int) -> None:
+        self.open[uid] -= 1
+        self.unprivileged -= uid != 0
+        if not self.open[uid]:
+            del self.open[uid]
+            self._status_locks.pop(uid, None)
+
+    @contextlib.asynccontextmanager
+    async def status_turn(self, uid: int) -> AsyncIterator[None]:
+        """Each uid's status replies are built and written one at a time."""
+        lock = self._status_locks.setdefault(uid, asyncio.Lock())
+        async with lock:
+            yield
+
+    async def pace(self, uid: int, size: int) -> None:
+        """Delay a non-root reply so each uid gets at most status_bytes_per_second on average."""
+        if uid == 0:
+            return
+        now = self._clock()
+        start = max(now, self._paced_until.get(uid, now))
+        self._paced_until[uid] = start + size / self.config.status_bytes_per_second
+        if len(self._paced_until) > 10000:
+            self._paced_until = {u: t for u, t in self._paced_until.items() if t > now}
+        if start > now:
+            await asyncio.sleep(start - now)
 
 
 class Intake:
-    """Accepts connections (at most max_connections at once) and hands each to a Connection."""
+    """Accepts connections within the per-uid and total limits; a Connection serves each."""
 
     def __init__(self, core: AgentCore, config: Config) -> None:
         self.core = core
         self.config = config
         self.limiter = RateLimitedLog()
-        self.active = 0
+        self.peers = PeerLimits(config)
 
     async def serve(self, sock: socket.socket) -> None:
         """Serve on an already bound and listening socket until cancelled."""
@@ -124,17 +198,24 @@ class Intake:
             await server.serve_forever()
 
     async def accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self.active >= self.config.max_connections:
-            self.limiter.warning("busy", f"{self.active} connections open: refused one")
+        try:
+            uid = peer_uid(writer.get_extra_info("socket"))
+        except OSError:
+            writer.transport.abort()
+            return
+        refusal = self.peers.refusal(uid)
+        if refusal is not None:
+            self.limiter.warning(f"busy: uid {uid}", f"{refusal}: refused a connection")
+            writer.write(error_reply(f"agent busy: {refusal}"))
             writer.close()
             return
-        self.active += 1
+        self.peers.opened(uid)
         try:
-            await Connection(self, reader, writer).serve()
+            await Connection(self, reader, writer, uid).serve()
         except OSError:  # the client went away or stopped reading: nothing to answer
             pass
         finally:
-            self.active -= 1
+            self.peers.closed(uid)
             writer.close()
 
     def refuse(self, cause: str, problem: str) -> bytes:
@@ -144,6 +225,10 @@ class Intake:
         return error_reply(problem)
 
     def status(self, uid: int, names: tuple[str, ...]) -> bytes:
+        """The jobs `uid` may see, as one reply line of at most MAX_STATUS_REPLY_BYTES.
+
+        Jobs that do not fit are left out and counted in "truncated"; asking by name gets them.
+        """
         wanted = set(names)
         jobs = [
             job_json(job, self.core.cadence_of(job))
@@ -151,4 +236,18 @@ class Intake:
                                    key=lambda item: (item[0].owner_uid, item[0].name))
             if (uid == 0 or key.owner_uid == uid) and (not wanted or key.name in wanted)
         ]
+        return _capped_status(jobs)
+
+
+def _capped_status(jobs: list[dict[str, object]]) -> bytes:
+    encoded = [json.dumps(job, separators=(",", ":"), allow_nan=False).encode() for job in jobs]
+    room = MAX_STATUS_REPLY_BYTES - len(encode_reply({"ok": True, "jobs": [], "truncated": 0}))
+    kept = 0
+    for item in encoded:
+        room -= len(item) + 1
+        if room < 0:
+            break
+        kept += 1
+    if kept == len(encoded):
         return encode_reply({"ok": True, "jobs": jobs})
+    return encode_reply({"ok": True, "jobs": jobs[:kept], "truncated": len(jobs) - kept})

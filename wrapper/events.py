@@ -122,8 +122,11 @@ def error_reply(problem: str) -> bytes:
     return encode_reply({"ok": False, "error": problem})
 
 
+MAX_STATUS_REPLY_BYTES = 8 * 1024 * 1024  # the agent leaves out jobs beyond ("truncated": N)
+
+
 def encode_reply(obj: dict[str, Any]) -> bytes:
-    """Replies (status listings) may be larger than requests; they are not size-capped here."""
+    """Replies (status listings) may be larger than requests: the agent caps them."""
     return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode() + b"\n"
 
 

@@ -82,6 +82,9 @@ def query(path: str, jobs: list[str]) -> list[dict[str, Any]]:
     if not isinstance(obj, dict) or not obj.get("ok") or not isinstance(obj.get("jobs"), list):
         problem = obj.get("error") if isinstance(obj, dict) else None
         raise StatusError(f"the agent refused: {problem or 'unexpected reply'}")
+    if obj.get("truncated"):
+        print(f"cronwrap status: the agent left out {obj['truncated']} jobs to keep its reply "
+              "small; name the jobs you want", file=sys.stderr)
     return obj["jobs"]
 
 
