@@ -37,6 +37,7 @@ class Config:
     dead_pid_grace: float = 30.0
     applied_retention: float = 7 * 24 * 3600.0
     clock_jump: float = 5.0
+    late_notifications_per_job: int = 10
     sections: dict[str, Any] = field(default_factory=dict)
 
     def with_overrides(self, **values: Any) -> Config:
@@ -44,6 +45,7 @@ class Config:
 
 
 _NUMBERS = {f.name for f in fields(Config) if f.type in ("int", "float")}
+_INTEGERS = {f.name for f in fields(Config) if f.type == "int"}
 _TEXTS = {f.name for f in fields(Config) if f.type == "str"}
 
 
@@ -80,5 +82,9 @@ def _check(path: Path, key: str, value: object) -> Any:
                "status_bytes_per_second"):
         if not isinstance(value, int) or value < 1:
             raise ConfigError(f"{path}: [agent] {key} must be a positive integer")
+        return value
+    if key in _INTEGERS:
+        if not isinstance(value, int):
+            raise ConfigError(f"{path}: [agent] {key} must be a non-negative integer")
         return value
     return float(value)

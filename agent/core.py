@@ -33,6 +33,47 @@ MAX_BATCH = 2000
 PRUNE_EVERY = 3600.0
 
 
+@dataclass(frozen=True)
+class Raised:
+    """A notification a batch raised; published with the job's row once the batch is committed."""
+
+    kind: NotificationKind
+    key: JobKey
+    run_time: float | None = None  # the start of the run it is about (overlapped: the attempt)
+    late: bool = False  # the event came from the spool
+
+
+class LateNotifications:
+    """Coalesces the late notifications of one spool drain, per job.
+
+    The first `per_job` late notifications of a job in a drain are published one by one; the
+    rest are held, one per job and kind, each counting the runs it stands for and carrying the
+    newest of them, and `flush` (at the end of the drain) returns them.
+    """
+
+    def __init__(self, per_job: int) -> None:
+        self.per_job = per_job
+        self._sent: Counter[JobKey] = Counter()
+        self._held: dict[tuple[JobKey, NotificationKind], Notification] = {}
+
+    def admit(self, notification: Notification) -> bool:
+        """True: publish it now; False: it is held for the drain's coalesced notification."""
+        key = notification.job.key
+        if self._sent[key] < self.per_job:
+            self._sent[key] += 1
+            return True
+        held = self._held.get((key, notification.kind))
+        count = 1 if held is None else held.run_count + 1
+        self._held[(key, notification.kind)] = replace(notification, run_count=count)
+        return False
+
+    def flush(self) -> list[Notification]:
+        held = list(self._held.values())
+        self._sent.clear()
+        self._held.clear()
+        return held
+
+
 class Rejected(Exception):
     """An event that is valid on the wire but refused by policy (e.g. the per-owner job cap)."""
 
@@ -53,17 +94,19 @@ class Batch:
     new_per_owner: Counter[int] = field(default_factory=Counter)
     accepted: int = 0
     rejected: int = 0
-    notifications: list[tuple[NotificationKind, JobKey]] = field(default_factory=list)
+    notifications: list[Raised] = field(default_factory=list)
 
     def get(self, key: JobKey) -> Job | None:
         if key in self.removed:
             return None
         return self.jobs.get(key) or self.base.get(key)
 
-    def put(self, job: Job, kinds: Iterable[NotificationKind] = ()) -> None:
-        self.removed.discard(job.record.key)
-        self.jobs[job.record.key] = job
-        self.notifications += [(kind, job.record.key) for kind in kinds]
+    def put(self, job: Job, kinds: Iterable[NotificationKind] = (),
+            run_time: float | None = None, late: bool = False) -> None:
+        key = job.record.key
+        self.removed.discard(key)
+        self.jobs[key] = job
+        self.notifications += [Raised(kind, key, run_time, late) for kind in kinds]
 
     def remove(self, key: JobKey) -> None:
         self.jobs.pop(key, None)
@@ -111,6 +154,7 @@ class AgentCore:
         self._started_at = clock()
         self._listeners: list[JobTableListener] = []
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self._late = LateNotifications(config.late_notifications_per_job)
         self.discovered: dict[JobKey, schedule.Discovered] = {}
 
     # ---- the interface the front ends use ----
@@ -140,9 +184,20 @@ class AgentCore:
             return job.cadence
         return replace(job.cadence, schedule=found.schedule)
 
-    async def submit(self, owner_uid: int, owner: str, event: Event) -> None:
-        """Apply one event durably; raise Rejected with a one-line reason when refused."""
-        return await self._enqueue(lambda batch: self._apply_event(batch, owner_uid, owner, event))
+    async def submit(self, owner_uid: int, owner: str, event: Event, late: bool = False) -> None:
+        """Apply one event durably; raise Rejected with a one-line reason when refused.
+
+        `late`: the event comes from the spool; its notifications are marked late and
+        coalesced per job until `flush_late`.
+        """
+        return await self._enqueue(
+            lambda batch: self._apply_event(batch, owner_uid, owner, event, late))
+
+    def flush_late(self) -> None:
+        """Publish the coalesced late notifications held since the last flush (a drain's end)."""
+        now = self._clock()
+        for notification in self._late.flush():
+            self.notifications.publish(replace(notification, time=now))
 
     def reject(self) -> None:
         """Count an event refused before reaching the core (persisted with the next batch)."""
@@ -273,14 +328,19 @@ class AgentCore:
                 listener.job_removed(key)
             listener.stats_changed(self.stats())
         now = self._clock()
-        for kind, key in batch.notifications:
-            if key in self._jobs:
-                self.notifications.publish(Notification(kind, self._jobs[key].record, now))
+        for raised in batch.notifications:
+            if raised.key not in self._jobs:
+                continue
+            notification = Notification(raised.kind, self._jobs[raised.key].record, now,
+                                        raised.late, raised.run_time)
+            if not raised.late or self._late.admit(notification):
+                self.notifications.publish(notification)
 
     def _count_rejection(self, batch: Batch) -> None:
         batch.rejected += 1
 
-    def _apply_event(self, batch: Batch, owner_uid: int, owner: str, event: Event) -> None:
+    def _apply_event(self, batch: Batch, owner_uid: int, owner: str, event: Event,
+                     late: bool) -> None:
         if batch.seen(event.id):
             return  # a retry of an event already applied: acknowledged, counted once
         key = JobKey(owner_uid, event.job)
@@ -294,7 +354,7 @@ class AgentCore:
         elif job.record.owner != owner:
             job = replace(job, record=replace(job.record, owner=owner))
         job, kinds = apply_event(job, event, self.cadence_of)
-        batch.put(job, kinds)
+        batch.put(job, kinds, run_time_of(event), late)
         batch.applied[event.id] = self._clock()
         batch.accepted += 1
 
@@ -313,6 +373,11 @@ def apply_event(job: Job, event: Event, cadence_of: Callable[[Job], Cadence]
     if isinstance(event, Overlapped):
         return _overlapped(job, event, cadence_of(job))
     raise TypeError(f"not an event: {event!r}")
+
+
+def run_time_of(event: Event) -> float:
+    """When the run an event is about started (an overlap: when the skipped start was tried)."""
+    return event.start_time if isinstance(event, Finished) else event.time
 
 
 def _started(job: Job, event: Started, cadence: Cadence) -> Job:

@@ -275,13 +275,15 @@ async def serve(args: argparse.Namespace, config: Config) -> None:
     tasks = [asyncio.create_task(core.run(), name="core")]
     try:
         await discover(core, root)
+        # subscribed before the first drain: the late notifications it raises wait in the
+        # front ends' queues until they run (AgentX: until snmpd is connected)
+        frontends = build_frontends(args, core, config)
         # live events are taken while a big spool left by an outage is still being drained
         tasks.append(asyncio.create_task(Intake(core, config).serve(sock), name="intake"))
         drain = SpoolDrain(core, Path(config.spool_dir))
         drained = await drain.drain()
         log.info("started: %d jobs, %d spooled events applied, listening on %s",
                  len(core.records()), drained, sock.getsockname() or "an inherited socket")
-        frontends = build_frontends(args, core, config)
         runners = [every(config.spool_interval, drain.drain),
                    every(config.watch_interval, Watcher(core, config).tick, first=True),
                    every(config.discovery_interval, lambda: discover(core, root))]

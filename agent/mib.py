@@ -71,6 +71,9 @@ class NotifyObject(enum.IntEnum):
 
     cronNotifyJobOwner = 1
     cronNotifyJobName = 2
+    cronNotifyLate = 3
+    cronNotifyRunTime = 4
+    cronNotifyRunCount = 5
 
 
 INDEX_COLUMNS: tuple[Column, ...] = (Column.cronJobOwner, Column.cronJobName)
@@ -100,6 +103,19 @@ class JobStateValue(rfc1902.Integer32):
         *(int(s) for s in JobState)
     )
     namedValues = namedval.NamedValues(*((s.name, int(s)) for s in JobState))
+
+
+class TruthValue(rfc1902.Integer32):
+    """SNMPv2-TC's TruthValue: INTEGER { true(1), false(2) }."""
+
+    subtypeSpec = rfc1902.Integer32.subtypeSpec + constraint.SingleValueConstraint(1, 2)
+    namedValues = namedval.NamedValues(("true", 1), ("false", 2))
+
+
+class RunCountValue(rfc1902.Unsigned32):
+    """cronNotifyRunCount: Unsigned32 (1..4294967295)."""
+
+    subtypeSpec = rfc1902.Unsigned32.subtypeSpec + constraint.ValueRangeConstraint(1, UINT32_MAX)
 
 
 class ExitStatusValue(rfc1902.Integer32):
@@ -186,6 +202,11 @@ COLUMN_SYNTAX: dict[Column, ObjectSyntax] = {
 NOTIFY_OBJECT_SYNTAX: dict[NotifyObject, ObjectSyntax] = {
     NotifyObject.cronNotifyJobOwner: _OWNER,
     NotifyObject.cronNotifyJobName: _NAME,
+    NotifyObject.cronNotifyLate: ObjectSyntax(
+        "TruthValue", TruthValue, enums=(("true", 1), ("false", 2))),
+    NotifyObject.cronNotifyRunTime: _TIME,
+    NotifyObject.cronNotifyRunCount: ObjectSyntax(
+        "Unsigned32", RunCountValue, value_range=(1, UINT32_MAX)),
 }
 
 # --- notifications ---------------------------------------------------------------------------
@@ -219,6 +240,18 @@ NOTIFICATION_OBJECTS: dict[NotificationKind, tuple[NotifyObject | Column, ...]] 
     + (Column.cronJobLastStart, Column.cronJobRunningPid),
     NotificationKind.recovered: _OWNER_AND_NAME
     + (Column.cronJobLastDuration, Column.cronJobFailures),
+}
+
+
+# Appended after the OBJECTS clause of every notification about a run (RFC 3416 4.2.6 lets an
+# agent add varbinds; the MIB's DESCRIPTIONs say so): positions of the OBJECTS stay put.
+RUN_OBJECTS: tuple[NotifyObject, ...] = (
+    NotifyObject.cronNotifyLate, NotifyObject.cronNotifyRunTime, NotifyObject.cronNotifyRunCount)
+APPENDED_OBJECTS: dict[NotificationKind, tuple[NotifyObject, ...]] = {
+    NotificationKind.failed: RUN_OBJECTS,
+    NotificationKind.overlapped: RUN_OBJECTS,
+    NotificationKind.timed_out: RUN_OBJECTS,
+    NotificationKind.recovered: RUN_OBJECTS,
 }
 
 
@@ -326,11 +359,19 @@ def notification_varbinds(n: Notification) -> list[tuple[Oid, Any]]:
     job = n.job
     index = row_index(job.owner, job.key.name)
     varbinds: list[tuple[Oid, Any]] = []
-    for obj in NOTIFICATION_OBJECTS[n.kind]:
+    for obj in NOTIFICATION_OBJECTS[n.kind] + APPENDED_OBJECTS.get(n.kind, ()):
         if isinstance(obj, Column):
             varbinds.append((column_oid(obj) + index, column_value(job, obj)))
         else:
-            text = job.owner if obj is NotifyObject.cronNotifyJobOwner else job.key.name
-            value = NOTIFY_OBJECT_SYNTAX[obj].value_class(text.encode("ascii"))
+            value = NOTIFY_OBJECT_SYNTAX[obj].value_class(_NOTIFY_RAW[obj](n))
             varbinds.append((notify_object_oid(obj) + (0,), value))
     return varbinds
+
+
+_NOTIFY_RAW: dict[NotifyObject, Callable[[Notification], int | bytes]] = {
+    NotifyObject.cronNotifyJobOwner: lambda n: n.job.owner.encode("ascii"),
+    NotifyObject.cronNotifyJobName: lambda n: n.job.key.name.encode("ascii"),
+    NotifyObject.cronNotifyLate: lambda n: 1 if n.late else 2,
+    NotifyObject.cronNotifyRunTime: lambda n: date_and_time(n.run_time),
+    NotifyObject.cronNotifyRunCount: lambda n: min(max(n.run_count, 1), UINT32_MAX),
+}

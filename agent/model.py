@@ -87,6 +87,9 @@ class Notification:
     kind: NotificationKind
     job: JobRecord
     time: float  # wall clock
+    late: bool = False  # about a run the agent learnt from the spool, after the fact
+    run_time: float | None = None  # when the run it is about started (wall clock), if any
+    run_count: int = 1  # how many runs it stands for (more than 1: late ones coalesced)
 
 
 class JobTableListener(Protocol):

@@ -76,7 +76,17 @@ class SpoolDrain:
         self.limiter = RateLimitedLog()
 
     async def drain(self) -> int:
-        """One pass over the spool; returns how many events were applied."""
+        """One pass over the spool; returns how many events were applied.
+
+        Their notifications are marked late; those the core held back to coalesce a flood of
+        one job's late runs are published at the end of the pass.
+        """
+        try:
+            return await self._drain_all()
+        finally:
+            self.core.flush_late()
+
+    async def _drain_all(self) -> int:
         applied = 0
         try:
             entries = sorted(self.root.iterdir())
@@ -101,7 +111,7 @@ class SpoolDrain:
         applied = 0
         for item in spooled:
             try:
-                await self.core.submit(uid, owner, item.event)
+                await self.core.submit(uid, owner, item.event, late=True)
             except Unavailable:
                 return applied  # keep the files; try again next pass
             except Rejected as exc:

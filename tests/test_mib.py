@@ -207,12 +207,19 @@ def constraint_mismatches(
     return found
 
 
+# Textual conventions the MIB imports, as SNMPv2-TC (RFC 2579) defines them.
+IMPORTED_TCS: dict[str, dict[str, Any]] = {
+    "TruthValue": {"type": "INTEGER",
+                   "constraints": {"enumeration": {"true": 1, "false": 2}}},
+}
+
+
 def mib_type_syntax(doc: dict[str, Any], mib_syntax: dict[str, Any]) -> dict[str, Any]:
-    """An object's syntax with a local TEXTUAL-CONVENTION resolved to its underlying type."""
+    """An object's syntax with a local or imported TEXTUAL-CONVENTION resolved to its type."""
     tc = doc.get(mib_syntax["type"])
     if tc is not None and tc.get("class") == "textualconvention":
         return tc["type"]
-    return mib_syntax
+    return IMPORTED_TCS.get(mib_syntax["type"], mib_syntax)
 
 
 def mismatches(doc: dict[str, Any]) -> list[str]:
@@ -444,11 +451,44 @@ def test_notification_varbinds_follow_the_objects_clause() -> None:
         mib.column_oid(mib.Column.cronJobLastSignal) + index,
         mib.column_oid(mib.Column.cronJobLastDuration) + index,
         mib.column_oid(mib.Column.cronJobFailures) + index,
+        mib.ROOT + (2, 3, 0),
+        mib.ROOT + (2, 4, 0),
+        mib.ROOT + (2, 5, 0),
     ]
     assert [bytes(v) for _, v in binds[:2]] == [b"root", b"backup"]
-    assert [int(v) for _, v in binds[2:]] == [2, 0, 10, 3]
+    assert [int(v) for _, v in binds[2:6]] == [2, 0, 10, 3]
+    assert int(binds[6][1]) == 2 and bytes(binds[7][1]) == b"" and int(binds[8][1]) == 1
     assert mib.SNMP_TRAP_OID not in [oid for oid, _ in binds]
     assert mib.notification_oid(NotificationKind.failed) == mib.ROOT + (0, 1)
+
+
+def test_a_late_coalesced_notification_says_so() -> None:
+    record = JobRecord(JobKey(0, "backup"), "root", overlaps=7)
+    note = Notification(NotificationKind.overlapped, record, 0.0, late=True, run_time=86400.5,
+                        run_count=250)
+    binds = dict(mib.notification_varbinds(note))
+    assert int(binds[mib.notify_object_oid(mib.NotifyObject.cronNotifyLate) + (0,)]) == 1
+    assert bytes(binds[mib.notify_object_oid(mib.NotifyObject.cronNotifyRunTime) + (0,)]) == (
+        mib.date_and_time(86400.5))
+    assert int(binds[mib.notify_object_oid(mib.NotifyObject.cronNotifyRunCount) + (0,)]) == 250
+    missed = mib.notification_varbinds(Notification(NotificationKind.missed, record, 0.0))
+    assert len(missed) == len(mib.NOTIFICATION_OBJECTS[NotificationKind.missed])
+
+
+def notification_description(name: str) -> str:
+    text = MIB_FILE.read_text()
+    start = text.index(f"\n{name} NOTIFICATION-TYPE")
+    return " ".join(text[start:text.index("::=", start)].split())
+
+
+def test_the_mib_says_which_notifications_get_appended_objects() -> None:
+    """RFC 3416 4.2.6 appended varbinds are not in OBJECTS: the DESCRIPTIONs must name them."""
+    appended = " ".join(o.name for o in mib.RUN_OBJECTS)
+    for kind in NotificationKind:
+        said = "The agent appends cronNotifyLate, cronNotifyRunTime and cronNotifyRunCount."
+        assert (said in notification_description(kind.value)) == (kind in mib.APPENDED_OBJECTS)
+        if kind in mib.APPENDED_OBJECTS:
+            assert " ".join(o.name for o in mib.APPENDED_OBJECTS[kind]) == appended
 
 
 def test_well_known_oids() -> None:
