@@ -1,8 +1,24 @@
-"""Applies events the wrappers spooled while the agent was unreachable, then removes them."""
+"""Applies events the wrappers spooled while the agent was unreachable, then removes them.
+
+Any user may write in the spool root, so every file operation goes through directory file
+descriptors: ROOT is opened once per pass, ROOT/<uid> with O_NOFOLLOW|O_DIRECTORY and checked
+with fstat, and each file is listed, opened, checked and unlinked relative to that descriptor.
+No path is resolved twice, so renaming or swapping names in the spool root can only ever
+affect one's own events. What a user's directory may hold and what happens to the rest:
+
+- `<id>.json` regular files owned by the directory's uid: applied, then removed;
+- any other regular file, symlink, FIFO, socket or device named `*.json`: refused, counted in
+  cronEventsRejected, removed (unlinked, never opened through a symlink, never read from a FIFO);
+- a directory named `*.json`: left in place (root never walks into a user's tree), not counted;
+- names not ending in `.json` or starting with `.` (wrappers' temporary files): ignored.
+
+Problems are logged at most once a minute per user directory, with a count of the rest.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import itertools
 import logging
 import os
@@ -19,6 +35,8 @@ from .ratelimit import RateLimitedLog
 log = logging.getLogger(__name__)
 
 MAX_FILES_PER_PASS = 5000
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
 
 class SpoolError(Exception):
@@ -27,37 +45,59 @@ class SpoolError(Exception):
 
 @dataclass(frozen=True)
 class Spooled:
-    """One spooled file and the event read from it."""
+    """One spooled file (its name in the owner's directory) and the event read from it."""
 
-    path: Path
+    name: str
     event: Event
 
 
-def check_owner_dir(path: Path) -> int:
-    """The uid ROOT/<uid> speaks for: lstat, a real dir named after its owner, not shared."""
-    info = os.lstat(path)
-    if not stat.S_ISDIR(info.st_mode):
-        raise SpoolError("not a directory (or a symlink)")
-    if path.name != str(info.st_uid):
-        raise SpoolError(f"named {path.name!r} but owned by uid {info.st_uid}")
-    if info.st_mode & 0o022:
-        raise SpoolError("group or world writable")
-    return info.st_uid
+@dataclass
+class OwnerSpool:
+    """What one pass read from ROOT/<uid>: events in time order, refused and skipped names."""
+
+    events: list[Spooled]
+    refused: list[tuple[str, str]]  # (name, reason): removed and counted
+    skipped: list[str]  # directories named *.json: left in place
 
 
-def read_spooled(path: Path, uid: int) -> Event:
-    """Open without following symlinks; a regular file owned by `uid`, at most one message long."""
+def open_owner_dir(root_fd: int, name: str) -> tuple[int, int]:
+    """An fd on ROOT/<name> and the uid it speaks for: a real directory, never a symlink, owned
+    by the uid it is named after, writable by nobody else."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = os.open(name, DIR_FLAGS, dir_fd=root_fd)
     except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise SpoolError("not a directory (or a symlink)") from None
         raise SpoolError(f"cannot open: {exc.strerror}") from None
-    with os.fdopen(fd, "rb") as fh:
-        info = os.fstat(fh.fileno())
+    info = os.fstat(fd)
+    problem = None
+    if name != str(info.st_uid):
+        problem = f"named {name!r} but owned by uid {info.st_uid}"
+    elif info.st_mode & 0o022:
+        problem = "group or world writable"
+    if problem is not None:
+        os.close(fd)
+        raise SpoolError(problem)
+    return fd, info.st_uid
+
+
+def read_spooled(dir_fd: int, name: str, uid: int) -> Event:
+    """The event in `name` under `dir_fd`: a regular file owned by `uid`, one message long."""
+    try:
+        fd = os.open(name, FILE_FLAGS, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise SpoolError("a symlink") from None
+        raise SpoolError(f"cannot open: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise SpoolError("not a regular file")
         if info.st_uid != uid:
             raise SpoolError(f"owned by uid {info.st_uid}, not {uid}")
-        data = fh.read(MAX_MESSAGE_BYTES + 1)
+        data = os.read(fd, MAX_MESSAGE_BYTES + 1)
+    finally:
+        os.close(fd)
     try:
         message = decode_message(data)
     except EventError as exc:
@@ -67,16 +107,37 @@ def read_spooled(path: Path, uid: int) -> Event:
     return message
 
 
+def read_owner_spool(dir_fd: int, uid: int) -> OwnerSpool:
+    """At most MAX_FILES_PER_PASS entries of one owner's directory, read through `dir_fd`."""
+    spool = OwnerSpool([], [], [])
+    with os.scandir(dir_fd) as entries:
+        names = (e for e in entries if e.name.endswith(".json") and not e.name.startswith("."))
+        for entry in itertools.islice(names, MAX_FILES_PER_PASS):
+            if entry.is_dir(follow_symlinks=False):
+                spool.skipped.append(entry.name)
+                continue
+            if not entry.is_file(follow_symlinks=False):  # a FIFO or device is never opened
+                spool.refused.append((entry.name, "not a regular file (or a symlink)"))
+                continue
+            try:
+                spool.events.append(Spooled(entry.name, read_spooled(dir_fd, entry.name, uid)))
+            except SpoolError as exc:
+                spool.refused.append((entry.name, str(exc)))
+    spool.events.sort(key=lambda s: (s.event.time, s.event.id))
+    return spool
+
+
 class SpoolDrain:
     """Walks ROOT/<uid>/*.json, applies the events in time order, unlinks what is done."""
 
     def __init__(self, core: AgentCore, root: Path) -> None:
         self.core = core
         self.root = root
-        self.limiter = RateLimitedLog()
+        self.limiter = RateLimitedLog("spool")
 
     async def drain(self) -> int:
-        """One pass over the spool; returns how many events were applied.
+        """One pass over the spool; returns how many events were applied. Never raises for
+        anything a user can put in the spool.
 
         Their notifications are marked late; those the core held back to coalesce a flood of
         one job's late runs are published at the end of the pass.
@@ -87,74 +148,68 @@ class SpoolDrain:
             self.core.flush_late()
 
     async def _drain_all(self) -> int:
-        applied = 0
         try:
-            entries = sorted(self.root.iterdir())
+            root_fd = os.open(self.root, DIR_FLAGS)
         except OSError as exc:
-            self.limiter.warning(f"spool {self.root}", exc.strerror or str(exc))
+            self.limiter.warning(str(self.root), exc.strerror or str(exc))
             return 0
-        for directory in entries:
-            try:
-                uid = check_owner_dir(directory)
-            except (SpoolError, OSError) as exc:
-                self.limiter.warning(f"spool dir {directory}", f"skipped: {exc}")
-                continue
-            applied += await self._drain_owner(directory, uid)
-        return applied
+        try:
+            names = sorted(os.listdir(root_fd))
+            applied = 0
+            for name in names:
+                applied += await self._drain_owner(root_fd, name)
+            return applied
+        finally:
+            os.close(root_fd)
 
-    async def _drain_owner(self, directory: Path, uid: int) -> int:
-        spooled, refused = await asyncio.to_thread(self._read_all, directory, uid)
-        for path, reason in refused:
+    async def _drain_owner(self, root_fd: int, name: str) -> int:
+        where = str(self.root / name)
+        try:
+            dir_fd, uid = open_owner_dir(root_fd, name)
+        except SpoolError as exc:
+            self.limiter.warning(where, f"skipped: {exc}")
+            return 0
+        try:
+            spool = await asyncio.to_thread(read_owner_spool, dir_fd, uid)
+            self._report(where, dir_fd, spool)
+            return await self._apply(where, dir_fd, uid, spool.events)
+        except OSError as exc:  # e.g. an I/O error reading the directory: try again next pass
+            self.limiter.warning(where, f"skipped this pass: {exc.strerror or exc}")
+            return 0
+        finally:
+            os.close(dir_fd)
+
+    def _report(self, where: str, dir_fd: int, spool: OwnerSpool) -> None:
+        for name, reason in spool.refused:
             self.core.reject()
-            self._discard(path, reason)
+            self._discard(where, dir_fd, name, reason)
+        for name in spool.skipped:
+            self.limiter.warning(where, f"{name}: a directory, not a spooled event; left in place")
+
+    async def _apply(self, where: str, dir_fd: int, uid: int, events: list[Spooled]) -> int:
         owner = owner_name(uid)
         applied = 0
-        for item in spooled:
+        for item in events:
             try:
                 await self.core.submit(uid, owner, item.event, late=True)
             except Unavailable:
                 return applied  # keep the files; try again next pass
             except Rejected as exc:
-                self._discard(item.path, str(exc))
+                self._discard(where, dir_fd, item.name, str(exc))
                 continue
-            _unlink(item.path)
+            _unlink(where, dir_fd, item.name)
             applied += 1
         return applied
 
-    def _files(self, directory: Path) -> list[Path]:
-        """At most MAX_FILES_PER_PASS spooled files: a flooded spool cannot exhaust memory."""
-        try:
-            names = (p for p in directory.iterdir()
-                     if p.suffix == ".json" and not p.name.startswith("."))
-            return list(itertools.islice(names, MAX_FILES_PER_PASS))
-        except OSError as exc:
-            self.limiter.warning(f"spool dir {directory}", exc.strerror or str(exc))
-            return []
-
-    def _read_all(self, directory: Path, uid: int) -> tuple[list[Spooled], list[tuple[Path, str]]]:
-        """In a worker thread: reading thousands of files must not stall live events.
-
-        Returns the events in time order, and the refused files with the reason.
-        """
-        spooled: list[Spooled] = []
-        refused: list[tuple[Path, str]] = []
-        for path in self._files(directory):
-            try:
-                spooled.append(Spooled(path, read_spooled(path, uid)))
-            except SpoolError as exc:
-                refused.append((path, str(exc)))
-        spooled.sort(key=lambda s: (s.event.time, s.event.id))
-        return spooled, refused
-
-    def _discard(self, path: Path, reason: str) -> None:
-        log.warning("spool file %s refused and removed: %s", path, reason)
-        _unlink(path)
+    def _discard(self, where: str, dir_fd: int, name: str, reason: str) -> None:
+        self.limiter.warning(where, f"{name} refused and removed: {reason}")
+        _unlink(where, dir_fd, name)
 
 
-def _unlink(path: Path) -> None:
+def _unlink(where: str, dir_fd: int, name: str) -> None:
     try:
-        path.unlink()
+        os.unlink(name, dir_fd=dir_fd)
     except FileNotFoundError:
         pass
     except OSError as exc:
-        log.warning("cannot remove spool file %s: %s", path, exc.strerror)
+        log.warning("%s: cannot remove %s: %s", where, name, exc.strerror)
