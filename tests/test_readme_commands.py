@@ -360,6 +360,7 @@ def test_toml_snippets_are_accepted_by_what_reads_them(tmp_path: Path, block: Bl
         settings = Settings(["true"])
         load_config(settings, [str(path)], explicit=True)
         resolve_mail(settings)
+        assert settings.mail_problem is None, settings.mail_problem
         assert table  # every key was accepted above
 
 

@@ -172,9 +172,11 @@ def test_env_file_values_reach_the_job(dirs: Dirs, tmp_path: Path) -> None:
 def test_bad_env_file_line_exits_78(dirs: Dirs, tmp_path: Path, content: str) -> None:
     env_file = tmp_path / "bad.env"
     env_file.write_text(content)
-    result = run(dirs, "--env-file", str(env_file), "--", "true")
+    result = run(dirs, "--env-file", str(env_file), "-n", "envjob", "--", "true")
     assert result.returncode == 78
-    assert "line 1" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert "line 1" in result.stderr.splitlines()[0] and "Traceback" not in result.stderr
+    finished = dirs.spooled()[-1]
+    assert (finished.KIND, finished.exit_status) == ("finished", 78)  # type: ignore[attr-defined]
 
 
 def test_cron_env_gives_the_minimal_environment(dirs: Dirs, tmp_path: Path) -> None:

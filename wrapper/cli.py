@@ -31,7 +31,8 @@ job:
                           dropped and a digest added, see docs/wrapper.md)
   --timeout DURATION      SIGTERM the job's process group after DURATION (exit 124)
   --kill-after DURATION   then SIGKILL it after DURATION more (default 10s)
-  --env-file FILE         load KEY=VALUE lines into the job's environment (repeatable)
+  --env-file FILE         load KEY=VALUE lines into the job's environment (repeatable);
+                          FILE: a regular file owned by you or root, not writable by others
   --cron-env              run with cron's minimal environment (HOME, LOGNAME, USER,
                           SHELL=/bin/sh, PATH=/usr/bin:/bin) to reproduce cron failures
   -v, --verbose           also copy the job's output to stdout as it runs
@@ -71,7 +72,8 @@ journal:
                           (default: one record per run when journald runs)
 other:
   --config FILE           read defaults from FILE instead of /etc/cronwrap/cronwrap.toml
-                          and ~/.config/cronwrap/cronwrap.toml
+                          (skipped if you may not read it) and ~/.config/cronwrap/cronwrap.toml;
+                          config files must be owned by you or root, not writable by others
   -h, --help              show this help;  --version  show the version
 
 DURATION: 90 (seconds), 90s, 15m, 2h, 1d, 1h30m.  SIZE: 65536, 512K, 10M, 1G.
@@ -79,10 +81,12 @@ DURATION: 90 (seconds), 90s, 15m, 2h, 1d, 1h30m.  SIZE: 65536, 512K, 10M, 1G.
 exit status: the job's own; 128+N if it died from signal N (or the wrapper was
 sent signal N and passed it on); 124 timed out; 126 not executable; 127 not
 found; 75 (--overlap-exit) previous run still running; 64 usage error;
-73 unsafe lock directory or lock file; 78 bad config or env file.
+73 unsafe lock directory or lock file; 78 bad or untrusted config file (the job
+does not run) or env file (the run is reported as failed).
 On failure cronwrap prints a header and the last lines of output (cron mails
-them); on success it prints nothing.  Mail or journal trouble never changes the
-exit status: mail problems are one warning line, journal ones only with -v.
+them); on success it prints nothing.  Mail or journal trouble never stops a job
+or changes its exit status: a bad mail setting or a mail server problem is one
+warning line, journal problems show only with -v.
 """
 
 # option -> (settings key, takes a value)
@@ -186,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(f"cronwrap {__version__}\n")
             return 0
         settings = build_settings(args, dict(os.environ))
+        if settings.mail_problem:
+            sys.stderr.write(f"cronwrap: warning: {settings.mail_problem}; not mailing this run\n")
         from cronwrap.wrapper.job import run_job
 
         return run_job(settings)

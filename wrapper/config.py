@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NoReturn, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from cronwrap.wrapper.errors import EX_TEMPFAIL, ConfigError, UsageError
 
@@ -58,6 +60,7 @@ class Settings:
         self.mail_ca_file: str | None = None
         self.mail_where: dict[str, str] = {}  # mail key -> the flag or config key that set it
         self.mail: MailSettings | None = None  # set by resolve_mail when there are recipients
+        self.mail_problem: str | None = None  # why this run is not mailed (a warning), if it is not
 
 
 TEXT_KEYS = ("name", "lock_dir", "log_dir", "log_group", "socket", "spool_dir")
@@ -135,21 +138,93 @@ def config_paths(explicit: str | None, environ: dict[str, str]) -> list[str]:
 
 
 def load_config(settings: Settings, paths: list[str], explicit: bool) -> None:
-    """Apply each existing file's keys in order; ConfigError for a bad or missing explicit file."""
+    """Apply each file's keys in order; ConfigError for a bad, untrusted or missing explicit file.
+
+    A default path that does not exist is skipped; so is the system config when the caller may
+    not read it (root keeps secrets there at mode 0600: other users' jobs run without it).
+    """
     for path in paths:
-        if not explicit and not os.path.exists(path):
+        skip_unreadable = not explicit and path == SYSTEM_CONFIG
+        data = read_trusted_file(path, "config", missing_ok=not explicit,
+                                 unreadable_ok=skip_unreadable)
+        if data is None:
             continue
         import tomllib
 
         try:
-            with open(path, "rb") as handle:
-                table = tomllib.load(handle)
-        except OSError as exc:
-            raise ConfigError(f"config {path}: {exc.strerror}") from None
+            table = tomllib.loads(data.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ConfigError(f"config {path}: not UTF-8 text") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config {path}: {exc}") from None
         for key, value in table.items():
             _apply_config_value(settings, path, key, value)
+
+
+MAX_TRUSTED_FILE_BYTES = 1 << 20
+_TRUSTED_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC
+
+
+def read_trusted_file(path: str, what: str, missing_ok: bool = False,
+                      unreadable_ok: bool = False) -> bytes | None:
+    """The bytes of a config or env file the caller may trust; ConfigError naming `what` if not.
+
+    Trusted: a regular file (no symlink, FIFO or device) of at most 1 MiB, owned by the caller
+    or root, writable by nobody else (group write only for the caller's own user-private
+    group).  Opened O_NONBLOCK|O_NOFOLLOW and checked on the open descriptor: nothing blocks,
+    and nothing can be swapped in between the check and the read.  None when the file is
+    missing (`missing_ok`) or the caller may not read it (`unreadable_ok`).
+    """
+    try:
+        fd = os.open(path, _TRUSTED_OPEN_FLAGS)
+    except OSError as exc:
+        if (missing_ok and exc.errno == errno.ENOENT) or (
+                unreadable_ok and exc.errno == errno.EACCES):
+            return None
+        reason = "it is a symlink (name the file itself)" if exc.errno == errno.ELOOP \
+            else exc.strerror or str(exc)
+        raise ConfigError(f"{what} {path}: {reason}") from None
+    try:
+        problem = _untrusted_because(os.fstat(fd), os.getuid())
+        if problem is not None:
+            raise ConfigError(f"{what} {path}: refused: {problem}")
+        data = os.read(fd, MAX_TRUSTED_FILE_BYTES + 1)
+        while len(data) <= MAX_TRUSTED_FILE_BYTES and (more := os.read(fd, 65536)):
+            data += more
+    except OSError as exc:
+        raise ConfigError(f"{what} {path}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_TRUSTED_FILE_BYTES:
+        raise ConfigError(f"{what} {path}: refused: larger than 1 MiB")
+    return data
+
+
+def _untrusted_because(info: os.stat_result, uid: int) -> str | None:
+    """Why a file with this status may not steer the caller's jobs, or None if it may."""
+    if not stat.S_ISREG(info.st_mode):
+        return "not a regular file"
+    if info.st_uid not in (uid, 0):
+        return f"owned by uid {info.st_uid}, not by you (uid {uid}) or root"
+    if info.st_mode & stat.S_IWOTH:
+        return "writable by every user (chmod o-w)"
+    if info.st_mode & stat.S_IWGRP and not _own_private_group(info.st_gid, uid):
+        return f"writable by group {info.st_gid}, not your own private group (chmod g-w)"
+    return None
+
+
+def _own_private_group(gid: int, uid: int) -> bool:
+    """True if `gid` is the caller's user-private group: its primary, named like it, no others."""
+    if gid != os.getgid():
+        return False
+    import grp
+    import pwd
+
+    try:
+        group, user = grp.getgrgid(gid), pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return False
+    return group.gr_name == user and set(group.gr_mem) <= {user}
 
 
 def _apply_config_value(settings: Settings, path: str, key: str, value: object) -> None:
@@ -158,6 +233,9 @@ def _apply_config_value(settings: Settings, path: str, key: str, value: object) 
     is_flag = key in FLAG_KEYS
     if isinstance(value, bool) != is_flag or not isinstance(value, str | int | float):
         kind = "true or false" if is_flag else "a string or number"
+        if key.startswith("mail_"):  # mail never stops a job: resolve_mail turns mail off
+            settings.mail_problem = f"config {path}: {key} must be {kind}"
+            return
         raise ConfigError(f"config {path}: {key} must be {kind}")
     if key == "mail_to":
         settings.mail_to.clear()  # a later file's recipients replace an earlier one's
@@ -167,19 +245,30 @@ def _apply_config_value(settings: Settings, path: str, key: str, value: object) 
         raise ConfigError(str(exc)) from None
 
 
+class _MailProblem(Exception):
+    """A mail setting that cannot work; str() is one line naming the flag or key."""
+
+
 def resolve_mail(settings: Settings) -> None:
     """Check the mail keys and set settings.mail; mail.py is imported only if there are recipients.
 
-    A bad value is a UsageError when a flag set it, a ConfigError when a config file did; keys
-    that do not work together (a login without STARTTLS...) are a UsageError if any mail key
-    came from a flag.
+    Mail never stops a job: a bad value or keys that do not work together (a login without
+    STARTTLS...) leave settings.mail None and one line in settings.mail_problem, which the
+    caller prints as a warning.  A problem found while reading a config file counts too.
     """
+    try:
+        settings.mail = None if settings.mail_problem else _mail_settings(settings)
+    except _MailProblem as exc:
+        settings.mail_problem = str(exc)
+
+
+def _mail_settings(settings: Settings) -> MailSettings | None:
     where = settings.mail_where
     flags = [source for source in where.values() if source.startswith("-")]
     if not settings.mail_to:
         if flags:
-            raise UsageError(f"{flags[0]} needs recipients: add --mail-to ADDR")
-        return
+            raise _MailProblem(f"{flags[0]} needs recipients: add --mail-to ADDR")
+        return None
     from cronwrap.wrapper import mail
 
     to = tuple(addr for text in settings.mail_to
@@ -188,13 +277,13 @@ def resolve_mail(settings: Settings) -> None:
     if settings.mail_smtp is not None:
         _mail_value(mail.parse_smtp_address, settings.mail_smtp, where["mail_smtp"])
     try:
-        settings.mail = mail.MailSettings(
+        return mail.MailSettings(
             to=to, on=on, smtp=settings.mail_smtp, starttls=settings.mail_starttls,
             username=settings.mail_username, password=settings.mail_password,
             sender=settings.mail_from, ca_file=settings.mail_ca_file,
         )
     except mail.MailConfigError as exc:
-        _mail_error(f"mail settings: {exc}", bool(flags))
+        raise _MailProblem(f"mail settings: {exc}") from None
 
 
 def _mail_value(parse: Callable[[str], T], text: str, where: str) -> T:
@@ -203,21 +292,20 @@ def _mail_value(parse: Callable[[str], T], text: str, where: str) -> T:
     try:
         return parse(text)
     except MailConfigError as exc:
-        _mail_error(f"{where}: {exc}", where.startswith("-"))
-
-
-def _mail_error(message: str, from_flag: bool) -> NoReturn:
-    raise UsageError(message) if from_flag else ConfigError(message)
+        raise _MailProblem(f"{where}: {exc}") from None
 
 
 def read_env_file(path: str) -> dict[str, str]:
-    """KEY=VALUE lines; `#` comments, blank lines, optional `export` and matching quotes allowed."""
+    """KEY=VALUE lines; `#` comments, blank lines, optional `export` and matching quotes allowed.
+
+    The file must be one the caller may trust (read_trusted_file): it sets the job's PATH.
+    """
+    data = read_trusted_file(path, "env file")
+    assert data is not None  # neither missing_ok nor unreadable_ok
     try:
-        with open(path, encoding="utf-8") as handle:
-            lines = handle.read().splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise ConfigError(f"env file {path}: {reason}") from None
+        lines = data.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise ConfigError(f"env file {path}: not UTF-8 text") from None
     values = {}
     for number, raw in enumerate(lines, 1):
         line = raw.strip()

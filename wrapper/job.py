@@ -36,7 +36,6 @@ def run_job(settings: Settings) -> int:
     """
     uid = os.getuid()
     job = settings.name or ""
-    env = job_environment(settings, uid)
     cadence = Cadence(settings.schedule, settings.every, settings.grace, settings.timeout,
                       settings.max_runtime)
     reporter = Reporter(settings.socket, settings.spool_dir, uid)
@@ -49,7 +48,7 @@ def run_job(settings: Settings) -> int:
         log = _open_log(settings, uid, start)
         reporter.report(Started(new_event_id(), job, start, os.getpid(), cadence))
         tail = TailRing(MAIL_TAIL_BYTES if settings.mail else FAILURE_TAIL_BYTES)
-        outcome = _supervise(settings, env, log, tail)
+        outcome = _supervise(settings, uid, log, tail)
     finally:
         lock.close()
     log_path = _close_log(settings, log)
@@ -67,6 +66,7 @@ def run_job(settings: Settings) -> int:
 
 
 def job_environment(settings: Settings, uid: int) -> dict[str, str]:
+    """The job's environment; ConfigError (exit 78) for an env file that is bad or untrusted."""
     env = cron_environment(uid) if settings.cron_env else dict(os.environ)
     for path in settings.env_files:
         env.update(read_env_file(path))
@@ -105,8 +105,7 @@ def _open_log(settings: Settings, uid: int, start: float) -> RunLog | None:
         os.close(dir_fd)
 
 
-def _supervise(settings: Settings, env: dict[str, str], log: RunLog | None,
-               tail: TailRing) -> Outcome:
+def _supervise(settings: Settings, uid: int, log: RunLog | None, tail: TailRing) -> Outcome:
     sinks = [tail.add]
     if log is not None:
         sinks.append(_guarded(log))
@@ -119,8 +118,8 @@ def _supervise(settings: Settings, env: dict[str, str], log: RunLog | None,
 
     supervisor = Supervisor(on_output, settings.timeout, settings.kill_after)
     try:
-        return supervisor.run(settings.command, env)
-    except WrapperError as exc:  # the command could not be started: 126 / 127
+        return supervisor.run(settings.command, job_environment(settings, uid))
+    except WrapperError as exc:  # not started: env file refused (78), not executable (126/127)
         _say(str(exc))
         return Outcome(exc.exit_code)
 
