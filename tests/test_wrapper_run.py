@@ -221,11 +221,19 @@ def test_unwritable_log_dir_still_runs_the_job(dirs: Dirs, tmp_path: Path) -> No
          "-n", "nolog", "--", "touch", str(marker)],
         capture_output=True, text=True, timeout=60,
     )
-    assert result.returncode == 0 and marker.exists()
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and "warning" in lines[0] and str(blocker) in lines[0]
+    # a success prints nothing (cron would mail it on every run): the agent hears of it
+    assert result.returncode == 0 and marker.exists() and result.stderr == ""
     (finished,) = [e for e in dirs.spooled() if isinstance(e, Finished)]
     assert finished.log_path is None
+    assert finished.log_problem is not None and str(blocker) in finished.log_problem
+    failed = subprocess.run(
+        [*CRONWRAP, "--log-dir", str(blocker / "logs"), "--lock-dir", str(dirs.lock),
+         "--spool-dir", str(dirs.spool), "--socket", str(dirs.socket), "--config", str(dirs.config),
+         "-n", "nolog", "--", "sh", "-c", "exit 3"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert failed.returncode == 3
+    assert f"cronwrap: log: (none) (cannot write a log under {blocker}/logs: " in failed.stderr
 
 
 def test_symlink_planted_at_the_lock_path_is_refused(dirs: Dirs, tmp_path: Path) -> None:
@@ -260,9 +268,10 @@ def test_symlink_planted_in_the_log_tree_is_not_followed(
     planted.symlink_to(target)
     marker = tmp_path / "ran"
     result = run(dirs, "-n", "logged", "--", "touch", str(marker))
-    assert result.returncode == 0 and marker.exists()
-    assert "warning" in result.stderr and "symlink" in result.stderr
+    assert result.returncode == 0 and marker.exists() and result.stderr == ""
     assert list(target.iterdir()) == []
+    (finished,) = [e for e in dirs.spooled() if isinstance(e, Finished)]
+    assert finished.log_path is None and "symlink" in (finished.log_problem or "")
 
 
 def test_started_event_precedes_the_job_and_finished_carries_the_log(dirs: Dirs) -> None:

@@ -21,6 +21,7 @@ MAX_DURATION_MS = 2**32 - 1
 MAX_SECONDS = 10 * 365 * 24 * 3600
 MAX_PATH_CHARS = 4096
 MAX_SCHEDULE_CHARS = 128
+MAX_PROBLEM_CHARS = 512
 
 
 class EventError(ValueError):
@@ -52,13 +53,20 @@ class Event:
     """Fields common to every event a wrapper reports about one run of one job."""
 
     KIND: ClassVar[str] = ""
+    # optional fields added after the first agents: left out while None, so those agents
+    # (which refuse unknown fields) still accept every event that does not need them
+    OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ()
     id: str
     job: str
     time: float  # wall-clock seconds since the epoch when the event happened
     pid: int  # the wrapper's pid
 
     def to_wire(self) -> bytes:
-        return encode_message({"v": SCHEMA_VERSION, "type": self.KIND, **asdict(self)})
+        fields = asdict(self)
+        for name in self.OMITTED_WHEN_NONE:
+            if fields[name] is None:
+                del fields[name]
+        return encode_message({"v": SCHEMA_VERSION, "type": self.KIND, **fields})
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,7 @@ class Finished(Event):
     """A run ended: how, how long it took, and where its log is."""
 
     KIND: ClassVar[str] = "finished"
+    OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ("log_problem",)
     start_time: float = 0.0
     exit_status: int = 0  # what the wrapper exits with: the job's status, 128+N, 124, 126, 127
     signal: int = 0  # the signal that ended the job, 0 if it exited
@@ -81,6 +90,7 @@ class Finished(Event):
     timed_out: bool = False
     log_path: str | None = None
     cadence: Cadence = field(default_factory=Cadence)
+    log_problem: str | None = None  # why the run's log could not be written (all of it)
 
 
 @dataclass(frozen=True)
@@ -164,6 +174,7 @@ _EXTRA: dict[str, set[str]] = {
     "started": {"cadence"},
     "finished": {
         "start_time", "exit_status", "signal", "duration_ms", "timed_out", "log_path", "cadence",
+        "log_problem",
     },
     "overlapped": {"holder_pid", "cadence"},
 }
@@ -191,6 +202,7 @@ def _decode_event(cls: type[Event], obj: dict[str, Any]) -> Event:
         fields["duration_ms"] = _integer(obj, "duration_ms", 0, MAX_DURATION_MS)
         fields["timed_out"] = _boolean(obj, "timed_out")
         fields["log_path"] = _optional_text(obj, "log_path", MAX_PATH_CHARS)
+        fields["log_problem"] = _optional_text(obj, "log_problem", MAX_PROBLEM_CHARS)
     elif cls is Overlapped and obj.get("holder_pid") is not None:
         fields["holder_pid"] = _integer(obj, "holder_pid", 1, MAX_PID)
     return cls(**fields)

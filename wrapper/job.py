@@ -9,7 +9,14 @@ import time
 from cronwrap.wrapper.client import Reporter
 from cronwrap.wrapper.config import Settings, cron_environment, read_env_file, user_name
 from cronwrap.wrapper.errors import WrapperError
-from cronwrap.wrapper.events import Cadence, Finished, Overlapped, Started, new_event_id
+from cronwrap.wrapper.events import (
+    MAX_PROBLEM_CHARS,
+    Cadence,
+    Finished,
+    Overlapped,
+    Started,
+    new_event_id,
+)
 from cronwrap.wrapper.locks import JobLock, default_lock_dir
 from cronwrap.wrapper.logs import (
     RunLog,
@@ -45,22 +52,27 @@ def run_job(settings: Settings) -> int:
             return _overlapped(settings, lock, reporter, cadence)
         start = time.time()
         lock.record_holder(start)
-        log = _open_log(settings, uid, start)
+        log_problems: list[str] = []  # the agent hears of them; stderr only on a failure
+        log = _open_log(settings, uid, start, log_problems)
         reporter.report(Started(new_event_id(), job, start, os.getpid(), cadence))
         tail = TailRing(MAIL_TAIL_BYTES if settings.mail else FAILURE_TAIL_BYTES)
-        outcome = _supervise(settings, uid, log, tail)
+        outcome = _supervise(settings, uid, log, tail, log_problems)
     finally:
         lock.close()
-    log_path = _close_log(settings, log)
+    log_path = _close_log(settings, log, log_problems)
+    log_problem = log_problems[0][:MAX_PROBLEM_CHARS] if log_problems else None
     reporter.report(Finished(
         new_event_id(), job, time.time(), os.getpid(), start_time=start,
         exit_status=outcome.exit_status, signal=outcome.signal,
         duration_ms=outcome.duration_ms, timed_out=outcome.timed_out,
-        log_path=log_path, cadence=cadence,
+        log_path=log_path, cadence=cadence, log_problem=log_problem,
     ))
     output = tail.value()
     if outcome.exit_status != 0:
-        _report_failure(job, outcome, log_path, output[-FAILURE_TAIL_BYTES:], settings.verbose)
+        _report_failure(job, outcome, log_path, log_problem, output[-FAILURE_TAIL_BYTES:],
+                        settings.verbose)
+    elif log_problem and settings.verbose:
+        _say(f"warning: {log_problem}")
     after_run(settings, uid, outcome, log_path, output)
     return outcome.exit_status
 
@@ -86,7 +98,9 @@ def _overlapped(settings: Settings, lock: JobLock, reporter: Reporter, cadence: 
     return settings.overlap_exit
 
 
-def _open_log(settings: Settings, uid: int, start: float) -> RunLog | None:
+def _open_log(settings: Settings, uid: int, start: float, problems: list[str]
+              ) -> RunLog | None:
+    """The run's log, or None (running without one) with the reason added to `problems`."""
     log_dir = settings.log_dir or default_log_dir(uid, os.environ)
     user = user_name(uid)
     dir_path = os.path.join(log_dir, user, settings.name or "")
@@ -94,21 +108,22 @@ def _open_log(settings: Settings, uid: int, start: float) -> RunLog | None:
         gid = group_id(settings.log_group) if settings.log_group else None
         dir_fd = open_job_dir(log_dir, user, settings.name or "", uid, gid)
     except (OSError, WrapperError) as exc:
-        _say(f"warning: cannot write a log under {log_dir}: {_reason(exc)}; running without one")
+        problems.append(f"cannot write a log under {log_dir}: {_reason(exc)}")
         return None
     try:
         return create_run_log(dir_fd, dir_path, start, settings.max_log_size)
     except OSError as exc:
-        _say(f"warning: cannot create a log in {dir_path}: {_reason(exc)}; running without one")
+        problems.append(f"cannot create a log in {dir_path}: {_reason(exc)}")
         return None
     finally:
         os.close(dir_fd)
 
 
-def _supervise(settings: Settings, uid: int, log: RunLog | None, tail: TailRing) -> Outcome:
+def _supervise(settings: Settings, uid: int, log: RunLog | None, tail: TailRing,
+               log_problems: list[str]) -> Outcome:
     sinks = [tail.add]
     if log is not None:
-        sinks.append(_guarded(log))
+        sinks.append(_guarded(log, log_problems))
     if settings.verbose:
         sinks.append(_tee)
 
@@ -124,7 +139,7 @@ def _supervise(settings: Settings, uid: int, log: RunLog | None, tail: TailRing)
         return Outcome(exc.exit_code)
 
 
-def _guarded(log: RunLog):  # noqa: ANN202 - a small closure
+def _guarded(log: RunLog, problems: list[str]):  # noqa: ANN202 - a small closure
     failed = []
 
     def write(data: bytes) -> None:
@@ -134,7 +149,8 @@ def _guarded(log: RunLog):  # noqa: ANN202 - a small closure
             log.write(data)
         except OSError as exc:
             failed.append(exc)
-            _say(f"warning: writing {log.path} failed: {_reason(exc)}; output no longer logged")
+            problems.append(f"writing {log.path} failed: {_reason(exc)}; "
+                            "output no longer logged")
 
     return write
 
@@ -147,7 +163,7 @@ def _tee(data: bytes) -> None:
         pass
 
 
-def _close_log(settings: Settings, log: RunLog | None) -> str | None:
+def _close_log(settings: Settings, log: RunLog | None, problems: list[str]) -> str | None:
     if log is None:
         return None
     try:
@@ -159,12 +175,12 @@ def _close_log(settings: Settings, log: RunLog | None) -> str | None:
         finally:
             os.close(dir_fd)
     except OSError as exc:
-        _say(f"warning: finishing {log.path} failed: {_reason(exc)}")
+        problems.append(f"finishing {log.path} failed: {_reason(exc)}")
     return log.path
 
 
-def _report_failure(job: str, outcome: Outcome, log_path: str | None, output: bytes,
-                    verbose: bool) -> None:
+def _report_failure(job: str, outcome: Outcome, log_path: str | None, log_problem: str | None,
+                    output: bytes, verbose: bool) -> None:
     if outcome.timed_out:
         what = f"timed out (exit {outcome.exit_status})"
     elif outcome.forwarded:
@@ -174,8 +190,11 @@ def _report_failure(job: str, outcome: Outcome, log_path: str | None, output: by
         what = f"was killed by signal {outcome.signal} (exit {outcome.exit_status})"
     else:
         what = f"failed with exit status {outcome.exit_status}"
+    log_line = log_path or "(none)"
+    if log_problem:
+        log_line += f" ({log_problem})" if log_path is None else f" (incomplete: {log_problem})"
     lines = [f"cronwrap: job {job!r} {what} after {outcome.duration:.1f}s",
-             f"cronwrap: log: {log_path or '(none)'}"]
+             f"cronwrap: log: {log_line}"]
     if output and not verbose:
         last = output.splitlines()[-FAILURE_TAIL_LINES:]
         lines.append(f"--- last {len(last)} lines of output ---")
