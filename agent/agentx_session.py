@@ -20,6 +20,7 @@ from pysnmp.proto import rfc1902, rfc1905
 
 from . import agentx_codec as ax
 from .mibview import NO_SUCH_OBJECT, Entry, MibView, Oid
+from .snmp_config import parse_agentx_address
 
 log = logging.getLogger(__name__)
 
@@ -29,19 +30,6 @@ NotificationVarbinds = Callable[[Any], tuple[Oid, list[tuple[Oid, Any]]]]
 
 class SessionError(Exception):
     """The master refused us, stopped answering or went away: reconnect."""
-
-
-def parse_address(address: str) -> tuple[str, str, int]:
-    """`unix:PATH` -> ("unix", PATH, 0); `tcp:HOST:PORT` -> ("tcp", HOST, PORT)."""
-    kind, _, rest = address.partition(":")
-    if kind == "unix" and rest:
-        return "unix", rest, 0
-    if kind == "tcp":
-        host, _, port = rest.rpartition(":")
-        host = host.strip("[]")
-        if host and port.isdigit() and 0 < int(port) < 65536:
-            return "tcp", host, int(port)
-    raise ValueError(f"bad AgentX address {address!r}: expected unix:PATH or tcp:HOST:PORT")
 
 
 def _name(oid: Oid) -> str:
@@ -282,6 +270,10 @@ class AgentXFrontend:
     `notifications` (from NotificationHub.subscribe) is drained into Notify PDUs while a
     session is up; while it is down they wait in the queue (the hub bounds it) and the one
     in flight is kept and sent again after the reconnect.
+
+    `state` says in a few words what the session is doing ("registered with snmpd", "waiting
+    for snmpd (Connection refused)"); `on_state` is called whenever it changes. A master that
+    stays away is logged once, not at every retry.
     """
 
     def __init__(
@@ -291,7 +283,7 @@ class AgentXFrontend:
         description: str = "cronwrap-agent", *, timeout: float = 5.0,
         ping_interval: float = 15.0, register_retry: float = 30.0, priority: int = 127,
     ) -> None:
-        self.kind, self.host_or_path, self.port = parse_address(address)
+        self.kind, self.host_or_path, self.port = parse_agentx_address(address)
         self.address = address
         self.subtree = tuple(subtree)
         self.notifications = notifications
@@ -309,6 +301,15 @@ class AgentXFrontend:
         self._started = time.monotonic()
         self._registered = asyncio.Event()
         self._connection: _Connection | None = None
+        self.state = "connecting to snmpd"
+        self.on_state: Callable[[], None] | None = None
+        self._waiting = False  # the last attempt failed and that has been logged
+
+    def _set_state(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            if self.on_state is not None:
+                self.on_state()
 
     def _uptime(self) -> int:
         return int((time.monotonic() - self._started) * 100) & 0xFFFFFFFF
@@ -328,15 +329,35 @@ class AgentXFrontend:
             while True:
                 try:
                     await self._session()
+                    reason = "the session ended"
                 except (OSError, SessionError, ax.AgentXError) as exc:
-                    log.warning("AgentX %s: %s", self.address, exc)
+                    reason = self._reason(exc)
+                self._lost(reason)
                 delay = self.backoff.next_delay()
-                log.info("AgentX %s: reconnecting in %.1fs", self.address, delay)
+                log.debug("AgentX %s: reconnecting in %.1fs", self.address, delay)
                 await asyncio.sleep(delay)
         finally:
             if sender is not None:
                 sender.cancel()
                 await asyncio.gather(sender, return_exceptions=True)
+
+    def _reason(self, exc: Exception) -> str:
+        if isinstance(exc, TimeoutError):
+            return f"no answer within {self.timeout:g}s"
+        if isinstance(exc, OSError) and exc.strerror:
+            return exc.strerror
+        return str(exc)
+
+    def _lost(self, reason: str) -> None:
+        """Say once that the master is away; stay quiet while it stays away."""
+        self._set_state(f"waiting for snmpd ({reason})")
+        if self._waiting:
+            log.debug("AgentX %s: still no master: %s", self.address, reason)
+            return
+        self._waiting = True
+        hint = " (is snmpd running, with `master agentx`?)" if self.kind == "unix" else ""
+        log.warning("AgentX %s: %s%s; retrying every few seconds, logged again once "
+                    "registered", self.address, reason, hint)
 
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
@@ -385,6 +406,8 @@ class AgentXFrontend:
         await self._register(conn)
         self._connection = conn
         self._registered.set()
+        self._waiting = False
+        self._set_state("registered with snmpd")
         log.info("AgentX %s: session %d serving %s", self.address, conn.session_id,
                  _name(self.subtree))
         loop = asyncio.get_running_loop()
@@ -412,6 +435,7 @@ class AgentXFrontend:
                 raise SessionError(f"the master refused to register {_name(self.subtree)}: "
                                    f"{_error_name(answer.error)}")
             if not warned:
+                self._set_state("waiting: another subagent has registered CRON-JOBS-MIB")
                 log.warning("AgentX %s: %s is already registered by another subagent "
                             "(duplicateRegistration); retrying every %gs", self.address,
                             _name(self.subtree), self.register_retry)

@@ -31,6 +31,10 @@ from .watch import Watcher
 log = logging.getLogger("cronwrap.agent")
 
 DEFAULT_AGENTX = "unix:/var/agentx/master"
+# CRON-JOBS-MIB and the SNMPv2 stand-ins it imports: the source tree's mibs/, installed as the
+# package cronwrap.mibs, which is the same relative place.
+MIB_DIR = Path(__file__).resolve().parent.parent / "mibs"
+MIB_MODULES = ("CRON-JOBS-MIB", "SNMPv2-SMI", "SNMPv2-TC", "SNMPv2-CONF")
 EX_USAGE = 64
 EX_UNAVAILABLE = 69
 EX_CANTCREAT = 73
@@ -54,6 +58,7 @@ examples:
   cronwrap-agent --listen udp:127.0.0.1:1161   standalone SNMP agent, community public, loopback
   cronwrap-agent --config /etc/cronwrap/agent.toml --log-level debug
   cronwrap-agent --config /etc/cronwrap/agent.toml --listen udp:0.0.0.0:161 --check-config
+  cronwrap-agent --print-mib > ~/.snmp/mibs/CRON-JOBS-MIB.txt   the MIB, for Net-SNMP tools
   cronwrap-agent --event-socket /tmp/t/agent.sock --state-dir /tmp/t/state \\
                  --spool-dir /tmp/t/spool --crontab-root /tmp/t/root
 under systemd socket activation the listening socket handed over (LISTEN_FDS) is used instead
@@ -109,11 +114,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--agentx", metavar="ADDRESS", nargs="?", const=DEFAULT_AGENTX,
                    help="serve CRON-JOBS-MIB as an AgentX subagent of the local snmpd at "
                         f"unix:PATH or tcp:HOST:PORT (default {DEFAULT_AGENTX}); notifications "
-                        "go out through snmpd's trap sinks")
+                        "go out through snmpd's trap sinks; replaces [snmp] agentx of --config")
     p.add_argument("--listen", metavar="ADDRESS", action="append",
                    help="serve SNMP itself (no snmpd needed) on udp:HOST:PORT or "
-                        "udp6:[HOST]:PORT; repeatable; access and trap targets come from the "
-                        "[snmp] section of --config")
+                        "udp6:[HOST]:PORT; repeatable; replaces [snmp] listen of --config; "
+                        "access and trap targets come from the [snmp] section of --config")
+    p.add_argument("--print-mib", metavar="MODULE", nargs="?", const=MIB_MODULES[0],
+                   choices=MIB_MODULES,
+                   help="print CRON-JOBS-MIB (or one of the SNMPv2-SMI, SNMPv2-TC, SNMPv2-CONF "
+                        "stand-ins it imports, for hosts without the IETF MIBs) and exit")
     p.add_argument("--check-config", action="store_true",
                    help="check the configuration file and options, print a summary, and exit")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -145,7 +154,8 @@ def notification_payload(notification: Notification) -> tuple[Oid, list[tuple[Oi
     return mib.notification_oid(notification.kind), mib.notification_varbinds(notification)
 
 
-def build_frontends(args: argparse.Namespace, core: AgentCore, config: Config) -> list[Any]:
+def build_frontends(args: argparse.Namespace, core: AgentCore, config: Config,
+                    status: StatusLine) -> list[Any]:
     """The SNMP front ends asked for, all answering from one snapshot of the job table."""
     if not args.agentx and not args.listen:
         return []
@@ -158,13 +168,25 @@ def build_frontends(args: argparse.Namespace, core: AgentCore, config: Config) -
         from .agentx_session import AgentXFrontend
 
         try:
-            frontends.append(AgentXFrontend(args.agentx, snapshot, mib.ROOT,
-                                            core.notifications.subscribe(), notification_payload))
+            agentx = AgentXFrontend(args.agentx, snapshot, mib.ROOT,
+                                    core.notifications.subscribe(), notification_payload)
         except ValueError as exc:
             raise UserError(f"--agentx: {exc}", EX_USAGE) from None
+        agentx.on_state = status.refresh
+        status.agentx = agentx
+        frontends.append(agentx)
     if args.listen:
         frontends.append(standalone_frontend(args, core, config, snapshot))
     return frontends
+
+
+def choose_snmp(args: argparse.Namespace, config: Config) -> None:
+    """What SNMP to serve: --agentx and --listen when given, else [snmp] agentx and listen."""
+    snmp = snmp_settings(args, config)
+    if args.agentx is None and snmp.agentx:
+        args.agentx = snmp.agentx
+    if not args.listen and snmp.listen:
+        args.listen = [str(address) for address in snmp.listen]
 
 
 def snmp_settings(args: argparse.Namespace, config: Config) -> Any:
@@ -277,23 +299,26 @@ async def serve(args: argparse.Namespace, config: Config) -> None:
         await discover(core, root)
         # subscribed before the first drain: the late notifications it raises wait in the
         # front ends' queues until they run (AgentX: until snmpd is connected)
-        frontends = build_frontends(args, core, config)
+        status = StatusLine(core, args)
+        frontends = build_frontends(args, core, config, status)
         # live events are taken while a big spool left by an outage is still being drained
         tasks.append(asyncio.create_task(Intake(core, config).serve(sock), name="intake"))
         drain = SpoolDrain(core, Path(config.spool_dir))
         drained = await drain.drain()
         log.info("started: %d jobs, %d spooled events applied, listening on %s",
                  len(core.records()), drained, sock.getsockname() or "an inherited socket")
+        log.info("SNMP: %s", status.serving())
         runners = [every(config.spool_interval, drain.drain),
                    every(config.watch_interval, Watcher(core, config).tick, first=True),
-                   every(config.discovery_interval, lambda: discover(core, root))]
+                   every(config.discovery_interval, lambda: discover(core, root)),
+                   every(config.watch_interval, status.refresh_async)]
         runners += [frontend.run() for frontend in frontends]
         if systemd_integration.watchdog_interval() is not None:
             runners.append(systemd_integration.watchdog_loop(lambda: not tasks[0].done()))
         tasks += [asyncio.create_task(runner) for runner in runners]
         if await first_of(frontends_ready(frontends), tasks):
             systemd_integration.notify_ready()
-            systemd_integration.notify(status_line(core, args))
+            status.refresh()
         waiter = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([*tasks, waiter], return_when=asyncio.FIRST_COMPLETED)
         for task in done:
@@ -316,10 +341,32 @@ async def first_of(step: Awaitable[None], tasks: list[asyncio.Task[Any]]) -> boo
     return False
 
 
-def status_line(core: AgentCore, args: argparse.Namespace) -> str:
-    serving = [f"AgentX {args.agentx}"] if args.agentx else []
-    serving += [f"SNMP {address}" for address in args.listen or []]
-    return f"{len(core.records())} jobs; serving " + (", ".join(serving) or "no SNMP")
+class StatusLine:
+    """systemd's STATUS= line (`systemctl status`): the job count, and what SNMP the agent
+    serves or waits for; sent again whenever it changes."""
+
+    def __init__(self, core: AgentCore, args: argparse.Namespace) -> None:
+        self.core = core
+        self.args = args
+        self.agentx: Any = None  # the AgentX front end, for its state
+        self.sent = ""
+
+    def serving(self) -> str:
+        parts = [f"AgentX {self.args.agentx}: {self.agentx.state}"] if self.agentx else []
+        parts += [f"SNMP {address}" for address in self.args.listen or []]
+        return "; ".join(parts) or "no SNMP served (set agentx or listen in [snmp] of the config)"
+
+    def text(self) -> str:
+        return f"{len(self.core.records())} jobs; {self.serving()}"
+
+    def refresh(self) -> None:
+        text = self.text()
+        if text != self.sent:
+            self.sent = text
+            systemd_integration.notify(text)
+
+    async def refresh_async(self) -> None:
+        self.refresh()
 
 
 async def shutdown(core: AgentCore, tasks: list[asyncio.Task[Any]]) -> None:
@@ -337,8 +384,7 @@ async def shutdown(core: AgentCore, tasks: list[asyncio.Task[Any]]) -> None:
 
 def check_config(args: argparse.Namespace, config: Config) -> None:
     """Validate everything a start would read, without binding or writing anything."""
-    from .agentx_session import parse_address
-    from .snmp_config import SnmpConfigError, effective_access, parse_listen
+    from .snmp_config import SnmpConfigError, effective_access, parse_agentx_address, parse_listen
 
     path = config_path(args)
     print(f"config file:   {path or '(none: built-in defaults)'}")
@@ -347,7 +393,7 @@ def check_config(args: argparse.Namespace, config: Config) -> None:
     print(f"spool root:    {config.spool_dir}")
     if args.agentx:
         try:
-            parse_address(args.agentx)
+            parse_agentx_address(args.agentx)
         except ValueError as exc:
             raise UserError(f"--agentx: {exc}", EX_USAGE) from None
         print(f"AgentX master: {args.agentx}")
@@ -358,6 +404,8 @@ def check_config(args: argparse.Namespace, config: Config) -> None:
         except SnmpConfigError as exc:
             raise UserError(str(exc), EX_CONFIG) from None
         print(f"SNMP listen:   {', '.join(args.listen)}")
+    if not args.agentx and not args.listen:
+        print("SNMP:          none (no agentx or listen in [snmp], no --agentx or --listen)")
     print(f"SNMP access:   {len(snmp.communities)} communities, {len(snmp.users)} v3 users, "
           f"{len(snmp.targets)} notification targets")
     print("configuration OK")
@@ -365,9 +413,13 @@ def check_config(args: argparse.Namespace, config: Config) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.print_mib:
+        sys.stdout.write((MIB_DIR / f"{args.print_mib}.txt").read_text())
+        return 0
     systemd_integration.setup_logging(args.log_level)
     try:
         config = build_config(args)
+        choose_snmp(args, config)
         if args.check_config:
             check_config(args, config)
             return 0

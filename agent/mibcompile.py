@@ -21,12 +21,8 @@ class MibCompileError(Exception):
 
 
 def default_mib_dirs() -> list[Path]:
-    """The source checkout's mibs/ (or the installed package's copy), then Net-SNMP's MIBs."""
-    here = Path(__file__).resolve().parent
-    ours = here.parent / "mibs"
-    if not (ours / f"{MODULE}.txt").is_file():
-        ours = here / "mibs"
-    return [ours, NET_SNMP_MIB_DIR]
+    """Our MIBs (the source tree's mibs/, installed as cronwrap.mibs), then Net-SNMP's."""
+    return [Path(__file__).resolve().parent.parent / "mibs", NET_SNMP_MIB_DIR]
 
 
 def _compile(codegen: Any, writer: Any, mib_dirs: Sequence[Path], **options: Any) -> None:

@@ -1,9 +1,11 @@
-"""The `[snmp]` section of the agent's config: listen addresses, access and notification targets.
+"""The `[snmp]` section of the agent's config: what SNMP to serve, access and notification targets.
 
-`parse_snmp_config` turns the `[snmp]` table (already loaded with tomllib) into an immutable
-`SnmpConfig`; `effective_access` applies the security rules for a set of listen addresses;
-`load_snmp_config` reads a file and refuses one that exposes secrets to other users.  Every
-mistake is an `SnmpConfigError` with a one-line message; secrets never appear in a repr.
+What to serve: `agentx` (the snmpd master's AgentX address) and `listen` (the standalone
+agent's addresses). `parse_snmp_config` turns the `[snmp]` table (already loaded with tomllib)
+into an immutable `SnmpConfig`; `effective_access` applies the security rules for a set of
+listen addresses; `load_snmp_config` reads a file and refuses one that exposes secrets to other
+users.  Every mistake is an `SnmpConfigError` with a one-line message; secrets never appear in
+a repr.
 """
 
 from __future__ import annotations
@@ -111,6 +113,8 @@ class SnmpConfig:
     sys_contact: str = ""
     sys_location: str = ""
     sys_name: str = ""  # empty: the host name
+    agentx: str = ""  # the AgentX master (unix:PATH or tcp:HOST:PORT); empty: no AgentX
+    listen: tuple[ListenAddress, ...] = ()  # the standalone agent's addresses
 
     @property
     def has_secrets(self) -> bool:
@@ -132,9 +136,33 @@ def parse_listen(spec: str) -> ListenAddress:
     return ListenAddress(family, str(address), port)
 
 
+def parse_agentx_address(address: str) -> tuple[str, str, int]:
+    """`unix:PATH` -> ("unix", PATH, 0); `tcp:HOST:PORT` -> ("tcp", HOST, PORT)."""
+    kind, _, rest = address.partition(":")
+    if kind == "unix" and rest:
+        return "unix", rest, 0
+    if kind == "tcp":
+        host, _, port = rest.rpartition(":")
+        host = host.strip("[]")
+        if host and port.isdigit() and 0 < int(port) < 65536:
+            return "tcp", host, int(port)
+    raise SnmpConfigError(f"bad AgentX address {address!r}: expected unix:PATH or tcp:HOST:PORT")
+
+
 def parse_snmp_config(table: Mapping[str, Any]) -> SnmpConfig:
     """Check the `[snmp]` table of the agent's config and turn it into an `SnmpConfig`."""
-    _only_keys(table, "[snmp]", {"community", "user", "target", "contact", "location", "name"})
+    _only_keys(table, "[snmp]", {"agentx", "listen", "community", "user", "target", "contact",
+                                 "location", "name"})
+    agentx = _str(table, "agentx", "[snmp]", "")
+    if agentx:
+        try:
+            parse_agentx_address(agentx)
+        except SnmpConfigError as exc:
+            raise SnmpConfigError(f"[snmp] agentx: {exc}") from None
+    listen = table.get("listen", [])
+    if not isinstance(listen, list) or not all(isinstance(spec, str) for spec in listen):
+        raise SnmpConfigError("[snmp]: 'listen' must be a list of addresses, e.g. "
+                              "[\"udp:127.0.0.1:1161\"]")
     communities = tuple(_community(item, i) for i, item in enumerate(_list(table, "community")))
     users = tuple(_user(item, f"[[snmp.user]] #{i + 1}", "name") for i, item in
                   enumerate(_list(table, "user")))
@@ -151,6 +179,7 @@ def parse_snmp_config(table: Mapping[str, Any]) -> SnmpConfig:
         sys_contact=_str(table, "contact", "[snmp]", ""),
         sys_location=_str(table, "location", "[snmp]", ""),
         sys_name=_str(table, "name", "[snmp]", ""),
+        agentx=agentx, listen=tuple(_listen(spec) for spec in listen),
     )
 
 
@@ -202,6 +231,13 @@ def load_snmp_config(path: Path) -> SnmpConfig:
 
 
 # --- the pieces -------------------------------------------------------------------------
+
+def _listen(spec: str) -> ListenAddress:
+    try:
+        return parse_listen(spec)
+    except SnmpConfigError as exc:
+        raise SnmpConfigError(f"[snmp] listen: {exc}") from None
+
 
 def _community(item: Any, index: int) -> Community:
     where = f"[[snmp.community]] #{index + 1}"

@@ -18,9 +18,9 @@ from cronwrap.agent.agentx_session import (
     AgentXFrontend,
     RequestHandler,
     _Connection,
-    parse_address,
 )
 from cronwrap.agent.model import JobKey, JobRecord, JobState, Notification, NotificationKind
+from cronwrap.agent.snmp_config import parse_agentx_address
 from netsnmp import SnmpdMaster, Snmptrapd, free_port, have_netsnmp, snmp, wait_until
 from pysnmp.proto import rfc1902
 
@@ -207,13 +207,13 @@ def test_requests_are_answered_however_the_reads_cut_them() -> None:
                                      "tcp:h:99999", "udp:h:1", "/tmp/sock"])
 def test_bad_addresses_are_refused_in_one_line(address: str) -> None:
     with pytest.raises(ValueError, match="^bad AgentX address .*unix:PATH or tcp:HOST:PORT$"):
-        parse_address(address)
+        parse_agentx_address(address)
 
 
 def test_good_addresses() -> None:
-    assert parse_address("unix:/run/agentx/master") == ("unix", "/run/agentx/master", 0)
-    assert parse_address("tcp:127.0.0.1:705") == ("tcp", "127.0.0.1", 705)
-    assert parse_address("tcp:[::1]:705") == ("tcp", "::1", 705)
+    assert parse_agentx_address("unix:/run/agentx/master") == ("unix", "/run/agentx/master", 0)
+    assert parse_agentx_address("tcp:127.0.0.1:705") == ("tcp", "127.0.0.1", 705)
+    assert parse_agentx_address("tcp:[::1]:705") == ("tcp", "::1", 705)
 
 
 # --- against a real snmpd -------------------------------------------------------------------
