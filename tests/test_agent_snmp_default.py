@@ -65,8 +65,9 @@ def test_shipped_agent_toml_comments_show_the_real_defaults() -> None:
     defaults = Config()
     assert values, "no commented defaults found in [agent]"
     assert {key: getattr(defaults, key) for key in values} == values
-    documented = {key for key in vars(defaults) if key != "sections"}
-    assert set(values) == documented  # every setting is shown
+    unshown = {key for key in vars(defaults) if key != "sections"} - set(values)
+    assert not unshown, (f"packaging/agent.toml does not show [agent] {sorted(unshown)}: add a "
+                         "commented `# key = default` line with a comment saying what it does")
 
 
 def test_command_line_wins_over_the_config_file(tmp_path: Path) -> None:
