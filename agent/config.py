@@ -31,6 +31,8 @@ class Config:
     spool_interval: float = 10.0
     watch_interval: float = 5.0
     discovery_interval: float = 60.0
+    min_every: float = 60.0  # events declaring a shorter --every are refused
+    notifications_per_owner: int = 60  # a minute, per job owner; the rest are suppressed
     default_grace: float = 300.0
     grace_fraction: float = 0.5
     timeout_slack: float = 10.0
@@ -79,7 +81,7 @@ def _check(path: Path, key: str, value: object) -> Any:
     if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
         raise ConfigError(f"{path}: [agent] {key} must be a non-negative number")
     if key in ("max_jobs_per_owner", "max_connections", "max_connections_per_uid",
-               "status_bytes_per_second"):
+               "status_bytes_per_second", "notifications_per_owner"):
         if not isinstance(value, int) or value < 1:
             raise ConfigError(f"{path}: [agent] {key} must be a positive integer")
         return value

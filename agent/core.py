@@ -139,7 +139,7 @@ class AgentCore:
     def __init__(
         self, store: Store, config: Config, clock: Callable[[], float] = time.time
     ) -> None:
-        self.notifications = NotificationHub()
+        self.notifications = NotificationHub(config.notifications_per_owner)
         self.config = config
         self._store = store
         self._clock = clock
@@ -170,7 +170,8 @@ class AgentCore:
         return [job.record for job in self._jobs.values()]
 
     def stats(self) -> AgentStats:
-        return AgentStats(len(self._jobs), self._accepted, self._rejected, self._started_at)
+        return AgentStats(len(self._jobs), self._accepted, self._rejected, self._started_at,
+                          self.notifications.suppressed)
 
     # ---- the interface intake, spool drain and watchers use ----
 
@@ -321,20 +322,20 @@ class AgentCore:
         self._applied.update(batch.applied)
         self._accepted += batch.accepted
         self._rejected += batch.rejected
-        for listener in self._listeners:
-            for job in batch.jobs.values():
-                listener.job_changed(job.record)
-            for key in batch.removed:
-                listener.job_removed(key)
-            listener.stats_changed(self.stats())
         now = self._clock()
-        for raised in batch.notifications:
+        for raised in batch.notifications:  # queued only: the senders run after this
             if raised.key not in self._jobs:
                 continue
             notification = Notification(raised.kind, self._jobs[raised.key].record, now,
                                         raised.late, raised.run_time)
             if not raised.late or self._late.admit(notification):
                 self.notifications.publish(notification)
+        for listener in self._listeners:
+            for job in batch.jobs.values():
+                listener.job_changed(job.record)
+            for key in batch.removed:
+                listener.job_removed(key)
+            listener.stats_changed(self.stats())  # with the notifications suppressed just now
 
     def _count_rejection(self, batch: Batch) -> None:
         batch.rejected += 1
@@ -343,6 +344,10 @@ class AgentCore:
                      late: bool) -> None:
         if batch.seen(event.id):
             return  # a retry of an event already applied: acknowledged, counted once
+        every = event.cadence.every  # type: ignore[attr-defined]
+        if every is not None and every < self.config.min_every:
+            raise Rejected(f"'every' of {every:g} s is below the agent's floor of "
+                           f"{self.config.min_every:g} s ([agent] min_every)")
         key = JobKey(owner_uid, event.job)
         job = batch.get(key)
         if job is None:

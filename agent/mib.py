@@ -44,6 +44,7 @@ class Scalar(enum.IntEnum):
     cronEventsAccepted = 2
     cronEventsRejected = 3
     cronAgentStartTime = 4
+    cronNotificationsSuppressed = 6
 
 
 class Column(enum.IntEnum):
@@ -177,6 +178,7 @@ SCALAR_SYNTAX: dict[Scalar, ObjectSyntax] = {
     Scalar.cronEventsAccepted: _COUNTER,
     Scalar.cronEventsRejected: _COUNTER,
     Scalar.cronAgentStartTime: _TIME,
+    Scalar.cronNotificationsSuppressed: _COUNTER,
 }
 
 COLUMN_SYNTAX: dict[Column, ObjectSyntax] = {
@@ -347,6 +349,7 @@ def scalar_values(stats: AgentStats) -> list[tuple[Scalar, Any]]:
         (Scalar.cronEventsAccepted, _counter(stats.events_accepted)),
         (Scalar.cronEventsRejected, _counter(stats.events_rejected)),
         (Scalar.cronAgentStartTime, date_and_time(stats.started_at)),
+        (Scalar.cronNotificationsSuppressed, _counter(stats.notifications_suppressed)),
     ]
     return [(s, _value(SCALAR_SYNTAX[s].value_class, v)) for s, v in raw]
 

@@ -10,8 +10,12 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
+
+from .ratelimit import OwnerBudget, RateLimitedLog
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +71,7 @@ class AgentStats:
     events_accepted: int
     events_rejected: int
     started_at: float  # wall clock
+    notifications_suppressed: int = 0  # by the per-owner limit, since started_at
 
 
 class NotificationKind(enum.Enum):
@@ -105,23 +110,38 @@ class JobTableListener(Protocol):
 class NotificationHub:
     """Fans notifications out to every subscribed sender through bounded queues.
 
-    A full queue drops its oldest notification (counted in `dropped`) so a stalled sender
-    never blocks the core or grows memory without bound.
+    Each job owner may raise `per_owner` notifications a minute (a token bucket); the rest are
+    counted in `suppressed` and logged at most once a minute per owner.  A full queue drops its
+    oldest notification (counted in `dropped`) so a stalled sender never blocks the core or
+    grows memory without bound.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, per_owner: int = 60, clock: Callable[[], float] = time.monotonic) -> None:
         self._queues: list[asyncio.Queue[Notification]] = []
+        self._budget = OwnerBudget(per_owner, 60.0, clock)
+        self._log = RateLimitedLog("notifications suppressed")
         self.dropped = 0
+        self.suppressed = 0
 
     def subscribe(self, maxsize: int = 1000) -> asyncio.Queue[Notification]:
         queue: asyncio.Queue[Notification] = asyncio.Queue(maxsize=maxsize)
         self._queues.append(queue)
         return queue
 
-    def publish(self, notification: Notification) -> None:
+    def publish(self, notification: Notification) -> bool:
+        """Queue `notification` for every sender; False when the owner's limit held it back."""
+        job = notification.job
+        if not self._budget.take(job.key.owner_uid):
+            self.suppressed += 1
+            self._log.warning(f"{job.owner} (uid {job.key.owner_uid})",
+                              f"over {self._budget.capacity} a minute: {notification.kind.value} "
+                              f"for {job.key.name} not sent ({self.suppressed} suppressed "
+                              "since start)")
+            return False
         for queue in self._queues:
             if queue.full():
                 queue.get_nowait()
                 self.dropped += 1
                 log.warning("notification queue full: dropped the oldest notification")
             queue.put_nowait(notification)
+        return True

@@ -45,3 +45,34 @@ class RateLimitedLog:
             return
         self._last = {cause: entry for cause, entry in self._last.items()
                       if entry[1] or now - entry[0] < self.interval}
+
+
+class OwnerBudget:
+    """A token bucket per owner: `capacity` tokens, refilled evenly over `period` seconds."""
+
+    MAX_OWNERS = 10000
+
+    def __init__(self, capacity: int, period: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.capacity = capacity
+        self._rate = capacity / period
+        self._clock = clock
+        self._buckets: dict[int, tuple[float, float]] = {}  # owner -> (tokens, when)
+
+    def take(self, owner: int) -> bool:
+        """Spend one of `owner`'s tokens; False when none is left."""
+        now = self._clock()
+        tokens, when = self._buckets.get(owner, (float(self.capacity), now))
+        tokens = min(float(self.capacity), tokens + (now - when) * self._rate)
+        if len(self._buckets) >= self.MAX_OWNERS:
+            self._forget_full_buckets(now)
+        if tokens < 1.0:
+            self._buckets[owner] = (tokens, now)
+            return False
+        self._buckets[owner] = (tokens - 1.0, now)
+        return True
+
+    def _forget_full_buckets(self, now: float) -> None:
+        """A bucket that has refilled is the same as no bucket: drop those."""
+        self._buckets = {owner: (tokens, when) for owner, (tokens, when) in self._buckets.items()
+                         if tokens + (now - when) * self._rate < self.capacity}

@@ -19,7 +19,9 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def agent(tmp_path: Path) -> Iterator[Agent]:
-    running = Agent(tmp_path, extra=["--watch-interval", "0.1"]).start()
+    config = tmp_path / "agent.toml"
+    config.write_text("[agent]\nmin_every = 1.0\n")  # a 1 s cadence, below the 60 s floor
+    running = Agent(tmp_path, extra=["--watch-interval", "0.1", "--config", str(config)]).start()
     yield running
     running.close()
 

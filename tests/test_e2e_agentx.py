@@ -146,7 +146,7 @@ def test_timeout_trap(tmp_path: Path) -> None:
 
 def test_missed_trap(tmp_path: Path) -> None:
     # --every 2s: next expected 2 s after the start, grace min(300 s, 0.5 x 2 s) = 1 s
-    with rig(tmp_path) as r:
+    with rig(tmp_path, config="[agent]\nmin_every = 1.0\n") as r:  # below the 60 s floor
         assert r.wrap("-n", "tick", "--every", "2s", "--", "true").returncode == 0
         line = received(r.trapd, "cronJobMissed", "tick", timeout=30)
         assert re.search(r'cronJobMisses\."root"\."tick" = Counter32: [1-9]', line)

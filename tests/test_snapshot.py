@@ -99,7 +99,7 @@ def test_get(two_rows: MibSnapshot) -> None:
         (COL(mib.Column.cronJobName) + ROOT_ROW, NO_SUCH_OBJECT),
         (mib.JOB_ENTRY + (16,) + ROOT_ROW, NO_SUCH_OBJECT),
         (mib.JOB_ENTRY, NO_SUCH_OBJECT),
-        (mib.OBJECTS + (6, 0), NO_SUCH_OBJECT),
+        (mib.OBJECTS + (99, 0), NO_SUCH_OBJECT),
         (mib.NOTIFY_OBJECTS + (1, 0), NO_SUCH_OBJECT),  # accessible-for-notify
         (mib.ROOT, NO_SUCH_OBJECT),
         ((1, 3, 6, 1, 2, 1, 1, 1, 0), NO_SUCH_OBJECT),
@@ -122,7 +122,8 @@ def oid_of(entry: Entry | None) -> Oid | None:
 
 def test_get_next_edges(two_rows: MibSnapshot) -> None:
     first_scalar = mib.scalar_oid(mib.Scalar.cronJobCount) + (0,)
-    last = COL(PID) + ALICE
+    last_row = COL(PID) + ALICE
+    last = mib.scalar_oid(max(mib.Scalar)) + (0,)  # scalars after the table follow its rows
     assert oid_of(two_rows.get_next(())) == first_scalar  # before our subtree
     assert oid_of(two_rows.get_next((1, 3, 6, 1, 2, 1))) == first_scalar
     assert oid_of(two_rows.get_next(mib.ROOT)) == first_scalar
@@ -135,6 +136,7 @@ def test_get_next_edges(two_rows: MibSnapshot) -> None:
     assert oid_of(two_rows.get_next(COL(RUNS) + (2**70, 5))) == COL(RUNS + 1) + ROOT_ROW
     assert oid_of(two_rows.get_next(COL(RUNS) + ROOT_ROW + (0,))) == COL(RUNS) + ALICE
     # at and past the last instance
+    assert oid_of(two_rows.get_next(last_row)) == last
     assert two_rows.get_next(last) is None
     assert oid_of(two_rows.get_next(last, include=True)) == last
     assert two_rows.get_next(mib.ROOT + (2,)) is None
@@ -177,7 +179,7 @@ def test_job_removed(two_rows: MibSnapshot) -> None:
     two_rows.job_removed(JobKey(0, "backup"))
     two_rows.job_removed(JobKey(0, "never-seen"))
     assert two_rows.get(COL(RUNS) + ROOT_ROW) is NO_SUCH_INSTANCE
-    assert len(two_rows) == 4 + 13
+    assert len(two_rows) == len(mib.Scalar) + 13
     assert oid_of(two_rows.get_next(COL(RUNS))) == COL(RUNS) + ALICE
 
 
