@@ -225,7 +225,10 @@ class AgentCore:
             elif job.record.next_expected is not None and (
                     key not in old or old.get(key) == found.get(key)):
                 continue  # keep a deadline computed before a restart
-            upcoming = schedule.next_after(self.cadence_of(job), now)
+            try:
+                upcoming = schedule.next_after(self.cadence_of(job), now)
+            except ValueError:  # an old row's schedule that never fires: the watcher says so
+                upcoming = None
             new = replace(job, record=replace(job.record, next_expected=upcoming))
             if new != batch.get(key):
                 batch.put(new)
@@ -348,6 +351,9 @@ class AgentCore:
         if every is not None and every < self.config.min_every:
             raise Rejected(f"'every' of {every:g} s is below the agent's floor of "
                            f"{self.config.min_every:g} s ([agent] min_every)")
+        problem = schedule.refusal(event.cadence)  # type: ignore[attr-defined]
+        if problem is not None:
+            raise Rejected(problem)
         key = JobKey(owner_uid, event.job)
         job = batch.get(key)
         if job is None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import pwd
 import shlex
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +60,23 @@ def period(cadence: Cadence, at: float) -> float | None:
         return None
     second = next_after(cadence, first)
     return None if second is None else second - first
+
+
+def refusal(cadence: Cadence) -> str | None:
+    """Why the agent refuses a declared cadence, None if it does not: a schedule must be cron
+    syntax that fires on some date (`0 0 30 2 *` never does: no start could be expected)."""
+    return _schedule_refusal(cadence.schedule) if cadence.schedule else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _schedule_refusal(expr: str) -> str | None:
+    if not is_valid_schedule(expr):
+        return f"schedule {expr!r} is not a cron expression"
+    try:
+        upcoming = next_after(Cadence(schedule=expr), time.time())
+    except ValueError:  # croniter gives up on a schedule that matches no date
+        upcoming = None
+    return None if upcoming is not None else f"schedule {expr!r} never fires"
 
 
 def discover(root: Path) -> dict[JobKey, Discovered]:
@@ -126,6 +145,10 @@ def _add(found: dict[JobKey, Discovered], user: str | None, schedule: str, comma
          path: Path) -> None:
     name = job_name_in(command)
     if name is None or user is None:
+        return
+    problem = _schedule_refusal(schedule)
+    if problem is not None:
+        log.warning("%s: %s: the line for job %s is ignored", path, problem, name)
         return
     try:
         entry = pwd.getpwnam(user)

@@ -14,6 +14,7 @@ from . import schedule
 from .config import Config
 from .core import RUNNING_STATES, AgentCore, Batch
 from .model import JobKey, JobState, NotificationKind
+from .ratelimit import RateLimitedLog
 from .store import Job
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ class Watcher:
         self.mono = mono
         self._gone_since: dict[tuple[JobKey, int], float] = {}
         self._last: tuple[float, float] | None = None
+        self.limiter = RateLimitedLog("watcher")
 
     async def tick(self) -> None:
         now, mono = self.wall(), self.mono()
@@ -129,10 +131,16 @@ class Watcher:
             job = batch.get(key)
             assert job is not None
             cadence = self.core.cadence_of(job)
-            if jumped:
-                new, kinds = rebase(job, cadence, now), []
-            else:
-                new, kinds = check(job, cadence, now, self.config,
-                                   key in lost and lost[key] == job.record.running_pid)
+            try:
+                if jumped:
+                    new, kinds = rebase(job, cadence, now), []
+                else:
+                    new, kinds = check(job, cadence, now, self.config,
+                                       key in lost and lost[key] == job.record.running_pid)
+            except Exception as exc:  # one bad row (an old database's schedule) stops no one
+                self.limiter.warning(f"job {key.name} of {job.record.owner}",
+                                     f"cannot compute its expected starts (schedule "
+                                     f"{cadence.schedule!r}: {exc}); skipped")
+                continue
             if new != job:
                 batch.put(new, kinds)

@@ -15,6 +15,7 @@ cannot run), `nobody`, `shared_base` (a dir they can reach) and `root_agent` (FA
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import pwd
 import shutil
@@ -24,8 +25,10 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from agent_support import Agent, cronwrap_command
+from cronwrap.wrapper.events import Event
 
 ATTACKERS = ("cwattack1", "cwattack2", "cwattack3")
 TOOLS = Path(__file__).with_name("tools")
@@ -89,9 +92,9 @@ def as_user(user: User, argv: list[str]) -> list[str]:
 
 
 def run_as(user: User, *argv: str, env: Mapping[str, str] | None = None,
-           timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """Run `argv` as `user` to completion; output captured as text."""
-    return subprocess.run(as_user(user, list(argv)), capture_output=True, text=True,
+           input: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run `argv` as `user` to completion, `input` on its stdin; output captured as text."""
+    return subprocess.run(as_user(user, list(argv)), capture_output=True, text=True, input=input,
                           env=user_environment(user, env), timeout=timeout, check=False)
 
 
@@ -113,6 +116,21 @@ def stop(proc: subprocess.Popen[str], timeout: float = 30) -> tuple[str, str]:
 def tool(name: str, *args: str) -> list[str]:
     """The argv of an attack tool in tests/attacks/tools/, run with this venv's python."""
     return [sys.executable, str(TOOLS / name), *args]
+
+
+def send_as(user: User, agent: Agent, *events: Event) -> list[dict[str, Any]]:
+    """Send each event to `agent` as `user` (who it is comes from SO_PEERCRED); the replies."""
+    wire = b"".join(event.to_wire() for event in events).decode()
+    result = run_as(user, *tool("send_lines.py", str(agent.socket)), input=wire)
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def spool_as(user: User, agent: Agent, *events: Event) -> None:
+    """Spool each event as `user` into `agent`'s spool, as that user's wrapper would."""
+    wire = b"".join(event.to_wire() for event in events).decode()
+    result = run_as(user, *tool("spool_lines.py", str(agent.spool)), input=wire)
+    assert result.returncode == 0, result.stderr
 
 
 def cronwrap_as(user: User, agent: Agent, *args: str, env: Mapping[str, str] | None = None,
