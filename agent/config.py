@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -40,6 +41,7 @@ class Config:
     applied_retention: float = 7 * 24 * 3600.0
     clock_jump: float = 5.0
     late_notifications_per_job: int = 10
+    status_group: str = ""  # a group whose members read every job's status ("": none)
     sections: dict[str, Any] = field(default_factory=dict)
 
     def with_overrides(self, **values: Any) -> Config:
@@ -49,6 +51,7 @@ class Config:
 _NUMBERS = {f.name for f in fields(Config) if f.type in ("int", "float")}
 _INTEGERS = {f.name for f in fields(Config) if f.type == "int"}
 _TEXTS = {f.name for f in fields(Config) if f.type == "str"}
+_GROUP_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}\$?")
 
 
 def load(path: Path | None) -> Config:
@@ -72,6 +75,10 @@ def load(path: Path | None) -> Config:
 
 
 def _check(path: Path, key: str, value: object) -> Any:
+    if key == "status_group":
+        if not isinstance(value, str) or not (value == "" or _GROUP_NAME.fullmatch(value)):
+            raise ConfigError(f"{path}: [agent] status_group must be a group name or gid")
+        return value
     if key in _TEXTS:
         if not isinstance(value, str) or not value:
             raise ConfigError(f"{path}: [agent] {key} must be a non-empty string")

@@ -34,6 +34,7 @@ from cronwrap.wrapper.events import (
 from .config import Config
 from .core import AgentCore, Rejected, Unavailable, job_json
 from .ratelimit import RateLimitedLog
+from .status_access import StatusAccess
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +106,10 @@ class Connection:
         except EventError as exc:
             return self.intake.refuse(f"uid {self.uid}", str(exc))
         if isinstance(message, StatusRequest):
+            everyone = self.intake.access.sees_every_job(self.uid,
+                                                         self.writer.get_extra_info("socket"))
             async with self.intake.peers.status_turn(self.uid):
-                reply = self.intake.status(self.uid, message.jobs)
+                reply = self.intake.status(self.uid, message.jobs, everyone)
                 await self.intake.peers.pace(self.uid, len(reply))
                 await self.reply(reply)
             return b""
@@ -190,6 +193,7 @@ class Intake:
         self.config = config
         self.limiter = RateLimitedLog()
         self.peers = PeerLimits(config)
+        self.access = StatusAccess(config.status_group)
 
     async def serve(self, sock: socket.socket) -> None:
         """Serve on an already bound and listening socket until cancelled."""
@@ -224,8 +228,9 @@ class Intake:
         self.limiter.warning(cause, problem)
         return error_reply(problem)
 
-    def status(self, uid: int, names: tuple[str, ...]) -> bytes:
-        """The jobs `uid` may see, as one reply line of at most MAX_STATUS_REPLY_BYTES.
+    def status(self, uid: int, names: tuple[str, ...], everyone: bool = False) -> bytes:
+        """The jobs `uid` may see (root, or `everyone`: all), as one reply line of at most
+        MAX_STATUS_REPLY_BYTES.
 
         Jobs that do not fit are left out and counted in "truncated"; asking by name gets them.
         """
@@ -234,7 +239,8 @@ class Intake:
             job_json(job, self.core.cadence_of(job))
             for key, job in sorted(self.core.jobs().items(),
                                    key=lambda item: (item[0].owner_uid, item[0].name))
-            if (uid == 0 or key.owner_uid == uid) and (not wanted or key.name in wanted)
+            if (everyone or uid == 0 or key.owner_uid == uid)
+            and (not wanted or key.name in wanted)
         ]
         return _capped_status(jobs)
 

@@ -391,6 +391,7 @@ def check_config(args: argparse.Namespace, config: Config) -> None:
     print(f"event socket:  {config.event_socket}")
     print(f"state dir:     {config.state_dir}")
     print(f"spool root:    {config.spool_dir}")
+    print(f"status group:  {status_group_summary(config.status_group)}")
     if args.agentx:
         try:
             parse_agentx_address(args.agentx)
@@ -409,6 +410,18 @@ def check_config(args: argparse.Namespace, config: Config) -> None:
     print(f"SNMP access:   {len(snmp.communities)} communities, {len(snmp.users)} v3 users, "
           f"{len(snmp.targets)} notification targets")
     print("configuration OK")
+
+
+def status_group_summary(group: str) -> str:
+    """What --check-config says about [agent] status_group."""
+    from .status_access import resolve_group
+
+    if not group:
+        return "(none: each user reads only their own jobs' status, root every job's)"
+    gid = resolve_group(group)
+    if gid is None:
+        return f"{group}: no such group on this host (only root and owners read status)"
+    return f"{group} (gid {gid}) reads every job's status"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,6 +39,8 @@ def test_usage_mistake_is_one_line_64() -> None:
     ("[agent]\nno_such_setting = 1\n", "unknown setting [agent] no_such_setting"),
     ("[agent\n", "agent.toml"),
     ("[smnp]\ncontact = 'ops'\n", "unknown table [smnp]"),
+    ("[agent]\nstatus_group = 'a b'\n", "status_group must be a group name or gid"),
+    ("[agent]\nstatus_group = 110\n", "status_group must be a group name or gid"),
 ])
 def test_bad_config_is_one_line_78(tmp_path: Path, text: str, message: str) -> None:
     config = tmp_path / "agent.toml"
@@ -134,3 +136,17 @@ def test_check_config_validates_without_starting(tmp_path: Path, mode: int, list
     assert result.returncode == status
     assert said in result.stdout + result.stderr and "Traceback" not in result.stderr
     assert not agent.socket.exists() and not agent.state.exists()  # nothing bound or written
+
+
+@pytest.mark.parametrize(("group", "said"), [
+    ("", "status group:  (none: each user reads only their own jobs' status"),
+    ("root", "status group:  root (gid 0) reads every job's status"),
+    ("no-such-group-cw", "status group:  no-such-group-cw: no such group on this host"),
+])
+def test_check_config_says_what_the_status_group_resolves_to(tmp_path: Path, group: str,
+                                                              said: str) -> None:
+    config = tmp_path / "agent.toml"
+    config.write_text(f'[agent]\nstatus_group = "{group}"\n')
+    result = subprocess.run([*Agent(tmp_path).args(), "--config", str(config), "--check-config"],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0 and said in result.stdout, result.stdout + result.stderr

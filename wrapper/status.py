@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import socket
 import sys
 import time
@@ -21,16 +22,30 @@ NAGIOS_LABELS = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
 # failed, timedOut and missed runs need someone; overlapped and overrunning runs may sort
 # themselves out; ok, running and unknown (never ran yet) are fine.
 NAGIOS_SEVERITY = {"failed": 2, "timedOut": 2, "missed": 2, "overrunning": 1, "overlapped": 1}
-COLUMNS = ("OWNER", "NAME", "STATE", "LAST RUN", "EXIT", "DURATION", "RUNS/FAIL/OVERLAP",
-           "NEXT EXPECTED")
+# NRPE before 4.0 carries 1,024 bytes of plugin output, its terminating NUL included; 4.x
+# carries 64 KiB.  The --nagios line stays within the smaller, newline not counted.
+NAGIOS_MAX_BYTES = 1000
+COLUMNS = ("OWNER", "NAME", "STATE", "LAST RUN", "EXIT", "DURATION", "RUNS", "FAILED",
+           "TIMEOUTS", "OVERLAPS", "MISSES", "NEXT EXPECTED")
+NUMERIC_COLUMNS = frozenset(range(6, 11))
 
 EPILOG = """\
+Who sees what: each user their own jobs; root and members of the agent's status_group
+([agent] status_group in /etc/cronwrap/agent.toml, e.g. "nagios") every user's jobs.
+FAILED counts every failed run, timed-out ones included; TIMEOUTS those that timed out;
+OVERLAPS runs skipped because the previous one still ran; MISSES expected starts that did
+not happen.  Times are the local time of this host.
+
 examples:
-  cronwrap status                 all your jobs (root: everyone's) as a table
-  cronwrap status backup --json   one job, as the agent's JSON (see docs/agent.md)
+  cronwrap status                 all the jobs you may see, as a table
+  cronwrap status backup --json   jobs named backup, as the agent's JSON (see docs/agent.md)
+  cronwrap status root/backup     root's job backup only (OWNER/NAME)
   cronwrap status --nagios        a Nagios/Icinga check: exit 0 OK, 1 WARNING, 2 CRITICAL,
-                                  3 UNKNOWN (agent unreachable, or a named job not known)
+                                  3 UNKNOWN (agent unreachable, a named job not visible, or
+                                  no jobs visible at all); one line of at most 1000 bytes
 The socket is --socket, else $CRONWRAP_SOCKET, else /run/cronwrap/agent.sock.
+exit status (without --nagios): 0; 1 a named job is not visible; 69 the agent cannot be
+reached; 64 usage error.
 """
 
 
@@ -47,7 +62,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p = Parser(prog="cronwrap status", epilog=EPILOG,
                description="Show what the cronwrap agent knows about your cron jobs.",
                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("jobs", nargs="*", metavar="JOB", help="only these jobs (default: all)")
+    p.add_argument("jobs", nargs="*", metavar="JOB",
+                   help="only these jobs, as NAME or OWNER/NAME (default: all)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--json", action="store_true", help="print the agent's JSON list")
     mode.add_argument("--nagios", action="store_true",
@@ -56,10 +72,35 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    default=os.environ.get("CRONWRAP_SOCKET") or DEFAULT_SOCKET,
                    help="the agent's event socket")
     args = p.parse_args(argv)
-    for name in args.jobs:
-        if not is_valid_job_name(name):
-            p.error(f"invalid job name {name!r}")
+    specs = [JobSpec.parse(text) for text in args.jobs]
+    for text, spec in zip(args.jobs, specs, strict=True):
+        if spec is None:
+            p.error(f"invalid job {text!r}: give NAME or OWNER/NAME")
+    args.jobs = specs
     return args
+
+
+class JobSpec:
+    """A job named on the command line: NAME (any owner's) or OWNER/NAME (user name or uid)."""
+
+    def __init__(self, text: str, owner: str | None, name: str) -> None:
+        self.text = text
+        self.owner = owner
+        self.name = name
+
+    @classmethod
+    def parse(cls, text: str) -> JobSpec | None:
+        owner, slash, name = text.rpartition("/")
+        if not is_valid_job_name(name) or (slash and not _OWNER.fullmatch(owner)):
+            return None
+        return cls(text, owner if slash else None, name)
+
+    def matches(self, job: dict[str, Any]) -> bool:
+        return job["name"] == self.name and self.owner in (
+            None, job["owner"], str(job["owner_uid"]))
+
+
+_OWNER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}\$?")
 
 
 def query(path: str, jobs: list[str]) -> list[dict[str, Any]]:
@@ -115,21 +156,39 @@ def exit_text(job: dict[str, Any]) -> str:
 def table(jobs: list[dict[str, Any]], now: float) -> str:
     rows = [COLUMNS] + [(
         job["owner"], job["name"], job["state"], when(job["last_start"], now), exit_text(job),
-        duration(job["last_duration_ms"]),
-        f"{job['runs']}/{job['failures']}/{job['overlaps']}", when(job["next_expected"], now),
+        duration(job["last_duration_ms"]), str(job["runs"]), str(job["failures"]),
+        str(job["timeouts"]), str(job["overlaps"]), str(job["misses"]),
+        when(job["next_expected"], now),
     ) for job in jobs]
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+    return "\n".join("  ".join(cell.rjust(w) if i in NUMERIC_COLUMNS else cell.ljust(w)
+                               for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+                               ).rstrip()
                      for row in rows)
 
 
-def nagios(jobs: list[dict[str, Any]], wanted: list[str]) -> tuple[int, str]:
-    """The plugin status (0..3) and its output line, per the Nagios plugin guidelines."""
-    missing = sorted(set(wanted) - {job["name"] for job in jobs})
+def viewer() -> str:
+    """Who is asking, for messages: the login name of the real uid, or the uid."""
+    import pwd
+
+    uid = os.getuid()
+    try:
+        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except KeyError:
+        return f"uid {uid}"
+
+
+def nagios(jobs: list[dict[str, Any]], wanted: list[JobSpec], who: str) -> tuple[int, str]:
+    """The plugin status (0..3) and its output line, per the Nagios plugin guidelines.
+
+    UNKNOWN when a named job is not among `jobs` or when there are no jobs at all: a check
+    that sees nothing must not say OK.  The line is at most NAGIOS_MAX_BYTES long.
+    """
+    missing = missing_specs(jobs, wanted)
     problems = [(NAGIOS_SEVERITY[job["state"]], f"{job['owner']}/{job['name']} {job['state']}")
                 for job in jobs if job["state"] in NAGIOS_SEVERITY]
     status = max([NAGIOS_OK] + [severity for severity, _ in problems])
-    if missing:
+    if missing or not jobs:
         status = NAGIOS_UNKNOWN
     counts: dict[str, int] = {}
     for job in jobs:
@@ -138,30 +197,69 @@ def nagios(jobs: list[dict[str, Any]], wanted: list[str]) -> tuple[int, str]:
         f"{state}={counts.get(state, 0)};;;0"
         for state in ("ok", "failed", "running", "overlapped", "timedOut", "missed",
                       "overrunning", "unknown")]
-    perf += [f"'{job['name']}_duration'={job['last_duration_ms'] / 1000:.3f}s;;;0"
-             for job in jobs if wanted and job["last_duration_ms"] is not None]
+    per_job = [f"'{job['owner']}/{job['name']} duration'={job['last_duration_ms'] / 1000:.3f}s;;;0"
+               for job in jobs if wanted and job["last_duration_ms"] is not None]
+    details = [text for _, text in sorted(problems, key=lambda item: -item[0])]
     if missing:
-        summary = "unknown job " + ", ".join(missing)
+        lead = f"unknown job {', '.join(missing)} (not known to the agent, or not visible to {who})"
+        details = []
+    elif not jobs:
+        lead = (f"no jobs visible to {who}: none has reported yet, or {who.split()[0]} is not in "
+                "the agent's status_group")
     elif problems:
-        summary = f"{len(problems)} of {len(jobs)} jobs need attention: " + ", ".join(
-            text for _, text in sorted(problems, reverse=True))
+        lead = f"{len(problems)} of {len(jobs)} jobs need attention: "
     else:
-        summary = f"{len(jobs)} jobs fine"
-    return status, f"CRONWRAP {NAGIOS_LABELS[status]} - {summary} | {' '.join(perf)}"
+        lead = f"{len(jobs)} jobs fine"
+    return status, fit_line(f"CRONWRAP {NAGIOS_LABELS[status]} - {lead}", details, perf, per_job)
+
+
+def fit_line(lead: str, details: list[str], perf: list[str], per_job: list[str],
+             limit: int = NAGIOS_MAX_BYTES) -> str:
+    """`lead`, as many `details` and then `per_job` perfdata as fit in `limit` bytes.
+
+    The aggregate `perf` is always kept whole; what is left out is counted ("and 3 more"),
+    never cut in the middle of a job's name or a perfdata item.
+    """
+    def line(shown: int, extra: int) -> str:
+        hidden = len(details) - shown
+        summary = lead + ", ".join(details[:shown])
+        if hidden:
+            summary += f"{', ' if shown else ''}and {hidden} more"
+        perfdata = " ".join(perf + per_job[:extra])
+        return f"{summary} | {perfdata}" if perfdata else summary
+
+    def fits(text: str) -> bool:
+        return len(text.encode()) <= limit
+
+    shown = 0
+    while shown < len(details) and fits(line(shown + 1, 0)):
+        shown += 1
+    extra = 0
+    while extra < len(per_job) and fits(line(shown, extra + 1)):
+        extra += 1
+    text = line(shown, extra)
+    return text if fits(text) else text.encode()[:limit].decode(errors="ignore")
+
+
+def missing_specs(jobs: list[dict[str, Any]], wanted: list[JobSpec]) -> list[str]:
+    """The named jobs (as typed) that none of `jobs` matches."""
+    return sorted(spec.text for spec in wanted if not any(spec.matches(job) for job in jobs))
 
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     try:
-        jobs = query(args.socket, args.jobs)
+        jobs = query(args.socket, sorted({spec.name for spec in args.jobs}))
     except StatusError as exc:
         if args.nagios:
-            print(f"CRONWRAP UNKNOWN - {exc}")
+            print(fit_line(f"CRONWRAP UNKNOWN - {exc}", [], [], []))
             return NAGIOS_UNKNOWN
         print(f"cronwrap status: {exc}", file=sys.stderr)
         return 69
+    if args.jobs:
+        jobs = [job for job in jobs if any(spec.matches(job) for spec in args.jobs)]
     if args.nagios:
-        status, line = nagios(jobs, args.jobs)
+        status, line = nagios(jobs, args.jobs, viewer())
         print(line)
         return status
     if args.json:
@@ -170,9 +268,9 @@ def main(argv: list[str]) -> int:
         print(table(jobs, time.time()))
     else:
         print("no jobs known" + (" by those names" if args.jobs else ""))
-    missing = set(args.jobs) - {job["name"] for job in jobs}
+    missing = missing_specs(jobs, args.jobs)
     if missing:
-        print(f"cronwrap status: no job named {', '.join(sorted(missing))}", file=sys.stderr)
+        print(f"cronwrap status: no job named {', '.join(missing)}", file=sys.stderr)
         return 1
     return 0
 
