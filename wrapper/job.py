@@ -133,10 +133,17 @@ def _supervise(settings: Settings, uid: int, log: RunLog | None, tail: TailRing,
 
     supervisor = Supervisor(on_output, settings.timeout, settings.kill_after)
     try:
-        return supervisor.run(settings.command, job_environment(settings, uid))
+        outcome = supervisor.run(settings.command, job_environment(settings, uid))
     except WrapperError as exc:  # not started: env file refused (78), not executable (126/127)
         _say(str(exc))
         return Outcome(exc.exit_code)
+    if outcome.killed:  # in the log (and a failure's report), not on a success's stderr
+        on_output(f"cronwrap: killed {len(outcome.killed)} process(es) the job left running: "
+                  f"{', '.join(outcome.killed)}\n".encode())
+    if outcome.survivors:
+        _say(f"warning: {len(outcome.survivors)} process(es) the job started could not be "
+             f"killed and are still running: {', '.join(outcome.survivors)}")
+    return outcome
 
 
 def _guarded(log: RunLog, problems: list[str]):  # noqa: ANN202 - a small closure

@@ -1,4 +1,5 @@
-"""Running one job in its own session: output streaming, the timeout, signal forwarding."""
+"""Running one job in its own session: output streaming, the timeout, signal forwarding, and
+killing whatever the job leaves running when it ends (see reaper.py)."""
 
 from __future__ import annotations
 
@@ -11,17 +12,27 @@ from collections.abc import Callable
 
 from cronwrap.wrapper.errors import WrapperError
 from cronwrap.wrapper.events import MAX_DURATION_MS
+from cronwrap.wrapper.reaper import (
+    become_subreaper,
+    descendants,
+    describe,
+    reap_children,
+    reap_orphans,
+    send,
+)
 
 FORWARDED = (_signal.SIGTERM, _signal.SIGINT, _signal.SIGHUP)
 EXIT_TIMEOUT = 124
 DRAIN_SECONDS = 2.0
+LEFTOVER_SECONDS = 5.0  # how long killing what the job left behind may take (D state, sudo)
 CHUNK = 65536
 
 
 class Outcome:
     """How a run ended: the status the wrapper exits with and why (plain class: cheap import)."""
 
-    __slots__ = ("exit_status", "signal", "timed_out", "forwarded", "duration")
+    __slots__ = ("exit_status", "signal", "timed_out", "forwarded", "duration", "killed",
+                 "survivors")
 
     def __init__(self, exit_status: int, signal: int = 0, timed_out: bool = False,
                  forwarded: int = 0, duration: float = 0.0) -> None:
@@ -30,6 +41,8 @@ class Outcome:
         self.timed_out = timed_out
         self.forwarded = forwarded  # a signal the wrapper received and passed on, 0 if none
         self.duration = duration
+        self.killed: list[str] = []  # "pid (name)" of processes left running at the end, killed
+        self.survivors: list[str] = []  # the same, for those that could not be killed
 
     @property
     def duration_ms(self) -> int:
@@ -65,6 +78,7 @@ class Supervisor:
         self.kill_after = kill_after
 
     def run(self, argv: list[str], env: dict[str, str]) -> Outcome:
+        become_subreaper()  # before the spawn: an orphan made earlier would go to init
         wake_r, wake_w = os.pipe()
         os.set_blocking(wake_w, False)
         os.set_blocking(wake_r, False)
@@ -98,10 +112,10 @@ class Supervisor:
             now = time.monotonic()
             if deadline is not None and now >= deadline:
                 deadline, timed_out, kill_at = None, True, now + self.kill_after
-                _killpg(pid, _signal.SIGTERM)
+                _signal_tree(pid, _signal.SIGTERM)
             if kill_at is not None and now >= kill_at:
                 kill_at = None
-                _killpg(pid, _signal.SIGKILL)
+                _signal_tree(pid, _signal.SIGKILL)
             wait = min((t for t in (deadline, kill_at) if t is not None), default=None)
             for fd, _ in poller.poll(None if wait is None else max(0, (wait - now) * 1000) + 1):
                 if fd == wake_fd:
@@ -110,12 +124,41 @@ class Supervisor:
                             forwarded = signum
                             _killpg(pid, signum)
                             kill_at = kill_at or time.monotonic() + self.kill_after
+                    reap_orphans(pid)
                 elif not self._pump(out_fd):
                     poller.unregister(out_fd)
-        _killpg(pid, _signal.SIGKILL)  # whatever the job left behind in its process group
-        self._drain(out_fd)
         _, status = os.waitpid(pid, 0)
-        return _outcome(status, timed_out, forwarded, time.monotonic() - started)
+        killed, survivors = self._kill_leftovers(wake_fd)
+        self._drain(out_fd)
+        outcome = _outcome(status, timed_out, forwarded, time.monotonic() - started)
+        outcome.killed, outcome.survivors = killed, survivors
+        return outcome
+
+    def _kill_leftovers(self, wake_fd: int) -> tuple[list[str], list[str]]:
+        """SIGKILL and reap every process still below the wrapper once the job's main one ended.
+
+        Returns the processes killed and those that could not be, as "pid (name)".
+        """
+        killed: dict[int, str] = {}
+        refused: dict[int, str] = {}
+        give_up = time.monotonic() + LEFTOVER_SECONDS
+        while reap_children():  # the common case, nothing left: no walk of /proc at all
+            targets = [p for p in descendants(os.getpid()) if p.pid not in refused]
+            if not targets or time.monotonic() > give_up:
+                break
+            for process in targets:
+                name = killed.get(process.pid) or describe(process)
+                if send(process, _signal.SIGKILL):
+                    killed[process.pid] = name
+                else:
+                    refused[process.pid] = name
+            select.select([wake_fd], [], [], 0.05)  # SIGCHLD (through the wakeup fd) or a tick
+            with contextlib.suppress(BlockingIOError):
+                os.read(wake_fd, 512)
+        lingering = descendants(os.getpid()) if reap_children() else []
+        alive = {process.pid for process in lingering}
+        return ([name for pid, name in killed.items() if pid not in alive],
+                [describe(process) for process in lingering])
 
     def _pump(self, out_fd: int) -> bool:
         data = os.read(out_fd, CHUNK)
@@ -137,6 +180,14 @@ class Supervisor:
 
 def _wake_only(signum: int, frame: object) -> None:
     """Signals only wake the poll loop (through the wakeup fd); the loop decides what to do."""
+
+
+def _signal_tree(pid: int, sig: int) -> None:
+    """`sig` to the job's process group and to every other process below the wrapper."""
+    _killpg(pid, sig)
+    for process in descendants(os.getpid()):
+        if process.pgid != pid:  # the group has had it
+            send(process, sig)
 
 
 def _killpg(pgid: int, sig: int) -> None:
