@@ -149,7 +149,8 @@ class AgentCore:
         self._rejected = counters["events_rejected"]
         self._applied = store.load_applied(clock() - config.applied_retention)
         self._last_prune = 0.0
-        self._storage_failing = False  # logged once per outage, not once per batch
+        # why events cannot be stored now (None: they can); logged once per outage
+        self.storage_problem: str | None = store.problem
         self._per_owner = Counter(key.owner_uid for key in self._jobs)
         self._started_at = clock()
         self._listeners: list[JobTableListener] = []
@@ -289,16 +290,16 @@ class AgentCore:
         self._answer(items, outcomes)
 
     def _storage_failed(self, exc: Exception) -> None:
-        if self._storage_failing:
+        if self.storage_problem is not None:
             log.debug("still cannot commit to %s: %s", self._store.path, exc)
             return
-        self._storage_failing = True
+        self.storage_problem = str(exc)
         log.error("cannot commit to %s: %s; refusing events (wrappers spool them) until it "
                   "works again", self._store.path, exc)
 
     def _storage_works(self) -> None:
-        if self._storage_failing:
-            self._storage_failing = False
+        if self.storage_problem is not None:
+            self.storage_problem = None
             log.warning("committing to %s works again; spooled events will be drained",
                         self._store.path)
 

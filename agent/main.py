@@ -20,7 +20,7 @@ from cronwrap.wrapper import __version__
 
 from . import mib, schedule, systemd_integration
 from .config import DEFAULT_CONFIG_FILE, Config, ConfigError, load
-from .core import AgentCore
+from .core import AgentCore, Unavailable
 from .intake import Intake
 from .mibview import Oid
 from .model import Notification
@@ -281,7 +281,9 @@ async def every(interval: float, step: Callable[[], Awaitable[Any]], first: bool
 
 
 async def discover(core: AgentCore, root: Path) -> None:
-    await core.set_discovered(await asyncio.to_thread(schedule.discover, root))
+    found = await asyncio.to_thread(schedule.discover, root)
+    with contextlib.suppress(Unavailable):  # the state is read-only: the core said so once
+        await core.set_discovered(found)
 
 
 async def serve(args: argparse.Namespace, config: Config) -> None:
@@ -293,6 +295,10 @@ async def serve(args: argparse.Namespace, config: Config) -> None:
     sock = systemd_integration.activated_unix_socket() or bind_socket(Path(config.event_socket))
     store = open_store(Path(config.state_dir))
     core = AgentCore(store, config)
+    if store.problem is not None:
+        log.error("cannot write %s (%s): serving what it holds (%d jobs) read-only, refusing "
+                  "events (wrappers spool them) until it can", store.path, store.problem,
+                  len(core.records()))
     root = Path(config.crontab_root)
     tasks = [asyncio.create_task(core.run(), name="core")]
     try:
@@ -357,7 +363,10 @@ class StatusLine:
         return "; ".join(parts) or "no SNMP served (set agentx or listen in [snmp] of the config)"
 
     def text(self) -> str:
-        return f"{len(self.core.records())} jobs; {self.serving()}"
+        text = f"{len(self.core.records())} jobs; {self.serving()}"
+        if self.core.storage_problem is not None:
+            text += f"; state read-only ({self.core.storage_problem}): events refused, spooled"
+        return text
 
     def refresh(self) -> None:
         text = self.text()

@@ -336,8 +336,12 @@ def load_engine_id(state_dir: Path) -> bytes:
         finally:
             temporary.unlink()
         return _read_engine_id(path)
-    except OSError as exc:
-        raise StandaloneError(f"cannot keep the SNMP engine id in {path}: {exc.strerror}") from None
+    except OSError as exc:  # a full state disk: serve anyway, with an id for this run only
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        log.warning("cannot keep the SNMP engine id in %s (%s): using one for this run only",
+                    path, exc.strerror)
+        return engine_id
 
 
 def next_engine_boots(state_dir: Path) -> int:
@@ -355,9 +359,11 @@ def next_engine_boots(state_dir: Path) -> int:
     try:
         temporary.write_text(f"{boots}\n")
         os.replace(temporary, path)
-    except OSError as exc:
-        raise StandaloneError(f"cannot keep the SNMP engine boots in {path}: "
-                              f"{exc.strerror}") from None
+    except OSError as exc:  # a full state disk: serve anyway; the next start may reuse it
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        log.warning("cannot keep the SNMP engine boots in %s (%s): %d for this run only",
+                    path, exc.strerror, boots)
     return boots
 
 

@@ -76,23 +76,63 @@ _COLUMNS = ("owner_uid", "name", *_RECORD_COLUMNS, *_CADENCE_COLUMNS, "last_end"
 
 
 class Store:
-    """One SQLite connection, used by one thread at a time (the core's single writer)."""
+    """One SQLite connection, used by one thread at a time (the core's single writer).
+
+    When the database cannot be opened for writing (a full or failing disk), the store starts
+    read-only: what the file holds is read into memory without writing a byte, `problem` says
+    why, and every commit first tries to open the file for writing again; it raises until
+    that works, so nothing is acknowledged that is not durable.
+    """
 
     def __init__(self, state_dir: Path) -> None:
         self.path = state_dir / DB_NAME
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        # checkpoint every ~400 KiB instead of 4 MiB and trim the WAL back to 1 MiB after one:
-        # on a nearly full disk the WAL must not need megabytes of room to move
-        self._db.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
-        self._db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
-        self._migrate()
+        self.problem: str | None = None  # why the state is read-only; None: writable
+        try:
+            self._db = self._open_writable()
+        except sqlite3.Error as exc:
+            self._db = self._read_into_memory()
+            self.problem = str(exc)
 
-    def _migrate(self) -> None:
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            self._db.executescript(f"BEGIN; {script}; PRAGMA user_version={number}; COMMIT;")
+    def _open_writable(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            # checkpoint every ~400 KiB instead of 4 MiB and trim the WAL back to 1 MiB after
+            # one: on a nearly full disk the WAL must not need megabytes of room to move
+            db.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
+            db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+            _migrate(db)
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _read_into_memory(self) -> sqlite3.Connection:
+        """A private in-memory copy of the database file (empty if there is none), migrated."""
+        memory = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        if self.path.exists():
+            source = self._open_read_only()
+            try:
+                source.backup(memory)
+            finally:
+                source.close()
+        _migrate(memory)
+        return memory
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        """Read with the WAL when SQLite can without writing; else the main file alone, which
+        is the whole state unless a WAL holds commits (then refuse: they would be lost)."""
+        uri = self.path.as_uri()
+        try:
+            db = sqlite3.connect(f"{uri}?mode=ro", uri=True)
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return db
+        except sqlite3.Error:
+            wal = self.path.with_name(f"{DB_NAME}-wal")
+            if wal.exists() and wal.stat().st_size > 0:
+                raise
+        return sqlite3.connect(f"{uri}?immutable=1", uri=True)
 
     def close(self) -> None:
         self._db.close()
@@ -112,6 +152,10 @@ class Store:
                applied: Iterable[tuple[str, float]], counters: dict[str, int],
                prune_before: float | None = None) -> None:
         """Write one batch in one transaction; durable when this returns."""
+        if self.problem is not None:
+            writable = self._open_writable()  # raises while the disk is still full
+            self._db.close()
+            self._db, self.problem = writable, None
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -130,6 +174,12 @@ class Store:
             if db.in_transaction:  # SQLite rolls back by itself on e.g. a full disk
                 db.execute("ROLLBACK")
             raise
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        db.executescript(f"BEGIN; {script}; PRAGMA user_version={number}; COMMIT;")
 
 
 def _row_from_job(job: Job) -> tuple[object, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -12,7 +13,7 @@ from cronwrap.wrapper.events import Cadence
 
 from . import schedule
 from .config import Config
-from .core import RUNNING_STATES, AgentCore, Batch
+from .core import RUNNING_STATES, AgentCore, Batch, Unavailable
 from .model import JobKey, JobState, NotificationKind
 from .ratelimit import RateLimitedLog
 from .store import Job
@@ -105,7 +106,8 @@ class Watcher:
         now, mono = self.wall(), self.mono()
         jumped = self._jumped(now, mono)
         lost = self._lost_pids(now)
-        await self.core.update(lambda batch: self._apply(batch, now, jumped, lost))
+        with contextlib.suppress(Unavailable):  # the state is read-only: the core said so once
+            await self.core.update(lambda batch: self._apply(batch, now, jumped, lost))
 
     def _jumped(self, now: float, mono: float) -> bool:
         last, self._last = self._last, (now, mono)
