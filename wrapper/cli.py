@@ -33,8 +33,11 @@ job:
   --kill-after DURATION   then SIGKILL it after DURATION more (default 10s)
   --env-file FILE         load KEY=VALUE lines into the job's environment (repeatable);
                           FILE: a regular file owned by you or root, not writable by others
-  --cron-env              run with cron's minimal environment (HOME, LOGNAME, USER,
-                          SHELL=/bin/sh, PATH=/usr/bin:/bin) to reproduce cron failures
+  --cron-env              a trial run in the environment Debian's cron gives a job
+                          (SHELL=/bin/sh, HOME, PATH=/usr/bin:/bin, LOGNAME, PAM's
+                          /etc/environment and /etc/default/locale; in HOME, stdin empty),
+                          to reproduce "works in my shell, fails in cron": shows the
+                          output and says what it did; no lock, log, report or mail
   -v, --verbose           also copy the job's output to stdout as it runs
 overlap guard:
   --lock-wait DURATION    wait this long for a running previous run (default 0)
@@ -190,6 +193,10 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(f"cronwrap {__version__}\n")
             return 0
         settings = build_settings(args, dict(os.environ))
+        if settings.cron_env:
+            from cronwrap.wrapper.crontrial import run_trial
+
+            return run_trial(settings)
         if settings.mail_problem:
             sys.stderr.write(f"cronwrap: warning: {settings.mail_problem}; not mailing this run\n")
         from cronwrap.wrapper.job import run_job

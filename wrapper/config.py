@@ -15,7 +15,6 @@ if TYPE_CHECKING:
     from cronwrap.wrapper.mail import MailSettings
 
 SYSTEM_CONFIG = "/etc/cronwrap/cronwrap.toml"
-CRON_PATH = "/usr/bin:/bin"
 T = TypeVar("T")
 _ENV_LINE = r"(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)"
 
@@ -121,7 +120,7 @@ def check_schedule(text: str, where: str) -> str:
 
 CONFIG_KEYS = {
     "log_dir", "log_group", "lock_dir", "spool_dir", "socket", "keep", "keep_days", "max_log_size",
-    "kill_after", "lock_wait", "overlap_exit", "timeout", "cron_env", "verbose", "journal",
+    "kill_after", "lock_wait", "overlap_exit", "timeout", "verbose", "journal",
     "mail_to", "mail_on", "mail_smtp", "mail_starttls", "mail_from", "mail_username",
     "mail_password", "mail_ca_file",
 }
@@ -319,18 +318,6 @@ def read_env_file(path: str) -> dict[str, str]:
             value = value[1:-1]
         values[key] = value
     return values
-
-
-def cron_environment(uid: int) -> dict[str, str]:
-    """The minimal environment cron gives a job: HOME, LOGNAME, USER, SHELL=/bin/sh, PATH."""
-    import pwd
-
-    try:
-        entry = pwd.getpwuid(uid)
-        name, home = entry.pw_name, entry.pw_dir
-    except KeyError:
-        name, home = str(uid), "/"
-    return {"HOME": home, "LOGNAME": name, "USER": name, "SHELL": "/bin/sh", "PATH": CRON_PATH}
 
 
 def user_name(uid: int) -> str:

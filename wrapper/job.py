@@ -7,7 +7,7 @@ import sys
 import time
 
 from cronwrap.wrapper.client import Reporter
-from cronwrap.wrapper.config import Settings, cron_environment, read_env_file, user_name
+from cronwrap.wrapper.config import Settings, read_env_file, user_name
 from cronwrap.wrapper.errors import WrapperError
 from cronwrap.wrapper.events import (
     MAX_PROBLEM_CHARS,
@@ -79,7 +79,7 @@ def run_job(settings: Settings) -> int:
 
 def job_environment(settings: Settings, uid: int) -> dict[str, str]:
     """The job's environment; ConfigError (exit 78) for an env file that is bad or untrusted."""
-    env = cron_environment(uid) if settings.cron_env else dict(os.environ)
+    env = dict(os.environ)
     for path in settings.env_files:
         env.update(read_env_file(path))
     return env

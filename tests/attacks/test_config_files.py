@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from agent_support import Agent, cronwrap_command
+from etc_overlay import with_etc_files
 
 from .support import User, as_user, cronwrap_as, owned_dir, run_as, user_environment
 
@@ -148,17 +149,7 @@ def test_a_config_owned_by_another_user_is_refused(attackers: tuple[User, ...],
 
 def with_system_config(base: Path, text: str, mode: int, argv: list[str]) -> list[str]:
     """`argv` run in a private mount namespace whose /etc/cronwrap/cronwrap.toml is `text`."""
-    source = base / "system.toml"
-    source.write_text(text)
-    layer = base / "etc-layer"
-    layer.mkdir()
-    script = (
-        'set -e; mount -t tmpfs cronwrap-test "$1"; mkdir "$1/upper" "$1/work"; '
-        'mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1/upper,workdir=$1/work" /etc; '
-        'mkdir -p /etc/cronwrap; cp "$2" /etc/cronwrap/cronwrap.toml; '
-        'chmod "$3" /etc/cronwrap/cronwrap.toml; shift 3; exec "$@"')
-    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
-            str(layer), str(source), f"{mode:o}", *argv]
+    return with_etc_files(base, {"cronwrap/cronwrap.toml": (text, mode)}, argv)
 
 
 def test_a_system_config_only_root_may_read_is_skipped_quietly(
