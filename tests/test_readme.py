@@ -41,3 +41,12 @@ def test_every_section_in_the_contents_exists() -> None:
     headings = re.findall(r"^## (.+)$", README, re.M)
     slugs = {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-") for h in headings}
     assert anchors and set(anchors) <= slugs
+
+
+def test_every_test_the_security_model_names_exists() -> None:
+    section = README.split("\n## Security model\n", 1)[1].split("\n## ", 1)[0]
+    named = re.findall(r"`(tests/[\w/]+\.py)((?:::\w+)?)`", section)
+    assert len(named) >= 20, "the security model names the test behind each promise"
+    missing = [path + test for path, test in named if not (REPO / path).is_file()
+               or (test and f"def {test[2:]}(" not in (REPO / path).read_text())]
+    assert missing == []
