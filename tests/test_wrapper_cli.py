@@ -267,11 +267,23 @@ def test_logs_subcommand_lists_and_shows_runs(dirs: Dirs) -> None:
     listing = run_plain([*common, "--list"]).stdout.splitlines()
     assert len(listing) == 2 and listing[0].split()[0] == "1" and listing[0].split()[3] == "4"
     missing = run_plain([*common, "--run", "3"])
-    assert missing.returncode == 64 and len(missing.stderr.splitlines()) == 1
+    assert missing.returncode == 66 and len(missing.stderr.splitlines()) == 1  # EX_NOINPUT
+    assert "has 2 kept run(s)" in missing.stderr
     nojob = run_plain(["logs", "nope", "--log-dir", str(dirs.log), "--config", str(dirs.config)])
-    assert nojob.returncode == 64 and "no logs" in nojob.stderr
+    assert nojob.returncode == 66 and "no logs for job 'nope' of root" in nojob.stderr
     badname = run_plain(["logs", "../x", "--log-dir", str(dirs.log)])
     assert badname.returncode == 64
+    nouser = run_plain([*common, "--user", "no-such-user-cw"])
+    assert nouser.returncode == 66 and "no user named 'no-such-user-cw'" in nouser.stderr
+
+
+def test_logs_of_a_job_whose_logs_were_all_pruned_is_not_found(dirs: Dirs) -> None:
+    assert run(dirs, "-n", "pruned", "--", "true").returncode == 0
+    for log in dirs.job_logs("pruned"):
+        log.unlink()
+    result = run_plain(["logs", "pruned", "--log-dir", str(dirs.log), "--config",
+                        str(dirs.config)])
+    assert result.returncode == 66 and "no logs for job 'pruned' of root in" in result.stderr
 
 
 def test_help_teaches_usage_and_exit_codes() -> None:

@@ -2,21 +2,41 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
-from cronwrap.wrapper.config import Settings, config_paths, load_config, user_name
+from cronwrap.wrapper.config import Settings, config_paths, load_config
 from cronwrap.wrapper.durations import parse_count
-from cronwrap.wrapper.errors import UsageError
+from cronwrap.wrapper.errors import UsageError, WrapperError
 from cronwrap.wrapper.events import is_valid_job_name
 from cronwrap.wrapper.logs import default_log_dir, is_log_name
+
+EX_NOINPUT = 66  # no such job, run or log
+EX_NOPERM = 77  # the logs exist but the caller may not read them
 
 USAGE = """\
 usage: cronwrap logs JOB [--run N | --list] [--log-dir DIR] [--user USER] [--config FILE]
 
 Print the output captured from one run of JOB (--run 1, the default, is the newest;
 2 the one before), or --list the kept runs with their start time (UTC) and size.
+
+--user USER   another user's job (root: anyone's; others: where USER shared the job's
+              logs with a group of theirs, --log-group).  Without --log-dir the logs are
+              looked for where USER's runs write them: /var/log/cronwrap for root, else
+              ~USER/.local/state/cronwrap (and your own $XDG_STATE_HOME for yourself).
+
+exit status: 0; 66 no logs for the job, no such run or no such user; 77 the logs exist
+but you may not read them; 74 another error reading them; 64 usage error; 78 bad config.
 """
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class NotFound(WrapperError):
+    """No log directory, run log or run of that number."""
+
+    exit_code = EX_NOINPUT
 
 
 def main(argv: list[str]) -> int:
@@ -27,25 +47,88 @@ def main(argv: list[str]) -> int:
     settings = Settings()
     explicit = options.get("--config")
     load_config(settings, config_paths(explicit, dict(os.environ)), explicit is not None)
-    uid = os.getuid()
-    log_dir = options.get("--log-dir") or settings.log_dir or default_log_dir(uid, os.environ)
-    user = options.get("--user") or user_name(uid)
-    if not is_valid_job_name(user):
-        raise UsageError(f"invalid user name {user!r}")
-    job_dir = os.path.join(log_dir, user, job)
-    runs = _runs(job_dir)
-    if "--list" in options:
-        for number, name in enumerate(runs, 1):
-            info = os.stat(os.path.join(job_dir, name), follow_symlinks=False)
-            day, clock = f"{name[0:4]}-{name[4:6]}-{name[6:8]}", f"{name[9:11]}:{name[11:13]}"
-            started = f"{day} {clock}:{name[13:15]}Z"
-            sys.stdout.write(f"{number:4d}  {started}  {info.st_size:>12d}  {name}\n")
-        return 0
-    run = parse_count(options.get("--run", "1"), "--run", 1)
-    if run > len(runs):
-        raise UsageError(f"job {job!r} has {len(runs)} kept run(s) in {job_dir}, not {run}")
-    _copy_out(os.path.join(job_dir, runs[run - 1]))
+    user, uid, home = _whose(options.get("--user"))
+    if options.get("--log-dir"):
+        places = [options["--log-dir"]]
+    else:
+        places = [settings.log_dir] if settings.log_dir else []
+        places += log_dirs_of(uid, home, own=uid == os.getuid())
+    job_dir, dir_fd = _open_job_dir(places, user, job)
+    try:
+        runs = sorted((n for n in os.listdir(dir_fd) if is_log_name(n)), reverse=True)
+        if not runs:
+            raise NotFound(f"no logs for job {job!r} of {user} in {job_dir}")
+        if "--list" in options:
+            _list(dir_fd, runs)
+            return 0
+        run = parse_count(options.get("--run", "1"), "--run", 1)
+        if run > len(runs):
+            raise NotFound(f"job {job!r} has {len(runs)} kept run(s) in {job_dir}, not {run}")
+        _copy_out(dir_fd, job_dir, runs[run - 1])
+    finally:
+        os.close(dir_fd)
     return 0
+
+
+def log_dirs_of(uid: int, home: str, own: bool) -> list[str]:
+    """Where runs of `uid` write their logs by default, most likely first (see logs.py)."""
+    if uid == 0:
+        return [default_log_dir(0, {})]
+    places = [default_log_dir(uid, dict(os.environ))] if own else []
+    places.append(os.path.join(home, ".local", "state", "cronwrap"))
+    return list(dict.fromkeys(places))
+
+
+def _whose(name: str | None) -> tuple[str, int, str]:
+    """(user name, uid, home) of --user, or of the caller."""
+    import pwd
+
+    if name is not None and not is_valid_job_name(name):
+        raise UsageError(f"invalid user name {name!r}")
+    try:
+        entry = pwd.getpwuid(os.getuid()) if name is None else pwd.getpwnam(name)
+    except KeyError:
+        if name is None:
+            return str(os.getuid()), os.getuid(), os.path.expanduser("~")
+        raise NotFound(f"no user named {name!r}") from None
+    return entry.pw_name, entry.pw_uid, entry.pw_dir
+
+
+def _open_job_dir(places: list[str], user: str, job: str) -> tuple[str, int]:
+    """The first PLACE/<user>/<job> that exists, and an fd on it (levels opened O_NOFOLLOW)."""
+    denied = None
+    for place in places:
+        path = os.path.join(place, user, job)
+        try:
+            return path, _open_below(place, (user, job))
+        except PermissionError:
+            denied = denied or path
+        except OSError as exc:
+            if exc.errno not in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+                raise WrapperError(f"cannot read {path}: {exc.strerror}", 74) from None
+    if denied is not None:
+        raise WrapperError(f"cannot read {denied}: permission denied", EX_NOPERM)
+    looked = ", ".join(os.path.join(place, user, job) for place in places)
+    raise NotFound(f"no logs for job {job!r} of {user} (looked in {looked})")
+
+
+def _open_below(top: str, names: tuple[str, ...]) -> int:
+    fd = os.open(top, _DIR_FLAGS & ~os.O_NOFOLLOW)
+    for name in names:
+        try:
+            below = os.open(name, _DIR_FLAGS, dir_fd=fd)
+        finally:
+            os.close(fd)
+        fd = below
+    return fd
+
+
+def _list(dir_fd: int, runs: list[str]) -> None:
+    for number, name in enumerate(runs, 1):
+        info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        day, clock = f"{name[0:4]}-{name[4:6]}-{name[6:8]}", f"{name[9:11]}:{name[11:13]}"
+        started = f"{day} {clock}:{name[13:15]}Z"
+        sys.stdout.write(f"{number:4d}  {started}  {info.st_size:>12d}  {name}\n")
 
 
 def _parse(argv: list[str]) -> tuple[dict[str, str], str]:
@@ -73,25 +156,14 @@ def _parse(argv: list[str]) -> tuple[dict[str, str], str]:
     return options, positional[0]
 
 
-def _runs(job_dir: str) -> list[str]:
-    """The job's run log names, newest first."""
+def _copy_out(dir_fd: int, job_dir: str, name: str) -> None:
     try:
-        names = os.listdir(job_dir)
-    except FileNotFoundError:
-        raise UsageError(f"no logs for this job in {job_dir}") from None
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+    except PermissionError:
+        raise WrapperError(f"cannot read {job_dir}/{name}: permission denied", EX_NOPERM) from None
     except OSError as exc:
-        raise UsageError(f"cannot read {job_dir}: {exc.strerror}") from None
-    return sorted((n for n in names if is_log_name(n)), reverse=True)
-
-
-def _copy_out(path: str) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError as exc:
-        raise UsageError(f"cannot open {path}: {exc.strerror}") from None
+        raise NotFound(f"cannot open {job_dir}/{name}: {exc.strerror}") from None
     with os.fdopen(fd, "rb") as handle:
         while chunk := handle.read(65536):
             sys.stdout.buffer.write(chunk)
     sys.stdout.buffer.flush()
-
-
