@@ -416,9 +416,11 @@ def _finished(job: Job, event: Finished, cadence: Cadence) -> tuple[Job, list[No
         return replace(job, record=rec), kinds
     if not failed and (rec.last_success is None or event.start_time > rec.last_success):
         rec = replace(rec, last_success=event.start_time)
+    kinds += _log_transition(rec.log_problem, event.log_problem)
     rec = replace(rec, last_exit_status=event.exit_status, last_signal=event.signal,
                   last_duration_ms=event.duration_ms,
-                  last_log_path=event.log_path or rec.last_log_path)
+                  last_log_path=event.log_path or rec.last_log_path,
+                  log_problem=event.log_problem)
     job = replace(job, last_end=end)
     newer_run = (rec.state in RUNNING_STATES and rec.running_pid not in (None, event.pid)
                  and rec.last_start is not None and rec.last_start > event.start_time)
@@ -431,6 +433,15 @@ def _finished(job: Job, event: Finished, cadence: Cadence) -> tuple[Job, list[No
     if not failed and job.alarm:
         kinds.append(NotificationKind.recovered)
     return replace(job, record=replace(rec, state=state, running_pid=None), alarm=failed), kinds
+
+
+def _log_transition(before: str | None, after: str | None) -> list[NotificationKind]:
+    """One notification when runs start failing to log (an outage), one when they log again."""
+    if after and not before:
+        return [NotificationKind.log_failing]
+    if before and not after:
+        return [NotificationKind.log_recovered]
+    return []
 
 
 def _overlapped(job: Job, event: Overlapped, cadence: Cadence
@@ -455,5 +466,6 @@ def job_json(job: Job, cadence: Cadence) -> dict[str, Any]:
         "last_start": rec.last_start, "last_success": rec.last_success,
         "last_duration_ms": rec.last_duration_ms, "running_pid": rec.running_pid,
         "next_expected": rec.next_expected, "last_log_path": rec.last_log_path,
+        "log_problem": rec.log_problem,
         "cadence": {k: v for k, v in asdict(cadence).items() if v is not None},
     }

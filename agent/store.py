@@ -51,6 +51,8 @@ MIGRATIONS: list[str] = [
     CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
     INSERT INTO counters VALUES ('events_accepted', 0), ('events_rejected', 0);
     """,
+    # 2: why the last run could not write its log (NULL: it could).
+    "ALTER TABLE jobs ADD COLUMN log_problem TEXT;",
 ]
 
 
@@ -68,7 +70,7 @@ class Job:
 _RECORD_COLUMNS = (
     "owner", "runs", "failures", "overlaps", "timeouts", "misses", "last_exit_status",
     "last_signal", "last_start", "last_success", "last_duration_ms", "state", "running_pid",
-    "next_expected", "last_log_path",
+    "next_expected", "last_log_path", "log_problem",
 )
 _CADENCE_COLUMNS = ("schedule", "every", "grace", "timeout", "max_runtime")
 _COLUMNS = ("owner_uid", "name", *_RECORD_COLUMNS, *_CADENCE_COLUMNS, "last_end", "alarm",
