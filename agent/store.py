@@ -53,6 +53,8 @@ MIGRATIONS: list[str] = [
     """,
     # 2: why the last run could not write its log (NULL: it could).
     "ALTER TABLE jobs ADD COLUMN log_problem TEXT;",
+    # 3: the zone a job's schedule is in (--tz, CRON_TZ); NULL: cron's own zone.
+    "ALTER TABLE jobs ADD COLUMN tz TEXT;",
 ]
 
 
@@ -72,7 +74,7 @@ _RECORD_COLUMNS = (
     "last_signal", "last_start", "last_success", "last_duration_ms", "state", "running_pid",
     "next_expected", "last_log_path", "log_problem",
 )
-_CADENCE_COLUMNS = ("schedule", "every", "grace", "timeout", "max_runtime")
+_CADENCE_COLUMNS = ("schedule", "every", "grace", "timeout", "max_runtime", "tz")
 _COLUMNS = ("owner_uid", "name", *_RECORD_COLUMNS, *_CADENCE_COLUMNS, "last_end", "alarm",
             "reported")
 
