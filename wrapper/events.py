@@ -17,7 +17,7 @@ SCHEMA_VERSION = 1
 MAX_MESSAGE_BYTES = 16 * 1024
 JOB_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 # an IANA zone name (Europe/London, Etc/GMT+5): words of letters, digits, _ + - joined by "/"
-ZONE_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_+-]*(?:/[A-Za-z0-9][A-Za-z0-9_+-]*)*")
+ZONE_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_+-]*(?:/[A-Za-z0-9][A-Za-z0-9_+-]*)*"  # compiled on use
 MAX_ZONE_CHARS = 64
 MAX_PID = 2**22
 MAX_DURATION_MS = 2**32 - 1
@@ -38,7 +38,7 @@ def is_valid_job_name(name: object) -> bool:
 def is_valid_zone_name(name: object) -> bool:
     """The shape of an IANA zone name (whether the zone exists is the zoneinfo database's call)."""
     return (isinstance(name, str) and len(name) <= MAX_ZONE_CHARS
-            and ZONE_NAME_PATTERN.fullmatch(name) is not None)
+            and re.fullmatch(ZONE_NAME_PATTERN, name) is not None)
 
 
 def new_event_id() -> str:
