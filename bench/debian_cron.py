@@ -46,9 +46,8 @@ class Entry:
                    fields[4].startswith("*"), fields[0].startswith("*") or
                    fields[1].startswith("*"))
 
-    def matches(self, vtime: int) -> bool:
-        """find_jobs' test for virtual minute `vtime` (fields from gmtime(vtime * 60))."""
-        tm = time.gmtime(vtime * MINUTE)
+    def matches(self, tm: time.struct_time) -> bool:
+        """find_jobs' test for a virtual minute's fields (gmtime(vtime * 60))."""
         dow = (tm.tm_wday + 1) % 7  # struct tm counts from Sunday, Python's from Monday
         if tm.tm_min not in self.minutes or tm.tm_hour not in self.hours:
             return False
@@ -113,6 +112,7 @@ class DebianCron:
                 yield from self._find(now, time_running, wild=True, fixed=True)
 
     def _find(self, now: int, vtime: int, wild: bool, fixed: bool) -> Iterator[tuple[int, str]]:
+        tm = time.gmtime(vtime * MINUTE)
         for name, entry in self.entries.items():
-            if entry.matches(vtime) and (wild if entry.wildcard else fixed):
+            if (wild if entry.wildcard else fixed) and entry.matches(tm):
                 yield now, name
