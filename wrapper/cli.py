@@ -14,7 +14,6 @@ from cronwrap.wrapper.config import (
 )
 from cronwrap.wrapper.errors import EX_USAGE, UsageError, WrapperError
 from cronwrap.wrapper.events import is_valid_job_name
-from cronwrap.wrapper.names import derive_job_name
 
 HELP = """\
 usage: cronwrap [OPTIONS] -- COMMAND [ARG...]
@@ -176,6 +175,8 @@ def job_name(given: str | None, command: str) -> str:
                 " starting with a letter or digit"
             )
         return given
+    from cronwrap.wrapper.names import derive_job_name  # only for jobs without -n
+
     name = derive_job_name(command)
     if name is None:
         raise UsageError(f"cannot derive a job name from {command!r}: give one with -n NAME")

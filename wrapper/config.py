@@ -227,12 +227,14 @@ def read_trusted_file(path: str, what: str, missing_ok: bool = False,
             else exc.strerror or str(exc)
         raise ConfigError(f"{what} {path}: {reason}") from None
     try:
-        problem = _untrusted_because(os.fstat(fd), os.getuid())
+        info = os.fstat(fd)
+        problem = _untrusted_because(info, os.getuid())
         if problem is not None:
             raise ConfigError(f"{what} {path}: refused: {problem}")
-        data = os.read(fd, MAX_TRUSTED_FILE_BYTES + 1)
-        while len(data) <= MAX_TRUSTED_FILE_BYTES and (more := os.read(fd, 65536)):
-            data += more
+        data = b""
+        while len(data) <= MAX_TRUSTED_FILE_BYTES and (
+                more := os.read(fd, min(info.st_size, MAX_TRUSTED_FILE_BYTES) + 1)):
+            data += more  # one read unless the file grows while it is read
     except OSError as exc:
         raise ConfigError(f"{what} {path}: {exc.strerror or exc}") from None
     finally:
