@@ -61,7 +61,6 @@ class JobRecord:
     running_pid: int | None = None
     next_expected: float | None = None
     last_log_path: str | None = None
-    log_problem: str | None = None  # why the last finished run could not write its log
 
 
 @dataclass(frozen=True)
@@ -84,8 +83,6 @@ class NotificationKind(enum.Enum):
     missed = "cronJobMissed"
     overrunning = "cronJobOverrunning"
     recovered = "cronJobRecovered"
-    log_failing = "cronJobLogFailing"
-    log_recovered = "cronJobLogRecovered"
 
 
 @dataclass(frozen=True)

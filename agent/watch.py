@@ -19,14 +19,13 @@ from .ratelimit import RateLimitedLog
 from .store import Job
 
 log = logging.getLogger(__name__)
-MAX_SLOTS_PER_PASS = 1000  # missed slots counted in one pass; the next pass counts the rest
 
 
 def grace_for(cadence: Cadence, at: float, config: Config) -> float:
     """Declared grace, else the smaller of the default and a fraction of the period."""
     if cadence.grace is not None:
         return cadence.grace
-    every = schedule.period(cadence, at, config.cron_timezone)
+    every = schedule.period(cadence, at)
     if every is None:
         return config.default_grace
     return min(config.default_grace, every * config.grace_fraction)
@@ -43,12 +42,7 @@ def runtime_limit(cadence: Cadence, config: Config) -> float | None:
 
 def check(job: Job, cadence: Cadence, now: float, config: Config, pid_lost: bool
           ) -> tuple[Job, list[NotificationKind]]:
-    """The job after the watcher looked at it at `now` (unchanged when nothing is due).
-
-    Every expected start whose grace has run out counts as one miss, on the job's own grid
-    (the cron schedule, or --every's period from the last start); one notification per pass.
-    """
-    zone = config.cron_timezone
+    """The job after the watcher looked at it at `now` (unchanged when nothing is due)."""
     rec = job.record
     if rec.state in RUNNING_STATES:
         if pid_lost:
@@ -62,29 +56,23 @@ def check(job: Job, cadence: Cadence, now: float, config: Config, pid_lost: bool
                 NotificationKind.overrunning]
         if rec.next_expected is not None and now > rec.next_expected:  # still running: no miss
             return replace(job, record=replace(
-                rec, next_expected=schedule.next_on_grid(cadence, rec.next_expected, now, zone))
-            ), []
+                rec, next_expected=schedule.next_after(cadence, now))), []
         return job, []
     if rec.next_expected is None:
-        upcoming = schedule.next_after(cadence, now, zone)
+        upcoming = schedule.next_after(cadence, now)
         if upcoming is None:
             return job, []
         return replace(job, record=replace(rec, next_expected=upcoming)), []
-    slot: float | None = rec.next_expected
-    missed = 0
-    while (slot is not None and missed < MAX_SLOTS_PER_PASS
-           and now > slot + grace_for(cadence, slot, config)):
-        missed += 1
-        slot = schedule.next_after(cadence, slot, zone)
-    if missed:
-        rec = replace(rec, state=JobState.missed, misses=rec.misses + missed, next_expected=slot)
+    if now > rec.next_expected + grace_for(cadence, rec.next_expected, config):
+        rec = replace(rec, state=JobState.missed, misses=rec.misses + 1,
+                      next_expected=schedule.next_after(cadence, now))
         return replace(job, record=rec, alarm=True), [NotificationKind.missed]
     return job, []
 
 
-def rebase(job: Job, cadence: Cadence, now: float, cron_zone: str = "") -> Job:
+def rebase(job: Job, cadence: Cadence, now: float) -> Job:
     """After a clock jump: the next expected start counted from now, no miss declared."""
-    upcoming = schedule.next_after(cadence, now, cron_zone)
+    upcoming = schedule.next_after(cadence, now)
     if upcoming == job.record.next_expected:
         return job
     return replace(job, record=replace(job.record, next_expected=upcoming))
@@ -147,7 +135,7 @@ class Watcher:
             cadence = self.core.cadence_of(job)
             try:
                 if jumped:
-                    new, kinds = rebase(job, cadence, now, self.config.cron_timezone), []
+                    new, kinds = rebase(job, cadence, now), []
                 else:
                     new, kinds = check(job, cadence, now, self.config,
                                        key in lost and lost[key] == job.record.running_pid)

@@ -84,8 +84,8 @@ def test_tmpfiles_create_the_directories(tmp_path: Path) -> None:
     modes = {
         path: stat.S_IMODE((tmp_path / path.lstrip("/")).stat().st_mode)
         for path in ("/run/cronwrap", "/var/spool/cronwrap", "/var/lib/cronwrap",
-                     "/var/log/cronwrap", "/run/lock/cronwrap")
+                     "/var/log/cronwrap", "/var/log/cronwrap/users", "/run/lock/cronwrap")
     }
     assert modes == {"/run/cronwrap": 0o755, "/var/spool/cronwrap": 0o1733,
                      "/var/lib/cronwrap": 0o750, "/var/log/cronwrap": 0o755,
-                     "/run/lock/cronwrap": 0o755}
+                     "/var/log/cronwrap/users": 0o1733, "/run/lock/cronwrap": 0o755}

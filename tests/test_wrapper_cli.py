@@ -328,12 +328,14 @@ def test_default_directories_per_user(tmp_path: Path) -> None:
     assert default_log_dir(1000, {"XDG_STATE_HOME": "/x"}) == "/x/cronwrap"
 
 
-def test_fallback_lock_dir_owned_by_someone_else_is_refused(dirs: Dirs, tmp_path: Path) -> None:
+def test_lock_dir_owned_by_someone_else_is_refused(dirs: Dirs, tmp_path: Path) -> None:
     foreign = tmp_path / "foreign-locks"
     foreign.mkdir(mode=0o700)
     os.chown(foreign, 65534, 65534)
-    result = run(dirs, "--lock-dir", str(foreign), "-n", "j", "--", "true")
-    assert result.returncode == 73 and "owned by uid 65534" in result.stderr
+    result = run(dirs, "--lock-dir", str(foreign), "-n", "j", "--", "false")
+    assert result.returncode == 1  # run under the fallback lock in the log dir, and said so
+    (lock_line,) = [line for line in result.stderr.splitlines() if "lock:" in line]
+    assert "owned by uid 65534" in lock_line
     assert list(foreign.iterdir()) == []
 
 

@@ -37,9 +37,10 @@ def test_logs_belong_to_the_group_and_only_it_may_read_them(dirs: Dirs) -> None:
     assert (result.returncode, result.stderr) == (0, "")
     (log,) = dirs.job_logs("shared")
     gid = grp.getgrnam(GROUP).gr_gid
-    for directory in (log.parent, log.parent.parent):
-        info = directory.stat()
-        assert (info.st_gid, stat.S_IMODE(info.st_mode)) == (gid, 0o2750)
+    job_dir, user_dir = log.parent.stat(), log.parent.parent.stat()
+    assert (job_dir.st_gid, stat.S_IMODE(job_dir.st_mode)) == (gid, 0o2750)
+    # The user level is never the group's (issue 13 item 9): others may only pass through.
+    assert (user_dir.st_gid, stat.S_IMODE(user_dir.st_mode)) == (0, 0o711)
     assert (log.stat().st_gid, stat.S_IMODE(log.stat().st_mode)) == (gid, 0o640)
     member = read_as(log, gid)
     assert (member.returncode, member.stdout) == (0, "for the auditors\n")
@@ -49,9 +50,12 @@ def test_logs_belong_to_the_group_and_only_it_may_read_them(dirs: Dirs) -> None:
 
 def test_an_unknown_group_costs_the_log_not_the_run(dirs: Dirs) -> None:
     result = run(dirs, "-n", "nogroup-job", "--log-group", "no-such-group", "--", "true")
-    assert result.returncode == 0
-    assert result.stderr.count("\n") == 1 and "no group named 'no-such-group'" in result.stderr
+    assert (result.returncode, result.stderr) == (0, "")  # nothing said on success
     assert dirs.job_logs("nogroup-job") == []
+    failed = run(dirs, "-n", "nogroup-job", "--log-group", "no-such-group", "--", "false")
+    assert failed.returncode == 1
+    (log_line,) = [line for line in failed.stderr.splitlines() if "log:" in line]
+    assert "log: (none)" in log_line and "no group named 'no-such-group'" in log_line
 
 
 def test_the_group_may_come_from_the_config_file(dirs: Dirs) -> None:

@@ -211,7 +211,8 @@ def test_retention_by_age(dirs: Dirs) -> None:
     assert len(dirs.job_logs("aged")) == 3
 
 
-def test_unwritable_log_dir_still_runs_the_job(dirs: Dirs, tmp_path: Path) -> None:
+def test_unwritable_log_dir_still_runs_the_job_and_says_so_only_on_failure(
+        dirs: Dirs, tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     marker = tmp_path / "ran"
@@ -236,24 +237,44 @@ def test_unwritable_log_dir_still_runs_the_job(dirs: Dirs, tmp_path: Path) -> No
     assert f"cronwrap: log: (none) (cannot write a log under {blocker}/logs: " in failed.stderr
 
 
-def test_symlink_planted_at_the_lock_path_is_refused(dirs: Dirs, tmp_path: Path) -> None:
+def test_symlink_planted_at_the_lock_path_is_not_followed(dirs: Dirs, tmp_path: Path) -> None:
     target = tmp_path / "precious"
     target.write_text("do not touch")
     dirs.lock.mkdir(mode=0o700)
     (dirs.lock / f"guarded.{os.getuid()}.lock").symlink_to(target)
     marker = tmp_path / "ran"
     result = run(dirs, "-n", "guarded", "--", "touch", str(marker))
-    assert result.returncode == 73
-    assert len(result.stderr.splitlines()) == 1 and "symlink" in result.stderr
-    assert target.read_text() == "do not touch" and not marker.exists()
+    assert (result.returncode, result.stderr) == (0, "")  # under the fallback lock
+    assert target.read_text() == "do not touch" and marker.exists()
+    assert (dirs.log / "root" / ".locks" / f"guarded.{os.getuid()}.lock").is_file()
 
 
-def test_symlinked_lock_dir_is_refused(dirs: Dirs, tmp_path: Path) -> None:
+def test_symlinked_lock_dir_is_not_followed(dirs: Dirs, tmp_path: Path) -> None:
     real = tmp_path / "elsewhere"
     real.mkdir()
     dirs.lock.symlink_to(real)
-    result = run(dirs, "-n", "guarded", "--", "true")
-    assert result.returncode == 73 and "symlink" in result.stderr
+    result = run(dirs, "-n", "guarded", "--", "sh", "-c", "exit 2")
+    assert result.returncode == 2
+    (lock_line,) = [line for line in result.stderr.splitlines() if "lock:" in line]
+    assert "symlink" in lock_line and str(dirs.log / "root" / ".locks") in lock_line
+    assert list(real.iterdir()) == []
+
+
+def test_no_safe_lock_anywhere_refuses_the_run_and_reports_it(dirs: Dirs, tmp_path: Path) -> None:
+    real = tmp_path / "elsewhere"
+    real.mkdir()
+    dirs.lock.symlink_to(real)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    marker = tmp_path / "ran"
+    result = run(dirs, "--log-dir", str(blocker), "-n", "stuck", "--", "touch", str(marker))
+    assert result.returncode == 73 and not marker.exists()
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("cronwrap: job 'stuck' not run: no safe place for its lock: ")
+    assert "symlink" in line and str(blocker) in line
+    (finished,) = dirs.spooled()
+    assert isinstance(finished, Finished)
+    assert (finished.job, finished.exit_status, finished.log_path) == ("stuck", 73, None)
     assert list(real.iterdir()) == []
 
 

@@ -41,22 +41,20 @@ job:
 overlap guard:
   --lock-wait DURATION    wait this long for a running previous run (default 0)
   --lock-dir DIR          default /run/lock/cronwrap (root), else
-                          $XDG_RUNTIME_DIR/cronwrap or /tmp/cronwrap-UID
+                          $XDG_RUNTIME_DIR/cronwrap or /tmp/cronwrap-UID;
+                          if it is unsafe (someone else's): LOGDIR/USER/.locks
   --overlap-exit N        exit status when the job is still running (default 75)
 logs:
   --log-dir DIR           default /var/log/cronwrap (root), else
-                          $XDG_STATE_HOME/cronwrap or ~/.local/state/cronwrap
+                          $XDG_STATE_HOME/cronwrap or ~/.local/state/cronwrap,
+                          or /var/log/cronwrap/users without a home of your own
   --keep N                keep the N newest run logs per job (default 30, 0: all)
   --keep-days DAYS        also delete run logs older than DAYS
   --max-log-size SIZE     cap each run log (default 10M): head, marker, tail (0: no cap)
-  --log-group GROUP       let GROUP read this job's logs (directories 2750, logs 0640);
+  --log-group GROUP       let GROUP read this job's logs (its directory 2750, logs 0640);
                           you must belong to GROUP (root may use any)
 monitoring (carried in every event to the agent):
-  --schedule 'CRON EXPR'  the crontab schedule, e.g. '0 3 * * *', in cron's own zone;
-                          'CRON_TZ=ZONE EXPR' for a schedule in another zone
-  --tz ZONE               the zone the schedule is in (e.g. Asia/Kolkata), as
-                          cronie's CRON_TZ: a slot in a skipped hour does not
-                          happen, one in a repeated hour happens twice
+  --schedule 'CRON EXPR'  the crontab schedule, e.g. '0 3 * * *'
   --every DURATION        expected time between starts
   --grace DURATION        lateness tolerated before a start counts as missed
   --max-runtime DURATION  running longer than this counts as overrunning
@@ -87,7 +85,7 @@ DURATION: 90 (seconds), 90s, 15m, 2h, 1d, 1h30m.  SIZE: 65536, 512K, 10M, 1G.
 exit status: the job's own; 128+N if it died from signal N (or the wrapper was
 sent signal N and passed it on); 124 timed out; 126 not executable; 127 not
 found; 75 (--overlap-exit) previous run still running; 64 usage error;
-73 unsafe lock directory or lock file; 78 bad or untrusted config file (the job
+73 no safe place for the lock (reported as a failed run); 78 bad or untrusted config file (the job
 does not run) or env file (the run is reported as failed).
 On failure cronwrap prints a header and the last lines of output (cron mails
 them); on success it prints nothing.  Mail or journal trouble never stops a job
@@ -106,7 +104,7 @@ OPTIONS: dict[str, tuple[str, bool]] = {
     "--log-dir": ("log_dir", True), "--keep": ("keep", True), "--keep-days": ("keep_days", True),
     "--max-log-size": ("max_log_size", True), "--log-group": ("log_group", True),
     "--schedule": ("schedule", True), "--every": ("every", True), "--grace": ("grace", True),
-    "--max-runtime": ("max_runtime", True), "--tz": ("tz", True),
+    "--max-runtime": ("max_runtime", True),
     "--socket": ("socket", True), "--spool-dir": ("spool_dir", True),
     "--mail-to": ("mail_to", True), "--mail-on": ("mail_on", True),
     "--mail-smtp": ("mail_smtp", True), "--mail-starttls": ("mail_starttls", False),

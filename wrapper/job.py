@@ -8,7 +8,7 @@ import time
 
 from cronwrap.wrapper.client import Reporter
 from cronwrap.wrapper.config import Settings, read_env_file, user_name
-from cronwrap.wrapper.errors import WrapperError
+from cronwrap.wrapper.errors import EX_CANTCREAT, WrapperError
 from cronwrap.wrapper.events import (
     MAX_PROBLEM_CHARS,
     Cadence,
@@ -25,7 +25,7 @@ from cronwrap.wrapper.logs import (
     default_log_dir,
     group_id,
     open_job_dir,
-    prune,
+    open_locks_dir,
 )
 from cronwrap.wrapper.notify import after_overlap, after_run
 from cronwrap.wrapper.runner import Outcome, Supervisor
@@ -44,11 +44,19 @@ def run_job(settings: Settings) -> int:
     uid = os.getuid()
     job = settings.name or ""
     cadence = Cadence(settings.schedule, settings.every, settings.grace, settings.timeout,
-                      settings.max_runtime, settings.tz)
+                      settings.max_runtime)
     reporter = Reporter(settings.socket, settings.spool_dir, uid)
-    lock = JobLock(settings.lock_dir or default_lock_dir(uid, os.environ), job, uid)
+    lock_notes: list[str] = []  # a lock taken in the fallback directory: said like log problems
     try:
-        if not lock.acquire(settings.lock_wait):
+        lock = _open_lock(settings, uid, job, lock_notes)
+    except WrapperError as exc:
+        return _refused(settings, reporter, cadence, str(exc))
+    try:
+        try:
+            held = lock.acquire(settings.lock_wait)
+        except WrapperError as exc:
+            return _refused(settings, reporter, cadence, str(exc))
+        if not held:
             return _overlapped(settings, lock, reporter, cadence)
         start = time.time()
         lock.record_holder(start)
@@ -70,9 +78,10 @@ def run_job(settings: Settings) -> int:
     output = tail.value()
     if outcome.exit_status != 0:
         _report_failure(job, outcome, log_path, log_problem, output[-FAILURE_TAIL_BYTES:],
-                        settings.verbose)
-    elif log_problem and settings.verbose:
-        _say(f"warning: {log_problem}")
+                        settings.verbose, lock_notes)
+    elif settings.verbose:
+        for problem in ([log_problem] if log_problem else []) + lock_notes:
+            _say(f"warning: {problem}")
     after_run(settings, uid, outcome, log_path, output)
     return outcome.exit_status
 
@@ -83,6 +92,45 @@ def job_environment(settings: Settings, uid: int) -> dict[str, str]:
     for path in settings.env_files:
         env.update(read_env_file(path))
     return env
+
+
+def _open_lock(settings: Settings, uid: int, job: str, notes: list[str]) -> JobLock:
+    """The job's lock in its lock directory, else in LOGDIR/<user>/.locks (docs/wrapper.md).
+
+    The fallback is the caller's own directory, which no other user can create or swap, so a
+    lock directory another user planted or squatted (say /tmp/cronwrap-UID) cannot stop the
+    job. WrapperError only when neither place is safe.
+    """
+    lock_dir = settings.lock_dir or default_lock_dir(uid, os.environ)
+    try:
+        return JobLock.in_dir(lock_dir, job, uid)
+    except (OSError, WrapperError) as exc:
+        problem = _reason(exc)
+    log_dir = settings.log_dir or default_log_dir(uid, os.environ)
+    try:
+        dir_fd, fallback = open_locks_dir(log_dir, user_name(uid), uid)
+    except (OSError, WrapperError) as exc:
+        raise WrapperError(f"{problem}; the fallback under {log_dir}: {_reason(exc)}") from None
+    try:
+        lock = JobLock(dir_fd, fallback, job, uid)
+    except WrapperError as exc:
+        raise WrapperError(f"{problem}; the fallback {fallback}: {exc}") from None
+    finally:
+        os.close(dir_fd)
+    notes.append(f"locked in {fallback}: the lock directory was refused: {problem}")
+    return lock
+
+
+def _refused(settings: Settings, reporter: Reporter, cadence: Cadence, problem: str) -> int:
+    """No safe place for the lock: the job does not run; the agent counts a failed run (73)."""
+    job = settings.name or ""
+    _say(f"job {job!r} not run: no safe place for its lock: {problem} "
+         f"(exit {EX_CANTCREAT}, reported to the agent as a failed run)")
+    now = time.time()
+    reporter.report(Finished(new_event_id(), job, now, os.getpid(), start_time=now,
+                             exit_status=EX_CANTCREAT, cadence=cadence))
+    after_run(settings, os.getuid(), Outcome(EX_CANTCREAT), None, problem.encode())
+    return EX_CANTCREAT
 
 
 def _overlapped(settings: Settings, lock: JobLock, reporter: Reporter, cadence: Cadence) -> int:
@@ -111,12 +159,11 @@ def _open_log(settings: Settings, uid: int, start: float, problems: list[str]
         problems.append(f"cannot write a log under {log_dir}: {_reason(exc)}")
         return None
     try:
-        return create_run_log(dir_fd, dir_path, start, settings.max_log_size)
+        return create_run_log(dir_fd, dir_path, start, settings.max_log_size)  # owns dir_fd
     except OSError as exc:
+        os.close(dir_fd)
         problems.append(f"cannot create a log in {dir_path}: {_reason(exc)}")
         return None
-    finally:
-        os.close(dir_fd)
 
 
 def _supervise(settings: Settings, uid: int, log: RunLog | None, tail: TailRing,
@@ -174,20 +221,14 @@ def _close_log(settings: Settings, log: RunLog | None, problems: list[str]) -> s
     if log is None:
         return None
     try:
-        log.close()
-        dir_path, name = os.path.split(log.path)
-        dir_fd = os.open(dir_path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        try:
-            prune(dir_fd, settings.keep, settings.keep_days, name)
-        finally:
-            os.close(dir_fd)
+        log.finish(settings.keep, settings.keep_days)  # prunes through the run's own dir fd
     except OSError as exc:
         problems.append(f"finishing {log.path} failed: {_reason(exc)}")
     return log.path
 
 
 def _report_failure(job: str, outcome: Outcome, log_path: str | None, log_problem: str | None,
-                    output: bytes, verbose: bool) -> None:
+                    output: bytes, verbose: bool, lock_notes: list[str]) -> None:
     if outcome.timed_out:
         what = f"timed out (exit {outcome.exit_status})"
     elif outcome.forwarded:
@@ -202,6 +243,7 @@ def _report_failure(job: str, outcome: Outcome, log_path: str | None, log_proble
         log_line += f" ({log_problem})" if log_path is None else f" (incomplete: {log_problem})"
     lines = [f"cronwrap: job {job!r} {what} after {outcome.duration:.1f}s",
              f"cronwrap: log: {log_line}"]
+    lines.extend(f"cronwrap: lock: {note}" for note in lock_notes)
     if output and not verbose:
         last = output.splitlines()[-FAILURE_TAIL_LINES:]
         lines.append(f"--- last {len(last)} lines of output ---")

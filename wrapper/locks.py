@@ -22,32 +22,12 @@ def default_lock_dir(uid: int, environ: dict[str, str]) -> str:
     return f"/tmp/cronwrap-{uid}"
 
 
-def open_private_dir(path: str, uid: int, mode: int = 0o700) -> int:
-    """Create `path` (mode `mode`) if missing; return an fd on it, refusing anything untrustworthy.
+def open_lock_dir(path: str, uid: int) -> int:
+    """An fd on the lock directory `path` (created 0700 if missing); UnsafePathError for one
+    another user could swap or write in: see dirs.open_trusted_dir."""
+    from cronwrap.wrapper.dirs import open_trusted_dir
 
-    Refused: a symlink, a non-directory, a directory owned by someone other than `uid` or root,
-    or one others may write to without the sticky bit.
-    """
-    try:
-        os.makedirs(path, mode=mode, exist_ok=True)
-    except FileExistsError:
-        pass  # a dangling symlink or a file: reported below
-    except OSError as exc:
-        raise UnsafePathError(f"cannot create directory {path}: {exc.strerror}") from None
-    try:
-        fd = os.open(path, _DIR_FLAGS)
-    except OSError as exc:
-        raise UnsafePathError(f"refusing directory {path}: {_why(exc)}") from None
-    info = os.fstat(fd)
-    problem = None
-    if info.st_uid not in (uid, 0):
-        problem = f"owned by uid {info.st_uid}, not {uid}"
-    elif info.st_mode & 0o022 and not info.st_mode & stat.S_ISVTX:
-        problem = "writable by others and not sticky"
-    if problem:
-        os.close(fd)
-        raise UnsafePathError(f"refusing directory {path}: {problem}")
-    return fd
+    return open_trusted_dir(path, uid, 0o700)
 
 
 def _why(exc: OSError) -> str:
@@ -59,11 +39,17 @@ def _why(exc: OSError) -> str:
 class JobLock:
     """One exclusive lock per (user, job): LOCKDIR/<job>.<uid>.lock holding "<pid> <start-time>"."""
 
-    def __init__(self, lock_dir: str, job: str, uid: int) -> None:
-        self.path = os.path.join(lock_dir, f"{job}.{uid}.lock")
-        dir_fd = open_private_dir(lock_dir, uid)
+    def __init__(self, dir_fd: int, dir_path: str, job: str, uid: int) -> None:
+        """Open DIR/<job>.<uid>.lock through `dir_fd` (a checked directory, still the caller's)."""
+        self.path = os.path.join(dir_path, f"{job}.{uid}.lock")
+        self._fd = self._open_lock_file(dir_fd, f"{job}.{uid}.lock", uid)
+
+    @classmethod
+    def in_dir(cls, lock_dir: str, job: str, uid: int) -> JobLock:
+        """The lock in `lock_dir`, which open_lock_dir checks (and creates) first."""
+        dir_fd = open_lock_dir(lock_dir, uid)
         try:
-            self._fd = self._open_lock_file(dir_fd, f"{job}.{uid}.lock", uid)
+            return cls(dir_fd, lock_dir, job, uid)
         finally:
             os.close(dir_fd)
 

@@ -23,14 +23,33 @@ def is_log_name(name: str) -> bool:
     return name.translate(_AS_NINES) in _LOG_SHAPES
 
 
+SHARED_LOG_DIR = "/var/log/cronwrap/users"  # sticky (01733): one private dir per user
+
+
 def default_log_dir(uid: int, environ: dict[str, str]) -> str:
-    """Root: /var/log/cronwrap; users: $XDG_STATE_HOME/cronwrap or ~/.local/state/cronwrap."""
+    """Root: /var/log/cronwrap; users: $XDG_STATE_HOME/cronwrap or ~/.local/state/cronwrap.
+
+    A user whose home is missing or not their own (nobody's /nonexistent, www-data's
+    /var/www) gets SHARED_LOG_DIR instead, where the package lets each user keep a private
+    directory: their cron jobs log like everyone else's, without a warning on every run.
+    """
     if uid == 0:
         return "/var/log/cronwrap"
     state = environ.get("XDG_STATE_HOME", "")
-    if not state.startswith("/"):
-        state = os.path.join(os.path.expanduser("~"), ".local", "state")
-    return os.path.join(state, "cronwrap")
+    if state.startswith("/"):
+        return os.path.join(state, "cronwrap")
+    home = os.path.expanduser("~")
+    if not _is_own_directory(home, uid):
+        return SHARED_LOG_DIR
+    return os.path.join(home, ".local", "state", "cronwrap")
+
+
+def _is_own_directory(path: str, uid: int) -> bool:
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return False
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == uid
 
 
 def log_name(wall_time: float) -> str:
@@ -66,10 +85,15 @@ class TailRing:
 
 
 class RunLog:
-    """One run's log: the first half of `max_size` streamed to disk, the last half in a ring."""
+    """One run's log: the first half of `max_size` streamed to disk, the last half in a ring.
 
-    def __init__(self, fd: int, path: str, max_size: int) -> None:
+    It holds the job directory's fd it was created in: retention works through that same fd,
+    so renaming or swapping components of the log path during the run changes nothing.
+    """
+
+    def __init__(self, fd: int, dir_fd: int, path: str, max_size: int) -> None:
         self.fd = fd
+        self.dir_fd = dir_fd
         self.path = path
         self._head_room = max_size // 2 if max_size else -1
         self._tail = TailRing(max_size - max_size // 2) if max_size else None
@@ -86,14 +110,25 @@ class RunLog:
         if data and self._tail is not None:
             self._tail.add(data)
 
-    def close(self) -> None:
-        if self._tail is not None:
-            omitted = self._tail.omitted()
-            if omitted:
-                marker = f"\n[cronwrap: {omitted} bytes omitted by --max-log-size]\n"
-                _write_all(self.fd, marker.encode())
-            _write_all(self.fd, self._tail.value())
-        os.close(self.fd)
+    def finish(self, keep: int, keep_days: float | None) -> None:
+        """Write the kept tail, close the log, then prune the job's directory; closes both fds."""
+        try:
+            try:
+                self._write_tail()
+            finally:
+                os.close(self.fd)
+            prune(self.dir_fd, keep, keep_days, os.path.basename(self.path))
+        finally:
+            os.close(self.dir_fd)
+
+    def _write_tail(self) -> None:
+        if self._tail is None:
+            return
+        omitted = self._tail.omitted()
+        if omitted:
+            marker = f"\n[cronwrap: {omitted} bytes omitted by --max-log-size]\n"
+            _write_all(self.fd, marker.encode())
+        _write_all(self.fd, self._tail.value())
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -114,23 +149,90 @@ def group_id(group: str) -> int:
         raise UnsafePathError(f"--log-group: no group named {group!r}") from None
 
 
-def open_job_dir(log_dir: str, user: str, job: str, uid: int, gid: int | None = None) -> int:
+def open_job_dir(log_dir: str, user: str, job: str, uid: int, gid: int | None = None,
+                 set_modes: bool = True) -> int:
     """An fd on LOGDIR/<user>/<job>, creating each level without following planted symlinks.
 
-    With `gid`, both levels belong to that group with mode 2750, so the group may read the
-    logs (files are 0640 and inherit the group from the set-gid directory).
+    LOGDIR is reached through dirs.open_trusted_dir (nothing another user controls on the
+    way); <user> and <job> must belong to `uid`. With `set_modes` the directories get the
+    modes this run calls for: the job's directory is private (0700) or, with `gid`, belongs
+    to that group with mode 2750 (logs are 0640 and inherit the group); <user> is never
+    given to a group: it keeps only search bits for others (0711 once a job is shared), so a
+    group reads exactly the jobs shared with it. Without `set_modes` nothing is changed.
     """
-    os.makedirs(log_dir, mode=0o755 if uid == 0 else 0o700, exist_ok=True)
-    fd = os.open(log_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    for name in (user, job):
-        try:
-            fd = _subdir(fd, name, uid, log_dir)
-            if gid is not None:
-                _share_with_group(fd, gid, name, log_dir)
-        except BaseException:
-            os.close(fd)
-            raise
-    return fd
+    from cronwrap.wrapper.dirs import open_trusted_dir
+
+    top_fd = open_trusted_dir(log_dir, uid, 0o755 if uid == 0 else 0o700)
+    try:
+        user_fd = _subdir(top_fd, user, uid, log_dir)
+    finally:
+        os.close(top_fd)
+    try:
+        if set_modes:
+            _limit_user_dir(user_fd, shared=gid is not None, name=user, log_dir=log_dir)
+        job_fd = _subdir(user_fd, job, uid, os.path.join(log_dir, user))
+    finally:
+        os.close(user_fd)
+    try:
+        if set_modes and gid is not None:
+            _share_with_group(job_fd, gid, job, log_dir)
+        elif set_modes:
+            _set_mode(job_fd, 0o700, job, log_dir)
+    except BaseException:
+        os.close(job_fd)
+        raise
+    return job_fd
+
+
+def open_user_dir(log_dir: str, user: str, uid: int) -> int:
+    """An fd on LOGDIR/<user> (the caller's own), checked and created like open_job_dir's."""
+    from cronwrap.wrapper.dirs import open_trusted_dir
+
+    top_fd = open_trusted_dir(log_dir, uid, 0o755 if uid == 0 else 0o700)
+    try:
+        return _subdir(top_fd, user, uid, log_dir)
+    finally:
+        os.close(top_fd)
+
+
+LOCKS_SUBDIR = ".locks"  # job names never start with a dot: no job directory can clash
+
+
+def open_locks_dir(log_dir: str, user: str, uid: int) -> tuple[int, str]:
+    """An fd on LOGDIR/<user>/.locks (0700, the caller's own) and its path: the lock fallback.
+
+    Nobody else can create or swap it: LOGDIR/<user> is checked to be the caller's.
+    """
+    user_fd = open_user_dir(log_dir, user, uid)
+    where = os.path.join(log_dir, user)
+    try:
+        fd = _subdir(user_fd, LOCKS_SUBDIR, uid, where)
+    finally:
+        os.close(user_fd)
+    try:
+        _set_mode(fd, 0o700, LOCKS_SUBDIR, where)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, os.path.join(where, LOCKS_SUBDIR)
+
+
+def _limit_user_dir(fd: int, shared: bool, name: str, log_dir: str) -> None:
+    """No group or world read/write, no set-gid; search bits for all once a job is shared."""
+    mode = stat.S_IMODE(os.fstat(fd).st_mode)
+    wanted = (mode & 0o711) | 0o700 | (0o711 if shared else 0)
+    if mode != wanted:
+        _set_mode(fd, wanted, name, log_dir)
+
+
+def _set_mode(fd: int, mode: int, name: str, log_dir: str) -> None:
+    if stat.S_IMODE(os.fstat(fd).st_mode) == mode:
+        return
+    try:
+        os.fchmod(fd, mode)
+    except OSError as exc:
+        raise UnsafePathError(f"cannot set mode {mode:o} on {name!r} under {log_dir}: "
+                              f"{exc.strerror}") from None
 
 
 def _share_with_group(fd: int, gid: int, name: str, log_dir: str) -> None:
@@ -145,26 +247,29 @@ def _share_with_group(fd: int, gid: int, name: str, log_dir: str) -> None:
             f"cannot give {name!r} under {log_dir} to group {gid}: {exc.strerror}") from None
 
 
-def _subdir(parent_fd: int, name: str, uid: int, log_dir: str) -> int:
+def _subdir(parent_fd: int, name: str, uid: int, where: str) -> int:
+    """An fd on `name` under `parent_fd` (left open), created 0700; refused unless `uid`'s."""
     try:
         with contextlib.suppress(FileExistsError):
-            os.mkdir(name, 0o750, dir_fd=parent_fd)
+            os.mkdir(name, 0o700, dir_fd=parent_fd)
         fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
     except OSError as exc:
         if exc.errno in (40, 20):  # ELOOP, ENOTDIR
-            problem = f"{name!r} under {log_dir} is a symlink or not a directory"
+            problem = f"{name!r} under {where} is a symlink or not a directory"
             raise UnsafePathError(problem) from None
-        raise
-    finally:
-        os.close(parent_fd)
-    if os.fstat(fd).st_uid != uid:
+        raise UnsafePathError(f"cannot use {name!r} under {where}: {exc.strerror}") from None
+    owner = os.fstat(fd).st_uid
+    if owner != uid:
         os.close(fd)
-        raise UnsafePathError(f"{name!r} under {log_dir} is not owned by uid {uid}")
+        raise UnsafePathError(f"{name!r} under {where} is owned by uid {owner}, not {uid}")
     return fd
 
 
 def create_run_log(dir_fd: int, dir_path: str, wall_time: float, max_size: int) -> RunLog:
-    """Create a fresh 0640 log named for `wall_time`, never reusing or following an existing one."""
+    """Create a fresh 0640 log named for `wall_time`, never reusing or following an existing one.
+
+    The RunLog takes over `dir_fd` (RunLog.finish closes it); on an error it stays the caller's.
+    """
     base = log_name(wall_time)
     for attempt in range(100):
         name = base if attempt == 0 else base.replace("Z.log", f"Z-{attempt}.log")
@@ -173,7 +278,7 @@ def create_run_log(dir_fd: int, dir_path: str, wall_time: float, max_size: int) 
         except FileExistsError:
             continue
         os.fchmod(fd, 0o640)
-        return RunLog(fd, os.path.join(dir_path, name), max_size)
+        return RunLog(fd, dir_fd, os.path.join(dir_path, name), max_size)
     raise FileExistsError(f"no free log name for {base} in {dir_path}")
 
 

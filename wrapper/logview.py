@@ -10,7 +10,7 @@ from cronwrap.wrapper.config import Settings, config_paths, load_config
 from cronwrap.wrapper.durations import parse_count
 from cronwrap.wrapper.errors import UsageError, WrapperError
 from cronwrap.wrapper.events import is_valid_job_name
-from cronwrap.wrapper.logs import default_log_dir, is_log_name
+from cronwrap.wrapper.logs import SHARED_LOG_DIR, default_log_dir, is_log_name
 
 EX_NOINPUT = 66  # no such job, run or log
 EX_NOPERM = 77  # the logs exist but the caller may not read them
@@ -24,13 +24,15 @@ Print the output captured from one run of JOB (--run 1, the default, is the newe
 --user USER   another user's job (root: anyone's; others: where USER shared the job's
               logs with a group of theirs, --log-group).  Without --log-dir the logs are
               looked for where USER's runs write them: /var/log/cronwrap for root, else
-              ~USER/.local/state/cronwrap (and your own $XDG_STATE_HOME for yourself).
+              ~USER/.local/state/cronwrap (and your own $XDG_STATE_HOME for yourself),
+              then /var/log/cronwrap/users (accounts without a home of their own).
 
 exit status: 0; 66 no logs for the job, no such run or no such user; 77 the logs exist
 but you may not read them; 74 another error reading them; 64 usage error; 78 bad config.
 """
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_PATH_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
 
 
 class NotFound(WrapperError):
@@ -76,6 +78,7 @@ def log_dirs_of(uid: int, home: str, own: bool) -> list[str]:
         return [default_log_dir(0, {})]
     places = [default_log_dir(uid, dict(os.environ))] if own else []
     places.append(os.path.join(home, ".local", "state", "cronwrap"))
+    places.append(SHARED_LOG_DIR)  # an account without a home of its own logs there
     return list(dict.fromkeys(places))
 
 
@@ -113,10 +116,13 @@ def _open_job_dir(places: list[str], user: str, job: str) -> tuple[str, int]:
 
 
 def _open_below(top: str, names: tuple[str, ...]) -> int:
-    fd = os.open(top, _DIR_FLAGS & ~os.O_NOFOLLOW)
-    for name in names:
+    """An fd on TOP/<names...>: levels above the last opened O_PATH (search permission is
+    enough: /var/log/cronwrap/users is 1733, a shared job's <user> level 0711), none followed."""
+    fd = os.open(top, _PATH_FLAGS)
+    for index, name in enumerate(names):
+        flags = _DIR_FLAGS if index == len(names) - 1 else _PATH_FLAGS | os.O_NOFOLLOW
         try:
-            below = os.open(name, _DIR_FLAGS, dir_fd=fd)
+            below = os.open(name, flags, dir_fd=fd)
         finally:
             os.close(fd)
         fd = below

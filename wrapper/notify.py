@@ -94,7 +94,7 @@ def _job_dir(settings: Settings, uid: int) -> int | None:
 
     log_dir = settings.log_dir or default_log_dir(uid, os.environ)
     try:
-        return open_job_dir(log_dir, user_name(uid), settings.name or "", uid)
+        return open_job_dir(log_dir, user_name(uid), settings.name or "", uid, set_modes=False)
     except (OSError, WrapperError):
         return None
 
