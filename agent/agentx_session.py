@@ -327,12 +327,15 @@ class AgentXFrontend:
         sender = asyncio.create_task(self._send_notifications()) if self.notifications else None
         try:
             while True:
+                hint = ""
                 try:
                     await self._session()
                     reason = "the session ended"
                 except (OSError, SessionError, ax.AgentXError) as exc:
                     reason = self._reason(exc)
-                self._lost(reason)
+                    if isinstance(exc, FileNotFoundError | ConnectionRefusedError):
+                        hint = " (is snmpd running, with `master agentx`?)"
+                self._lost(reason, hint)
                 delay = self.backoff.next_delay()
                 log.debug("AgentX %s: reconnecting in %.1fs", self.address, delay)
                 await asyncio.sleep(delay)
@@ -348,14 +351,13 @@ class AgentXFrontend:
             return exc.strerror
         return str(exc)
 
-    def _lost(self, reason: str) -> None:
+    def _lost(self, reason: str, hint: str) -> None:
         """Say once that the master is away; stay quiet while it stays away."""
         self._set_state(f"waiting for snmpd ({reason})")
         if self._waiting:
             log.debug("AgentX %s: still no master: %s", self.address, reason)
             return
         self._waiting = True
-        hint = " (is snmpd running, with `master agentx`?)" if self.kind == "unix" else ""
         log.warning("AgentX %s: %s%s; retrying every few seconds, logged again once "
                     "registered", self.address, reason, hint)
 

@@ -42,6 +42,8 @@ class Config:
     clock_jump: float = 5.0
     late_notifications_per_job: int = 10
     status_group: str = ""  # a group whose members read every job's status ("": none)
+    cron_timezone: str = ""  # the zone cron reads crontabs in; "": the agent's own local zone
+    crontab_cron_tz: str = "auto"  # CRON_TZ lines in crontabs: "auto" (cronie), "honour", "ignore"
     sections: dict[str, Any] = field(default_factory=dict)
 
     def with_overrides(self, **values: Any) -> Config:
@@ -74,11 +76,19 @@ def load(path: Path | None) -> Config:
     return Config(**{k: _check(path, k, v) for k, v in agent.items()}, sections=doc)
 
 
+CRONTAB_CRON_TZ = ("auto", "honour", "ignore")
+
+
 def _check(path: Path, key: str, value: object) -> Any:
     if key == "status_group":
         if not isinstance(value, str) or not (value == "" or _GROUP_NAME.fullmatch(value)):
             raise ConfigError(f"{path}: [agent] status_group must be a group name or gid")
         return value
+    if key == "cron_timezone":
+        return _check_zone(path, value)
+    if key == "crontab_cron_tz" and value not in CRONTAB_CRON_TZ:
+        raise ConfigError(f"{path}: [agent] crontab_cron_tz must be one of "
+                          f"{', '.join(CRONTAB_CRON_TZ)}")
     if key in _TEXTS:
         if not isinstance(value, str) or not value:
             raise ConfigError(f"{path}: [agent] {key} must be a non-empty string")
@@ -97,3 +107,15 @@ def _check(path: Path, key: str, value: object) -> Any:
             raise ConfigError(f"{path}: [agent] {key} must be a non-negative integer")
         return value
     return float(value)
+
+
+def _check_zone(path: Path, value: object) -> str:
+    from .cronclock import UnknownZone, zone_named
+
+    if not isinstance(value, str):
+        raise ConfigError(f"{path}: [agent] cron_timezone must be a zone name like Europe/London")
+    try:
+        zone_named(value)
+    except UnknownZone as exc:
+        raise ConfigError(f"{path}: [agent] cron_timezone: {exc}") from None
+    return value

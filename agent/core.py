@@ -180,11 +180,21 @@ class AgentCore:
         return self._jobs
 
     def cadence_of(self, job: Job) -> Cadence:
-        """The event-declared cadence, with the crontab's schedule when the events gave none."""
+        """The event-declared cadence, with the crontab's schedule when the events gave none.
+
+        The crontab's CRON_TZ (honoured on cronie hosts) applies when the schedule is the line's.
+        """
         found = self.discovered.get(job.record.key)
-        if job.cadence.schedule or job.cadence.every or found is None:
-            return job.cadence
-        return replace(job.cadence, schedule=found.schedule)
+        cadence = job.cadence
+        if found is None:
+            return cadence
+        if not (cadence.schedule or cadence.every):
+            cadence = replace(cadence, schedule=found.schedule)
+        same_line = schedule.NICKNAMES.get(cadence.schedule or "", cadence.schedule) == \
+            found.schedule
+        if found.tz and cadence.tz is None and same_line:
+            cadence = replace(cadence, tz=found.tz)
+        return cadence
 
     async def submit(self, owner_uid: int, owner: str, event: Event, late: bool = False) -> None:
         """Apply one event durably; raise Rejected with a one-line reason when refused.
@@ -227,7 +237,8 @@ class AgentCore:
                     key not in old or old.get(key) == found.get(key)):
                 continue  # keep a deadline computed before a restart
             try:
-                upcoming = schedule.next_after(self.cadence_of(job), now)
+                upcoming = schedule.next_after(self.cadence_of(job), now,
+                                               self.config.cron_timezone)
             except ValueError:  # an old row's schedule that never fires: the watcher says so
                 upcoming = None
             new = replace(job, record=replace(job.record, next_expected=upcoming))
@@ -365,25 +376,28 @@ class AgentCore:
             job = Job(JobRecord(key, owner))
         elif job.record.owner != owner:
             job = replace(job, record=replace(job.record, owner=owner))
-        job, kinds = apply_event(job, event, self.cadence_of)
+        job, kinds = apply_event(job, event, self.cadence_of, self.config.cron_timezone)
         batch.put(job, kinds, run_time_of(event), late)
         batch.applied[event.id] = self._clock()
         batch.accepted += 1
 
 
-def apply_event(job: Job, event: Event, cadence_of: Callable[[Job], Cadence]
+def apply_event(job: Job, event: Event, cadence_of: Callable[[Job], Cadence], cron_zone: str = ""
                 ) -> tuple[Job, list[NotificationKind]]:
-    """The state machine: the job after `event`, and the notifications the transition raises."""
+    """The state machine: the job after `event`, and the notifications the transition raises.
+
+    cron_zone: the zone cron reads crontabs in (config cron_timezone; "": the local zone).
+    """
     cadence: Cadence = event.cadence  # type: ignore[attr-defined]
     if isinstance(event, Started) or cadence != Cadence():  # each start redeclares it
         job = replace(job, cadence=cadence)
     job = replace(job, reported=True)
     if isinstance(event, Started):
-        return _started(job, event, cadence_of(job)), []
+        return _started(job, event, cadence_of(job), cron_zone), []
     if isinstance(event, Finished):
-        return _finished(job, event, cadence_of(job))
+        return _finished(job, event, cadence_of(job), cron_zone)
     if isinstance(event, Overlapped):
-        return _overlapped(job, event, cadence_of(job))
+        return _overlapped(job, event, cadence_of(job), cron_zone)
     raise TypeError(f"not an event: {event!r}")
 
 
@@ -392,7 +406,7 @@ def run_time_of(event: Event) -> float:
     return event.start_time if isinstance(event, Finished) else event.time
 
 
-def _started(job: Job, event: Started, cadence: Cadence) -> Job:
+def _started(job: Job, event: Started, cadence: Cadence, cron_zone: str) -> Job:
     rec = job.record
     stale = (rec.last_start is not None and event.time <= rec.last_start) or (
         job.last_end is not None and event.time <= job.last_end)
@@ -400,10 +414,11 @@ def _started(job: Job, event: Started, cadence: Cadence) -> Job:
         return job
     return replace(job, record=replace(
         rec, state=JobState.running, running_pid=event.pid, last_start=event.time,
-        next_expected=schedule.next_after(cadence, event.time)))
+        next_expected=schedule.next_after(cadence, event.time, cron_zone)))
 
 
-def _finished(job: Job, event: Finished, cadence: Cadence) -> tuple[Job, list[NotificationKind]]:
+def _finished(job: Job, event: Finished, cadence: Cadence, cron_zone: str
+              ) -> tuple[Job, list[NotificationKind]]:
     rec = job.record
     failed = event.exit_status != 0 or event.signal != 0 or event.timed_out
     kinds = [NotificationKind.timed_out if event.timed_out else NotificationKind.failed] if failed \
@@ -416,9 +431,11 @@ def _finished(job: Job, event: Finished, cadence: Cadence) -> tuple[Job, list[No
         return replace(job, record=rec), kinds
     if not failed and (rec.last_success is None or event.start_time > rec.last_success):
         rec = replace(rec, last_success=event.start_time)
+    kinds += _log_transition(rec.log_problem, event.log_problem)
     rec = replace(rec, last_exit_status=event.exit_status, last_signal=event.signal,
                   last_duration_ms=event.duration_ms,
-                  last_log_path=event.log_path or rec.last_log_path)
+                  last_log_path=event.log_path or rec.last_log_path,
+                  log_problem=event.log_problem)
     job = replace(job, last_end=end)
     newer_run = (rec.state in RUNNING_STATES and rec.running_pid not in (None, event.pid)
                  and rec.last_start is not None and rec.last_start > event.start_time)
@@ -426,21 +443,31 @@ def _finished(job: Job, event: Finished, cadence: Cadence) -> tuple[Job, list[No
         return replace(job, record=rec, alarm=failed or job.alarm), kinds
     if rec.last_start is None or event.start_time > rec.last_start:
         rec = replace(rec, last_start=event.start_time,
-                      next_expected=schedule.next_after(cadence, event.start_time))
+                      next_expected=schedule.next_after(cadence, event.start_time, cron_zone))
     state = JobState.timedOut if event.timed_out else JobState.failed if failed else JobState.ok
     if not failed and job.alarm:
         kinds.append(NotificationKind.recovered)
     return replace(job, record=replace(rec, state=state, running_pid=None), alarm=failed), kinds
 
 
-def _overlapped(job: Job, event: Overlapped, cadence: Cadence
+def _log_transition(before: str | None, after: str | None) -> list[NotificationKind]:
+    """One notification when runs start failing to log (an outage), one when they log again."""
+    if after and not before:
+        return [NotificationKind.log_failing]
+    if before and not after:
+        return [NotificationKind.log_recovered]
+    return []
+
+
+def _overlapped(job: Job, event: Overlapped, cadence: Cadence, cron_zone: str
                 ) -> tuple[Job, list[NotificationKind]]:
     rec = replace(job.record, overlaps=job.record.overlaps + 1)
     if job.last_end is not None and event.time <= job.last_end and rec.state not in RUNNING_STATES:
         return replace(job, record=rec), []  # the holder has finished since: no new state
     rec = replace(rec, state=JobState.overlapped,
                   running_pid=event.holder_pid or rec.running_pid,
-                  next_expected=schedule.next_after(cadence, event.time) or rec.next_expected)
+                  next_expected=schedule.next_after(cadence, event.time, cron_zone)
+                  or rec.next_expected)
     return replace(job, record=rec), [NotificationKind.overlapped]
 
 
@@ -455,5 +482,6 @@ def job_json(job: Job, cadence: Cadence) -> dict[str, Any]:
         "last_start": rec.last_start, "last_success": rec.last_success,
         "last_duration_ms": rec.last_duration_ms, "running_pid": rec.running_pid,
         "next_expected": rec.next_expected, "last_log_path": rec.last_log_path,
+        "log_problem": rec.log_problem,
         "cadence": {k: v for k, v in asdict(cadence).items() if v is not None},
     }

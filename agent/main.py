@@ -280,10 +280,19 @@ async def every(interval: float, step: Callable[[], Awaitable[Any]], first: bool
         await asyncio.sleep(interval)
 
 
-async def discover(core: AgentCore, root: Path) -> None:
-    found = await asyncio.to_thread(schedule.discover, root)
+async def discover(core: AgentCore, root: Path, cron_tz: bool) -> None:
+    found = await asyncio.to_thread(schedule.discover, root, cron_tz)
     with contextlib.suppress(Unavailable):  # the state is read-only: the core said so once
         await core.set_discovered(found)
+
+
+def cron_tz_lines(config: Config, root: Path) -> bool:
+    """Whether CRON_TZ lines in crontabs set the zone of the jobs below them (cronie's do)."""
+    honour = (schedule.honours_cron_tz(root) if config.crontab_cron_tz == "auto"
+              else config.crontab_cron_tz == "honour")
+    log.info("schedules are evaluated in %s; CRON_TZ lines in crontabs are %s",
+             config.cron_timezone or "the local zone", "honoured" if honour else "ignored")
+    return honour
 
 
 async def serve(args: argparse.Namespace, config: Config) -> None:
@@ -300,9 +309,10 @@ async def serve(args: argparse.Namespace, config: Config) -> None:
                   "events (wrappers spool them) until it can", store.path, store.problem,
                   len(core.records()))
     root = Path(config.crontab_root)
+    cron_tz = cron_tz_lines(config, root)
     tasks = [asyncio.create_task(core.run(), name="core")]
     try:
-        await discover(core, root)
+        await discover(core, root, cron_tz)
         # subscribed before the first drain: the late notifications it raises wait in the
         # front ends' queues until they run (AgentX: until snmpd is connected)
         status = StatusLine(core, args)
@@ -316,7 +326,7 @@ async def serve(args: argparse.Namespace, config: Config) -> None:
         log.info("SNMP: %s", status.serving())
         runners = [every(config.spool_interval, drain.drain),
                    every(config.watch_interval, Watcher(core, config).tick, first=True),
-                   every(config.discovery_interval, lambda: discover(core, root)),
+                   every(config.discovery_interval, lambda: discover(core, root, cron_tz)),
                    every(config.watch_interval, status.refresh_async)]
         runners += [frontend.run() for frontend in frontends]
         if systemd_integration.watchdog_interval() is not None:

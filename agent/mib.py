@@ -35,6 +35,7 @@ SNMP_TRAP_OID: Oid = (1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0)
 UINT32_MAX = 2**32 - 1
 OWNER_SIZE = (1, 32)
 NAME_SIZE = (1, 64)
+TEXT_SIZE = (0, 255)
 
 
 class Scalar(enum.IntEnum):
@@ -65,6 +66,7 @@ class Column(enum.IntEnum):
     cronJobState = 13
     cronJobNextExpected = 14
     cronJobRunningPid = 15
+    cronJobLogProblem = 16
 
 
 class NotifyObject(enum.IntEnum):
@@ -78,7 +80,7 @@ class NotifyObject(enum.IntEnum):
 
 
 INDEX_COLUMNS: tuple[Column, ...] = (Column.cronJobOwner, Column.cronJobName)
-# The readable columns, in OID order: 13 instances per row.
+# The readable columns, in OID order: one instance each per row.
 VALUE_COLUMNS: tuple[Column, ...] = tuple(c for c in Column if c not in INDEX_COLUMNS)
 
 
@@ -153,6 +155,12 @@ class NameValue(rfc1902.OctetString):
     subtypeSpec = rfc1902.OctetString.subtypeSpec + constraint.ValueSizeConstraint(*NAME_SIZE)
 
 
+class TextValue(rfc1902.OctetString):
+    """cronJobLogProblem: DisplayString (SIZE (0..255))."""
+
+    subtypeSpec = rfc1902.OctetString.subtypeSpec + constraint.ValueSizeConstraint(*TEXT_SIZE)
+
+
 @dataclass(frozen=True)
 class ObjectSyntax:
     """An OBJECT-TYPE's SYNTAX as the MIB writes it, and the class of the values the agent sends.
@@ -199,6 +207,7 @@ COLUMN_SYNTAX: dict[Column, ObjectSyntax] = {
     ),
     Column.cronJobNextExpected: _TIME,
     Column.cronJobRunningPid: ObjectSyntax("Unsigned32", rfc1902.Unsigned32),
+    Column.cronJobLogProblem: ObjectSyntax("DisplayString", TextValue, sizes=(TEXT_SIZE,)),
 }
 
 NOTIFY_OBJECT_SYNTAX: dict[NotifyObject, ObjectSyntax] = {
@@ -220,9 +229,14 @@ NOTIFICATION_NUMBER: dict[NotificationKind, int] = {
     NotificationKind.missed: 4,
     NotificationKind.overrunning: 5,
     NotificationKind.recovered: 6,
+    NotificationKind.log_failing: 7,
+    NotificationKind.log_recovered: 8,
 }
 
 _OWNER_AND_NAME = (NotifyObject.cronNotifyJobOwner, NotifyObject.cronNotifyJobName)
+# Whether the run was learnt late, when it started, how many runs the notification stands for.
+RUN_OBJECTS: tuple[NotifyObject, ...] = (
+    NotifyObject.cronNotifyLate, NotifyObject.cronNotifyRunTime, NotifyObject.cronNotifyRunCount)
 
 # Each NOTIFICATION-TYPE's OBJECTS clause, in order.
 NOTIFICATION_OBJECTS: dict[NotificationKind, tuple[NotifyObject | Column, ...]] = {
@@ -242,13 +256,13 @@ NOTIFICATION_OBJECTS: dict[NotificationKind, tuple[NotifyObject | Column, ...]] 
     + (Column.cronJobLastStart, Column.cronJobRunningPid),
     NotificationKind.recovered: _OWNER_AND_NAME
     + (Column.cronJobLastDuration, Column.cronJobFailures),
+    NotificationKind.log_failing: _OWNER_AND_NAME + (Column.cronJobLogProblem,) + RUN_OBJECTS,
+    NotificationKind.log_recovered: _OWNER_AND_NAME + RUN_OBJECTS,
 }
 
 
-# Appended after the OBJECTS clause of every notification about a run (RFC 3416 4.2.6 lets an
-# agent add varbinds; the MIB's DESCRIPTIONs say so): positions of the OBJECTS stay put.
-RUN_OBJECTS: tuple[NotifyObject, ...] = (
-    NotifyObject.cronNotifyLate, NotifyObject.cronNotifyRunTime, NotifyObject.cronNotifyRunCount)
+# Appended after the OBJECTS clause of every older notification about a run (RFC 3416 4.2.6
+# lets an agent add varbinds; the MIB's DESCRIPTIONs say so): positions of the OBJECTS stay put.
 APPENDED_OBJECTS: dict[NotificationKind, tuple[NotifyObject, ...]] = {
     NotificationKind.failed: RUN_OBJECTS,
     NotificationKind.overlapped: RUN_OBJECTS,
@@ -302,6 +316,11 @@ def _value(cls: type[Any], raw: int | bytes) -> Any:
     return cls(raw)
 
 
+def display_text(text: str | None) -> bytes:
+    """A DisplayString (SIZE (0..255)) value: ASCII ('?' for anything else), cut to 255."""
+    return (text or "").encode("ascii", "replace")[: TEXT_SIZE[1]]
+
+
 def _counter(n: int) -> int:
     return n % 2**32  # Counter32 wraps
 
@@ -326,6 +345,7 @@ _COLUMN_RAW: dict[Column, Callable[[JobRecord], int | bytes]] = {
     Column.cronJobState: lambda r: int(r.state),
     Column.cronJobNextExpected: lambda r: date_and_time(r.next_expected),
     Column.cronJobRunningPid: lambda r: _unsigned(r.running_pid),
+    Column.cronJobLogProblem: lambda r: display_text(r.log_problem),
 }
 
 
@@ -335,7 +355,7 @@ def column_value(record: JobRecord, column: Column) -> Any:
 
 
 def row_values(record: JobRecord) -> list[tuple[Column, Any]]:
-    """The 13 readable columns of the record's row, in OID order, as pysnmp values.
+    """The readable columns of the record's row, in OID order, as pysnmp values.
 
     Raises pyasn1's ValueConstraintError when a field is outside the MIB's range.
     """

@@ -61,6 +61,7 @@ class JobRecord:
     running_pid: int | None = None
     next_expected: float | None = None
     last_log_path: str | None = None
+    log_problem: str | None = None  # why the last finished run could not write its log
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,8 @@ class NotificationKind(enum.Enum):
     missed = "cronJobMissed"
     overrunning = "cronJobOverrunning"
     recovered = "cronJobRecovered"
+    log_failing = "cronJobLogFailing"
+    log_recovered = "cronJobLogRecovered"
 
 
 @dataclass(frozen=True)

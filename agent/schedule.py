@@ -1,19 +1,24 @@
-"""Expected start times: cron arithmetic (croniter) and discovery of cronwrap jobs in crontabs."""
+"""Expected start times of a cadence (in cron's zone, cronclock) and cronwrap jobs in crontabs."""
 
 from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 import pwd
+import re
 import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from croniter import croniter
-from cronwrap.wrapper.events import Cadence, is_valid_job_name
+from cronwrap.wrapper.cli import job_name, parse_options
+from cronwrap.wrapper.errors import UsageError
+from cronwrap.wrapper.events import Cadence
 
+from . import cronclock
 from .model import JobKey
 
 log = logging.getLogger(__name__)
@@ -27,38 +32,55 @@ NICKNAMES = {
     "@midnight": "0 0 * * *",
     "@hourly": "0 * * * *",
 }
-NAME_OPTIONS = ("-n", "--name")
+CRON_TZ_LINE = re.compile(r"""CRON_TZ\s*=\s*(["']?)([^"'\s]*)\1\s*""")
+CRONIE_DAEMONS = ("usr/sbin/crond", "usr/bin/crond", "usr/sbin/cron")
 
 
 @dataclass(frozen=True)
 class Discovered:
-    """A cronwrap job found on a crontab line."""
+    """A cronwrap job found on a crontab line, with the CRON_TZ cron applies to it (cronie)."""
 
     key: JobKey
     owner: str
     schedule: str
+    tz: str | None = None
 
 
+@functools.lru_cache(maxsize=4096)
 def is_valid_schedule(expr: str) -> bool:
     return croniter.is_valid(NICKNAMES.get(expr, expr))
 
 
-def next_after(cadence: Cadence, after: float) -> float | None:
-    """The first expected start strictly after `after`, None without a schedule or period."""
+def next_after(cadence: Cadence, after: float, cron_zone: str = "") -> float | None:
+    """The first expected start strictly after `after`, None without a schedule or period.
+
+    A schedule is evaluated in the cadence's own zone (`--tz`, CRON_TZ) if it names one, else in
+    `cron_zone` ("": this process's local zone) with Debian cron's rules at offset changes.
+    """
     if cadence.schedule and is_valid_schedule(cadence.schedule):
-        expr = NICKNAMES.get(cadence.schedule, cadence.schedule)
-        return float(croniter(expr, after).get_next(float))
+        spec = cronclock.CronSpec(NICKNAMES.get(cadence.schedule, cadence.schedule))
+        zone = _zone(cadence.tz or cron_zone)
+        if zone is None:
+            return None
+        return cronclock.next_start(spec, after, zone, cron_rules=not cadence.tz)
     if cadence.every:
         return after + cadence.every
     return None
 
 
-def period(cadence: Cadence, at: float) -> float | None:
+def next_on_grid(cadence: Cadence, slot: float, now: float, cron_zone: str = "") -> float | None:
+    """The first expected start after `now` on the grid through `slot` (--every keeps its phase)."""
+    if cadence.every and not (cadence.schedule and is_valid_schedule(cadence.schedule)):
+        return slot + (math.floor((now - slot) / cadence.every) + 1) * cadence.every
+    return next_after(cadence, now, cron_zone)
+
+
+def period(cadence: Cadence, at: float, cron_zone: str = "") -> float | None:
     """The interval between the two expected starts following `at`."""
-    first = next_after(cadence, at)
+    first = next_after(cadence, at, cron_zone)
     if first is None:
         return None
-    second = next_after(cadence, first)
+    second = next_after(cadence, first, cron_zone)
     return None if second is None else second - first
 
 
@@ -79,19 +101,48 @@ def _schedule_refusal(expr: str) -> str | None:
     return None if upcoming is not None else f"schedule {expr!r} never fires"
 
 
-def discover(root: Path) -> dict[JobKey, Discovered]:
-    """Every cronwrap job (`-n NAME`, `--name NAME`, `--name=NAME`) in system and user crontabs."""
+_unknown_zones: set[str] = set()
+
+
+def _zone(name: str) -> cronclock.Zone | None:
+    try:
+        return cronclock.zone_named(name)
+    except cronclock.UnknownZone as exc:
+        if name not in _unknown_zones:  # once per name, not once per watcher pass
+            _unknown_zones.add(name)
+            log.warning("%s: jobs with this zone have no expected start", exc)
+        return None
+
+
+def honours_cron_tz(root: Path) -> bool:
+    """Whether the host's cron reads CRON_TZ lines: cronie does, Debian's cron does not.
+
+    cronie's daemon names CRON_TZ in its binary (find_jobs reads it from each entry's
+    environment); Debian's cron, busybox and the rest do not.
+    """
+    for name in CRONIE_DAEMONS:
+        try:
+            with (root / name).open("rb") as daemon:
+                if b"CRON_TZ" in daemon.read():
+                    return True
+        except OSError:
+            continue
+    return False
+
+
+def discover(root: Path, cron_tz: bool = False) -> dict[JobKey, Discovered]:
+    """Every cronwrap job in system and user crontabs; cron_tz: honour CRON_TZ lines (cronie)."""
     found: dict[JobKey, Discovered] = {}
     system = [p for p in [root / "etc/crontab"] if p.exists()] + _cron_d_files(root / "etc/cron.d")
     for path in system:
-        for user, schedule, command in _lines(path, with_user=True):
-            _add(found, user, schedule, command, path)
+        for user, schedule, command, tz in _lines(path, with_user=True):
+            _add(found, user, schedule, command, path, tz if cron_tz else None)
     spool = root / "var/spool/cron/crontabs"
     if spool.is_dir():
         for path in sorted(spool.iterdir()):
             if path.is_file() and not path.is_symlink():
-                for _, schedule, command in _lines(path, with_user=False):
-                    _add(found, path.name, schedule, command, path)
+                for _, schedule, command, tz in _lines(path, with_user=False):
+                    _add(found, path.name, schedule, command, path, tz if cron_tz else None)
     return found
 
 
@@ -105,17 +156,23 @@ def _cron_d_files(directory: Path) -> list[Path]:
     ]
 
 
-def _lines(path: Path, with_user: bool) -> list[tuple[str | None, str, str]]:
+def _lines(path: Path, with_user: bool) -> list[tuple[str | None, str, str, str | None]]:
+    """(user, schedule, command, the CRON_TZ set above the line) for each job line."""
     try:
         text = path.read_text(errors="replace")
     except OSError as exc:
         log.warning("cannot read crontab %s: %s", path, exc.strerror)
         return []
     entries = []
+    tz: str | None = None
     for raw in text.splitlines():
+        setting = CRON_TZ_LINE.fullmatch(raw.strip())
+        if setting:
+            tz = setting.group(2) or None
+            continue
         entry = _parse_line(raw.strip(), with_user)
         if entry is not None:
-            entries.append(entry)
+            entries.append((*entry, tz))
     return entries
 
 
@@ -142,7 +199,7 @@ def _parse_line(line: str, with_user: bool) -> tuple[str | None, str, str] | Non
 
 
 def _add(found: dict[JobKey, Discovered], user: str | None, schedule: str, command: str,
-         path: Path) -> None:
+         path: Path, tz: str | None) -> None:
     name = job_name_in(command)
     if name is None or user is None:
         return
@@ -156,30 +213,25 @@ def _add(found: dict[JobKey, Discovered], user: str | None, schedule: str, comma
         log.warning("%s: unknown user %r on the line for job %s", path, user, name)
         return
     key = JobKey(entry.pw_uid, name)
-    found[key] = Discovered(key, user, schedule)
+    found[key] = Discovered(key, user, schedule, tz)
 
 
 def job_name_in(command: str) -> str | None:
-    """The -n/--name value of the first cronwrap invocation in a crontab command, if valid."""
+    """The job name of the first valid cronwrap invocation in a crontab command.
+
+    The wrapper's own option parser and name rule decide: `-n NAME`, or else the name cronwrap
+    derives from the command after `--`.
+    """
     try:
         words = shlex.split(command.split("%")[0])  # cron feeds the rest to stdin
     except ValueError:
         return None
     for index, word in enumerate(words):
         if os.path.basename(word) == "cronwrap":
-            name = _name_option(words[index + 1:])
-            return name if is_valid_job_name(name) else None
-    return None
-
-
-def _name_option(words: list[str]) -> str | None:
-    for index, word in enumerate(words):
-        if word == "--":
-            return None
-        if word in NAME_OPTIONS and index + 1 < len(words):
-            return words[index + 1]
-        if word.startswith("--name="):
-            return word.removeprefix("--name=")
-        if word.startswith("-n") and len(word) > 2 and not word.startswith("--"):
-            return word[2:]
+            try:
+                given, job = parse_options(words[index + 1:])
+                names = [str(value) for _, key, value in given if key == "name"]
+                return job_name(names[-1] if names else None, job[0]) if job else None
+            except UsageError:
+                continue
     return None

@@ -2,7 +2,7 @@
 
 MibSnapshot listens to the core (JobTableListener) and answers Get/GetNext (MibView): a dict
 from instance OID to Entry for Get, and a sorted list of the same OIDs for GetNext (bisect).
-One job change touches only that row's 13 instances; unchanged values keep their Entry, so a
+One job change touches only that row's instances; unchanged values keep their Entry, so a
 front end's per-Entry cache (pre-encoded varbinds) survives.
 """
 

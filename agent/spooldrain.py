@@ -12,7 +12,9 @@ affect one's own events. What a user's directory may hold and what happens to th
 - a directory named `*.json`: left in place (root never walks into a user's tree), not counted;
 - names not ending in `.json` or starting with `.` (wrappers' temporary files): ignored.
 
-Problems are logged at most once a minute per user directory, with a count of the rest.
+Problems are logged at most once a minute per user directory, with a count of the rest; entries
+of the spool root that are not users' directories (junk anyone may create there) are skipped
+and summed up in one line a minute for the whole root, and never counted as rejected events.
 """
 
 from __future__ import annotations
@@ -156,18 +158,22 @@ class SpoolDrain:
         try:
             names = sorted(os.listdir(root_fd))
             applied = 0
+            skipped: list[str] = []
             for name in names:
-                applied += await self._drain_owner(root_fd, name)
-            return applied
+                applied += await self._drain_owner(root_fd, name, skipped)
         finally:
             os.close(root_fd)
+        if skipped:  # one line for the lot: junk in the root must not flood the log
+            self.limiter.warning(str(self.root), f"skipped {len(skipped)} entries that are not "
+                                 f"users' spool directories, e.g. {skipped[0]}")
+        return applied
 
-    async def _drain_owner(self, root_fd: int, name: str) -> int:
+    async def _drain_owner(self, root_fd: int, name: str, skipped: list[str]) -> int:
         where = str(self.root / name)
         try:
             dir_fd, uid = open_owner_dir(root_fd, name)
         except SpoolError as exc:
-            self.limiter.warning(where, f"skipped: {exc}")
+            skipped.append(f"{name!r}: {exc}")
             return 0
         try:
             spool = await asyncio.to_thread(read_owner_spool, dir_fd, uid)

@@ -51,6 +51,10 @@ MIGRATIONS: list[str] = [
     CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
     INSERT INTO counters VALUES ('events_accepted', 0), ('events_rejected', 0);
     """,
+    # 2: why the last run could not write its log (NULL: it could).
+    "ALTER TABLE jobs ADD COLUMN log_problem TEXT;",
+    # 3: the zone a job's schedule is in (--tz, CRON_TZ); NULL: cron's own zone.
+    "ALTER TABLE jobs ADD COLUMN tz TEXT;",
 ]
 
 
@@ -68,9 +72,9 @@ class Job:
 _RECORD_COLUMNS = (
     "owner", "runs", "failures", "overlaps", "timeouts", "misses", "last_exit_status",
     "last_signal", "last_start", "last_success", "last_duration_ms", "state", "running_pid",
-    "next_expected", "last_log_path",
+    "next_expected", "last_log_path", "log_problem",
 )
-_CADENCE_COLUMNS = ("schedule", "every", "grace", "timeout", "max_runtime")
+_CADENCE_COLUMNS = ("schedule", "every", "grace", "timeout", "max_runtime", "tz")
 _COLUMNS = ("owner_uid", "name", *_RECORD_COLUMNS, *_CADENCE_COLUMNS, "last_end", "alarm",
             "reported")
 

@@ -19,13 +19,14 @@ from .ratelimit import RateLimitedLog
 from .store import Job
 
 log = logging.getLogger(__name__)
+MAX_SLOTS_PER_PASS = 1000  # missed slots counted in one pass; the next pass counts the rest
 
 
 def grace_for(cadence: Cadence, at: float, config: Config) -> float:
     """Declared grace, else the smaller of the default and a fraction of the period."""
     if cadence.grace is not None:
         return cadence.grace
-    every = schedule.period(cadence, at)
+    every = schedule.period(cadence, at, config.cron_timezone)
     if every is None:
         return config.default_grace
     return min(config.default_grace, every * config.grace_fraction)
@@ -42,7 +43,12 @@ def runtime_limit(cadence: Cadence, config: Config) -> float | None:
 
 def check(job: Job, cadence: Cadence, now: float, config: Config, pid_lost: bool
           ) -> tuple[Job, list[NotificationKind]]:
-    """The job after the watcher looked at it at `now` (unchanged when nothing is due)."""
+    """The job after the watcher looked at it at `now` (unchanged when nothing is due).
+
+    Every expected start whose grace has run out counts as one miss, on the job's own grid
+    (the cron schedule, or --every's period from the last start); one notification per pass.
+    """
+    zone = config.cron_timezone
     rec = job.record
     if rec.state in RUNNING_STATES:
         if pid_lost:
@@ -56,23 +62,29 @@ def check(job: Job, cadence: Cadence, now: float, config: Config, pid_lost: bool
                 NotificationKind.overrunning]
         if rec.next_expected is not None and now > rec.next_expected:  # still running: no miss
             return replace(job, record=replace(
-                rec, next_expected=schedule.next_after(cadence, now))), []
+                rec, next_expected=schedule.next_on_grid(cadence, rec.next_expected, now, zone))
+            ), []
         return job, []
     if rec.next_expected is None:
-        upcoming = schedule.next_after(cadence, now)
+        upcoming = schedule.next_after(cadence, now, zone)
         if upcoming is None:
             return job, []
         return replace(job, record=replace(rec, next_expected=upcoming)), []
-    if now > rec.next_expected + grace_for(cadence, rec.next_expected, config):
-        rec = replace(rec, state=JobState.missed, misses=rec.misses + 1,
-                      next_expected=schedule.next_after(cadence, now))
+    slot: float | None = rec.next_expected
+    missed = 0
+    while (slot is not None and missed < MAX_SLOTS_PER_PASS
+           and now > slot + grace_for(cadence, slot, config)):
+        missed += 1
+        slot = schedule.next_after(cadence, slot, zone)
+    if missed:
+        rec = replace(rec, state=JobState.missed, misses=rec.misses + missed, next_expected=slot)
         return replace(job, record=rec, alarm=True), [NotificationKind.missed]
     return job, []
 
 
-def rebase(job: Job, cadence: Cadence, now: float) -> Job:
+def rebase(job: Job, cadence: Cadence, now: float, cron_zone: str = "") -> Job:
     """After a clock jump: the next expected start counted from now, no miss declared."""
-    upcoming = schedule.next_after(cadence, now)
+    upcoming = schedule.next_after(cadence, now, cron_zone)
     if upcoming == job.record.next_expected:
         return job
     return replace(job, record=replace(job.record, next_expected=upcoming))
@@ -135,7 +147,7 @@ class Watcher:
             cadence = self.core.cadence_of(job)
             try:
                 if jumped:
-                    new, kinds = rebase(job, cadence, now), []
+                    new, kinds = rebase(job, cadence, now, self.config.cron_timezone), []
                 else:
                     new, kinds = check(job, cadence, now, self.config,
                                        key in lost and lost[key] == job.record.running_pid)

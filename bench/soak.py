@@ -2,10 +2,13 @@
 """Soak: a simulated day of a realistic crontab through the real agent core on a simulated clock.
 
 Run by hand from the repository root:  .venv/bin/python bench/soak.py [--hours 24] [--jobs 100]
+                                           [--zone America/New_York --start 2026-03-07T22:00]
 
 No wall time passes for the simulated span.  The real AgentCore (with its SQLite Store, fsync
 and all) and the real Watcher run in-process with their injectable clocks bound to a simulated
-clock.  A simulator plays cron and the wrappers: for each job it walks the schedule (croniter),
+clock.  A simulator plays cron and the wrappers: cron's starts come from bench/debian_cron.py,
+a minute-by-minute model of Debian cron's main loop in the chosen zone (its DST rules included;
+the agent evaluates schedules in that zone, [agent] cron_timezone), and for each job it
 decides each run's duration and outcome from a seeded RNG, holds the job's lock while a run lasts
 (a start while it is held is an Overlapped event, as `cronwrap` reports it), kills runs that
 exceed --timeout (exit 124, SIGTERM, timed_out) and stops some jobs so they are missed.  The
@@ -31,10 +34,11 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from croniter import croniter
 from cronwrap.agent import mib
 from cronwrap.agent.config import Config
 from cronwrap.agent.core import AgentCore
@@ -45,6 +49,9 @@ from cronwrap.agent.store import Store
 from cronwrap.agent.watch import Watcher
 from cronwrap.wrapper.events import Cadence, Event, Finished, Overlapped, Started, new_event_id
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.debian_cron import DebianCron  # noqa: E402
+
 SIM_START = 1_767_571_200.0  # 2026-01-05 00:00:00 UTC, a Monday
 OWNER_UID, OWNER = 1000, "soak"
 COUNTERS = ("runs", "failures", "overlaps", "timeouts", "misses")
@@ -52,6 +59,8 @@ COLUMNS = {"runs": mib.Column.cronJobRuns, "failures": mib.Column.cronJobFailure
            "overlaps": mib.Column.cronJobOverlaps, "timeouts": mib.Column.cronJobTimeouts,
            "misses": mib.Column.cronJobMisses}
 SIGTERM, SIGKILL = 15, 9
+LOOKAHEAD = 3 * 86400  # cron's starts past the span: the agent's grace looks two slots ahead
+CATCH_UP_PAUSE = 10.0  # cron.c sleeps 10 s after each catch-up minute that started jobs
 
 
 @dataclass(frozen=True)
@@ -89,6 +98,12 @@ def crontab(jobs: int, hours: float) -> list[JobSpec]:
         JobSpec("stops-5min", "*/5 * * * *", 0.0, (1.0, 30.0), stop_after=span / 2),
         JobSpec("never-hourly", "45 * * * *", stop_after=0.0),
         JobSpec("never-daily", "0 12 * * *", stop_after=0.0),
+        # around DST changes (at night in every zone): fixed-time and wildcard jobs
+        JobSpec("fixed-0130", "30 1 * * *", 0.2, (1.0, 60.0)),
+        JobSpec("fixed-0230", "30 2 * * *", 0.0, (1.0, 60.0)),
+        JobSpec("twice-0102", "0,30 1,2 * * *", 0.0, (1.0, 5.0)),
+        JobSpec("wild-at-2", "*/10 2 * * *", 0.0, (1.0, 60.0)),
+        JobSpec("stops-night", "15 0-3 * * *", 0.0, (1.0, 60.0), stop_after=span / 4),
     ]
     rng = random.Random(1)
     kinds: list[Callable[[int], JobSpec]] = [
@@ -107,33 +122,53 @@ def crontab(jobs: int, hours: float) -> list[JobSpec]:
     return (specials + rest)[:jobs]
 
 
-def slots(schedule: str, start: float, end: float) -> list[float]:
-    """Every start cron makes in (start, end]."""
-    it = croniter(schedule, start)
-    found = []
-    while (at := float(it.get_next(float))) <= end:
-        found.append(at)
-    return found
+def cron_starts(specs: list[JobSpec], zone: str, start: float, end: float
+                ) -> dict[str, list[float]]:
+    """Every start Debian's cron makes for each job after `start` up to `end`, in `zone`."""
+    info = ZoneInfo(zone)
+
+    def offset(at: int) -> int:  # localtime()'s tm_gmtoff, straight from the zoneinfo database
+        delta = datetime.fromtimestamp(at, info).utcoffset()
+        return int(delta.total_seconds()) if delta is not None else 0
+
+    cron = DebianCron({spec.name: spec.schedule for spec in specs}, offset)
+    starts: dict[str, list[float]] = {spec.name: [] for spec in specs}
+    for at, name in cron.runs(int(start), int(end)):
+        starts[name].append(float(at))
+    return starts
 
 
-def simulate(spec: JobSpec, start: float, end: float, tick: float, rng: random.Random
-             ) -> tuple[list[Event], Truth]:
-    """The events a wrapper would send for `spec` over (start, end], and the ground truth."""
+def grace_at(slots: list[float], i: int) -> float:
+    """The agent's default grace for slot i: min(300 s, half the period that follows it)."""
+    after = sorted(set(s for s in slots if s > slots[i]))
+    return min(300.0, (after[1] - after[0]) / 2)
+
+
+def simulate(spec: JobSpec, slots: list[float], start: float, end: float, tick: float,
+             rng: random.Random) -> tuple[list[Event], Truth]:
+    """The events a wrapper would send for `spec` at cron's `slots`, and the ground truth.
+
+    `slots` runs LOOKAHEAD past `end`: the later ones only give the last slots' grace.
+    """
     pid, events, truth = os.getpid(), [], Truth()  # pid: alive, so the watcher keeps runs
     cadence = spec.cadence()
     ticks_end = end  # the last watcher pass (the span is a whole number of ticks)
-    busy_until, alarm = start, False
-    times = slots(spec.schedule, start, end)
-    for i, slot in enumerate(times):
+    busy_until, alarm, last_at = start, False, start
+    missed_at: set[float] = set()  # the watcher passes that found misses: one notification each
+    for i, slot in enumerate(slots):
+        if slot > end:
+            break
         if spec.stop_after is not None and slot >= start + spec.stop_after:
-            period = (times[i + 1] if i + 1 < len(times) else slots(spec.schedule, slot, slot + 2
-                      * 86400)[0]) - slot
-            if ticks_end > slot + min(300.0, period / 2):  # grace = min(default, half period)
+            grace = grace_at(slots, i)
+            if ticks_end > slot + grace:
                 truth.counts["misses"] += 1
-                truth.notifications["cronJobMissed"] += 1
+                missed_at.add(start + (int((slot + grace - start) // tick) + 1) * tick)
                 alarm = True
             continue
         at = slot + rng.uniform(0.05, 1.5)  # cron's start-up delay
+        if at <= last_at:  # a second catch-up start of one minute: after cron's pause
+            at = last_at + CATCH_UP_PAUSE
+        last_at = at
         if at < busy_until:  # the previous run still holds the lock
             events.append(Overlapped(new_event_id(), spec.name, at, pid, pid, cadence))
             truth.counts["overlaps"] += 1
@@ -165,6 +200,7 @@ def simulate(spec: JobSpec, start: float, end: float, tick: float, rng: random.R
         elif alarm:
             truth.notifications["cronJobRecovered"] += 1
         alarm = failed
+    truth.notifications["cronJobMissed"] += len(missed_at)
     return events, truth
 
 
@@ -183,12 +219,13 @@ def _watched_between(after: float, before: float, start: float, tick: float) -> 
 
 
 async def run_core(specs: list[JobSpec], events: list[Event], start: float, end: float,
-                   tick: float, state_dir: Path) -> tuple[MibSnapshot, dict[JobKey, Counter[str]],
-                                                          Store]:
+                   tick: float, state_dir: Path, zone: str
+                   ) -> tuple[MibSnapshot, dict[JobKey, Counter[str]], Store]:
     """Feed the events to the real core tick by tick; return its snapshot and notifications."""
     now = start
     clock: Callable[[], float] = lambda: now  # noqa: E731
-    config = Config(watch_interval=tick)
+    # one owner has every job here: lift the per-owner notification budget (tested on its own)
+    config = Config(watch_interval=tick, cron_timezone=zone, notifications_per_owner=10**9)
     store = Store(state_dir)
     core = AgentCore(store, config, clock=clock)
     watcher = Watcher(core, config, wall=clock, mono=clock)
@@ -256,23 +293,30 @@ def compare(specs: list[JobSpec], truths: dict[str, Truth], snapshot: MibSnapsho
     return problems
 
 
+def local_start(zone: str, wall: str) -> float:
+    """The instant of wall-clock time `wall` (2026-03-07T22:00) in `zone`."""
+    return datetime.fromisoformat(wall).replace(tzinfo=ZoneInfo(zone)).timestamp()
+
+
 def soak(hours: float, jobs: int, tick: float = 60.0, seed: int = 7,
-         state_dir: Path | None = None) -> dict[str, Any]:
-    """Run the soak; the result holds totals, timing and the list of mismatches."""
-    start, end = SIM_START, SIM_START + hours * 3600
+         state_dir: Path | None = None, zone: str = "UTC", start: float = SIM_START
+         ) -> dict[str, Any]:
+    """Run the soak with cron in `zone`; the result holds totals, timing and the mismatches."""
+    end = start + hours * 3600
     if (end - start) % tick:
         raise ValueError("the span must be a whole number of ticks")
     specs = crontab(jobs, hours)
     rng = random.Random(seed)
     events: list[Event] = []
     truths: dict[str, Truth] = {}
+    starts = cron_starts(specs, zone, start, end + LOOKAHEAD)
     for spec in specs:
-        job_events, truths[spec.name] = simulate(spec, start, end, tick, rng)
+        job_events, truths[spec.name] = simulate(spec, starts[spec.name], start, end, tick, rng)
         events += job_events
     with tempfile.TemporaryDirectory(dir=state_dir) as tmp:
         began = time.perf_counter()
         snapshot, notified, store = asyncio.run(
-            run_core(specs, events, start, end, tick, Path(tmp)))
+            run_core(specs, events, start, end, tick, Path(tmp), zone))
         elapsed = time.perf_counter() - began
         store.close()
         reopened = Store(Path(tmp))
@@ -284,7 +328,8 @@ def soak(hours: float, jobs: int, tick: float = 60.0, seed: int = 7,
     for truth in truths.values():
         totals.update(truth.counts)
         notes.update(truth.notifications)
-    return {"simulated_hours": hours, "jobs": len(specs), "events": len(events),
+    return {"zone": zone, "start": datetime.fromtimestamp(start, ZoneInfo(zone)).isoformat(),
+            "simulated_hours": hours, "jobs": len(specs), "events": len(events),
             "tick_seconds": tick, "wall_seconds": round(elapsed, 2),
             "truth": {c: totals[c] for c in COUNTERS},
             "notifications": dict(sorted(notes.items())), "mismatches": problems}
@@ -297,13 +342,20 @@ def main() -> int:
     parser.add_argument("--tick", type=float, default=60.0,
                         help="simulated seconds between watcher passes (default 60)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--zone", default="UTC",
+                        help="cron's zone, e.g. America/New_York (default UTC)")
+    parser.add_argument("--start", metavar="YYYY-MM-DDTHH:MM",
+                        help="local wall-clock start in --zone, e.g. 2026-03-07T22:00 to cross "
+                             "New York's spring change (default 2026-01-05T00:00 UTC)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
-    result = soak(args.hours, args.jobs, args.tick, args.seed)
+    start = local_start(args.zone, args.start) if args.start else SIM_START
+    result = soak(args.hours, args.jobs, args.tick, args.seed, zone=args.zone, start=start)
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"soak: {result['jobs']} jobs, {result['simulated_hours']:g} simulated hours, "
+        print(f"soak: {result['jobs']} jobs, {result['simulated_hours']:g} simulated hours from "
+              f"{result['start']} ({result['zone']}), "
               f"{result['events']} events, watcher every {result['tick_seconds']:g} s "
               f"(simulated), {result['wall_seconds']:.1f} s wall")
         print("  ground truth: " + ", ".join(f"{k} {v}" for k, v in result["truth"].items()))

@@ -35,7 +35,7 @@ class SortedView(agentx_views.SortedView):
 
 
 def job_rows(count: int) -> dict[Oid, Any]:
-    """`count` jobs of 13 columns each, plus cronJobCount.0."""
+    """`count` jobs of every value column, plus cronJobCount.0."""
     count_oid = mib.scalar_oid(mib.Scalar.cronJobCount) + (0,)
     values: dict[Oid, Any] = {count_oid: rfc1902.Gauge32(count)}
     for number in range(count):

@@ -121,7 +121,7 @@ def test_watch_rules() -> None:
     missed, kinds = check(job, cadence, T0 + 61, config, False)
     assert (missed.record.state, missed.record.misses, kinds) == (
         JobState.missed, 1, [NotificationKind.missed])
-    assert missed.record.next_expected == T0 + 61 + 600
+    assert missed.record.next_expected == T0 + 600  # the next slot on the job's grid
     assert check(missed, cadence, T0 + 62, config, False) == (missed, [])
     running = Job(JobRecord(KEY, "alice", state=JobState.running, last_start=T0, running_pid=5),
                   Cadence(timeout=30))
@@ -232,7 +232,7 @@ def test_crontab_command_parsing() -> None:
     assert schedule.job_name_in("cronwrap --timeout 5 --name b -- x") == "b"
     assert schedule.job_name_in("cd /x && cronwrap --name=c.d -- y") == "c.d"
     assert schedule.job_name_in("cronwrap -nshort -- y") == "short"
-    assert schedule.job_name_in("cronwrap -- mycmd -n notme") is None
+    assert schedule.job_name_in("cronwrap -- /opt/bin/mycmd -n notme") == "mycmd"  # derived
     assert schedule.job_name_in("cronwrap -n ../evil -- y") is None
     assert schedule.job_name_in("echo cronwrap-ish -n x") is None
 

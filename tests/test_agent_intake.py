@@ -123,7 +123,7 @@ def _try(agent: Agent, event: Started) -> bool:
 def write_config(base: Path, **agent: object) -> Path:
     path = base / "agent.toml"
     lines = ["# test settings", "[agent]"] + [f"{k} = {v!r}" for k, v in agent.items()]
-    path.write_text("\n".join(lines) + "\n[snmp]\ncommunity = 'public'\n")
+    path.write_text("\n".join(lines) + "\n")
     return path
 
 

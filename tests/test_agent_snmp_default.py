@@ -157,6 +157,7 @@ def test_agent_waits_for_snmpd_quietly_says_so_and_serves_once_it_comes(tmp_path
     text = agent.log.read_text()
     assert "Traceback" not in text
     assert text.count("retrying every few seconds") == 2
+    assert text.count("(is snmpd running, with `master agentx`?)") == 1  # not after a session
 
 
 def test_standalone_listen_from_the_config_file_is_served(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from agent_support import cronwrap_command, request, wait_for
+from cronwrap.agent import mib
 from cronwrap.wrapper.events import Finished, new_event_id
 from e2e_support import (
     BAD,
@@ -76,7 +77,7 @@ def test_walks_across_the_subtree_edges(tmp_path: Path) -> None:
     with rig(tmp_path) as r:
         run_good_and_bad(r)
         ours = r.walk("snmpwalk", ROOT, "-On", mibs=False).splitlines()
-        assert len(ours) == 4 + 2 * 13  # four scalars, 13 columns of two rows
+        assert len(ours) == len(mib.Scalar) + 2 * len(mib.VALUE_COLUMNS)  # the scalars, two rows
         for tool in ("snmpwalk", "snmpbulkwalk"):
             for parent in ("1.3.6.1.4.1.8072.9999", "1.3.6.1.4.1.8072"):
                 lines = r.walk(tool, parent, "-On", mibs=False).splitlines()
@@ -247,10 +248,11 @@ def test_concurrent_bulkwalks_of_2000_jobs_while_events_arrive(tmp_path: Path) -
         assert sent.total() > 0
         for walked in walks:
             lines = walked.splitlines()
-            assert len(lines) == 13 * JOBS
+            assert len(lines) == len(mib.VALUE_COLUMNS) * JOBS
             rows = parse_table_walk(walked)
             assert list(rows) == names  # index order, each row complete
-            assert all(len(row) == 13 and row["cronJobState"] == "ok(1)" for row in rows.values())
+            assert all(len(row) == len(mib.VALUE_COLUMNS) and row["cronJobState"] == "ok(1)"
+                       for row in rows.values())
         print(f"{sent.total()} events sent during the walks")
         accepted = r.get("CRON-JOBS-MIB::cronEventsAccepted.0")
         assert accepted == [f"Counter32: {JOBS + sent.total()}"]

@@ -35,6 +35,7 @@ LAST_START = datetime(2026, 11, 25, 5, 0, 0, tzinfo=UTC)
 LAST_SUCCESS = datetime(2026, 11, 24, 5, 0, 0, tzinfo=UTC)
 NEXT_EXPECTED = datetime(2026, 11, 26, 5, 0, 0, tzinfo=UTC)
 AGENT_START = datetime(2026, 11, 25, 4, 30, 15, tzinfo=UTC)
+DISK_FULL = "writing /var/log/cronwrap/root/backup/x.log failed: No space left on device"
 STATES = ("ok", "failed", "running", "overlapped", "timedOut", "missed", "overrunning",
           "unknown")
 
@@ -49,7 +50,7 @@ def date_and_time(when: datetime | None) -> rfc1902.OctetString:
 
 
 def job(owner: str, name: str, runs: int, failures: int, state: str, exit_status: int,
-        last_success: datetime | None) -> dict[tuple[int, ...], object]:
+        last_success: datetime | None, log_problem: bytes = b"") -> dict[tuple[int, ...], object]:
     index = row_index(owner, name)
     columns: dict[int, object] = {
         3: rfc1902.Counter32(runs), 4: rfc1902.Counter32(failures),
@@ -58,6 +59,7 @@ def job(owner: str, name: str, runs: int, failures: int, state: str, exit_status
         10: date_and_time(LAST_START), 11: date_and_time(last_success),
         12: rfc1902.Unsigned32(1500), 13: rfc1902.Integer32(STATES.index(state) + 1),
         14: date_and_time(NEXT_EXPECTED), 15: rfc1902.Unsigned32(0),
+        16: rfc1902.OctetString(log_problem),
     }
     return {JOB_ENTRY + (column,) + index: value for column, value in columns.items()}
 
@@ -72,7 +74,7 @@ def known_view() -> SortedView:
     return SortedView({
         **scalars,
         **job("root", "backup", runs=7, failures=2, state="failed", exit_status=3,
-              last_success=None),
+              last_success=None, log_problem=DISK_FULL.encode()),
         **job("alice", "report", runs=3, failures=0, state="ok", exit_status=0,
               last_success=LAST_SUCCESS),
     })
@@ -156,6 +158,15 @@ def test_state_is_a_state_set(runner: AgentRunner, exporter: Exporter) -> None:
         series = {state: samples[f'cronjob_state{{cronjob_state="{state}",name="{name}",'
                                  f'owner="{owner}"}}'] for state in STATES}
         assert series == {state: float(state == current) for state in STATES}
+
+
+def test_log_problem_is_a_label_and_empty_when_the_run_logged(runner: AgentRunner,
+                                                              exporter: Exporter) -> None:
+    agent = runner.start(view=known_view())
+    samples = exporter.scrape(agent.address)
+    assert samples[f'cronjob_log_problem{{cronjob_log_problem="{DISK_FULL}",name="backup",'
+                   'owner="root"}'] == 1
+    assert samples['cronjob_log_problem{cronjob_log_problem="",name="report",owner="alice"}'] == 1
 
 
 def test_date_and_time_columns_are_unix_timestamps(runner: AgentRunner,

@@ -62,10 +62,16 @@ NOT_RUN = {
         "own options; tests/netsnmp.py runs snmptrapd with these MIB options",
     ".venv/bin/python -m pytest -q": "the test suite itself: CI runs it (.ci/run, test_readme.py)",
     "bash scripts/setup": "installs Debian packages and rebuilds .venv: CI runs it first (.ci/run)",
-    "apt-get install python3-venv python3-dev libsystemd-dev pkg-config gcc":
-        "changes the host's packages (scripts/setup installs packaging/debian-packages)",
-    "/opt/cronwrap/bin/pip install cronwrap-snmp":
-        "downloads from PyPI; the tests use the clone's editable install",
+    "bash scripts/build-deb": "builds the Debian package (root for its build tools, PyPI): "
+        "tests/test_deb.py checks what it builds, tests/host/ installs it",
+    "apt install ./dist/cronwrap_*.deb": "changes the host's packages: tests/host/ installs "
+        "the package in a booted Debian 12",
+    "cp /usr/share/cronwrap/snmpd.conf /etc/snmp/snmpd.conf.d/cronwrap.conf": "changes the "
+        "host's snmpd: tests/host/ does it in a booted Debian 12; tests/test_deb.py checks it",
+    "systemctl restart snmpd": "needs systemd as PID 1: tests/host/ runs it in a booted Debian",
+    "/opt/cronwrap/bin/pip install ./cronwrap_snmp-0.1.0-py3-none-any.whl":
+        "downloads the dependencies from PyPI; tests/test_distribution.py builds and checks the "
+        "wheel, the tests use the clone's editable install",
     "systemd-tmpfiles --create /etc/tmpfiles.d/cronwrap.conf": "creates /run/cronwrap and "
         "/var/... on the host; tests/test_systemd.py checks the file",
     "systemctl daemon-reload": "needs systemd as PID 1; tests/test_systemd.py runs the units",
@@ -96,7 +102,7 @@ SUBSTITUTIONS = {
 # udp ports in commands: 161 and 1161 are the sandbox agent's free port, until a command in the
 # same block starts an agent of its own, which then gets a fresh free port for each.
 PORTS = re.compile(r"(127\.0\.0\.1|0\.0\.0\.0|\[::1?\]):(1161|161)\b")
-DAEMON_QUERIES = ("--check-config", "--version", "--help", "-h")
+DAEMON_QUERIES = ("--check-config", "--version", "--help", "-h", "--print-mib")
 
 
 @dataclass(frozen=True)
@@ -394,6 +400,7 @@ FOREIGN_OPTIONS = {
     "--keep-running": "scripts/demo", "--quiet": "the example job /opt/sync/run",
     "--mib-source": "mibdump", "--destination-format": "mibdump",
     "--destination-directory": "mibdump", "--quick": "python -m bench",
+    "--no-deps": "pip wheel",
 }
 
 

@@ -97,7 +97,7 @@ def test_get(two_rows: MibSnapshot) -> None:
         (mib.scalar_oid(mib.Scalar.cronJobCount) + (0, 0), NO_SUCH_INSTANCE),
         (COL(mib.Column.cronJobOwner) + ROOT_ROW, NO_SUCH_OBJECT),  # not-accessible
         (COL(mib.Column.cronJobName) + ROOT_ROW, NO_SUCH_OBJECT),
-        (mib.JOB_ENTRY + (16,) + ROOT_ROW, NO_SUCH_OBJECT),
+        (mib.JOB_ENTRY + (max(mib.Column) + 1,) + ROOT_ROW, NO_SUCH_OBJECT),  # past the last
         (mib.JOB_ENTRY, NO_SUCH_OBJECT),
         (mib.OBJECTS + (99, 0), NO_SUCH_OBJECT),
         (mib.NOTIFY_OBJECTS + (1, 0), NO_SUCH_OBJECT),  # accessible-for-notify
@@ -122,7 +122,7 @@ def oid_of(entry: Entry | None) -> Oid | None:
 
 def test_get_next_edges(two_rows: MibSnapshot) -> None:
     first_scalar = mib.scalar_oid(mib.Scalar.cronJobCount) + (0,)
-    last_row = COL(PID) + ALICE
+    last_row = COL(mib.VALUE_COLUMNS[-1]) + ALICE
     last = mib.scalar_oid(max(mib.Scalar)) + (0,)  # scalars after the table follow its rows
     assert oid_of(two_rows.get_next(())) == first_scalar  # before our subtree
     assert oid_of(two_rows.get_next((1, 3, 6, 1, 2, 1))) == first_scalar
@@ -163,7 +163,7 @@ def test_unchanged_values_keep_their_entry_and_changed_ones_get_a_new_one() -> N
     assert isinstance(new_runs, Entry) and new_runs is not runs
     assert new_runs.cache == {} and int(new_runs.value) == 2
     assert snapshot.get(COL(mib.Column.cronJobFailures) + ROOT_ROW) is failures
-    assert len(snapshot) == 13
+    assert len(snapshot) == len(mib.VALUE_COLUMNS)
 
 
 def test_owner_rename_moves_the_row() -> None:
@@ -172,14 +172,14 @@ def test_owner_rename_moves_the_row() -> None:
     snapshot.job_changed(record("alice", "sync", uid=1000))
     assert snapshot.get(COL(RUNS) + mib.row_index("1000", "sync")) is NO_SUCH_INSTANCE
     assert isinstance(snapshot.get(COL(RUNS) + ALICE), Entry)
-    assert len(snapshot) == 13
+    assert len(snapshot) == len(mib.VALUE_COLUMNS)
 
 
 def test_job_removed(two_rows: MibSnapshot) -> None:
     two_rows.job_removed(JobKey(0, "backup"))
     two_rows.job_removed(JobKey(0, "never-seen"))
     assert two_rows.get(COL(RUNS) + ROOT_ROW) is NO_SUCH_INSTANCE
-    assert len(two_rows) == len(mib.Scalar) + 13
+    assert len(two_rows) == len(mib.Scalar) + len(mib.VALUE_COLUMNS)
     assert oid_of(two_rows.get_next(COL(RUNS))) == COL(RUNS) + ALICE
 
 
@@ -209,7 +209,7 @@ def test_a_walk_stays_right_when_rows_come_and_go_between_steps() -> None:
         again = snapshot.get_next(got.oid, include=True)  # include: the answer itself
         assert oid_of(again) == got.oid
         oid, steps = got.oid, steps + 1
-    assert steps > 13 * 3
+    assert steps > len(mib.VALUE_COLUMNS) * 3
 
 
 def naive_put(naive: Naive, r: JobRecord) -> JobRecord:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cronwrap.agent import mib
 from cronwrap.agent.model import JobKey, JobRecord, JobState, Notification, NotificationKind
 from cronwrap.agent.snmp_config import (
     SnmpConfig,
@@ -127,7 +128,9 @@ def test_walk_from_the_root_flows_from_system_into_the_subtree(runner: AgentRunn
     oids = [oid for oid, _ in pairs]
     assert oids[:6] == [(1, 3, 6, 1, 2, 1, 1, n, 0) for n in range(1, 7)]
     assert oids[6:] == sorted(view_values)
-    assert pairs[-1][1] == "Counter32: 30" and len(pairs) == 6 + 1 + 3 * 13
+    last = mib.VALUE_COLUMNS[-1]  # the last instance: job 2's last column, a Counter32 of 2 x it
+    assert pairs[-1][1] == f"Counter32: {2 * last}"
+    assert len(pairs) == 6 + 1 + 3 * len(mib.VALUE_COLUMNS)
 
 
 def test_getbulk_interleaves_repeaters_and_stops_at_the_end_of_the_view(
@@ -153,7 +156,7 @@ def test_walk_of_ten_thousand_rows_is_complete_and_in_order(runner: AgentRunner)
     pairs = walk_lines("snmpbulkwalk", "-v2c", "-c", "public", "-Cr50", agent.address,
                        oid_text(SUBTREE))
     assert [oid for oid, _ in pairs] == sorted(view_values)
-    assert len(pairs) == 10_000 * 13 + 1
+    assert len(pairs) == 10_000 * len(mib.VALUE_COLUMNS) + 1
 
 
 def test_snmptable_with_the_mib(runner: AgentRunner) -> None:
@@ -236,7 +239,7 @@ def test_v3_user_reads_with_authentication_and_privacy(runner: AgentRunner, auth
               auth=tuple(v3)).stdout
     assert ".1.3.6.1.2.1.1.5.0 = STRING:" in out and "Counter32: 4" in out
     pairs = walk_lines("snmpbulkwalk", *v3, agent.address, oid_text(SUBTREE))
-    assert len(pairs) == 1 + 3 * 13
+    assert len(pairs) == 1 + 3 * len(mib.VALUE_COLUMNS)
 
 
 def test_v3_unknown_user_or_wrong_key_gets_no_data(runner: AgentRunner) -> None:

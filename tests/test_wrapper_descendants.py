@@ -41,7 +41,7 @@ def parent_of(pid: int) -> int:
 def test_timeout_kills_a_descendant_that_called_setsid(
         dirs: Dirs, pid_file: Path, body: str) -> None:
     job = f"{escapee(pid_file, body)}; while [ ! -e {pid_file} ]; do sleep 0.05; done; sleep 300"
-    result = run(dirs, "-n", "slow", "--timeout", "1", "--kill-after", "1s", "--", "sh", "-c", job)
+    result = run(dirs, "-n", "slow", "--timeout", "2", "--kill-after", "1s", "--", "sh", "-c", job)
     assert result.returncode == 124, result.stderr
     escaped = int(pid_file.read_text())
     wait_for(lambda: process_gone(escaped), f"the setsid descendant {escaped} to be gone")
@@ -51,7 +51,14 @@ def test_timeout_kills_a_descendant_that_called_setsid(
 
 def test_a_daemon_left_running_at_the_jobs_end_is_killed_quietly_and_logged(
         dirs: Dirs, pid_file: Path) -> None:
-    job = f"{escapee(pid_file)}; while [ ! -e {pid_file} ]; do sleep 0.05; done; echo done"
+    # the job ends once the escapee runs `sleep` and its parent subshell is gone: it is then
+    # the wrapper's child (the job's $PPID is the wrapper) and the only process left
+    # (bounded: without a subreaper the parent never becomes the wrapper)
+    settled = (f'e=$(cat {pid_file}); n=0; until [ "$(cut -d" " -f4 /proc/$e/stat)" = "$PPID" ] '
+               f'&& [ "$(cat /proc/$e/comm)" = sleep ] || [ $n -ge 600 ]; '
+               'do n=$((n+1)); sleep 0.05; done')
+    job = (f"{escapee(pid_file)}; while [ ! -e {pid_file} ]; do sleep 0.05; done; {settled}; "
+           "echo done")
     result = run(dirs, "-n", "daemonizer", "--", "sh", "-c", job)
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
     escaped = int(pid_file.read_text())

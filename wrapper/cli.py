@@ -54,7 +54,11 @@ logs:
   --log-group GROUP       let GROUP read this job's logs (its directory 2750, logs 0640);
                           you must belong to GROUP (root may use any)
 monitoring (carried in every event to the agent):
-  --schedule 'CRON EXPR'  the crontab schedule, e.g. '0 3 * * *'
+  --schedule 'CRON EXPR'  the crontab schedule, e.g. '0 3 * * *', in cron's own zone;
+                          'CRON_TZ=ZONE EXPR' for a schedule in another zone
+  --tz ZONE               the zone the schedule is in (e.g. Asia/Kolkata), as
+                          cronie's CRON_TZ: a slot in a skipped hour does not
+                          happen, one in a repeated hour happens twice
   --every DURATION        expected time between starts
   --grace DURATION        lateness tolerated before a start counts as missed
   --max-runtime DURATION  running longer than this counts as overrunning
@@ -104,7 +108,7 @@ OPTIONS: dict[str, tuple[str, bool]] = {
     "--log-dir": ("log_dir", True), "--keep": ("keep", True), "--keep-days": ("keep_days", True),
     "--max-log-size": ("max_log_size", True), "--log-group": ("log_group", True),
     "--schedule": ("schedule", True), "--every": ("every", True), "--grace": ("grace", True),
-    "--max-runtime": ("max_runtime", True),
+    "--max-runtime": ("max_runtime", True), "--tz": ("tz", True),
     "--socket": ("socket", True), "--spool-dir": ("spool_dir", True),
     "--mail-to": ("mail_to", True), "--mail-on": ("mail_on", True),
     "--mail-smtp": ("mail_smtp", True), "--mail-starttls": ("mail_starttls", False),

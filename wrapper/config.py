@@ -45,6 +45,7 @@ class Settings:
         self.socket = "/run/cronwrap/agent.sock"
         self.spool_dir = "/var/spool/cronwrap"
         self.schedule: str | None = None
+        self.tz: str | None = None  # the zone the schedule is in (--tz, CRON_TZ=): not cron's
         self.every: float | None = None
         self.grace: float | None = None
         self.max_runtime: float | None = None
@@ -83,7 +84,11 @@ def apply_option(settings: Settings, key: str, value: str | bool, where: str) ->
     elif key == "env_file":
         settings.env_files.append(str(value))
     elif key == "schedule":
-        settings.schedule = check_schedule(str(value), where)
+        zone, settings.schedule = split_cron_tz(str(value), where)
+        if zone is not None:
+            set_zone(settings, zone, where)
+    elif key == "tz":
+        set_zone(settings, str(value), where)
     else:
         _apply_number(settings, key, str(value), where)
 
@@ -116,6 +121,44 @@ def check_schedule(text: str, where: str) -> str:
     if len(fields) != 5 or len(text) > 128 or not well_formed:
         raise UsageError(f"{where}: {text!r} is not a five-field cron expression like '0 3 * * *'")
     return " ".join(fields)
+
+
+def split_cron_tz(text: str, where: str) -> tuple[str | None, str]:
+    """'CRON_TZ=Asia/Kolkata 30 2 * * *' -> ('Asia/Kolkata', '30 2 * * *'); no prefix: None."""
+    head, _, rest = text.strip().partition(" ")
+    if not head.startswith("CRON_TZ="):
+        return None, check_schedule(text, where)
+    return head.removeprefix("CRON_TZ="), check_schedule(rest, where)
+
+
+def set_zone(settings: Settings, zone: str, where: str) -> None:
+    """Set the schedule's zone once: --tz and a CRON_TZ= prefix must agree."""
+    check_zone(zone, where)
+    if settings.tz is not None and settings.tz != zone:
+        raise UsageError(f"{where}: zone {zone!r} conflicts with {settings.tz!r} given before")
+    settings.tz = zone
+
+
+ZONEINFO_DIRS = ("/usr/share/zoneinfo", "/usr/lib/zoneinfo", "/usr/share/lib/zoneinfo",
+                 "/etc/zoneinfo")
+
+
+def check_zone(zone: str, where: str) -> None:
+    """A cheap check that `zone` names a zoneinfo file: one stat on Debian, zoneinfo otherwise."""
+    from cronwrap.wrapper.events import is_valid_zone_name
+
+    if is_valid_zone_name(zone):
+        if any(os.path.isfile(os.path.join(d, zone)) for d in ZONEINFO_DIRS):
+            return
+        import zoneinfo  # no system database here: Python's tzdata package may have it
+
+        try:
+            zoneinfo.ZoneInfo(zone)
+            return
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+            pass
+    raise UsageError(f"{where}: unknown time zone {zone!r}: use a zoneinfo name like "
+                     "Europe/London (see /usr/share/zoneinfo)")
 
 
 CONFIG_KEYS = {

@@ -16,6 +16,9 @@ from typing import Any, ClassVar
 SCHEMA_VERSION = 1
 MAX_MESSAGE_BYTES = 16 * 1024
 JOB_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+# an IANA zone name (Europe/London, Etc/GMT+5): words of letters, digits, _ + - joined by "/"
+ZONE_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_+-]*(?:/[A-Za-z0-9][A-Za-z0-9_+-]*)*"  # compiled on use
+MAX_ZONE_CHARS = 64
 MAX_PID = 2**22
 MAX_DURATION_MS = 2**32 - 1
 MAX_SECONDS = 10 * 365 * 24 * 3600
@@ -32,6 +35,12 @@ def is_valid_job_name(name: object) -> bool:
     return isinstance(name, str) and JOB_NAME_PATTERN.fullmatch(name) is not None
 
 
+def is_valid_zone_name(name: object) -> bool:
+    """The shape of an IANA zone name (whether the zone exists is the zoneinfo database's call)."""
+    return (isinstance(name, str) and len(name) <= MAX_ZONE_CHARS
+            and re.fullmatch(ZONE_NAME_PATTERN, name) is not None)
+
+
 def new_event_id() -> str:
     """128 random bits as 32 hex digits (os.urandom: cheaper to import than uuid)."""
     return os.urandom(16).hex()
@@ -46,6 +55,7 @@ class Cadence:
     grace: float | None = None  # seconds of lateness tolerated before a miss
     timeout: float | None = None  # the wrapper's --timeout, seconds
     max_runtime: float | None = None  # seconds after which a running job is overrunning
+    tz: str | None = None  # the IANA zone `schedule` is in (--tz, CRON_TZ); None: cron's own
 
 
 @dataclass(frozen=True)
@@ -211,13 +221,16 @@ def _decode_event(cls: type[Event], obj: dict[str, Any]) -> Event:
 def _decode_cadence(value: object) -> Cadence:
     if not isinstance(value, dict):
         raise EventError("'cadence' must be an object")
-    _reject_unknown(value, {"schedule", "every", "grace", "timeout", "max_runtime"})
+    _reject_unknown(value, {"schedule", "every", "grace", "timeout", "max_runtime", "tz"})
     schedule = _optional_text(value, "schedule", MAX_SCHEDULE_CHARS)
+    tz = value.get("tz")
+    if tz is not None and not is_valid_zone_name(tz):
+        raise EventError("'tz' must be a time zone name like Europe/London")
     seconds = {
         key: None if value.get(key) is None else _number(value, key, 0, MAX_SECONDS)
         for key in ("every", "grace", "timeout", "max_runtime")
     }
-    return Cadence(schedule=schedule, **seconds)
+    return Cadence(schedule=schedule, tz=tz, **seconds)
 
 
 def _reject_unknown(obj: dict[str, Any], allowed: set[str]) -> None:

@@ -44,7 +44,7 @@ def run_job(settings: Settings) -> int:
     uid = os.getuid()
     job = settings.name or ""
     cadence = Cadence(settings.schedule, settings.every, settings.grace, settings.timeout,
-                      settings.max_runtime)
+                      settings.max_runtime, settings.tz)
     reporter = Reporter(settings.socket, settings.spool_dir, uid)
     lock_notes: list[str] = []  # a lock taken in the fallback directory: said like log problems
     try:

@@ -167,6 +167,12 @@ def table(jobs: list[dict[str, Any]], now: float) -> str:
                      for row in rows)
 
 
+def notes(jobs: list[dict[str, Any]]) -> list[str]:
+    """Lines under the table for what its columns cannot say: runs that could not log."""
+    return [f"{job['owner']}/{job['name']}: its last run could not write its log: "
+            f"{job['log_problem']}" for job in jobs if job.get("log_problem")]
+
+
 def viewer() -> str:
     """Who is asking, for messages: the login name of the real uid, or the uid."""
     import pwd
@@ -266,6 +272,8 @@ def main(argv: list[str]) -> int:
         print(json.dumps(jobs, indent=2))
     elif jobs:
         print(table(jobs, time.time()))
+        for line in notes(jobs):
+            print(line)
     else:
         print("no jobs known" + (" by those names" if args.jobs else ""))
     missing = missing_specs(jobs, args.jobs)

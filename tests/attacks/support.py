@@ -66,7 +66,8 @@ def ensure_user(name: str) -> User:
 
     Several pytest processes may ask at once: a file lock serialises useradd.
     """
-    with USERS_LOCK.open("a") as lock:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC  # /tmp: never a planted link
+    with open(os.open(USERS_LOCK, flags, 0o600), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             return User.named(name)

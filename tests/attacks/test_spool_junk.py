@@ -8,6 +8,7 @@ directory is left in place. One line a minute per user directory says so.
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 from agent_support import Agent, wait_for
@@ -75,3 +76,21 @@ def test_junk_planted_while_running(attackers: tuple[User, ...], root_agent: Age
         wait_for(lambda: runs_of(root_agent, f"{victim.name}/payroll") == expected,  # noqa: B023
                  f"{expected} runs drained", proc=root_agent.proc, log=root_agent.log)
     check_junk_handled(root_agent, junk_dir)
+
+
+def test_junk_in_the_spool_root_logs_one_line_and_counts_nothing(
+        attackers: tuple[User, ...], root_agent: Agent) -> None:
+    attacker, victim, _ = attackers
+    done = run_as(attacker, *tool("junk_spool_root.py", str(root_agent.spool), "1500", "5000"))
+    assert done.returncode == 0, done.stderr
+    spool_runs(victim, root_agent, "nightly", 2)
+    wait_for(lambda: runs_of(root_agent, f"{victim.name}/nightly") == 2,
+             "the victim's spooled runs, drained past the junk")
+    time.sleep(1.0)  # about five more drain passes over the same junk
+    lines = [line for line in root_agent.log.read_text().splitlines()
+             if "junk" in line or "4000000" in line]
+    assert len(lines) == 1, lines[:5]  # was a line per entry, each minute
+    assert re.search(r"skipped \d+ entries that are not users' spool directories", lines[0])
+    rejected = [line for line in root_agent.log.read_text().splitlines()
+                if "refused and removed" in line]
+    assert rejected == []
