@@ -55,7 +55,6 @@ SYSTEM_GROUP: Oid = (1, 3, 6, 1, 2, 1, 1)
 NET_SNMP_ENTERPRISE = 8072  # the cronwrap MIB lives under Net-SNMP's experimental arc
 ENGINE_ID_FILE = "engine-id"
 ENGINE_BOOTS_FILE = "engine-boots"
-NOTIFY_ONLY_TAG = "cronwrap-notify-only"  # a transport tag no listening transport carries
 IDLE_TICKS_EVERY = 5.0  # seconds between pysnmp's housekeeping ticks while nothing is pending
 
 AUTH_PROTOCOLS = {
@@ -295,14 +294,22 @@ def _source_address(transport_information: Any) -> ipaddress.IPv4Address | ipadd
 
 
 class SourceCheckedV2c(SnmpV2cSecurityModel):
-    """SNMPv2c community look-up that also requires the request's source to be allowed."""
+    """SNMPv2c community look-up that also requires the request's source to be allowed.
+
+    A message mapped to a notification target's security name is the answer to an inform:
+    pysnmp maps it so only when it comes from that target's address to the notification
+    transport (the target's community entry carries the target's own transport tag).
+    """
 
     def __init__(self, communities: dict[str, Community]) -> None:
         super().__init__()
         self._communities = communities
+        self.target_names: set[str] = set()
 
     def _com2sec(self, snmpEngine: Any, communityName: Any, transportInformation: Any) -> Any:
         found = super()._com2sec(snmpEngine, communityName, transportInformation)
+        if str(found[0]) in self.target_names:
+            return found
         community = self._communities.get(str(found[0]))
         if community is None or not community.allows(_source_address(transportInformation)):
             raise StatusInformation(errorIndication=errind.unknownCommunityName)
@@ -437,8 +444,10 @@ class StandaloneFrontend:
         if self.notifications is None:
             await asyncio.Future()  # serve until cancelled
         else:
+            v2c = engine.security_models[SnmpV2cSecurityModel.SECURITY_MODEL_ID]
             sender = NotificationSender(engine, self.config.targets,
-                                        self.notification_varbinds, system.uptime)
+                                        self.notification_varbinds, system.uptime,
+                                        v2c.target_names)
             await sender.run(self.notifications)
 
     def _configure(self, engine: snmp_engine.SnmpEngine, sockets: list[socket.socket]
@@ -531,9 +540,12 @@ class NotificationSender:
         targets: Iterable[NotifyTarget],
         varbinds: NotificationVarbinds,
         uptime: Callable[[], rfc1902.TimeTicks],
+        v2c_target_names: set[str] | None = None,
     ) -> None:
+        """v2c_target_names: the SNMPv2c security model's set of names answers may map to."""
         self._engine = engine
         self._varbinds = varbinds
+        self._v2c_names = set() if v2c_target_names is None else v2c_target_names
         self._uptime = uptime
         self._originator = ntforg.NotificationOriginator()
         self._targets = [(self._configure(index, target), target)
@@ -546,10 +558,13 @@ class NotificationSender:
         params = f"{name}-params"
         if target.user is None:
             assert target.community is not None
-            # tagged so that requests never map to it: pysnmp would prefer it to a read
-            # community with the same string and those requests would go unanswered
+            # Tagged with the target's own tag: only messages from the target's address to the
+            # notification transport (its answers to informs) map to it.  Requests to the
+            # listening transports never do: pysnmp would prefer it to a read community with
+            # the same string, and those requests would go unanswered.
             snmp_config.add_v1_system(self._engine, f"{name}-community", target.community,
-                                      securityName=name, transportTag=NOTIFY_ONLY_TAG)
+                                      securityName=name, transportTag=name)
+            self._v2c_names.add(name)
             snmp_config.add_target_parameters(self._engine, params, name, "noAuthNoPriv", 1)
             snmp_config.add_vacm_user(self._engine, 2, name, "noAuthNoPriv",
                                       notifySubTree=READ_VIEW)

@@ -441,3 +441,25 @@ def test_timer_ticks_one_by_one_while_a_job_is_pending_and_rests_after() -> None
     assert during == 0  # the job's ticks came from the 0.1 s loop, none from idle catch-up
     assert after > 0
     assert dispatcher.seen == list(range(1, dispatcher.get_timer_ticks() + 1))
+
+
+@pytest.mark.parametrize("version", ["2c", "3"])
+def test_an_inform_is_acknowledged_once_and_not_retransmitted(
+        runner: AgentRunner, trapd: Snmptrapd, version: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    # Regression (issue 14): snmptrapd's v2c acknowledgement was never matched to the inform,
+    # so every receiver got 1 + retries copies and the agent logged a timeout.
+    caplog.set_level(logging.DEBUG, logger="cronwrap.agent.standalone")
+    target = _target(trapd.port, "inform", version) | {"timeout": 0.5, "retries": 2}
+    agent = runner.start(parse_snmp_config({"target": [target]}), with_queue=True)
+    agent.notify(failed("acked", failures=7))
+
+    def acknowledged() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "acknowledged" in r.getMessage()]
+
+    wait_until(acknowledged, 15, "the inform to be acknowledged")
+    agent.notify(failed("after", failures=8))  # an end marker: later than any retransmission
+    wait_until(lambda: len(acknowledged()) == 2, 15, "the second inform to be acknowledged")
+    trapd.wait_for(r'STRING: "after"')
+    assert len(re.findall(r'STRING: "acked"', trapd.text())) == 1
+    assert not [r for r in caplog.records if "failed" in r.getMessage()]
