@@ -100,7 +100,7 @@ def notify_object_oid(obj: NotifyObject) -> Oid:
 
 
 class JobStateValue(rfc1902.Integer32):
-    """cronJobState: INTEGER { ok(1) ... unknown(8) }."""
+    """cronJobState: INTEGER { ok(1) ... unknown(8), wrapperLost(12) }."""
 
     subtypeSpec = rfc1902.Integer32.subtypeSpec + constraint.SingleValueConstraint(
         *(int(s) for s in JobState)
@@ -231,6 +231,7 @@ NOTIFICATION_NUMBER: dict[NotificationKind, int] = {
     NotificationKind.recovered: 6,
     NotificationKind.log_failing: 7,
     NotificationKind.log_recovered: 8,
+    NotificationKind.wrapper_lost: 11,
 }
 
 _OWNER_AND_NAME = (NotifyObject.cronNotifyJobOwner, NotifyObject.cronNotifyJobName)
@@ -258,6 +259,8 @@ NOTIFICATION_OBJECTS: dict[NotificationKind, tuple[NotifyObject | Column, ...]] 
     + (Column.cronJobLastDuration, Column.cronJobFailures),
     NotificationKind.log_failing: _OWNER_AND_NAME + (Column.cronJobLogProblem,) + RUN_OBJECTS,
     NotificationKind.log_recovered: _OWNER_AND_NAME + RUN_OBJECTS,
+    NotificationKind.wrapper_lost: _OWNER_AND_NAME
+    + (Column.cronJobLastStart, Column.cronJobRunningPid),
 }
 
 

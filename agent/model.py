@@ -31,6 +31,7 @@ class JobState(enum.IntEnum):
     missed = 6
     overrunning = 7
     unknown = 8
+    wrapperLost = 12
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ class NotificationKind(enum.Enum):
     recovered = "cronJobRecovered"
     log_failing = "cronJobLogFailing"
     log_recovered = "cronJobLogRecovered"
+    wrapper_lost = "cronJobWrapperLost"
 
 
 @dataclass(frozen=True)
