@@ -271,4 +271,14 @@ def _optional_text(obj: dict[str, Any], key: str, max_chars: int) -> str | None:
         return None
     if not isinstance(value, str) or len(value) > max_chars or "\x00" in value:
         raise EventError(f"'{key}' must be a string of at most {max_chars} characters")
-    return value
+    return encodable(value)
+
+
+def encodable(text: str) -> str:
+    """`text` with what UTF-8 cannot hold (lone surrogates: JSON's "\\ud800", or a path's
+    undecodable bytes) spelled out as backslash escapes, so the store and SNMP always take it."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return text.encode(errors="backslashreplace").decode()
+    return text

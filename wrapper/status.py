@@ -171,7 +171,15 @@ def table(jobs: list[dict[str, Any]], now: float) -> str:
 def notes(jobs: list[dict[str, Any]]) -> list[str]:
     """Lines under the table for what its columns cannot say: runs that could not log."""
     return [f"{job['owner']}/{job['name']}: its last run could not write its log: "
-            f"{job['log_problem']}" for job in jobs if job.get("log_problem")]
+            f"{printable(job['log_problem'])}" for job in jobs if job.get("log_problem")]
+
+
+def printable(text: str) -> str:
+    """`text` as one line with control characters escaped: a job's owner wrote it, and it must
+    not move the cursor, retitle or clear the terminal of whoever reads the status."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 def viewer() -> str:
