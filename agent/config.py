@@ -41,6 +41,7 @@ class Config:
     applied_retention: float = 7 * 24 * 3600.0
     clock_jump: float = 5.0
     late_notifications_per_job: int = 10
+    retire_after_periods: int = 3
     status_group: str = ""  # a group whose members read every job's status ("": none)
     cron_timezone: str = ""  # the zone cron reads crontabs in; "": the agent's own local zone
     crontab_cron_tz: str = "auto"  # CRON_TZ lines in crontabs: "auto" (cronie), "honour", "ignore"

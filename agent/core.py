@@ -41,6 +41,12 @@ class Raised:
     key: JobKey
     run_time: float | None = None  # the start of the run it is about (overlapped: the attempt)
     late: bool = False  # the event came from the spool
+    record: JobRecord | None = None  # the row to send, for a job the batch removed (forgotten)
+    requester: str | None = None  # who asked (cronwrap forget)
+
+
+# Notifications about a job's life itself: sent even while it is paused.
+LIFE_KINDS = frozenset({NotificationKind.forgotten, NotificationKind.retired})
 
 
 class LateNotifications:
@@ -82,6 +88,10 @@ class Unavailable(Rejected):
     """The batch could not be committed; nothing in it was applied, the sender should retry."""
 
 
+class NoSuchJob(Exception):
+    """A request (forget, pause, resume) about a job the agent does not know: nothing changed."""
+
+
 @dataclass
 class Batch:
     """The changes made by one group of queued items, applied over the committed state."""
@@ -95,6 +105,8 @@ class Batch:
     accepted: int = 0
     rejected: int = 0
     notifications: list[Raised] = field(default_factory=list)
+    forgotten_base: dict[JobKey, float] = field(default_factory=dict)
+    forgotten: dict[JobKey, float] = field(default_factory=dict)  # forgotten in this batch
 
     def get(self, key: JobKey) -> Job | None:
         if key in self.removed:
@@ -117,6 +129,10 @@ class Batch:
 
     def seen(self, event_id: str) -> bool:
         return event_id in self.applied or event_id in self.applied_base
+
+    def forgotten_at(self, key: JobKey) -> float | None:
+        """When `key` was last forgotten (None: never, or long enough ago to be pruned)."""
+        return self.forgotten.get(key, self.forgotten_base.get(key))
 
     def empty(self) -> bool:
         return not (self.jobs or self.removed or self.applied or self.accepted or self.rejected)
@@ -148,6 +164,7 @@ class AgentCore:
         self._accepted = counters["events_accepted"]
         self._rejected = counters["events_rejected"]
         self._applied = store.load_applied(clock() - config.applied_retention)
+        self._forgotten = store.load_forgotten()
         self._last_prune = 0.0
         # why events cannot be stored now (None: they can); logged once per outage
         self.storage_problem: str | None = store.problem
@@ -233,8 +250,14 @@ class AgentCore:
                 continue
             if job is None:
                 job = Job(JobRecord(key, found[key].owner))
-            elif job.record.next_expected is not None and (
+            if key in found:
+                job = in_crontab(job, found[key].schedule)
+            elif job.record.state == JobState.retired:
+                continue  # its line is gone and it stopped: nothing is expected of it
+            if job.record.next_expected is not None and (
                     key not in old or old.get(key) == found.get(key)):
+                if job != batch.get(key):
+                    batch.put(job)
                 continue  # keep a deadline computed before a restart
             try:
                 upcoming = schedule.next_after(self.cadence_of(job), now,
@@ -244,6 +267,59 @@ class AgentCore:
             new = replace(job, record=replace(job.record, next_expected=upcoming))
             if new != batch.get(key):
                 batch.put(new)
+
+    # ---- a job's life: what `cronwrap forget/pause/resume` asks for over the socket ----
+
+    async def forget(self, key: JobKey, requester: str) -> Job:
+        """Drop the job's row and counts; runs that started before now are ignored when their
+        (spooled) events arrive, a later run starts a new row.  NoSuchJob if there is none."""
+        job = await self._enqueue(lambda batch: self._forget(batch, key, requester))
+        rec = job.record
+        log.warning("job %s of %s forgotten at the request of %s (%d runs, %d failures, "
+                    "%d misses dropped)", key.name, rec.owner, requester, rec.runs,
+                    rec.failures, rec.misses)
+        return job
+
+    def _forget(self, batch: Batch, key: JobKey, requester: str) -> Job:
+        job = batch.get(key)
+        if job is None:
+            raise NoSuchJob(key)
+        batch.remove(key)
+        batch.forgotten[key] = self._clock()
+        batch.notifications.append(Raised(NotificationKind.forgotten, key, record=job.record,
+                                          requester=requester))
+        return job
+
+    async def pause(self, key: JobKey, seconds: float, requester: str) -> Job:
+        """No notifications and no misses for the job for `seconds` from now (wall clock);
+        its runs are still counted.  NoSuchJob if there is none."""
+        job, _ = await self._enqueue(lambda batch: self._set_pause(batch, key, seconds))
+        log.warning("job %s of %s paused until %s at the request of %s", key.name,
+                    job.record.owner, _utc(job.record.paused_until or 0), requester)
+        return job
+
+    async def resume(self, key: JobKey, requester: str) -> tuple[Job, bool]:
+        """End the job's pause now; the job and whether it was paused.  NoSuchJob if none."""
+        job, was_paused = await self._enqueue(lambda batch: self._set_pause(batch, key, None))
+        if was_paused:
+            log.warning("job %s of %s resumed at the request of %s", key.name, job.record.owner,
+                        requester)
+        return job, was_paused
+
+    def _set_pause(self, batch: Batch, key: JobKey, seconds: float | None
+                   ) -> tuple[Job, bool]:
+        job = batch.get(key)
+        if job is None:
+            raise NoSuchJob(key)
+        was_paused = job.record.paused_until is not None
+        now = self._clock()
+        if seconds is None:
+            new = end_pause(job, self.cadence_of(job), now, self.config.cron_timezone)
+        else:
+            new = replace(job, record=replace(job.record, paused_until=now + seconds))
+        if new != job:
+            batch.put(new)
+        return new, was_paused
 
     async def _enqueue(self, apply: Callable[[Batch], Any]) -> Any:
         future = asyncio.get_running_loop().create_future()
@@ -268,11 +344,13 @@ class AgentCore:
         self._queue.put_nowait(_STOP)
 
     async def _process(self, items: list[_Item]) -> None:
-        batch = Batch(self._jobs, self._applied)
+        batch = Batch(self._jobs, self._applied, forgotten_base=self._forgotten)
         outcomes: list[tuple[bool, Any]] = []
         for item in items:
             try:
                 outcomes.append((True, item.apply(batch)))
+            except NoSuchJob as exc:
+                outcomes.append((False, exc))
             except Rejected as exc:
                 batch.rejected += 1
                 outcomes.append((False, exc))
@@ -297,6 +375,7 @@ class AgentCore:
             if prune is not None:
                 self._last_prune = now
                 self._applied = {k: t for k, t in self._applied.items() if t >= prune}
+                self._forgotten = {k: t for k, t in self._forgotten.items() if t >= prune}
             self._install(batch)
         self._answer(items, outcomes)
 
@@ -327,7 +406,7 @@ class AgentCore:
         counters = {"events_accepted": self._accepted + batch.accepted,
                     "events_rejected": self._rejected + batch.rejected}
         self._store.commit(batch.jobs.values(), batch.removed, batch.applied.items(), counters,
-                           prune)
+                           prune, batch.forgotten.items())
 
     def _install(self, batch: Batch) -> None:
         self._jobs.update(batch.jobs)
@@ -335,14 +414,19 @@ class AgentCore:
             self._jobs.pop(key, None)
         self._per_owner = Counter(key.owner_uid for key in self._jobs)
         self._applied.update(batch.applied)
+        self._forgotten.update(batch.forgotten)
         self._accepted += batch.accepted
         self._rejected += batch.rejected
         now = self._clock()
         for raised in batch.notifications:  # queued only: the senders run after this
-            if raised.key not in self._jobs:
+            job = self._jobs.get(raised.key)
+            record = raised.record or (job.record if job is not None else None)
+            if record is None:
                 continue
-            notification = Notification(raised.kind, self._jobs[raised.key].record, now,
-                                        raised.late, raised.run_time)
+            if record.paused_until is not None and raised.kind not in LIFE_KINDS:
+                continue  # a paused job raises no notifications
+            notification = Notification(raised.kind, record, now, raised.late, raised.run_time,
+                                        requester=raised.requester)
             if not raised.late or self._late.admit(notification):
                 self.notifications.publish(notification)
         for listener in self._listeners:
@@ -367,6 +451,11 @@ class AgentCore:
         if problem is not None:
             raise Rejected(problem)
         key = JobKey(owner_uid, event.job)
+        forgotten_at = batch.forgotten_at(key)
+        if forgotten_at is not None and run_time_of(event) <= forgotten_at:
+            batch.applied[event.id] = self._clock()  # a run from before `cronwrap forget`:
+            batch.accepted += 1  # acknowledged, counted as accepted, and dropped
+            return
         job = batch.get(key)
         if job is None:
             limit = self.config.max_jobs_per_owner
@@ -376,7 +465,13 @@ class AgentCore:
             job = Job(JobRecord(key, owner))
         elif job.record.owner != owner:
             job = replace(job, record=replace(job.record, owner=owner))
+        now = self._clock()
+        if job.record.paused_until is not None and now >= job.record.paused_until:
+            job = end_pause(job, self.cadence_of(job), now, self.config.cron_timezone)
+        retired = job.record.state == JobState.retired
         job, kinds = apply_event(job, event, self.cadence_of, self.config.cron_timezone)
+        if retired and job.record.state != JobState.retired:
+            log.warning("job %s of %s runs again: no longer retired", key.name, owner)
         batch.put(job, kinds, run_time_of(event), late)
         batch.applied[event.id] = self._clock()
         batch.accepted += 1
@@ -391,7 +486,7 @@ def apply_event(job: Job, event: Event, cadence_of: Callable[[Job], Cadence], cr
     cadence: Cadence = event.cadence  # type: ignore[attr-defined]
     if isinstance(event, Started) or cadence != Cadence():  # each start redeclares it
         job = replace(job, cadence=cadence)
-    job = replace(job, reported=True)
+    job = replace(job, reported=True, misses_in_a_row=0)
     if isinstance(event, Started):
         return _started(job, event, cadence_of(job), cron_zone), []
     if isinstance(event, Finished):
@@ -399,6 +494,33 @@ def apply_event(job: Job, event: Event, cadence_of: Callable[[Job], Cadence], cr
     if isinstance(event, Overlapped):
         return _overlapped(job, event, cadence_of(job), cron_zone)
     raise TypeError(f"not an event: {event!r}")
+
+
+def end_pause(job: Job, cadence: Cadence, now: float, cron_zone: str = "") -> Job:
+    """The job after its pause ended at `now`: expected again from the next slot on, so the
+    slots that passed during the pause are not missed (a retired job stays unexpected)."""
+    if job.record.paused_until is None:
+        return job
+    upcoming = job.record.next_expected
+    if job.record.state != JobState.retired:
+        try:
+            upcoming = schedule.next_after(cadence, now, cron_zone)
+        except ValueError:  # a schedule that never fires: the watcher says so
+            upcoming = None
+    return replace(job, record=replace(job.record, paused_until=None, next_expected=upcoming))
+
+
+def in_crontab(job: Job, schedule_text: str) -> Job:
+    """A job seen on a crontab line: its schedule remembered; a retired job expected again."""
+    if job.record.state == JobState.retired:
+        log.warning("job %s of %s is in a crontab again: no longer retired", job.record.key.name,
+                    job.record.owner)
+        job = replace(job, record=replace(job.record, state=JobState.unknown, next_expected=None))
+    return replace(job, crontab_schedule=schedule_text)
+
+
+def _utc(when: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
 
 
 def run_time_of(event: Event) -> float:
@@ -464,16 +586,11 @@ def _overlapped(job: Job, event: Overlapped, cadence: Cadence, cron_zone: str
     rec = replace(job.record, overlaps=job.record.overlaps + 1)
     if job.last_end is not None and event.time <= job.last_end and rec.state not in RUNNING_STATES:
         return replace(job, record=rec), []  # the holder has finished since: no new state
-    rec = replace(rec, running_pid=event.holder_pid or rec.running_pid,
+    rec = replace(rec, state=JobState.overlapped,
+                  running_pid=event.holder_pid or rec.running_pid,
                   next_expected=schedule.next_after(cadence, event.time, cron_zone)
                   or rec.next_expected)
-    if event.lost_wrapper_pid is None:
-        return replace(job, record=replace(rec, state=JobState.overlapped)), [
-            NotificationKind.overlapped]
-    # the holder is a run whose wrapper was killed: that run is lost (announced once)
-    kinds = [] if rec.state == JobState.wrapperLost else [NotificationKind.wrapper_lost]
-    rec = replace(rec, state=JobState.wrapperLost)
-    return replace(job, record=rec, alarm=True), [*kinds, NotificationKind.overlapped]
+    return replace(job, record=rec), [NotificationKind.overlapped]
 
 
 def job_json(job: Job, cadence: Cadence) -> dict[str, Any]:
@@ -481,12 +598,12 @@ def job_json(job: Job, cadence: Cadence) -> dict[str, Any]:
     rec = job.record
     return {
         "owner_uid": rec.key.owner_uid, "owner": rec.owner, "name": rec.key.name,
-        "state": rec.state.name, "runs": rec.runs, "failures": rec.failures,
+        "state": rec.shown_state.name, "runs": rec.runs, "failures": rec.failures,
         "overlaps": rec.overlaps, "timeouts": rec.timeouts, "misses": rec.misses,
         "last_exit_status": rec.last_exit_status, "last_signal": rec.last_signal,
         "last_start": rec.last_start, "last_success": rec.last_success,
         "last_duration_ms": rec.last_duration_ms, "running_pid": rec.running_pid,
         "next_expected": rec.next_expected, "last_log_path": rec.last_log_path,
-        "log_problem": rec.log_problem,
+        "log_problem": rec.log_problem, "paused_until": rec.paused_until,
         "cadence": {k: v for k, v in asdict(cadence).items() if v is not None},
     }

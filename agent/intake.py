@@ -24,6 +24,9 @@ from cronwrap.wrapper.events import (
     MAX_MESSAGE_BYTES,
     MAX_STATUS_REPLY_BYTES,
     EventError,
+    ForgetRequest,
+    LifeRequest,
+    PauseRequest,
     StatusRequest,
     decode_message,
     encode_reply,
@@ -32,7 +35,8 @@ from cronwrap.wrapper.events import (
 )
 
 from .config import Config
-from .core import AgentCore, Rejected, Unavailable, job_json
+from .core import AgentCore, NoSuchJob, Rejected, Unavailable, job_json
+from .model import JobKey
 from .ratelimit import RateLimitedLog
 from .status_access import StatusAccess
 
@@ -113,6 +117,8 @@ class Connection:
                 await self.intake.peers.pace(self.uid, len(reply))
                 await self.reply(reply)
             return b""
+        if isinstance(message, LifeRequest):
+            return await self.intake.life(self.uid, message)
         try:
             await self.intake.core.submit(self.uid, self.owner, message)
         except Unavailable:
@@ -194,6 +200,7 @@ class Intake:
         self.limiter = RateLimitedLog()
         self.peers = PeerLimits(config)
         self.access = StatusAccess(config.status_group)
+        self.refusals = RateLimitedLog("refused request")
 
     async def serve(self, sock: socket.socket) -> None:
         """Serve on an already bound and listening socket until cancelled."""
@@ -227,6 +234,35 @@ class Intake:
         self.core.reject()
         self.limiter.warning(cause, problem)
         return error_reply(problem)
+
+    async def life(self, uid: int, request: LifeRequest) -> bytes:
+        """forget, pause, resume: the caller's own job; another user's only for root.  The
+        caller is the socket peer's uid (SO_PEERCRED); nothing in the message can change that,
+        and a refusal says nothing about whether the other user's job exists."""
+        owner_uid = uid if request.owner_uid is None else request.owner_uid
+        requester = owner_name(uid)
+        if uid != 0 and owner_uid != uid:
+            self.refusals.warning(f"uid {uid} {request.KIND}",
+                                  f"{requester} asked to {request.KIND} job {request.job!r} "
+                                  f"of uid {owner_uid}: only root may")
+            return error_reply(f"permission denied: {requester} (uid {uid}) may {request.KIND} "
+                               "only its own jobs; other users' jobs need root", "denied")
+        key = JobKey(owner_uid, request.job)
+        try:
+            if isinstance(request, ForgetRequest):
+                job = await self.core.forget(key, requester)
+                return ok_reply(forgotten=job_json(job, job.cadence))
+            if isinstance(request, PauseRequest):
+                job = await self.core.pause(key, request.seconds, requester)
+                return ok_reply(job=job_json(job, self.core.cadence_of(job)))
+            job, was_paused = await self.core.resume(key, requester)
+            return ok_reply(job=job_json(job, self.core.cadence_of(job)), was_paused=was_paused)
+        except NoSuchJob:
+            return error_reply(f"no job named {request.job} of {owner_name(owner_uid)} "
+                               f"(uid {owner_uid})", "not-found")
+        except Unavailable:
+            return error_reply("the agent cannot store the change now (see its log); "
+                               "nothing changed", "unavailable")
 
     def status(self, uid: int, names: tuple[str, ...], everyone: bool = False) -> bytes:
         """The jobs `uid` may see (root, or `everyone`: all), as one reply line of at most

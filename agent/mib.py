@@ -67,6 +67,7 @@ class Column(enum.IntEnum):
     cronJobNextExpected = 14
     cronJobRunningPid = 15
     cronJobLogProblem = 16
+    cronJobPausedUntil = 17
 
 
 class NotifyObject(enum.IntEnum):
@@ -77,6 +78,7 @@ class NotifyObject(enum.IntEnum):
     cronNotifyLate = 3
     cronNotifyRunTime = 4
     cronNotifyRunCount = 5
+    cronNotifyRequester = 6
 
 
 INDEX_COLUMNS: tuple[Column, ...] = (Column.cronJobOwner, Column.cronJobName)
@@ -100,7 +102,7 @@ def notify_object_oid(obj: NotifyObject) -> Oid:
 
 
 class JobStateValue(rfc1902.Integer32):
-    """cronJobState: INTEGER { ok(1) ... unknown(8), wrapperLost(12) }."""
+    """cronJobState: INTEGER { ok(1) ... retired(10) }."""
 
     subtypeSpec = rfc1902.Integer32.subtypeSpec + constraint.SingleValueConstraint(
         *(int(s) for s in JobState)
@@ -208,6 +210,7 @@ COLUMN_SYNTAX: dict[Column, ObjectSyntax] = {
     Column.cronJobNextExpected: _TIME,
     Column.cronJobRunningPid: ObjectSyntax("Unsigned32", rfc1902.Unsigned32),
     Column.cronJobLogProblem: ObjectSyntax("DisplayString", TextValue, sizes=(TEXT_SIZE,)),
+    Column.cronJobPausedUntil: _TIME,
 }
 
 NOTIFY_OBJECT_SYNTAX: dict[NotifyObject, ObjectSyntax] = {
@@ -218,6 +221,7 @@ NOTIFY_OBJECT_SYNTAX: dict[NotifyObject, ObjectSyntax] = {
     NotifyObject.cronNotifyRunTime: _TIME,
     NotifyObject.cronNotifyRunCount: ObjectSyntax(
         "Unsigned32", RunCountValue, value_range=(1, UINT32_MAX)),
+    NotifyObject.cronNotifyRequester: _OWNER,
 }
 
 # --- notifications ---------------------------------------------------------------------------
@@ -231,7 +235,8 @@ NOTIFICATION_NUMBER: dict[NotificationKind, int] = {
     NotificationKind.recovered: 6,
     NotificationKind.log_failing: 7,
     NotificationKind.log_recovered: 8,
-    NotificationKind.wrapper_lost: 11,
+    NotificationKind.forgotten: 9,
+    NotificationKind.retired: 10,
 }
 
 _OWNER_AND_NAME = (NotifyObject.cronNotifyJobOwner, NotifyObject.cronNotifyJobName)
@@ -259,8 +264,9 @@ NOTIFICATION_OBJECTS: dict[NotificationKind, tuple[NotifyObject | Column, ...]] 
     + (Column.cronJobLastDuration, Column.cronJobFailures),
     NotificationKind.log_failing: _OWNER_AND_NAME + (Column.cronJobLogProblem,) + RUN_OBJECTS,
     NotificationKind.log_recovered: _OWNER_AND_NAME + RUN_OBJECTS,
-    NotificationKind.wrapper_lost: _OWNER_AND_NAME
-    + (Column.cronJobLastStart, Column.cronJobRunningPid),
+    NotificationKind.forgotten: _OWNER_AND_NAME
+    + (Column.cronJobRuns, Column.cronJobFailures, NotifyObject.cronNotifyRequester),
+    NotificationKind.retired: _OWNER_AND_NAME + (Column.cronJobLastStart, Column.cronJobMisses),
 }
 
 
@@ -345,10 +351,11 @@ _COLUMN_RAW: dict[Column, Callable[[JobRecord], int | bytes]] = {
     Column.cronJobLastStart: lambda r: date_and_time(r.last_start),
     Column.cronJobLastSuccess: lambda r: date_and_time(r.last_success),
     Column.cronJobLastDuration: lambda r: _unsigned(r.last_duration_ms),
-    Column.cronJobState: lambda r: int(r.state),
+    Column.cronJobState: lambda r: int(r.shown_state),
     Column.cronJobNextExpected: lambda r: date_and_time(r.next_expected),
     Column.cronJobRunningPid: lambda r: _unsigned(r.running_pid),
     Column.cronJobLogProblem: lambda r: display_text(r.log_problem),
+    Column.cronJobPausedUntil: lambda r: date_and_time(r.paused_until),
 }
 
 
@@ -400,4 +407,6 @@ _NOTIFY_RAW: dict[NotifyObject, Callable[[Notification], int | bytes]] = {
     NotifyObject.cronNotifyLate: lambda n: 1 if n.late else 2,
     NotifyObject.cronNotifyRunTime: lambda n: date_and_time(n.run_time),
     NotifyObject.cronNotifyRunCount: lambda n: min(max(n.run_count, 1), UINT32_MAX),
+    NotifyObject.cronNotifyRequester: lambda n: (n.requester or "?").encode("ascii", "replace")[
+        : OWNER_SIZE[1]],
 }

@@ -31,7 +31,8 @@ class JobState(enum.IntEnum):
     missed = 6
     overrunning = 7
     unknown = 8
-    wrapperLost = 12
+    paused = 9  # shown while a pause lasts (JobRecord.paused_until); never stored as `state`
+    retired = 10  # its crontab line is gone and it stopped running: nothing is expected
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,12 @@ class JobRecord:
     next_expected: float | None = None
     last_log_path: str | None = None
     log_problem: str | None = None  # why the last finished run could not write its log
+    paused_until: float | None = None  # `cronwrap pause`: no notifications, no misses until then
+
+    @property
+    def shown_state(self) -> JobState:
+        """cronJobState: `paused` while a pause lasts, else the state its runs left."""
+        return JobState.paused if self.paused_until is not None else self.state
 
 
 @dataclass(frozen=True)
@@ -87,7 +94,8 @@ class NotificationKind(enum.Enum):
     recovered = "cronJobRecovered"
     log_failing = "cronJobLogFailing"
     log_recovered = "cronJobLogRecovered"
-    wrapper_lost = "cronJobWrapperLost"
+    forgotten = "cronJobForgotten"
+    retired = "cronJobRetired"
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,7 @@ class Notification:
     late: bool = False  # about a run the agent learnt from the spool, after the fact
     run_time: float | None = None  # when the run it is about started (wall clock), if any
     run_count: int = 1  # how many runs it stands for (more than 1: late ones coalesced)
+    requester: str | None = None  # who asked (cronwrap forget): a user name or a uid
 
 
 class JobTableListener(Protocol):

@@ -55,6 +55,14 @@ MIGRATIONS: list[str] = [
     "ALTER TABLE jobs ADD COLUMN log_problem TEXT;",
     # 3: the zone a job's schedule is in (--tz, CRON_TZ); NULL: cron's own zone.
     "ALTER TABLE jobs ADD COLUMN tz TEXT;",
+    # 4: a job's life: paused until when, the schedule its crontab line had, forgotten jobs.
+    """
+    ALTER TABLE jobs ADD COLUMN paused_until REAL;
+    ALTER TABLE jobs ADD COLUMN crontab_schedule TEXT;
+    ALTER TABLE jobs ADD COLUMN misses_in_a_row INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE forgotten (owner_uid INTEGER NOT NULL, name TEXT NOT NULL,
+                            time REAL NOT NULL, PRIMARY KEY (owner_uid, name));
+    """,
 ]
 
 
@@ -67,16 +75,18 @@ class Job:
     last_end: float | None = None  # when the last applied run finished
     alarm: bool = False  # last outcome was failed/timedOut/missed: a success recovers
     reported: bool = False  # an event has been applied (not only learnt from a crontab)
+    crontab_schedule: str | None = None  # the schedule its crontab line had when last seen
+    misses_in_a_row: int = 0  # missed slots since its last event
 
 
 _RECORD_COLUMNS = (
     "owner", "runs", "failures", "overlaps", "timeouts", "misses", "last_exit_status",
     "last_signal", "last_start", "last_success", "last_duration_ms", "state", "running_pid",
-    "next_expected", "last_log_path", "log_problem",
+    "next_expected", "last_log_path", "log_problem", "paused_until",
 )
 _CADENCE_COLUMNS = ("schedule", "every", "grace", "timeout", "max_runtime", "tz")
 _COLUMNS = ("owner_uid", "name", *_RECORD_COLUMNS, *_CADENCE_COLUMNS, "last_end", "alarm",
-            "reported")
+            "reported", "crontab_schedule", "misses_in_a_row")
 
 
 class Store:
@@ -148,13 +158,19 @@ class Store:
     def load_counters(self) -> dict[str, int]:
         return dict(self._db.execute("SELECT name, value FROM counters").fetchall())
 
+    def load_forgotten(self) -> dict[JobKey, float]:
+        """When each forgotten job was forgotten (kept like applied ids, then pruned)."""
+        rows = self._db.execute("SELECT owner_uid, name, time FROM forgotten").fetchall()
+        return {JobKey(uid, name): at for uid, name, at in rows}
+
     def load_applied(self, since: float) -> dict[str, float]:
         rows = self._db.execute("SELECT id, time FROM applied WHERE time >= ?", (since,))
         return dict(rows.fetchall())
 
     def commit(self, jobs: Iterable[Job], removed: Iterable[JobKey],
                applied: Iterable[tuple[str, float]], counters: dict[str, int],
-               prune_before: float | None = None) -> None:
+               prune_before: float | None = None,
+               forgotten: Iterable[tuple[JobKey, float]] = ()) -> None:
         """Write one batch in one transaction; durable when this returns."""
         if self.problem is not None:
             writable = self._open_writable()  # raises while the disk is still full
@@ -169,10 +185,13 @@ class Store:
             db.executemany("DELETE FROM jobs WHERE owner_uid = ? AND name = ?",
                            [(key.owner_uid, key.name) for key in removed])
             db.executemany("INSERT OR IGNORE INTO applied VALUES (?, ?)", applied)
+            db.executemany("INSERT OR REPLACE INTO forgotten VALUES (?, ?, ?)",
+                           [(key.owner_uid, key.name, at) for key, at in forgotten])
             db.executemany("UPDATE counters SET value = ? WHERE name = ?",
                            [(value, name) for name, value in counters.items()])
             if prune_before is not None:
                 db.execute("DELETE FROM applied WHERE time < ?", (prune_before,))
+                db.execute("DELETE FROM forgotten WHERE time < ?", (prune_before,))
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:  # SQLite rolls back by itself on e.g. a full disk
@@ -192,7 +211,8 @@ def _row_from_job(job: Job) -> tuple[object, ...]:
     values += [getattr(rec, column) for column in _RECORD_COLUMNS]
     values[_COLUMNS.index("state")] = int(rec.state)
     values += [getattr(job.cadence, column) for column in _CADENCE_COLUMNS]
-    return (*values, job.last_end, int(job.alarm), int(job.reported))
+    return (*values, job.last_end, int(job.alarm), int(job.reported), job.crontab_schedule,
+            job.misses_in_a_row)
 
 
 def _job_from_row(row: tuple[object, ...]) -> Job:
@@ -204,4 +224,5 @@ def _job_from_row(row: tuple[object, ...]) -> Job:
     )
     cadence = Cadence(**{column: data[column] for column in _CADENCE_COLUMNS})  # type: ignore[arg-type]
     return Job(record, cadence, data["last_end"], bool(data["alarm"]),  # type: ignore[arg-type]
-               bool(data["reported"]))
+               bool(data["reported"]), data["crontab_schedule"],  # type: ignore[arg-type]
+               data["misses_in_a_row"])  # type: ignore[arg-type]

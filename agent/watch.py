@@ -1,4 +1,5 @@
-"""Time-driven transitions: missed starts, overrunning runs, vanished wrappers, clock jumps."""
+"""Time-driven transitions: missed starts, overrunning runs, vanished wrappers, clock jumps,
+pauses that end and jobs that retire."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from cronwrap.wrapper.events import Cadence
 
 from . import schedule
 from .config import Config
-from .core import RUNNING_STATES, AgentCore, Batch, Unavailable
+from .core import RUNNING_STATES, AgentCore, Batch, Unavailable, end_pause
 from .model import JobKey, JobState, NotificationKind
 from .ratelimit import RateLimitedLog
 from .store import Job
@@ -41,21 +42,27 @@ def runtime_limit(cadence: Cadence, config: Config) -> float | None:
     return None
 
 
-def check(job: Job, cadence: Cadence, now: float, config: Config, pid_lost: bool
-          ) -> tuple[Job, list[NotificationKind]]:
+def check(job: Job, cadence: Cadence, now: float, config: Config, pid_lost: bool,
+          in_crontab: bool = True) -> tuple[Job, list[NotificationKind]]:
     """The job after the watcher looked at it at `now` (unchanged when nothing is due).
 
     Every expected start whose grace has run out counts as one miss, on the job's own grid
     (the cron schedule, or --every's period from the last start); one notification per pass.
+    A paused job misses nothing.  `in_crontab`: a crontab line runs the job; without one, a
+    job that stopped running is retired after `retire_after_periods` missed slots in a row.
     """
     zone = config.cron_timezone
     rec = job.record
+    if rec.paused_until is not None and now >= rec.paused_until:
+        log.warning("job %s of %s: its pause has ended", rec.key.name, rec.owner)
+        return end_pause(job, cadence, now, zone), []
+    if rec.state == JobState.retired:
+        return job, []
     if rec.state in RUNNING_STATES:
         if pid_lost:
             log.warning("job %s of %s: wrapper pid %s is gone without a finish event; "
-                        "state set to wrapperLost", rec.key.name, rec.owner, rec.running_pid)
-            return replace(job, record=replace(rec, state=JobState.wrapperLost), alarm=True), [
-                NotificationKind.wrapper_lost]
+                        "state set to unknown", rec.key.name, rec.owner, rec.running_pid)
+            return replace(job, record=replace(rec, state=JobState.unknown, running_pid=None)), []
         limit = runtime_limit(cadence, config)
         if (rec.state != JobState.overrunning and limit is not None
                 and rec.last_start is not None and now - rec.last_start > limit):
@@ -68,7 +75,9 @@ def check(job: Job, cadence: Cadence, now: float, config: Config, pid_lost: bool
         return job, []
     if rec.next_expected is None:
         upcoming = schedule.next_after(cadence, now, zone)
-        if upcoming is None:
+        if upcoming is None:  # nothing declared: retired once its last crontab line's slots pass
+            if not in_crontab and line_slots_passed(job, now, config):
+                return retire(job, config), [NotificationKind.retired]
             return job, []
         return replace(job, record=replace(rec, next_expected=upcoming)), []
     slot: float | None = rec.next_expected
@@ -77,14 +86,50 @@ def check(job: Job, cadence: Cadence, now: float, config: Config, pid_lost: bool
            and now > slot + grace_for(cadence, slot, config)):
         missed += 1
         slot = schedule.next_after(cadence, slot, zone)
-    if missed:
-        rec = replace(rec, state=JobState.missed, misses=rec.misses + missed, next_expected=slot)
-        return replace(job, record=rec, alarm=True), [NotificationKind.missed]
-    return job, []
+    if not missed:
+        return job, []
+    if rec.paused_until is not None:  # paused: slots that pass are not missed
+        return replace(job, record=replace(rec, next_expected=slot)), []
+    rec = replace(rec, state=JobState.missed, misses=rec.misses + missed, next_expected=slot)
+    job = replace(job, record=rec, alarm=True, misses_in_a_row=job.misses_in_a_row + missed)
+    periods = config.retire_after_periods
+    if not in_crontab and periods and job.misses_in_a_row >= periods:
+        return retire(job, config), [NotificationKind.missed, NotificationKind.retired]
+    return job, [NotificationKind.missed]
+
+
+def line_slots_passed(job: Job, now: float, config: Config) -> bool:
+    """For a job that declares no schedule and whose crontab line is gone: the schedule its
+    line had shows `retire_after_periods` slots (plus grace) since its last start.  Never
+    while paused, for a job that never had a line, or with `retire_after_periods` = 0."""
+    rec = job.record
+    since = rec.last_start if rec.last_start is not None else job.last_end
+    if (not config.retire_after_periods or rec.paused_until is not None or since is None
+            or job.crontab_schedule is None):
+        return False
+    cadence = replace(job.cadence, schedule=job.crontab_schedule)
+    slot: float | None = since
+    for _ in range(config.retire_after_periods):
+        slot = schedule.next_after(cadence, slot, config.cron_timezone)
+        if slot is None:
+            return False
+    return now > slot + grace_for(cadence, slot, config)
+
+
+def retire(job: Job, config: Config) -> Job:
+    """State `retired`: nothing is expected of it any more, so no more misses are declared."""
+    rec = job.record
+    log.warning("job %s of %s retired: no crontab line runs it and it has not started for %d "
+                "periods; no more misses are declared, a new run or its line brings it back",
+                rec.key.name, rec.owner, config.retire_after_periods)
+    return replace(job, record=replace(rec, state=JobState.retired, next_expected=None),
+                   alarm=False)
 
 
 def rebase(job: Job, cadence: Cadence, now: float, cron_zone: str = "") -> Job:
     """After a clock jump: the next expected start counted from now, no miss declared."""
+    if job.record.state == JobState.retired:
+        return job
     upcoming = schedule.next_after(cadence, now, cron_zone)
     if upcoming == job.record.next_expected:
         return job
@@ -151,7 +196,8 @@ class Watcher:
                     new, kinds = rebase(job, cadence, now, self.config.cron_timezone), []
                 else:
                     new, kinds = check(job, cadence, now, self.config,
-                                       key in lost and lost[key] == job.record.running_pid)
+                                       key in lost and lost[key] == job.record.running_pid,
+                                       key in self.core.discovered)
             except Exception as exc:  # one bad row (an old database's schedule) stops no one
                 self.limiter.warning(f"job {key.name} of {job.record.owner}",
                                      f"cannot compute its expected starts (schedule "

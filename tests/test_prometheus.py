@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from cronwrap.agent.model import JobState
 from cronwrap.agent.snmp_config import parse_snmp_config
 from netsnmp import REPO, free_port, have_netsnmp, snmp, wait_until
 from pysnmp.proto import rfc1902
@@ -37,7 +36,9 @@ LAST_SUCCESS = datetime(2026, 11, 24, 5, 0, 0, tzinfo=UTC)
 NEXT_EXPECTED = datetime(2026, 11, 26, 5, 0, 0, tzinfo=UTC)
 AGENT_START = datetime(2026, 11, 25, 4, 30, 15, tzinfo=UTC)
 DISK_FULL = "writing /var/log/cronwrap/root/backup/x.log failed: No space left on device"
-STATES = tuple(state.name for state in JobState)  # the MIB's cronJobState names
+STATES = ("ok", "failed", "running", "overlapped", "timedOut", "missed", "overrunning",
+          "unknown", "paused", "retired")
+PAUSED_UNTIL = datetime(2026, 11, 25, 7, 0, 0, tzinfo=UTC)
 
 
 def date_and_time(when: datetime | None) -> rfc1902.OctetString:
@@ -50,16 +51,17 @@ def date_and_time(when: datetime | None) -> rfc1902.OctetString:
 
 
 def job(owner: str, name: str, runs: int, failures: int, state: str, exit_status: int,
-        last_success: datetime | None, log_problem: bytes = b"") -> dict[tuple[int, ...], object]:
+        last_success: datetime | None, log_problem: bytes = b"",
+        paused_until: datetime | None = None) -> dict[tuple[int, ...], object]:
     index = row_index(owner, name)
     columns: dict[int, object] = {
         3: rfc1902.Counter32(runs), 4: rfc1902.Counter32(failures),
         5: rfc1902.Counter32(1), 6: rfc1902.Counter32(0), 7: rfc1902.Counter32(0),
         8: rfc1902.Integer32(exit_status), 9: rfc1902.Integer32(0),
         10: date_and_time(LAST_START), 11: date_and_time(last_success),
-        12: rfc1902.Unsigned32(1500), 13: rfc1902.Integer32(JobState[state]),
+        12: rfc1902.Unsigned32(1500), 13: rfc1902.Integer32(STATES.index(state) + 1),
         14: date_and_time(NEXT_EXPECTED), 15: rfc1902.Unsigned32(0),
-        16: rfc1902.OctetString(log_problem),
+        16: rfc1902.OctetString(log_problem), 17: date_and_time(paused_until),
     }
     return {JOB_ENTRY + (column,) + index: value for column, value in columns.items()}
 
@@ -75,8 +77,8 @@ def known_view() -> SortedView:
         **scalars,
         **job("root", "backup", runs=7, failures=2, state="failed", exit_status=3,
               last_success=None, log_problem=DISK_FULL.encode()),
-        **job("alice", "report", runs=3, failures=0, state="ok", exit_status=0,
-              last_success=LAST_SUCCESS),
+        **job("alice", "report", runs=3, failures=0, state="paused", exit_status=0,
+              last_success=LAST_SUCCESS, paused_until=PAUSED_UNTIL),
     })
 
 
@@ -154,7 +156,7 @@ def test_exporter_turns_the_job_table_into_labelled_series(runner: AgentRunner,
 def test_state_is_a_state_set(runner: AgentRunner, exporter: Exporter) -> None:
     agent = runner.start(view=known_view())
     samples = exporter.scrape(agent.address)
-    for owner, name, current in (("root", "backup", "failed"), ("alice", "report", "ok")):
+    for owner, name, current in (("root", "backup", "failed"), ("alice", "report", "paused")):
         series = {state: samples[f'cronjob_state{{cronjob_state="{state}",name="{name}",'
                                  f'owner="{owner}"}}'] for state in STATES}
         assert series == {state: float(state == current) for state in STATES}
@@ -178,6 +180,8 @@ def test_date_and_time_columns_are_unix_timestamps(runner: AgentRunner,
     assert samples[f"cronjob_last_start{{{backup}}}"] == LAST_START.timestamp()
     assert samples[f"cronjob_next_expected{{{backup}}}"] == NEXT_EXPECTED.timestamp()
     assert samples[f"cronjob_last_success{{{report}}}"] == LAST_SUCCESS.timestamp()
+    assert samples[f"cronjob_paused_until{{{report}}}"] == PAUSED_UNTIL.timestamp()
+    assert f"cronjob_paused_until{{{backup}}}" not in samples  # not paused: no series
     assert samples["cron_agent_start_time"] == AGENT_START.timestamp()
     # "never" (a zero-length DateAndTime) gives no series rather than a bogus time.
     assert f"cronjob_last_success{{{backup}}}" not in samples

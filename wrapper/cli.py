@@ -19,6 +19,9 @@ HELP = """\
 usage: cronwrap [OPTIONS] -- COMMAND [ARG...]
        cronwrap status [ARGS...]          what the agent knows about your jobs
        cronwrap logs JOB [--run N | --list] [--log-dir DIR]
+       cronwrap pause JOB --for DURATION  no notifications or misses for a while
+       cronwrap resume JOB                end a pause now
+       cronwrap forget JOB                drop a job's row and counts from the agent
 
 Run COMMAND as a cron job: never two runs of one job at once, a timeout, a log
 file per run, silence on success, and start/finish events for cronwrap-agent.
@@ -225,6 +228,10 @@ def _subcommand(name: str, args: list[str]) -> int:
         from cronwrap.wrapper.logview import main as logs_main
 
         return logs_main(args)
+    if name in ("forget", "pause", "resume"):
+        from cronwrap.wrapper.life import main as life_main
+
+        return life_main(name, args)
     raise UsageError(
         f"unknown subcommand {name!r}: to run a command write cronwrap [OPTIONS] -- {name} ...",
         EX_USAGE,

@@ -108,10 +108,8 @@ class Overlapped(Event):
     """A run was skipped because the previous one still holds the job's lock."""
 
     KIND: ClassVar[str] = "overlapped"
-    OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ("lost_wrapper_pid",)
     holder_pid: int | None = None
     cadence: Cadence = field(default_factory=Cadence)
-    lost_wrapper_pid: int | None = None  # the cronwrap that took the lock, gone; its run holds it
 
 
 @dataclass(frozen=True)
@@ -125,8 +123,47 @@ class StatusRequest:
         return encode_message({"v": SCHEMA_VERSION, "type": self.KIND, "jobs": list(self.jobs)})
 
 
-Message = Started | Finished | Overlapped | StatusRequest
+@dataclass(frozen=True)
+class LifeRequest:
+    """A change to one job's life (`cronwrap forget/pause/resume`): the caller's own job, or
+    with `owner_uid` another user's, which the agent allows to root only."""
+
+    KIND: ClassVar[str] = ""
+    job: str
+    owner_uid: int | None = None
+
+    def to_wire(self) -> bytes:
+        fields = {key: value for key, value in asdict(self).items() if value is not None}
+        return encode_message({"v": SCHEMA_VERSION, "type": self.KIND, **fields})
+
+
+@dataclass(frozen=True)
+class ForgetRequest(LifeRequest):
+    """Drop the job's row and counts."""
+
+    KIND: ClassVar[str] = "forget"
+
+
+@dataclass(frozen=True)
+class PauseRequest(LifeRequest):
+    """No notifications and no misses for `seconds` from when the agent applies it."""
+
+    KIND: ClassVar[str] = "pause"
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class ResumeRequest(LifeRequest):
+    """End the job's pause now."""
+
+    KIND: ClassVar[str] = "resume"
+
+
+Message = Started | Finished | Overlapped | StatusRequest | LifeRequest
 EVENT_TYPES: dict[str, type[Event]] = {cls.KIND: cls for cls in (Started, Finished, Overlapped)}
+LIFE_TYPES: dict[str, type[LifeRequest]] = {
+    cls.KIND: cls for cls in (ForgetRequest, PauseRequest, ResumeRequest)}
+MAX_UID = 2**32 - 2  # (uid_t)-1 is "no uid"
 
 
 def encode_message(obj: dict[str, Any]) -> bytes:
@@ -140,8 +177,10 @@ def ok_reply(**extra: Any) -> bytes:
     return encode_reply({"ok": True, **extra})
 
 
-def error_reply(problem: str) -> bytes:
-    return encode_reply({"ok": False, "error": problem})
+def error_reply(problem: str, reason: str | None = None) -> bytes:
+    """`reason`, for requests about a job: "denied" or "not-found", so clients can tell."""
+    extra = {} if reason is None else {"reason": reason}
+    return encode_reply({"ok": False, "error": problem, **extra})
 
 
 MAX_STATUS_REPLY_BYTES = 8 * 1024 * 1024  # the agent leaves out jobs beyond ("truncated": N)
@@ -168,6 +207,8 @@ def decode_message(line: bytes) -> Message:
     kind = obj.get("type")
     if kind == StatusRequest.KIND:
         return _decode_status(obj)
+    if isinstance(kind, str) and kind in LIFE_TYPES:
+        return _decode_life(LIFE_TYPES[kind], obj)
     if not isinstance(kind, str) or kind not in EVENT_TYPES:
         raise EventError(f"unknown message type {kind!r}")
     return _decode_event(EVENT_TYPES[kind], obj)
@@ -181,6 +222,19 @@ def _decode_status(obj: dict[str, Any]) -> StatusRequest:
     return StatusRequest(jobs=tuple(jobs))
 
 
+def _decode_life(cls: type[LifeRequest], obj: dict[str, Any]) -> LifeRequest:
+    _reject_unknown(obj, {"v", "type", "job", "owner_uid"}
+                    | ({"seconds"} if cls is PauseRequest else set()))
+    if not is_valid_job_name(obj.get("job")):
+        raise EventError(f"invalid job name {obj.get('job')!r}")
+    fields: dict[str, Any] = {"job": obj["job"]}
+    if obj.get("owner_uid") is not None:
+        fields["owner_uid"] = _integer(obj, "owner_uid", 0, MAX_UID)
+    if cls is PauseRequest:
+        fields["seconds"] = _number(obj, "seconds", 1, MAX_SECONDS)
+    return cls(**fields)
+
+
 _COMMON = {"v", "type", "id", "job", "time", "pid"}
 _EXTRA: dict[str, set[str]] = {
     "started": {"cadence"},
@@ -188,7 +242,7 @@ _EXTRA: dict[str, set[str]] = {
         "start_time", "exit_status", "signal", "duration_ms", "timed_out", "log_path", "cadence",
         "log_problem",
     },
-    "overlapped": {"holder_pid", "cadence", "lost_wrapper_pid"},
+    "overlapped": {"holder_pid", "cadence"},
 }
 
 
@@ -215,11 +269,8 @@ def _decode_event(cls: type[Event], obj: dict[str, Any]) -> Event:
         fields["timed_out"] = _boolean(obj, "timed_out")
         fields["log_path"] = _optional_text(obj, "log_path", MAX_PATH_CHARS)
         fields["log_problem"] = _optional_text(obj, "log_problem", MAX_PROBLEM_CHARS)
-    elif cls is Overlapped:
-        if obj.get("holder_pid") is not None:
-            fields["holder_pid"] = _integer(obj, "holder_pid", 1, MAX_PID)
-        if obj.get("lost_wrapper_pid") is not None:
-            fields["lost_wrapper_pid"] = _integer(obj, "lost_wrapper_pid", 1, MAX_PID)
+    elif cls is Overlapped and obj.get("holder_pid") is not None:
+        fields["holder_pid"] = _integer(obj, "holder_pid", 1, MAX_PID)
     return cls(**fields)
 
 
@@ -271,14 +322,4 @@ def _optional_text(obj: dict[str, Any], key: str, max_chars: int) -> str | None:
         return None
     if not isinstance(value, str) or len(value) > max_chars or "\x00" in value:
         raise EventError(f"'{key}' must be a string of at most {max_chars} characters")
-    return encodable(value)
-
-
-def encodable(text: str) -> str:
-    """`text` with what UTF-8 cannot hold (lone surrogates: JSON's "\\ud800", or a path's
-    undecodable bytes) spelled out as backslash escapes, so the store and SNMP always take it."""
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return text.encode(errors="backslashreplace").decode()
-    return text
+    return value

@@ -19,10 +19,10 @@ TIMEOUT = 10.0
 
 NAGIOS_OK, NAGIOS_WARNING, NAGIOS_CRITICAL, NAGIOS_UNKNOWN = 0, 1, 2, 3
 NAGIOS_LABELS = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
-# failed, timedOut and missed runs and lost wrappers need someone; overlapped and overrunning
-# runs may sort themselves out; ok, running and unknown (never ran yet) are fine.
-NAGIOS_SEVERITY = {"failed": 2, "timedOut": 2, "missed": 2, "wrapperLost": 2, "overrunning": 1,
-                   "overlapped": 1}
+# failed, timedOut and missed runs need someone; overlapped and overrunning runs may sort
+# themselves out; ok, running, unknown (never ran yet), paused (on purpose) and retired (no
+# crontab line runs it any more) are fine.
+NAGIOS_SEVERITY = {"failed": 2, "timedOut": 2, "missed": 2, "overrunning": 1, "overlapped": 1}
 # NRPE before 4.0 carries 1,024 bytes of plugin output, its terminating NUL included; 4.x
 # carries 64 KiB.  The --nagios line stays within the smaller, newline not counted.
 NAGIOS_MAX_BYTES = 1000
@@ -168,18 +168,17 @@ def table(jobs: list[dict[str, Any]], now: float) -> str:
                      for row in rows)
 
 
-def notes(jobs: list[dict[str, Any]]) -> list[str]:
-    """Lines under the table for what its columns cannot say: runs that could not log."""
-    return [f"{job['owner']}/{job['name']}: its last run could not write its log: "
-            f"{printable(job['log_problem'])}" for job in jobs if job.get("log_problem")]
-
-
-def printable(text: str) -> str:
-    """`text` as one line with control characters escaped: a job's owner wrote it, and it must
-    not move the cursor, retitle or clear the terminal of whoever reads the status."""
-    if text.isprintable():
-        return text
-    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+def notes(jobs: list[dict[str, Any]], now: float) -> list[str]:
+    """Lines under the table for what its columns cannot say: pauses, runs that could not log."""
+    lines = []
+    for job in jobs:
+        who = f"{job['owner']}/{job['name']}"
+        if job.get("paused_until") is not None:
+            lines.append(f"{who}: paused until {when(job['paused_until'], now)} "
+                         "(no notifications, no missed starts; cronwrap resume ends it)")
+        if job.get("log_problem"):
+            lines.append(f"{who}: its last run could not write its log: {job['log_problem']}")
+    return lines
 
 
 def viewer() -> str:
@@ -211,7 +210,7 @@ def nagios(jobs: list[dict[str, Any]], wanted: list[JobSpec], who: str) -> tuple
     perf = [f"jobs={len(jobs)};;;0"] + [
         f"{state}={counts.get(state, 0)};;;0"
         for state in ("ok", "failed", "running", "overlapped", "timedOut", "missed",
-                      "overrunning", "unknown", "wrapperLost")]
+                      "overrunning", "unknown", "paused", "retired")]
     per_job = [f"'{job['owner']}/{job['name']} duration'={job['last_duration_ms'] / 1000:.3f}s;;;0"
                for job in jobs if wanted and job["last_duration_ms"] is not None]
     details = [text for _, text in sorted(problems, key=lambda item: -item[0])]
@@ -281,7 +280,7 @@ def main(argv: list[str]) -> int:
         print(json.dumps(jobs, indent=2))
     elif jobs:
         print(table(jobs, time.time()))
-        for line in notes(jobs):
+        for line in notes(jobs, time.time()):
             print(line)
     else:
         print("no jobs known" + (" by those names" if args.jobs else ""))
