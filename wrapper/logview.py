@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import sys
 
 from cronwrap.wrapper.config import Settings, config_paths, load_config
@@ -164,11 +165,16 @@ def _parse(argv: list[str]) -> tuple[dict[str, str], str]:
 
 def _copy_out(dir_fd: int, job_dir: str, name: str) -> None:
     try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        # O_NONBLOCK: the owner of the directory may have put a FIFO there; never wait on it
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                     dir_fd=dir_fd)
     except PermissionError:
         raise WrapperError(f"cannot read {job_dir}/{name}: permission denied", EX_NOPERM) from None
     except OSError as exc:
         raise NotFound(f"cannot open {job_dir}/{name}: {exc.strerror}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise WrapperError(f"cannot read {job_dir}/{name}: not a regular file", 74)
     with os.fdopen(fd, "rb") as handle:
         while chunk := handle.read(65536):
             sys.stdout.buffer.write(chunk)
