@@ -586,11 +586,16 @@ def _overlapped(job: Job, event: Overlapped, cadence: Cadence, cron_zone: str
     rec = replace(job.record, overlaps=job.record.overlaps + 1)
     if job.last_end is not None and event.time <= job.last_end and rec.state not in RUNNING_STATES:
         return replace(job, record=rec), []  # the holder has finished since: no new state
-    rec = replace(rec, state=JobState.overlapped,
-                  running_pid=event.holder_pid or rec.running_pid,
+    rec = replace(rec, running_pid=event.holder_pid or rec.running_pid,
                   next_expected=schedule.next_after(cadence, event.time, cron_zone)
                   or rec.next_expected)
-    return replace(job, record=rec), [NotificationKind.overlapped]
+    if event.lost_wrapper_pid is None:
+        return replace(job, record=replace(rec, state=JobState.overlapped)), [
+            NotificationKind.overlapped]
+    # the holder is a run whose wrapper was killed: that run is lost (announced once)
+    kinds = [] if rec.state == JobState.wrapperLost else [NotificationKind.wrapper_lost]
+    rec = replace(rec, state=JobState.wrapperLost)
+    return replace(job, record=rec, alarm=True), [*kinds, NotificationKind.overlapped]
 
 
 def job_json(job: Job, cadence: Cadence) -> dict[str, Any]:

@@ -102,7 +102,7 @@ def notify_object_oid(obj: NotifyObject) -> Oid:
 
 
 class JobStateValue(rfc1902.Integer32):
-    """cronJobState: INTEGER { ok(1) ... retired(10) }."""
+    """cronJobState: INTEGER { ok(1) ... retired(10), wrapperLost(12) }."""
 
     subtypeSpec = rfc1902.Integer32.subtypeSpec + constraint.SingleValueConstraint(
         *(int(s) for s in JobState)
@@ -237,6 +237,7 @@ NOTIFICATION_NUMBER: dict[NotificationKind, int] = {
     NotificationKind.log_recovered: 8,
     NotificationKind.forgotten: 9,
     NotificationKind.retired: 10,
+    NotificationKind.wrapper_lost: 11,
 }
 
 _OWNER_AND_NAME = (NotifyObject.cronNotifyJobOwner, NotifyObject.cronNotifyJobName)
@@ -267,6 +268,8 @@ NOTIFICATION_OBJECTS: dict[NotificationKind, tuple[NotifyObject | Column, ...]] 
     NotificationKind.forgotten: _OWNER_AND_NAME
     + (Column.cronJobRuns, Column.cronJobFailures, NotifyObject.cronNotifyRequester),
     NotificationKind.retired: _OWNER_AND_NAME + (Column.cronJobLastStart, Column.cronJobMisses),
+    NotificationKind.wrapper_lost: _OWNER_AND_NAME
+    + (Column.cronJobLastStart, Column.cronJobRunningPid),
 }
 
 

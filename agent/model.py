@@ -33,6 +33,7 @@ class JobState(enum.IntEnum):
     unknown = 8
     paused = 9  # shown while a pause lasts (JobRecord.paused_until); never stored as `state`
     retired = 10  # its crontab line is gone and it stopped running: nothing is expected
+    wrapperLost = 12
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ class NotificationKind(enum.Enum):
     log_recovered = "cronJobLogRecovered"
     forgotten = "cronJobForgotten"
     retired = "cronJobRetired"
+    wrapper_lost = "cronJobWrapperLost"
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,10 @@ affect one's own events. What a user's directory may hold and what happens to th
 - a directory named `*.json`: left in place (root never walks into a user's tree), not counted;
 - names not ending in `.json` or starting with `.` (wrappers' temporary files): ignored.
 
+A user's directory is `<uid>`, or `<uid>.<16 hex digits>`: the fallback a wrapper makes when
+another user squatted `<uid>` (wrapper/spool.py). Both must belong to that uid; a fallback
+directory is removed (rmdir: only if empty) once a pass has applied everything in it.
+
 Problems are logged at most once a minute per user directory, with a count of the rest; entries
 of the spool root that are not users' directories (junk anyone may create there) are skipped
 and summed up in one line a minute for the whole root, and never counted as rejected events.
@@ -20,6 +24,7 @@ and summed up in one line a minute for the whole root, and never counted as reje
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import itertools
 import logging
@@ -62,9 +67,17 @@ class OwnerSpool:
     skipped: list[str]  # directories named *.json: left in place
 
 
+def is_fallback_name(name: str) -> bool:
+    """`<uid>.<16 lowercase hex digits>`: a wrapper's fallback spool directory."""
+    uid, dot, suffix = name.partition(".")
+    return (bool(dot) and uid.isdigit() and len(suffix) == 16
+            and all(c in "0123456789abcdef" for c in suffix))
+
+
 def open_owner_dir(root_fd: int, name: str) -> tuple[int, int]:
     """An fd on ROOT/<name> and the uid it speaks for: a real directory, never a symlink, owned
-    by the uid it is named after, writable by nobody else."""
+    by the uid it is named after (`<uid>` or a fallback `<uid>.<hex>`), writable by nobody
+    else."""
     try:
         fd = os.open(name, DIR_FLAGS, dir_fd=root_fd)
     except OSError as exc:
@@ -73,7 +86,8 @@ def open_owner_dir(root_fd: int, name: str) -> tuple[int, int]:
         raise SpoolError(f"cannot open: {exc.strerror}") from None
     info = os.fstat(fd)
     problem = None
-    if name != str(info.st_uid):
+    named_for = name.partition(".")[0] if is_fallback_name(name) else name
+    if named_for != str(info.st_uid):
         problem = f"named {name!r} but owned by uid {info.st_uid}"
     elif info.st_mode & 0o022:
         problem = "group or world writable"
@@ -178,7 +192,10 @@ class SpoolDrain:
         try:
             spool = await asyncio.to_thread(read_owner_spool, dir_fd, uid)
             self._report(where, dir_fd, spool)
-            return await self._apply(where, dir_fd, uid, spool.events)
+            applied = await self._apply(where, dir_fd, uid, spool.events)
+            if applied == len(spool.events) and is_fallback_name(name):
+                _remove_if_empty(root_fd, name)
+            return applied
         except OSError as exc:  # e.g. an I/O error reading the directory: try again next pass
             self.limiter.warning(where, f"skipped this pass: {exc.strerror or exc}")
             return 0
@@ -210,6 +227,15 @@ class SpoolDrain:
     def _discard(self, where: str, dir_fd: int, name: str, reason: str) -> None:
         self.limiter.warning(where, f"{name} refused and removed: {reason}")
         _unlink(where, dir_fd, name)
+
+
+def _remove_if_empty(root_fd: int, name: str) -> None:
+    """rmdir a drained fallback directory; anything still in it (a wrapper writing) keeps it.
+
+    A wrapper whose fallback directory disappears makes a new one for its next event.
+    """
+    with contextlib.suppress(OSError):  # not empty, already gone: left for a later pass
+        os.rmdir(name, dir_fd=root_fd)
 
 
 def _unlink(where: str, dir_fd: int, name: str) -> None:

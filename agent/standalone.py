@@ -29,6 +29,7 @@ from pysnmp.error import PySnmpError
 from pysnmp.proto import errind, rfc1902, rfc1905
 from pysnmp.proto.api import v2c
 from pysnmp.proto.error import StatusInformation
+from pysnmp.proto.mpmod.rfc3412 import SnmpV3MessageProcessingModel
 from pysnmp.proto.secmod.rfc2576 import SnmpV1SecurityModel, SnmpV2cSecurityModel
 from pysnmp.smi.instrum import AbstractMibInstrumController
 
@@ -55,7 +56,6 @@ SYSTEM_GROUP: Oid = (1, 3, 6, 1, 2, 1, 1)
 NET_SNMP_ENTERPRISE = 8072  # the cronwrap MIB lives under Net-SNMP's experimental arc
 ENGINE_ID_FILE = "engine-id"
 ENGINE_BOOTS_FILE = "engine-boots"
-NOTIFY_ONLY_TAG = "cronwrap-notify-only"  # a transport tag no listening transport carries
 IDLE_TICKS_EVERY = 5.0  # seconds between pysnmp's housekeeping ticks while nothing is pending
 
 AUTH_PROTOCOLS = {
@@ -295,14 +295,22 @@ def _source_address(transport_information: Any) -> ipaddress.IPv4Address | ipadd
 
 
 class SourceCheckedV2c(SnmpV2cSecurityModel):
-    """SNMPv2c community look-up that also requires the request's source to be allowed."""
+    """SNMPv2c community look-up that also requires the request's source to be allowed.
+
+    A message mapped to a notification target's security name is the answer to an inform:
+    pysnmp maps it so only when it comes from that target's address to the notification
+    transport (the target's community entry carries the target's own transport tag).
+    """
 
     def __init__(self, communities: dict[str, Community]) -> None:
         super().__init__()
         self._communities = communities
+        self.target_names: set[str] = set()
 
     def _com2sec(self, snmpEngine: Any, communityName: Any, transportInformation: Any) -> Any:
         found = super()._com2sec(snmpEngine, communityName, transportInformation)
+        if str(found[0]) in self.target_names:
+            return found
         community = self._communities.get(str(found[0]))
         if community is None or not community.allows(_source_address(transportInformation)):
             raise StatusInformation(errorIndication=errind.unknownCommunityName)
@@ -437,8 +445,10 @@ class StandaloneFrontend:
         if self.notifications is None:
             await asyncio.Future()  # serve until cancelled
         else:
+            v2c = engine.security_models[SnmpV2cSecurityModel.SECURITY_MODEL_ID]
             sender = NotificationSender(engine, self.config.targets,
-                                        self.notification_varbinds, system.uptime)
+                                        self.notification_varbinds, system.uptime,
+                                        v2c.target_names)
             await sender.run(self.notifications)
 
     def _configure(self, engine: snmp_engine.SnmpEngine, sockets: list[socket.socket]
@@ -522,6 +532,29 @@ def _add_user(engine: snmp_engine.SnmpEngine, user: UsmUser) -> None:
 
 # --- notifications -------------------------------------------------------------------------
 
+class ForgetfulV3MessageProcessing(SnmpV3MessageProcessingModel):
+    """pysnmp's SNMPv3 message processing, able to forget a peer's discovered engine id.
+
+    pysnmp keeps the engine id it discovered for an address for 5 minutes, renewed by every
+    message from it.  When the receiver is reinstalled (or fails over on the same address) it
+    gets a new engine id; its Reports then name a user pysnmp has not localized for that id,
+    so they are dropped and every inform times out.  Forgetting the peer makes the next send
+    discover the new engine id.  The cache is pysnmp's private state (pysnmp 7.1).
+    """
+
+    def forget_peer(self, domain: Oid, address: tuple[Any, ...]) -> bool:
+        """Drop the engine id cached for (domain, address); False when none was cached."""
+        key = (domain, address)
+        cache = self._SnmpV3MessageProcessingModel__engineIdCache  # type: ignore[attr-defined]
+        if cache.pop(key, None) is None:
+            return False
+        expiring = self._SnmpV3MessageProcessingModel__engineIdCacheExpQueue  # type: ignore
+        for keys in expiring.values():  # its expiry would otherwise delete a missing key
+            while key in keys:
+                keys.remove(key)
+        return True
+
+
 class NotificationSender:
     """Sends each queued notification to every target; inform failures are logged per target."""
 
@@ -531,11 +564,17 @@ class NotificationSender:
         targets: Iterable[NotifyTarget],
         varbinds: NotificationVarbinds,
         uptime: Callable[[], rfc1902.TimeTicks],
+        v2c_target_names: set[str] | None = None,
     ) -> None:
+        """v2c_target_names: the SNMPv2c security model's set of names answers may map to."""
         self._engine = engine
         self._varbinds = varbinds
+        self._v2c_names = set() if v2c_target_names is None else v2c_target_names
         self._uptime = uptime
         self._originator = ntforg.NotificationOriginator()
+        self._v3 = ForgetfulV3MessageProcessing()
+        engine.message_processing_subsystems[self._v3.MESSAGE_PROCESSING_MODEL_ID] = self._v3
+        self._transports: dict[str, tuple[Oid, tuple[str, int]]] = {}
         self._targets = [(self._configure(index, target), target)
                          for index, target in enumerate(targets)]
         self._heading = [tuple(symbol.name) for symbol in engine.get_mib_builder().import_symbols(
@@ -546,10 +585,13 @@ class NotificationSender:
         params = f"{name}-params"
         if target.user is None:
             assert target.community is not None
-            # tagged so that requests never map to it: pysnmp would prefer it to a read
-            # community with the same string and those requests would go unanswered
+            # Tagged with the target's own tag: only messages from the target's address to the
+            # notification transport (its answers to informs) map to it.  Requests to the
+            # listening transports never do: pysnmp would prefer it to a read community with
+            # the same string, and those requests would go unanswered.
             snmp_config.add_v1_system(self._engine, f"{name}-community", target.community,
-                                      securityName=name, transportTag=NOTIFY_ONLY_TAG)
+                                      securityName=name, transportTag=name)
+            self._v2c_names.add(name)
             snmp_config.add_target_parameters(self._engine, params, name, "noAuthNoPriv", 1)
             snmp_config.add_vacm_user(self._engine, 2, name, "noAuthNoPriv",
                                       notifySubTree=READ_VIEW)
@@ -565,6 +607,7 @@ class NotificationSender:
         if snmp_config.get_transport(self._engine, domain) is None:
             transport = udp6.Udp6AsyncioTransport() if is_v6 else udp.UdpAsyncioTransport()
             snmp_config.add_transport(self._engine, domain, transport.open_client_mode())
+        self._transports[name] = (domain, (target.host, target.port))
         snmp_config.add_target_address(
             self._engine, f"{name}-address", domain, (target.host, target.port), params,
             timeout=int(target.timeout * 100), retryCount=target.retries, tagList=name,
@@ -592,17 +635,26 @@ class NotificationSender:
                 (snmp_trap_oid, rfc1902.ObjectIdentifier(trap_oid)), *varbinds]
         what = notification.kind.value
         for name, target in self._targets:
-            try:
-                self._originator.send_varbinds(self._engine, name, None, b"", full,
-                                               self._sent, (what, target))
-            except PySnmpError as exc:
-                log.warning("%s %s to %s failed: %s", target.notify_type, what, target, exc)
+            self._send_to(name, target, what, full, may_rediscover=True)
 
-    @staticmethod
-    def _sent(engine: Any, handle: Any, error: Any, status: Any, index: Any, varbinds: Any,
-              context: tuple[str, NotifyTarget]) -> None:
-        what, target = context
-        if error or status:
+    def _send_to(self, name: str, target: NotifyTarget, what: str, full: list[tuple[Oid, Any]],
+                 may_rediscover: bool) -> None:
+        try:
+            self._originator.send_varbinds(self._engine, name, None, b"", full, self._sent,
+                                           (what, name, target, full, may_rediscover))
+        except PySnmpError as exc:
+            log.warning("%s %s to %s failed: %s", target.notify_type, what, target, exc)
+
+    def _sent(self, engine: Any, handle: Any, error: Any, status: Any, index: Any,
+              varbinds: Any, context: tuple[str, str, NotifyTarget, list[Any], bool]) -> None:
+        what, name, target, full, may_rediscover = context
+        if error and may_rediscover and target.user is not None \
+                and self._v3.forget_peer(*self._transports[name]):
+            log.info("%s %s to %s failed (%s): discovering the receiver's engine id again "
+                     "(a reinstalled receiver has a new one) and sending it again",
+                     target.notify_type, what, target, error)
+            self._send_to(name, target, what, full, may_rediscover=False)
+        elif error or status:
             reason = error or f"error-status {status}"
             log.warning("%s %s to %s failed: %s", target.notify_type, what, target, reason)
         else:

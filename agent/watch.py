@@ -61,8 +61,9 @@ def check(job: Job, cadence: Cadence, now: float, config: Config, pid_lost: bool
     if rec.state in RUNNING_STATES:
         if pid_lost:
             log.warning("job %s of %s: wrapper pid %s is gone without a finish event; "
-                        "state set to unknown", rec.key.name, rec.owner, rec.running_pid)
-            return replace(job, record=replace(rec, state=JobState.unknown, running_pid=None)), []
+                        "state set to wrapperLost", rec.key.name, rec.owner, rec.running_pid)
+            return replace(job, record=replace(rec, state=JobState.wrapperLost), alarm=True), [
+                NotificationKind.wrapper_lost]
         limit = runtime_limit(cadence, config)
         if (rec.state != JobState.overrunning and limit is not None
                 and rec.last_start is not None and now - rec.last_start > limit):

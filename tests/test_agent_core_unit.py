@@ -130,7 +130,8 @@ def test_watch_rules() -> None:
     assert (over.record.state, kinds) == (JobState.overrunning, [NotificationKind.overrunning])
     assert check(over, over.cadence, T0 + 50, config, False) == (over, [])
     lost, kinds = check(over, over.cadence, T0 + 50, config, True)
-    assert (lost.record.state, lost.record.running_pid, kinds) == (JobState.unknown, None, [])
+    assert (lost.record.state, lost.record.running_pid, kinds) == (
+        JobState.wrapperLost, 5, [NotificationKind.wrapper_lost])
     assert check(over, Cadence(), T0 + 10**6, config, False)[0].record.misses == 0
 
 

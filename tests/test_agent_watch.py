@@ -89,9 +89,9 @@ def test_a_vanished_wrapper_does_not_stay_running(tmp_path: Path) -> None:
         gone = subprocess.Popen(["true"])
         gone.wait()
         request(agent.socket, Started(new_event_id(), "lost", time.time(), gone.pid).to_wire())
-        job = wait_for(lambda: _state(agent, "lost", "unknown"), "state unknown")
-        assert job["running_pid"] is None and job["runs"] == 0
-        assert "is gone without a finish event" in agent.log.read_text()
+        job = wait_for(lambda: _state(agent, "lost", "wrapperLost"), "state wrapperLost")
+        assert job["running_pid"] == gone.pid and job["runs"] == 0
+        assert "is gone without a finish event; state set to wrapperLost" in agent.log.read_text()
     finally:
         agent.close()
 

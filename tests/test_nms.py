@@ -6,9 +6,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from cronwrap.agent.model import JobState
 from netsnmp import have_netsnmp
 from standalone_views import AgentRunner, SortedView, runner
-from test_prometheus import STATES, job
+from test_prometheus import job
 
 CHECK_SNMP = Path("/usr/lib/nagios/plugins/check_snmp")
 CRON_JOB_STATE = "1.3.6.1.4.1.8072.9999.9999.71.1.5.1.13"
@@ -44,6 +45,21 @@ def test_check_snmp_thresholds_on_cron_job_state(runner: AgentRunner, state: str
         [CHECK_SNMP, "-H", host, "-p", port, "-P", "2c", "-C", "public",
          "-o", state_oid("root", "backup"), *THRESHOLDS, "-l", "root/backup"],
         capture_output=True, text=True, timeout=60, check=False)
-    value = STATES.index(state) + 1
+    value = int(JobState[state])
     assert (proc.returncode, proc.stdout.split(" - ")[0]) == (code, f"SNMP {word}"), proc.stdout
     assert f"root/backup={value};@4:7;@2:2" in proc.stdout
+
+
+@pytest.mark.parametrize(("state", "code", "word"), [
+    ("wrapperLost", 2, "CRITICAL"), ("failed", 0, "OK"), ("ok", 0, "OK")])
+def test_check_snmp_second_check_for_a_lost_wrapper(runner: AgentRunner, state: str, code: int,
+                                                   word: str) -> None:
+    # wrapperLost(12) is outside the ranges above: docs/nms.md adds a second check, -c @12:12
+    agent = runner.start(view=SortedView(job("root", "backup", runs=1, failures=0, state=state,
+                                             exit_status=0, last_success=None)))
+    host, port = agent.address.split(":")
+    proc = subprocess.run(
+        [CHECK_SNMP, "-H", host, "-p", port, "-P", "2c", "-C", "public",
+         "-o", state_oid("root", "backup"), "-c", "@12:12", "-l", "root/backup"],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert (proc.returncode, proc.stdout.split(" - ")[0]) == (code, f"SNMP {word}"), proc.stdout

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from cronwrap.agent.model import JobState
 from cronwrap.agent.snmp_config import parse_snmp_config
 from netsnmp import REPO, free_port, have_netsnmp, snmp, wait_until
 from pysnmp.proto import rfc1902
@@ -36,8 +37,7 @@ LAST_SUCCESS = datetime(2026, 11, 24, 5, 0, 0, tzinfo=UTC)
 NEXT_EXPECTED = datetime(2026, 11, 26, 5, 0, 0, tzinfo=UTC)
 AGENT_START = datetime(2026, 11, 25, 4, 30, 15, tzinfo=UTC)
 DISK_FULL = "writing /var/log/cronwrap/root/backup/x.log failed: No space left on device"
-STATES = ("ok", "failed", "running", "overlapped", "timedOut", "missed", "overrunning",
-          "unknown", "paused", "retired")
+STATES = tuple(state.name for state in JobState)  # the MIB's cronJobState names
 PAUSED_UNTIL = datetime(2026, 11, 25, 7, 0, 0, tzinfo=UTC)
 
 
@@ -59,7 +59,7 @@ def job(owner: str, name: str, runs: int, failures: int, state: str, exit_status
         5: rfc1902.Counter32(1), 6: rfc1902.Counter32(0), 7: rfc1902.Counter32(0),
         8: rfc1902.Integer32(exit_status), 9: rfc1902.Integer32(0),
         10: date_and_time(LAST_START), 11: date_and_time(last_success),
-        12: rfc1902.Unsigned32(1500), 13: rfc1902.Integer32(STATES.index(state) + 1),
+        12: rfc1902.Unsigned32(1500), 13: rfc1902.Integer32(JobState[state]),
         14: date_and_time(NEXT_EXPECTED), 15: rfc1902.Unsigned32(0),
         16: rfc1902.OctetString(log_problem), 17: date_and_time(paused_until),
     }

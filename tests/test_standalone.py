@@ -441,3 +441,51 @@ def test_timer_ticks_one_by_one_while_a_job_is_pending_and_rests_after() -> None
     assert during == 0  # the job's ticks came from the 0.1 s loop, none from idle catch-up
     assert after > 0
     assert dispatcher.seen == list(range(1, dispatcher.get_timer_ticks() + 1))
+
+
+@pytest.mark.parametrize("version", ["2c", "3"])
+def test_an_inform_is_acknowledged_once_and_not_retransmitted(
+        runner: AgentRunner, trapd: Snmptrapd, version: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    # Regression (issue 14): snmptrapd's v2c acknowledgement was never matched to the inform,
+    # so every receiver got 1 + retries copies and the agent logged a timeout.
+    caplog.set_level(logging.DEBUG, logger="cronwrap.agent.standalone")
+    target = _target(trapd.port, "inform", version) | {"timeout": 0.5, "retries": 2}
+    agent = runner.start(parse_snmp_config({"target": [target]}), with_queue=True)
+    agent.notify(failed("acked", failures=7))
+
+    def acknowledged() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "acknowledged" in r.getMessage()]
+
+    wait_until(acknowledged, 15, "the inform to be acknowledged")
+    agent.notify(failed("after", failures=8))  # an end marker: later than any retransmission
+    wait_until(lambda: len(acknowledged()) == 2, 15, "the second inform to be acknowledged")
+    trapd.wait_for(r'STRING: "after"')
+    assert len(re.findall(r'STRING: "acked"', trapd.text())) == 1
+    assert not [r for r in caplog.records if "failed" in r.getMessage()]
+
+
+def test_v3_informs_follow_a_receiver_reinstalled_with_a_new_engine_id(
+        runner: AgentRunner, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # Regression (issue 14): the receiver's engine id was discovered once and kept, so once it
+    # changed (reinstalled, HA failover on the same address) every inform failed until restart.
+    caplog.set_level(logging.DEBUG, logger="cronwrap.agent.standalone")
+    keys = f"SHA-256 {V3_KEYS['auth_key']} AES {V3_KEYS['priv_key']}"
+    config = f"createUser informs {keys}\nauthUser log informs priv"
+    port = free_port()
+    target = _target(port, "inform", "3") | {"timeout": 0.5, "retries": 2}
+    agent = runner.start(parse_snmp_config({"target": [target]}), with_queue=True)
+
+    def acknowledged() -> int:
+        return sum("acknowledged" in r.getMessage() for r in caplog.records)
+
+    for count, install in enumerate(("first", "second", "second-again"), start=1):
+        with Snmptrapd(tmp_path / install.split("-")[0], config=config, port=port) as receiver:
+            agent.notify(failed(f"to-{install}"))
+            receiver.wait_for(f'STRING: "to-{install}"')
+            wait_until(lambda n=count: acknowledged() == n, 15, f"inform {count} acknowledged")
+    ids = {re.search(r"oldEngineID (0x[0-9a-f]+)", (tmp_path / d / "persist" /
+                                                    "snmptrapd.conf").read_text())[1]
+           for d in ("first", "second")}
+    assert len(ids) == 2  # the receiver really changed its engine id
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]

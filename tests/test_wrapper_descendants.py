@@ -6,11 +6,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cronwrap.wrapper.events import Finished
+from cronwrap.wrapper.reaper import Process, descendants, send
 from wrapper_helpers import Dirs, dirs, process_gone, run, start, wait_for
 
 __all__ = ["dirs"]
@@ -85,3 +87,17 @@ def test_the_wrapper_inherits_and_reaps_orphans_while_the_job_runs(
         release.touch()
         wrapper.communicate(timeout=60)
     assert wrapper.returncode == 0
+
+
+def test_a_process_is_signalled_only_while_it_is_the_one_the_walk_saw() -> None:
+    sleeper = subprocess.Popen(["sleep", "300"])
+    try:
+        (seen,) = [p for p in descendants(os.getpid()) if p.pid == sleeper.pid]
+        reused = Process(seen.pid, seen.pgid, b"0")  # the same pid, another process's start
+        assert send(reused, signal.SIGKILL)
+        assert sleeper.poll() is None
+        assert send(seen, signal.SIGTERM)
+        assert sleeper.wait(timeout=30) == -signal.SIGTERM
+    finally:
+        sleeper.kill()
+        sleeper.wait()

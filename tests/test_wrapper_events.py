@@ -175,9 +175,15 @@ def test_symlink_planted_as_the_user_spool_dir_is_refused(dirs: Dirs, tmp_path: 
     dirs.spool.mkdir()
     (dirs.spool / str(os.getuid())).symlink_to(target)
     result = run(dirs, "-n", "sneaky", "--", "true")
-    assert result.returncode == 0
-    assert len(result.stderr.splitlines()) == 1 and "cannot spool" in result.stderr
+    assert (result.returncode, result.stderr) == (0, "")
     assert list(target.iterdir()) == []
+    # Both events went to one fallback directory of the run's own, named <uid>.<16 hex>.
+    (fallback,) = [p for p in dirs.spool.iterdir() if p.name != str(os.getuid())]
+    uid, dot, suffix = fallback.name.partition(".")
+    assert (uid, dot, len(suffix), set(suffix) <= set("0123456789abcdef")) == (
+        str(os.getuid()), ".", 16, True)
+    assert not fallback.is_symlink() and stat.S_IMODE(fallback.stat().st_mode) == 0o700
+    assert len(list(fallback.glob("*.json"))) == 2
 
 
 @pytest.fixture
@@ -224,3 +230,20 @@ def test_non_root_user_spools_into_its_own_dir(shared_tmp: Path) -> None:
     assert len(list(user_dir.glob("*.json"))) == 2
     (log,) = (work / "log" / "nobody" / "asnobody").glob("*.log")
     assert log.stat().st_uid == nobody
+
+
+def test_a_fallback_spool_dir_the_agent_removed_is_replaced(tmp_path: Path) -> None:
+    """The agent rmdirs a drained fallback directory; the run's next event makes a new one."""
+    from cronwrap.wrapper.spool import Spool
+
+    root = tmp_path / "spool"
+    root.mkdir()
+    (root / str(os.getuid())).symlink_to(tmp_path)  # squatted
+    spool = Spool(str(root), os.getuid())
+    first = Path(spool.write("a" * 32, b"{}\n"))
+    assert first.parent.name.startswith(f"{os.getuid()}.") and first.exists()
+    first.unlink()
+    first.parent.rmdir()  # what the agent does once it has applied everything in it
+    second = Path(spool.write("b" * 32, b"{}\n"))
+    assert second.exists() and second.parent != first.parent
+    assert second.parent.name.startswith(f"{os.getuid()}.")

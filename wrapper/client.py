@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from cronwrap.wrapper.errors import WrapperError
 from cronwrap.wrapper.events import Event
+
+if TYPE_CHECKING:
+    from cronwrap.wrapper.spool import Spool
 
 DEFAULT_SOCKET = "/run/cronwrap/agent.sock"
 DELIVERY_BUDGET = 1.0  # seconds a whole run may spend talking to the agent
@@ -69,6 +73,7 @@ class Reporter:
         self.uid = uid
         self._budget_left = DELIVERY_BUDGET  # seconds of talking to the agent, not of the run
         self._spool_warned = False
+        self._spool_dir: Spool | None = None  # one per run: a fallback dir is made at most once
 
     def report(self, event: Event) -> None:
         """Never raises and never blocks past the budget: problems become one stderr line."""
@@ -88,10 +93,12 @@ class Reporter:
         self._spool(event, wire)
 
     def _spool(self, event: Event, wire: bytes) -> None:
-        from cronwrap.wrapper.spool import spool_event  # only needed when the agent is unreachable
+        from cronwrap.wrapper.spool import Spool  # only needed when the agent is unreachable
 
+        if self._spool_dir is None:
+            self._spool_dir = Spool(self.spool_root, self.uid)
         try:
-            spool_event(self.spool_root, self.uid, event.id, wire)
+            self._spool_dir.write(event.id, wire)
         except (OSError, WrapperError) as exc:
             if not self._spool_warned:
                 self._spool_warned = True

@@ -108,8 +108,10 @@ class Overlapped(Event):
     """A run was skipped because the previous one still holds the job's lock."""
 
     KIND: ClassVar[str] = "overlapped"
+    OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ("lost_wrapper_pid",)
     holder_pid: int | None = None
     cadence: Cadence = field(default_factory=Cadence)
+    lost_wrapper_pid: int | None = None  # the cronwrap that took the lock, gone; its run holds it
 
 
 @dataclass(frozen=True)
@@ -242,7 +244,7 @@ _EXTRA: dict[str, set[str]] = {
         "start_time", "exit_status", "signal", "duration_ms", "timed_out", "log_path", "cadence",
         "log_problem",
     },
-    "overlapped": {"holder_pid", "cadence"},
+    "overlapped": {"holder_pid", "cadence", "lost_wrapper_pid"},
 }
 
 
@@ -269,8 +271,11 @@ def _decode_event(cls: type[Event], obj: dict[str, Any]) -> Event:
         fields["timed_out"] = _boolean(obj, "timed_out")
         fields["log_path"] = _optional_text(obj, "log_path", MAX_PATH_CHARS)
         fields["log_problem"] = _optional_text(obj, "log_problem", MAX_PROBLEM_CHARS)
-    elif cls is Overlapped and obj.get("holder_pid") is not None:
-        fields["holder_pid"] = _integer(obj, "holder_pid", 1, MAX_PID)
+    elif cls is Overlapped:
+        if obj.get("holder_pid") is not None:
+            fields["holder_pid"] = _integer(obj, "holder_pid", 1, MAX_PID)
+        if obj.get("lost_wrapper_pid") is not None:
+            fields["lost_wrapper_pid"] = _integer(obj, "lost_wrapper_pid", 1, MAX_PID)
     return cls(**fields)
 
 
@@ -322,4 +327,14 @@ def _optional_text(obj: dict[str, Any], key: str, max_chars: int) -> str | None:
         return None
     if not isinstance(value, str) or len(value) > max_chars or "\x00" in value:
         raise EventError(f"'{key}' must be a string of at most {max_chars} characters")
-    return value
+    return encodable(value)
+
+
+def encodable(text: str) -> str:
+    """`text` with what UTF-8 cannot hold (lone surrogates: JSON's "\\ud800", or a path's
+    undecodable bytes) spelled out as backslash escapes, so the store and SNMP always take it."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return text.encode(errors="backslashreplace").decode()
+    return text

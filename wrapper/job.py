@@ -64,7 +64,7 @@ def run_job(settings: Settings) -> int:
         log = _open_log(settings, uid, start, log_problems)
         reporter.report(Started(new_event_id(), job, start, os.getpid(), cadence))
         tail = TailRing(MAIL_TAIL_BYTES if settings.mail else FAILURE_TAIL_BYTES)
-        outcome = _supervise(settings, uid, log, tail, log_problems)
+        outcome = _supervise(settings, uid, log, tail, log_problems, lock.fileno())
     finally:
         lock.close()
     log_path = _close_log(settings, log, log_problems)
@@ -134,14 +134,17 @@ def _refused(settings: Settings, reporter: Reporter, cadence: Cadence, problem: 
 
 
 def _overlapped(settings: Settings, lock: JobLock, reporter: Reporter, cadence: Cadence) -> int:
-    holder_pid, holder_start = lock.holder()
+    holder = lock.holder()
     job = settings.name or ""
-    since = (time.strftime(" since %Y-%m-%dT%H:%M:%SZ", time.gmtime(holder_start))
-             if holder_start else "")
-    who = f"pid {holder_pid}" if holder_pid else "an unknown process"
-    _say(f"job {job!r} is still running ({who}{since}); not starting another run "
+    since = (time.strftime(" since %Y-%m-%dT%H:%M:%SZ", time.gmtime(holder.start))
+             if holder.start else "")
+    who = f"pid {holder.pid}" if holder.pid else "an unknown process"
+    orphan = (f", left running by cronwrap pid {holder.lost_wrapper}, which is gone"
+              if holder.lost_wrapper else "")
+    _say(f"job {job!r} is still running ({who}{since}{orphan}); not starting another run "
          f"(exit {settings.overlap_exit})")
-    reporter.report(Overlapped(new_event_id(), job, time.time(), os.getpid(), holder_pid, cadence))
+    reporter.report(Overlapped(new_event_id(), job, time.time(), os.getpid(), holder.pid, cadence,
+                               lost_wrapper_pid=holder.lost_wrapper))
     after_overlap(settings)
     return settings.overlap_exit
 
@@ -167,7 +170,9 @@ def _open_log(settings: Settings, uid: int, start: float, problems: list[str]
 
 
 def _supervise(settings: Settings, uid: int, log: RunLog | None, tail: TailRing,
-               log_problems: list[str]) -> Outcome:
+               log_problems: list[str], lock_fd: int) -> Outcome:
+    """Run the job; it inherits the locked `lock_fd`, as under flock(1), so the lock stays held
+    while any process of the run that kept the descriptor lives, even if cronwrap is killed."""
     sinks = [tail.add]
     if log is not None:
         sinks.append(_guarded(log, log_problems))
@@ -180,7 +185,7 @@ def _supervise(settings: Settings, uid: int, log: RunLog | None, tail: TailRing,
 
     supervisor = Supervisor(on_output, settings.timeout, settings.kill_after)
     try:
-        outcome = supervisor.run(settings.command, job_environment(settings, uid))
+        outcome = supervisor.run(settings.command, job_environment(settings, uid), (lock_fd,))
     except WrapperError as exc:  # not started: env file refused (78), not executable (126/127)
         _say(str(exc))
         return Outcome(exc.exit_code)

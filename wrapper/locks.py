@@ -36,6 +36,53 @@ def _why(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
+class Holder:
+    """Who holds a job's lock: see JobLock.holder()."""
+
+    __slots__ = ("pid", "start", "lost_wrapper")
+
+    def __init__(self, pid: int | None, start: float | None, lost_wrapper: int | None) -> None:
+        self.pid = pid  # a live process holding the lock, None if unknown
+        self.start = start  # when the holding run started (wall clock), None if unknown
+        self.lost_wrapper = lost_wrapper  # the cronwrap that took the lock, if it is gone
+
+
+def _holds_lock(pid: int, target: str) -> bool:
+    """True if process `pid` has `target` open through a file description that holds its flock."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:  # gone, or not ours to look at
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") != target:
+                continue
+            with open(f"/proc/{pid}/fdinfo/{fd}", "rb") as info:
+                if b"\nlock:" in info.read():  # only the locking description lists the lock
+                    return True
+        except OSError:
+            continue
+    return False
+
+
+def _main_holder(holders: list[int]) -> int:
+    """The holder to name: one whose parent holds nothing (the job's main process, not one of
+    its children), the oldest of those."""
+    seen = {pid: _parent_and_start(pid) for pid in holders}
+    roots = [pid for pid in holders if seen[pid][0] not in seen] or holders
+    return min(roots, key=lambda pid: (seen[pid][1], pid))
+
+
+def _parent_and_start(pid: int) -> tuple[int, int]:
+    """(parent pid, start time in clock ticks since boot) of `pid`; (0, 2**63) once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat_file:
+            fields = stat_file.read().rsplit(b")", 1)[1].split()
+        return int(fields[1]), int(fields[19])
+    except (OSError, IndexError, ValueError):
+        return 0, 2**63
+
+
 class JobLock:
     """One exclusive lock per (user, job): LOCKDIR/<job>.<uid>.lock holding "<pid> <start-time>"."""
 
@@ -91,15 +138,32 @@ class JobLock:
         # Fixed width, so each holder overwrites the last one's record without an ftruncate.
         os.pwrite(self._fd, f"{os.getpid():>10} {start:>17.3f}\n".encode(), 0)
 
-    def holder(self) -> tuple[int | None, float | None]:
-        """The (pid, start time) the current holder wrote, as far as they can be read."""
+    def fileno(self) -> int:
+        """The locked descriptor: the job inherits it, so the lock lives as long as the run."""
+        return self._fd
+
+    def holder(self) -> Holder:
+        """Who holds the lock now: the cronwrap that took it, or what its run left running.
+
+        The record names the cronwrap that took the lock.  If that process no longer holds it
+        (it was killed: its job inherited the locked descriptor and keeps the lock), the holder
+        is the oldest process that does, found through /proc/PID/fdinfo's `lock:` lines.
+        """
         fields = os.pread(self._fd, 64, 0).split()
         pid = int(fields[0]) if fields and fields[0].isdigit() else None
         try:
             started = float(fields[1]) if len(fields) > 1 else None
         except ValueError:
             started = None
-        return pid, started
+        target = os.readlink(f"/proc/self/fd/{self._fd}")
+        if pid is None or _holds_lock(pid, target):
+            return Holder(pid, started, None)
+        others = [int(name) for name in os.listdir("/proc")
+                  if name.isdigit() and int(name) != os.getpid()]
+        holders = [other for other in others if _holds_lock(other, target)]
+        if not holders:  # released since our attempt, or held where we cannot look
+            return Holder(pid, started, None)
+        return Holder(_main_holder(holders), started, pid)
 
     def close(self) -> None:
         """Release the lock (closing the descriptor drops the flock); the file stays for reuse."""

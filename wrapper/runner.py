@@ -50,8 +50,12 @@ class Outcome:
         return min(int(self.duration * 1000), MAX_DURATION_MS)
 
 
-def spawn(argv: list[str], env: dict[str, str], out_fd: int) -> int:
-    """Start `argv` in a new session, stdout and stderr on `out_fd`; WrapperError 126/127."""
+def spawn(argv: list[str], env: dict[str, str], out_fd: int, pass_fds: tuple[int, ...] = ()
+          ) -> int:
+    """Start `argv` in a new session, stdout and stderr on `out_fd`, also inheriting `pass_fds`
+    (at the same numbers); WrapperError 126/127."""
+    for fd in pass_fds:
+        os.set_inheritable(fd, True)
     try:
         return os.posix_spawnp(
             argv[0],
@@ -65,6 +69,9 @@ def spawn(argv: list[str], env: dict[str, str], out_fd: int) -> int:
         raise WrapperError(f"{argv[0]}: command not found", 127) from None
     except OSError as exc:
         raise WrapperError(f"{argv[0]}: cannot execute: {exc.strerror}", 126) from None
+    finally:
+        for fd in pass_fds:
+            os.set_inheritable(fd, False)
 
 
 class Supervisor:
@@ -77,7 +84,9 @@ class Supervisor:
         self.timeout = timeout
         self.kill_after = kill_after
 
-    def run(self, argv: list[str], env: dict[str, str]) -> Outcome:
+    def run(self, argv: list[str], env: dict[str, str], pass_fds: tuple[int, ...] = ()
+            ) -> Outcome:
+        """Run `argv` to its end; `pass_fds` are inherited by the job (the lock, see job.py)."""
         become_subreaper()  # before the spawn: an orphan made earlier would go to init
         wake_r, wake_w = os.pipe()
         os.set_blocking(wake_w, False)
@@ -88,7 +97,7 @@ class Supervisor:
         try:
             started = time.monotonic()
             try:
-                pid = spawn(argv, env, out_w)
+                pid = spawn(argv, env, out_w, pass_fds)
             finally:
                 os.close(out_w)
             outcome = self._supervise(pid, out_r, wake_r, started)

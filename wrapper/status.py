@@ -19,10 +19,11 @@ TIMEOUT = 10.0
 
 NAGIOS_OK, NAGIOS_WARNING, NAGIOS_CRITICAL, NAGIOS_UNKNOWN = 0, 1, 2, 3
 NAGIOS_LABELS = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
-# failed, timedOut and missed runs need someone; overlapped and overrunning runs may sort
-# themselves out; ok, running, unknown (never ran yet), paused (on purpose) and retired (no
-# crontab line runs it any more) are fine.
-NAGIOS_SEVERITY = {"failed": 2, "timedOut": 2, "missed": 2, "overrunning": 1, "overlapped": 1}
+# failed, timedOut and missed runs and lost wrappers need someone; overlapped and overrunning
+# runs may sort themselves out; ok, running, unknown (never ran yet), paused (on purpose) and
+# retired (no crontab line runs it any more) are fine.
+NAGIOS_SEVERITY = {"failed": 2, "timedOut": 2, "missed": 2, "wrapperLost": 2, "overrunning": 1,
+                   "overlapped": 1}
 # NRPE before 4.0 carries 1,024 bytes of plugin output, its terminating NUL included; 4.x
 # carries 64 KiB.  The --nagios line stays within the smaller, newline not counted.
 NAGIOS_MAX_BYTES = 1000
@@ -177,8 +178,17 @@ def notes(jobs: list[dict[str, Any]], now: float) -> list[str]:
             lines.append(f"{who}: paused until {when(job['paused_until'], now)} "
                          "(no notifications, no missed starts; cronwrap resume ends it)")
         if job.get("log_problem"):
-            lines.append(f"{who}: its last run could not write its log: {job['log_problem']}")
+            lines.append(f"{who}: its last run could not write its log: "
+                         f"{printable(job['log_problem'])}")
     return lines
+
+
+def printable(text: str) -> str:
+    """`text` as one line with control characters escaped: a job's owner wrote it, and it must
+    not move the cursor, retitle or clear the terminal of whoever reads the status."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 def viewer() -> str:
@@ -210,7 +220,7 @@ def nagios(jobs: list[dict[str, Any]], wanted: list[JobSpec], who: str) -> tuple
     perf = [f"jobs={len(jobs)};;;0"] + [
         f"{state}={counts.get(state, 0)};;;0"
         for state in ("ok", "failed", "running", "overlapped", "timedOut", "missed",
-                      "overrunning", "unknown", "paused", "retired")]
+                      "overrunning", "unknown", "paused", "retired", "wrapperLost")]
     per_job = [f"'{job['owner']}/{job['name']} duration'={job['last_duration_ms'] / 1000:.3f}s;;;0"
                for job in jobs if wanted and job["last_duration_ms"] is not None]
     details = [text for _, text in sorted(problems, key=lambda item: -item[0])]
