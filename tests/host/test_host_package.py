@@ -40,8 +40,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500)]
 CLONE = "/root/cronwrap"  # where README's commands run inside: a clone with dist/ in it
 BUILD_STEP = "bash scripts/build-deb"
 TRAP_PORT = 1162
-# Every line fires every minute.  The two `overlap` lines start together: one run holds the
-# lock for 15 s, the other is skipped (exit 75).  `slow` is killed at its 2 s timeout (124).
+# Every line fires every minute.  Each pair of `overlap` lines starts together: one run holds
+# the lock for 15 s, the other is skipped (exit 75); root's and nobody's `overlap` are two jobs
+# with two locks.  `slow` is killed at its 2 s timeout (exit 124).
 ROOT_CRONTAB = """\
 * * * * * cronwrap -n ok -- true
 * * * * * cronwrap -n fail -- sh -c 'echo about to fail; exit 3'
@@ -53,16 +54,22 @@ NOBODY_CRON_D = """\
 # cronwrap host test: a system account whose home (/nonexistent) does not exist
 * * * * * nobody cronwrap -n nobody-ok -- echo quiet on success
 * * * * * nobody cronwrap -n nobody-fail -- false
+* * * * * nobody cronwrap -n overlap -- sleep 15
+* * * * * nobody cronwrap -n overlap -- sleep 15
 """
 USER = "alice"
 USER_CRONTAB = """\
 * * * * * cronwrap -n report -- echo quiet on success
 * * * * * cronwrap -n flaky -- sh -c 'exit 2'
+* * * * * cronwrap -n slow --timeout 2s -- sleep 60
 """
 EXPECTED_JOBS = {
     ("root", "ok"), ("root", "fail"), ("root", "overlap"), ("root", "slow"),
-    ("nobody", "nobody-ok"), ("nobody", "nobody-fail"), (USER, "report"), (USER, "flaky"),
+    ("nobody", "nobody-ok"), ("nobody", "nobody-fail"), ("nobody", "overlap"),
+    (USER, "report"), (USER, "flaky"), (USER, "slow"),
 }
+OVERLAPPING = (("root", "overlap"), ("nobody", "overlap"))
+TIMING_OUT = (("root", "slow"), (USER, "slow"))
 CRON_MINUTE = 130.0  # bound on waiting for cron's next minute and its runs to end
 SETTLE = 150.0  # bound on waiting for a moment when no job runs and the counts agree
 SERVICE = 30.0  # bound on a service coming up or answering
@@ -278,9 +285,10 @@ def test_snmp_counts_equal_what_cron_ran(machine: Container, cron_jobs: None) ->
     wait_for_firings(machine, 1)
     log, rows = settled(machine)
     assert set(log.tallies()) == EXPECTED_JOBS
-    overlap = log.exit_statuses("root", "overlap")
-    assert overlap[75] == firings(log) and overlap[0] == firings(log), overlap
-    assert set(log.exit_statuses("root", "slow")) == {124}
+    for job in OVERLAPPING:  # one run and one overlap per minute, for each owner
+        assert log.exit_statuses(*job) == {0: firings(log), 75: firings(log)}, job
+    for job in TIMING_OUT:
+        assert set(log.exit_statuses(*job)) == {124}, job
     assert rows[("root", "ok")].runs == firings(log)
 
 
@@ -327,8 +335,10 @@ def test_notifications_reach_snmptrapd(machine: Container, cron_jobs: None, trap
     wanted = Counter()
     for job in (("root", "fail"), ("nobody", "nobody-fail"), (USER, "flaky")):
         wanted["cronJobFailed", *job] = tallies[job].failures
-    wanted["cronJobTimedOut", "root", "slow"] = tallies["root", "slow"].timeouts
-    wanted["cronJobOverlapped", "root", "overlap"] = tallies["root", "overlap"].overlaps
+    for job in TIMING_OUT:
+        wanted["cronJobTimedOut", *job] = tallies[job].timeouts
+    for job in OVERLAPPING:
+        wanted["cronJobOverlapped", *job] = tallies[job].overlaps
     got: Counter[tuple[str, str, str]] = Counter()
 
     def arrived() -> bool:
