@@ -24,6 +24,7 @@ from .model import (
     NotificationHub,
     NotificationKind,
 )
+from .ratelimit import RateLimitedLog
 from .store import Job, Store
 
 log = logging.getLogger(__name__)
@@ -156,6 +157,9 @@ class AgentCore:
         self, store: Store, config: Config, clock: Callable[[], float] = time.time
     ) -> None:
         self.notifications = NotificationHub(config.notifications_per_owner)
+        # forget/pause/resume: a line per requester and kind a minute (then a count), so a
+        # user looping requests about their own jobs cannot flood the journal
+        self.life_log = RateLimitedLog("job life")
         self.config = config
         self._store = store
         self._clock = clock
@@ -275,9 +279,9 @@ class AgentCore:
         (spooled) events arrive, a later run starts a new row.  NoSuchJob if there is none."""
         job = await self._enqueue(lambda batch: self._forget(batch, key, requester))
         rec = job.record
-        log.warning("job %s of %s forgotten at the request of %s (%d runs, %d failures, "
-                    "%d misses dropped)", key.name, rec.owner, requester, rec.runs,
-                    rec.failures, rec.misses)
+        self.life_log.warning(f"forget by {requester}", (
+            f"job {key.name} of {rec.owner} forgotten at the request of {requester} "
+            f"({rec.runs} runs, {rec.failures} failures, {rec.misses} misses dropped)"))
         return job
 
     def _forget(self, batch: Batch, key: JobKey, requester: str) -> Job:
@@ -294,16 +298,17 @@ class AgentCore:
         """No notifications and no misses for the job for `seconds` from now (wall clock);
         its runs are still counted.  NoSuchJob if there is none."""
         job, _ = await self._enqueue(lambda batch: self._set_pause(batch, key, seconds))
-        log.warning("job %s of %s paused until %s at the request of %s", key.name,
-                    job.record.owner, _utc(job.record.paused_until or 0), requester)
+        self.life_log.warning(f"pause by {requester}", (
+            f"job {key.name} of {job.record.owner} paused until "
+            f"{_utc(job.record.paused_until or 0)} at the request of {requester}"))
         return job
 
     async def resume(self, key: JobKey, requester: str) -> tuple[Job, bool]:
         """End the job's pause now; the job and whether it was paused.  NoSuchJob if none."""
         job, was_paused = await self._enqueue(lambda batch: self._set_pause(batch, key, None))
         if was_paused:
-            log.warning("job %s of %s resumed at the request of %s", key.name, job.record.owner,
-                        requester)
+            self.life_log.warning(f"resume by {requester}", (
+                f"job {key.name} of {job.record.owner} resumed at the request of {requester}"))
         return job, was_paused
 
     def _set_pause(self, batch: Batch, key: JobKey, seconds: float | None

@@ -42,6 +42,11 @@ def runtime_limit(cadence: Cadence, config: Config) -> float | None:
     return None
 
 
+# lines about one job that its owner can cause at will (a pause of a second, a started run
+# whose wrapper pid is dead): a line per owner and kind a minute, then a count
+JOB_LINES = RateLimitedLog("watcher")
+
+
 def check(job: Job, cadence: Cadence, now: float, config: Config, pid_lost: bool,
           in_crontab: bool = True) -> tuple[Job, list[NotificationKind]]:
     """The job after the watcher looked at it at `now` (unchanged when nothing is due).
@@ -54,14 +59,16 @@ def check(job: Job, cadence: Cadence, now: float, config: Config, pid_lost: bool
     zone = config.cron_timezone
     rec = job.record
     if rec.paused_until is not None and now >= rec.paused_until:
-        log.warning("job %s of %s: its pause has ended", rec.key.name, rec.owner)
+        JOB_LINES.warning(f"pause ended, {rec.owner}",
+                          f"job {rec.key.name} of {rec.owner}: its pause has ended")
         return end_pause(job, cadence, now, zone), []
     if rec.state == JobState.retired:
         return job, []
     if rec.state in RUNNING_STATES:
         if pid_lost:
-            log.warning("job %s of %s: wrapper pid %s is gone without a finish event; "
-                        "state set to wrapperLost", rec.key.name, rec.owner, rec.running_pid)
+            JOB_LINES.warning(f"wrapper gone, {rec.owner}", (
+                f"job {rec.key.name} of {rec.owner}: wrapper pid {rec.running_pid} is gone "
+                "without a finish event; state set to wrapperLost"))
             return replace(job, record=replace(rec, state=JobState.wrapperLost), alarm=True), [
                 NotificationKind.wrapper_lost]
         limit = runtime_limit(cadence, config)
@@ -120,9 +127,10 @@ def line_slots_passed(job: Job, now: float, config: Config) -> bool:
 def retire(job: Job, config: Config) -> Job:
     """State `retired`: nothing is expected of it any more, so no more misses are declared."""
     rec = job.record
-    log.warning("job %s of %s retired: no crontab line runs it and it has not started for %d "
-                "periods; no more misses are declared, a new run or its line brings it back",
-                rec.key.name, rec.owner, config.retire_after_periods)
+    JOB_LINES.warning(f"retired, {rec.owner}", (
+        f"job {rec.key.name} of {rec.owner} retired: no crontab line runs it and it has not "
+        f"started for {config.retire_after_periods} periods; no more misses are declared, a "
+        "new run or its line brings it back"))
     return replace(job, record=replace(rec, state=JobState.retired, next_expected=None),
                    alarm=False)
 
