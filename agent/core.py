@@ -30,6 +30,8 @@ from .store import Job, Store
 log = logging.getLogger(__name__)
 
 RUNNING_STATES = frozenset({JobState.running, JobState.overlapped, JobState.overrunning})
+# States raised by a notification that a successful end of the run clears (cronJobCleared).
+CLEARED_BY_SUCCESS = frozenset({JobState.overlapped, JobState.overrunning})
 MAX_BATCH = 2000
 PRUNE_EVERY = 3600.0
 
@@ -42,12 +44,24 @@ class Raised:
     key: JobKey
     run_time: float | None = None  # the start of the run it is about (overlapped: the attempt)
     late: bool = False  # the event came from the spool
-    record: JobRecord | None = None  # the row to send, for a job the batch removed (forgotten)
+    # the row as the event left it, whatever later events of the batch do (also for a job the
+    # batch removed: forgotten); None: the row as the batch leaves it
+    record: JobRecord | None = None
     requester: str | None = None  # who asked (cronwrap forget)
+    facts: EventFacts | None = None  # the event's own exit status, signal and time
 
 
 # Notifications about a job's life itself: sent even while it is paused.
 LIFE_KINDS = frozenset({NotificationKind.forgotten, NotificationKind.retired})
+
+
+@dataclass(frozen=True)
+class EventFacts:
+    """What a notification tells about its event itself, not about the row."""
+
+    time: float | None = None  # when it happened (None: when the agent noticed it)
+    exit_status: int | None = None  # a finished run's exit status
+    signal: int = 0  # the signal that ended a finished run
 
 
 class LateNotifications:
@@ -115,11 +129,13 @@ class Batch:
         return self.jobs.get(key) or self.base.get(key)
 
     def put(self, job: Job, kinds: Iterable[NotificationKind] = (),
-            run_time: float | None = None, late: bool = False) -> None:
+            run_time: float | None = None, late: bool = False,
+            facts: EventFacts | None = None) -> None:
         key = job.record.key
         self.removed.discard(key)
         self.jobs[key] = job
-        self.notifications += [Raised(kind, key, run_time, late) for kind in kinds]
+        self.notifications += [Raised(kind, key, run_time, late, job.record, facts=facts)
+                               for kind in kinds]
 
     def remove(self, key: JobKey) -> None:
         self.jobs.pop(key, None)
@@ -174,6 +190,7 @@ class AgentCore:
         self.storage_problem: str | None = store.problem
         self._per_owner = Counter(key.owner_uid for key in self._jobs)
         self._started_at = clock()
+        self._table_changed_at: float | None = None  # a row added or removed since the start
         self._listeners: list[JobTableListener] = []
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._late = LateNotifications(config.late_notifications_per_job)
@@ -193,7 +210,7 @@ class AgentCore:
 
     def stats(self) -> AgentStats:
         return AgentStats(len(self._jobs), self._accepted, self._rejected, self._started_at,
-                          self.notifications.suppressed)
+                          self.notifications.suppressed, self._table_changed_at)
 
     # ---- the interface intake, spool drain and watchers use ----
 
@@ -253,7 +270,7 @@ class AgentCore:
                 batch.remove(key)
                 continue
             if job is None:
-                job = Job(JobRecord(key, found[key].owner))
+                job = Job(JobRecord(key, found[key].owner, counters_since=now))
             if key in found:
                 job = in_crontab(job, found[key].schedule)
             elif job.record.state == JobState.retired:
@@ -414,6 +431,9 @@ class AgentCore:
                            prune, batch.forgotten.items())
 
     def _install(self, batch: Batch) -> None:
+        now = self._clock()
+        if batch.removed & set(self._jobs) or set(batch.jobs) - set(self._jobs):
+            self._table_changed_at = now
         self._jobs.update(batch.jobs)
         for key in batch.removed:
             self._jobs.pop(key, None)
@@ -422,7 +442,6 @@ class AgentCore:
         self._forgotten.update(batch.forgotten)
         self._accepted += batch.accepted
         self._rejected += batch.rejected
-        now = self._clock()
         for raised in batch.notifications:  # queued only: the senders run after this
             job = self._jobs.get(raised.key)
             record = raised.record or (job.record if job is not None else None)
@@ -430,8 +449,11 @@ class AgentCore:
                 continue
             if record.paused_until is not None and raised.kind not in LIFE_KINDS:
                 continue  # a paused job raises no notifications
+            facts = raised.facts or EventFacts()
             notification = Notification(raised.kind, record, now, raised.late, raised.run_time,
-                                        requester=raised.requester)
+                                        requester=raised.requester,
+                                        exit_status=facts.exit_status, signal=facts.signal,
+                                        event_time=facts.time)
             if not raised.late or self._late.admit(notification):
                 self.notifications.publish(notification)
         for listener in self._listeners:
@@ -467,7 +489,7 @@ class AgentCore:
             if self._per_owner[owner_uid] + batch.new_per_owner[owner_uid] >= limit:
                 raise Rejected(f"job limit reached: {owner} already has {limit} jobs")
             batch.new_per_owner[owner_uid] += 1
-            job = Job(JobRecord(key, owner))
+            job = Job(JobRecord(key, owner, counters_since=self._clock()))
         elif job.record.owner != owner:
             job = replace(job, record=replace(job.record, owner=owner))
         now = self._clock()
@@ -477,7 +499,7 @@ class AgentCore:
         job, kinds = apply_event(job, event, self.cadence_of, self.config.cron_timezone)
         if retired and job.record.state != JobState.retired:
             log.warning("job %s of %s runs again: no longer retired", key.name, owner)
-        batch.put(job, kinds, run_time_of(event), late)
+        batch.put(job, kinds, run_time_of(event), late, facts_of(event))
         batch.applied[event.id] = self._clock()
         batch.accepted += 1
 
@@ -528,6 +550,14 @@ def _utc(when: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
 
 
+def facts_of(event: Event) -> EventFacts:
+    """The event's own time, and for a finished run its exit status and signal."""
+    if isinstance(event, Finished):
+        return EventFacts(event.start_time + event.duration_ms / 1000, event.exit_status,
+                          event.signal)
+    return EventFacts(event.time)
+
+
 def run_time_of(event: Event) -> float:
     """When the run an event is about started (an overlap: when the skipped start was tried)."""
     return event.start_time if isinstance(event, Finished) else event.time
@@ -566,15 +596,19 @@ def _finished(job: Job, event: Finished, cadence: Cadence, cron_zone: str
     job = replace(job, last_end=end)
     newer_run = (rec.state in RUNNING_STATES and rec.running_pid not in (None, event.pid)
                  and rec.last_start is not None and rec.last_start > event.start_time)
+    state = JobState.timedOut if event.timed_out else JobState.failed if failed else JobState.ok
     if newer_run:  # another run started since: it keeps the row's state
-        return replace(job, record=rec, alarm=failed or job.alarm), kinds
+        return replace(job, record=replace(rec, last_result=state),
+                       alarm=failed or job.alarm), kinds
     if rec.last_start is None or event.start_time > rec.last_start:
         rec = replace(rec, last_start=event.start_time,
                       next_expected=schedule.next_after(cadence, event.start_time, cron_zone))
-    state = JobState.timedOut if event.timed_out else JobState.failed if failed else JobState.ok
     if not failed and job.alarm:
         kinds.append(NotificationKind.recovered)
-    return replace(job, record=replace(rec, state=state, running_pid=None), alarm=failed), kinds
+    elif not failed and rec.state in CLEARED_BY_SUCCESS:
+        kinds.append(NotificationKind.cleared)
+    return replace(job, record=replace(rec, state=state, last_result=state, running_pid=None),
+                   alarm=failed), kinds
 
 
 def _log_transition(before: str | None, after: str | None) -> list[NotificationKind]:
@@ -615,5 +649,6 @@ def job_json(job: Job, cadence: Cadence) -> dict[str, Any]:
         "last_duration_ms": rec.last_duration_ms, "running_pid": rec.running_pid,
         "next_expected": rec.next_expected, "last_log_path": rec.last_log_path,
         "log_problem": rec.log_problem, "paused_until": rec.paused_until,
+        "last_result": rec.last_result.name, "counters_since": rec.counters_since,
         "cadence": {k: v for k, v in asdict(cadence).items() if v is not None},
     }

@@ -17,7 +17,7 @@ from pyasn1.type import constraint, namedval
 from pysnmp.proto import rfc1902
 
 from .mibview import Oid
-from .model import AgentStats, JobRecord, JobState, Notification, NotificationKind
+from .model import RESULTS, AgentStats, JobRecord, JobState, Notification, NotificationKind
 
 # The module's root, assigned in CRON-JOBS-MIB's MODULE-IDENTITY as { netSnmpPlaypen 71 }.
 ROOT: Oid = (1, 3, 6, 1, 4, 1, 8072, 9999, 9999, 71)
@@ -46,6 +46,7 @@ class Scalar(enum.IntEnum):
     cronEventsRejected = 3
     cronAgentStartTime = 4
     cronNotificationsSuppressed = 6
+    cronJobTableLastChange = 15
 
 
 class Column(enum.IntEnum):
@@ -68,6 +69,8 @@ class Column(enum.IntEnum):
     cronJobRunningPid = 15
     cronJobLogProblem = 16
     cronJobPausedUntil = 17
+    cronJobLastResult = 26
+    cronJobCountersSince = 27
 
 
 class NotifyObject(enum.IntEnum):
@@ -79,6 +82,9 @@ class NotifyObject(enum.IntEnum):
     cronNotifyRunTime = 4
     cronNotifyRunCount = 5
     cronNotifyRequester = 6
+    cronNotifyExitStatus = 9
+    cronNotifySignal = 10
+    cronNotifyEventTime = 11
 
 
 INDEX_COLUMNS: tuple[Column, ...] = (Column.cronJobOwner, Column.cronJobName)
@@ -108,6 +114,15 @@ class JobStateValue(rfc1902.Integer32):
         *(int(s) for s in JobState)
     )
     namedValues = namedval.NamedValues(*((s.name, int(s)) for s in JobState))
+
+
+class LastResultValue(rfc1902.Integer32):
+    """cronJobLastResult: cronJobState's outcomes only (never an activity)."""
+
+    subtypeSpec = rfc1902.Integer32.subtypeSpec + constraint.SingleValueConstraint(
+        *(int(s) for s in RESULTS)
+    )
+    namedValues = namedval.NamedValues(*((s.name, int(s)) for s in RESULTS))
 
 
 class TruthValue(rfc1902.Integer32):
@@ -189,6 +204,7 @@ SCALAR_SYNTAX: dict[Scalar, ObjectSyntax] = {
     Scalar.cronEventsRejected: _COUNTER,
     Scalar.cronAgentStartTime: _TIME,
     Scalar.cronNotificationsSuppressed: _COUNTER,
+    Scalar.cronJobTableLastChange: _TIME,
 }
 
 COLUMN_SYNTAX: dict[Column, ObjectSyntax] = {
@@ -211,6 +227,9 @@ COLUMN_SYNTAX: dict[Column, ObjectSyntax] = {
     Column.cronJobRunningPid: ObjectSyntax("Unsigned32", rfc1902.Unsigned32),
     Column.cronJobLogProblem: ObjectSyntax("DisplayString", TextValue, sizes=(TEXT_SIZE,)),
     Column.cronJobPausedUntil: _TIME,
+    Column.cronJobLastResult: ObjectSyntax(
+        "INTEGER", LastResultValue, enums=tuple((s.name, int(s)) for s in RESULTS)),
+    Column.cronJobCountersSince: _TIME,
 }
 
 NOTIFY_OBJECT_SYNTAX: dict[NotifyObject, ObjectSyntax] = {
@@ -222,6 +241,10 @@ NOTIFY_OBJECT_SYNTAX: dict[NotifyObject, ObjectSyntax] = {
     NotifyObject.cronNotifyRunCount: ObjectSyntax(
         "Unsigned32", RunCountValue, value_range=(1, UINT32_MAX)),
     NotifyObject.cronNotifyRequester: _OWNER,
+    NotifyObject.cronNotifyExitStatus: ObjectSyntax(
+        "Integer32", ExitStatusValue, value_range=(-1, 255)),
+    NotifyObject.cronNotifySignal: ObjectSyntax("Integer32", SignalValue, value_range=(0, 255)),
+    NotifyObject.cronNotifyEventTime: _TIME,
 }
 
 # --- notifications ---------------------------------------------------------------------------
@@ -238,6 +261,7 @@ NOTIFICATION_NUMBER: dict[NotificationKind, int] = {
     NotificationKind.forgotten: 9,
     NotificationKind.retired: 10,
     NotificationKind.wrapper_lost: 11,
+    NotificationKind.cleared: 17,
 }
 
 _OWNER_AND_NAME = (NotifyObject.cronNotifyJobOwner, NotifyObject.cronNotifyJobName)
@@ -270,16 +294,32 @@ NOTIFICATION_OBJECTS: dict[NotificationKind, tuple[NotifyObject | Column, ...]] 
     NotificationKind.retired: _OWNER_AND_NAME + (Column.cronJobLastStart, Column.cronJobMisses),
     NotificationKind.wrapper_lost: _OWNER_AND_NAME
     + (Column.cronJobLastStart, Column.cronJobRunningPid),
+    NotificationKind.cleared: _OWNER_AND_NAME
+    + (Column.cronJobState, Column.cronJobLastResult, Column.cronJobLastDuration,
+       NotifyObject.cronNotifyExitStatus, NotifyObject.cronNotifySignal,
+       NotifyObject.cronNotifyEventTime),
 }
 
 
-# Appended after the OBJECTS clause of every older notification about a run (RFC 3416 4.2.6
-# lets an agent add varbinds; the MIB's DESCRIPTIONs say so): positions of the OBJECTS stay put.
-APPENDED_OBJECTS: dict[NotificationKind, tuple[NotifyObject, ...]] = {
-    NotificationKind.failed: RUN_OBJECTS,
-    NotificationKind.overlapped: RUN_OBJECTS,
-    NotificationKind.timed_out: RUN_OBJECTS,
-    NotificationKind.recovered: RUN_OBJECTS,
+# The finished run's own exit status and signal (version 2).
+EXIT_OBJECTS: tuple[NotifyObject, ...] = (
+    NotifyObject.cronNotifyExitStatus, NotifyObject.cronNotifySignal)
+# When the event happened, and the row's state and last outcome as it left them (version 2).
+STATE_OBJECTS: tuple[NotifyObject | Column, ...] = (
+    NotifyObject.cronNotifyEventTime, Column.cronJobState, Column.cronJobLastResult)
+
+# Appended after the OBJECTS clause of the notifications defined before (RFC 3416 4.2.6 lets an
+# agent add varbinds; the MIB's DESCRIPTIONs say so): positions of the OBJECTS stay put.
+APPENDED_OBJECTS: dict[NotificationKind, tuple[NotifyObject | Column, ...]] = {
+    NotificationKind.failed: RUN_OBJECTS + EXIT_OBJECTS + STATE_OBJECTS,
+    NotificationKind.overlapped: RUN_OBJECTS + STATE_OBJECTS,
+    NotificationKind.timed_out: RUN_OBJECTS + EXIT_OBJECTS + STATE_OBJECTS,
+    NotificationKind.recovered: RUN_OBJECTS + EXIT_OBJECTS + STATE_OBJECTS,
+    NotificationKind.missed: STATE_OBJECTS,
+    NotificationKind.overrunning: STATE_OBJECTS,
+    NotificationKind.log_failing: STATE_OBJECTS,
+    NotificationKind.log_recovered: STATE_OBJECTS,
+    NotificationKind.wrapper_lost: STATE_OBJECTS,
 }
 
 
@@ -359,6 +399,8 @@ _COLUMN_RAW: dict[Column, Callable[[JobRecord], int | bytes]] = {
     Column.cronJobRunningPid: lambda r: _unsigned(r.running_pid),
     Column.cronJobLogProblem: lambda r: display_text(r.log_problem),
     Column.cronJobPausedUntil: lambda r: date_and_time(r.paused_until),
+    Column.cronJobLastResult: lambda r: int(r.last_result),
+    Column.cronJobCountersSince: lambda r: date_and_time(r.counters_since),
 }
 
 
@@ -383,6 +425,7 @@ def scalar_values(stats: AgentStats) -> list[tuple[Scalar, Any]]:
         (Scalar.cronEventsRejected, _counter(stats.events_rejected)),
         (Scalar.cronAgentStartTime, date_and_time(stats.started_at)),
         (Scalar.cronNotificationsSuppressed, _counter(stats.notifications_suppressed)),
+        (Scalar.cronJobTableLastChange, date_and_time(stats.table_changed_at or stats.started_at)),
     ]
     return [(s, _value(SCALAR_SYNTAX[s].value_class, v)) for s, v in raw]
 
@@ -412,4 +455,8 @@ _NOTIFY_RAW: dict[NotifyObject, Callable[[Notification], int | bytes]] = {
     NotifyObject.cronNotifyRunCount: lambda n: min(max(n.run_count, 1), UINT32_MAX),
     NotifyObject.cronNotifyRequester: lambda n: (n.requester or "?").encode("ascii", "replace")[
         : OWNER_SIZE[1]],
+    NotifyObject.cronNotifyExitStatus: lambda n: -1 if n.exit_status is None else n.exit_status,
+    NotifyObject.cronNotifySignal: lambda n: n.signal,
+    NotifyObject.cronNotifyEventTime: lambda n: date_and_time(
+        n.time if n.event_time is None else n.event_time),
 }

@@ -36,6 +36,11 @@ class JobState(enum.IntEnum):
     wrapperLost = 12
 
 
+# The values cronJobLastResult takes: outcomes of a run, never an activity.
+RESULTS: tuple[JobState, ...] = (JobState.ok, JobState.failed, JobState.timedOut,
+                                 JobState.missed, JobState.unknown, JobState.wrapperLost)
+
+
 @dataclass(frozen=True)
 class JobKey:
     """A job is identified by its owner's uid (from SO_PEERCRED or the spool's owner) and name."""
@@ -71,6 +76,8 @@ class JobRecord:
     def shown_state(self) -> JobState:
         """cronJobState: `paused` while a pause lasts, else the state its runs left."""
         return JobState.paused if self.paused_until is not None else self.state
+    last_result: JobState = JobState.unknown  # the last outcome (one of RESULTS), not activity
+    counters_since: float | None = None  # when the counters started from zero (the row's birth)
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,7 @@ class AgentStats:
     events_rejected: int
     started_at: float  # wall clock
     notifications_suppressed: int = 0  # by the per-owner limit, since started_at
+    table_changed_at: float | None = None  # a row last added or removed; None: not since start
 
 
 class NotificationKind(enum.Enum):
@@ -98,6 +106,7 @@ class NotificationKind(enum.Enum):
     forgotten = "cronJobForgotten"
     retired = "cronJobRetired"
     wrapper_lost = "cronJobWrapperLost"
+    cleared = "cronJobCleared"
 
 
 @dataclass(frozen=True)
@@ -111,6 +120,9 @@ class Notification:
     run_time: float | None = None  # when the run it is about started (wall clock), if any
     run_count: int = 1  # how many runs it stands for (more than 1: late ones coalesced)
     requester: str | None = None  # who asked (cronwrap forget): a user name or a uid
+    exit_status: int | None = None  # the finished run's own exit status (None: not a run's end)
+    signal: int = 0  # the signal that ended the finished run
+    event_time: float | None = None  # when the event happened (None: when it was noticed)
 
 
 class JobTableListener(Protocol):

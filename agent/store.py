@@ -9,7 +9,7 @@ from pathlib import Path
 
 from cronwrap.wrapper.events import Cadence
 
-from .model import JobKey, JobRecord, JobState
+from .model import RESULTS, JobKey, JobRecord, JobState
 
 DB_NAME = "agent.db"
 WAL_CHECKPOINT_PAGES = 100
@@ -63,6 +63,14 @@ MIGRATIONS: list[str] = [
     CREATE TABLE forgotten (owner_uid INTEGER NOT NULL, name TEXT NOT NULL,
                             time REAL NOT NULL, PRIMARY KEY (owner_uid, name));
     """,
+    # 5: the last outcome apart from activity (cronJobLastResult; NULL: derived from the row
+    # at load) and when the row's counters started (cronJobCountersSince): for rows made
+    # before, the upgrade's time, the first moment the agent can vouch for.
+    """
+    ALTER TABLE jobs ADD COLUMN last_result INTEGER;
+    ALTER TABLE jobs ADD COLUMN counters_since REAL;
+    UPDATE jobs SET counters_since = CAST(strftime('%s', 'now') AS REAL);
+    """,
 ]
 
 
@@ -82,7 +90,8 @@ class Job:
 _RECORD_COLUMNS = (
     "owner", "runs", "failures", "overlaps", "timeouts", "misses", "last_exit_status",
     "last_signal", "last_start", "last_success", "last_duration_ms", "state", "running_pid",
-    "next_expected", "last_log_path", "log_problem", "paused_until",
+    "next_expected", "last_log_path", "log_problem", "paused_until", "last_result",
+    "counters_since",
 )
 _CADENCE_COLUMNS = ("schedule", "every", "grace", "timeout", "max_runtime", "tz")
 _COLUMNS = ("owner_uid", "name", *_RECORD_COLUMNS, *_CADENCE_COLUMNS, "last_end", "alarm",
@@ -210,17 +219,33 @@ def _row_from_job(job: Job) -> tuple[object, ...]:
     values = [rec.key.owner_uid, rec.key.name]
     values += [getattr(rec, column) for column in _RECORD_COLUMNS]
     values[_COLUMNS.index("state")] = int(rec.state)
+    values[_COLUMNS.index("last_result")] = int(rec.last_result)
     values += [getattr(job.cadence, column) for column in _CADENCE_COLUMNS]
     return (*values, job.last_end, int(job.alarm), int(job.reported), job.crontab_schedule,
             job.misses_in_a_row)
+
+
+def _last_result(data: dict[str, object]) -> JobState:
+    """The stored last outcome; for a row stored before it was kept, derived from the row."""
+    if data["last_result"] is not None:
+        return JobState(data["last_result"])
+    state = JobState(data["state"])
+    if state in RESULTS:
+        return state
+    if data["last_exit_status"] is None:
+        return JobState.unknown
+    return JobState.ok if data["last_exit_status"] == 0 and not data["last_signal"] \
+        else JobState.failed
 
 
 def _job_from_row(row: tuple[object, ...]) -> Job:
     data = dict(zip(_COLUMNS, row, strict=True))
     record = JobRecord(
         key=JobKey(data["owner_uid"], data["name"]),  # type: ignore[arg-type]
-        **{column: data[column] for column in _RECORD_COLUMNS if column != "state"},  # type: ignore[arg-type]
+        **{column: data[column] for column in _RECORD_COLUMNS
+           if column not in ("state", "last_result")},  # type: ignore[arg-type]
         state=JobState(data["state"]),
+        last_result=_last_result(data),
     )
     cadence = Cadence(**{column: data[column] for column in _CADENCE_COLUMNS})  # type: ignore[arg-type]
     return Job(record, cadence, data["last_end"], bool(data["alarm"]),  # type: ignore[arg-type]

@@ -69,7 +69,8 @@ def check(job: Job, cadence: Cadence, now: float, config: Config, pid_lost: bool
             JOB_LINES.warning(f"wrapper gone, {rec.owner}", (
                 f"job {rec.key.name} of {rec.owner}: wrapper pid {rec.running_pid} is gone "
                 "without a finish event; state set to wrapperLost"))
-            return replace(job, record=replace(rec, state=JobState.wrapperLost), alarm=True), [
+            return replace(job, record=replace(rec, state=JobState.wrapperLost,
+                                               last_result=JobState.wrapperLost), alarm=True), [
                 NotificationKind.wrapper_lost]
         limit = runtime_limit(cadence, config)
         if (rec.state != JobState.overrunning and limit is not None
@@ -98,7 +99,8 @@ def check(job: Job, cadence: Cadence, now: float, config: Config, pid_lost: bool
         return job, []
     if rec.paused_until is not None:  # paused: slots that pass are not missed
         return replace(job, record=replace(rec, next_expected=slot)), []
-    rec = replace(rec, state=JobState.missed, misses=rec.misses + missed, next_expected=slot)
+    rec = replace(rec, state=JobState.missed, last_result=JobState.missed,
+                  misses=rec.misses + missed, next_expected=slot)
     job = replace(job, record=rec, alarm=True, misses_in_a_row=job.misses_in_a_row + missed)
     periods = config.retire_after_periods
     if not in_crontab and periods and job.misses_in_a_row >= periods:

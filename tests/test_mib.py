@@ -442,7 +442,8 @@ def test_notification_varbinds_follow_the_objects_clause() -> None:
     record = JobRecord(
         JobKey(0, "backup"), "root", failures=3, last_exit_status=2, last_duration_ms=10
     )
-    binds = mib.notification_varbinds(Notification(NotificationKind.failed, record, 0.0))
+    binds = mib.notification_varbinds(Notification(
+        NotificationKind.failed, record, 0.0, exit_status=9, signal=15, event_time=86400.0))
     index = mib.row_index("root", "backup")
     assert [oid for oid, _ in binds] == [
         mib.ROOT + (2, 1, 0),
@@ -454,10 +455,19 @@ def test_notification_varbinds_follow_the_objects_clause() -> None:
         mib.ROOT + (2, 3, 0),
         mib.ROOT + (2, 4, 0),
         mib.ROOT + (2, 5, 0),
+        mib.ROOT + (2, 9, 0),
+        mib.ROOT + (2, 10, 0),
+        mib.ROOT + (2, 11, 0),
+        mib.column_oid(mib.Column.cronJobState) + index,
+        mib.column_oid(mib.Column.cronJobLastResult) + index,
     ]
     assert [bytes(v) for _, v in binds[:2]] == [b"root", b"backup"]
     assert [int(v) for _, v in binds[2:6]] == [2, 0, 10, 3]
     assert int(binds[6][1]) == 2 and bytes(binds[7][1]) == b"" and int(binds[8][1]) == 1
+    # the event's own exit status, signal and time, not the row's
+    assert [int(v) for _, v in binds[9:11]] == [9, 15]
+    assert bytes(binds[11][1]) == mib.date_and_time(86400.0)
+    assert [int(v) for _, v in binds[12:]] == [8, 8]  # unknown, unknown
     assert mib.SNMP_TRAP_OID not in [oid for oid, _ in binds]
     assert mib.notification_oid(NotificationKind.failed) == mib.ROOT + (0, 1)
 
@@ -472,7 +482,8 @@ def test_a_late_coalesced_notification_says_so() -> None:
         mib.date_and_time(86400.5))
     assert int(binds[mib.notify_object_oid(mib.NotifyObject.cronNotifyRunCount) + (0,)]) == 250
     missed = mib.notification_varbinds(Notification(NotificationKind.missed, record, 0.0))
-    assert len(missed) == len(mib.NOTIFICATION_OBJECTS[NotificationKind.missed])
+    assert len(missed) == len(mib.NOTIFICATION_OBJECTS[NotificationKind.missed]) + len(
+        mib.STATE_OBJECTS)
 
 
 def notification_description(name: str) -> str:
@@ -483,12 +494,23 @@ def notification_description(name: str) -> str:
 
 def test_the_mib_says_which_notifications_get_appended_objects() -> None:
     """RFC 3416 4.2.6 appended varbinds are not in OBJECTS: the DESCRIPTIONs must name them."""
-    appended = " ".join(o.name for o in mib.RUN_OBJECTS)
+    run_objects = " ".join(o.name for o in mib.RUN_OBJECTS)
     for kind in NotificationKind:
         said = "The agent appends cronNotifyLate, cronNotifyRunTime and cronNotifyRunCount."
-        assert (said in notification_description(kind.value)) == (kind in mib.APPENDED_OBJECTS)
-        if kind in mib.APPENDED_OBJECTS:
-            assert " ".join(o.name for o in mib.APPENDED_OBJECTS[kind]) == appended
+        appended = " ".join(o.name for o in mib.APPENDED_OBJECTS.get(kind, ()))
+        assert (said in notification_description(kind.value)) == appended.startswith(run_objects)
+    # version 2's objects, appended to every notification defined before, as cronNotifyEventTime
+    # says; the finished-run ones add the exit status and signal first
+    text = " ".join(MIB_FILE.read_text().split())
+    assert ("Every notification of this module ends with cronNotifyEventTime, cronJobState and "
+            "cronJobLastResult") in text
+    for kind in NotificationKind:
+        objects = mib.NOTIFICATION_OBJECTS[kind] + mib.APPENDED_OBJECTS.get(kind, ())
+        if kind is not NotificationKind.cleared:
+            assert objects[-3:] == mib.STATE_OBJECTS
+        finished = kind in (NotificationKind.failed, NotificationKind.timed_out,
+                            NotificationKind.recovered)
+        assert (mib.EXIT_OBJECTS[0] in objects) == (finished or kind is NotificationKind.cleared)
 
 
 def test_well_known_oids() -> None:

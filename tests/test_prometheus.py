@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from cronwrap.agent.model import JobState
+from cronwrap.agent.model import RESULTS, JobState
 from cronwrap.agent.snmp_config import parse_snmp_config
 from netsnmp import REPO, free_port, have_netsnmp, snmp, wait_until
 from pysnmp.proto import rfc1902
@@ -36,6 +36,8 @@ LAST_START = datetime(2026, 11, 25, 5, 0, 0, tzinfo=UTC)
 LAST_SUCCESS = datetime(2026, 11, 24, 5, 0, 0, tzinfo=UTC)
 NEXT_EXPECTED = datetime(2026, 11, 26, 5, 0, 0, tzinfo=UTC)
 AGENT_START = datetime(2026, 11, 25, 4, 30, 15, tzinfo=UTC)
+COUNTERS_SINCE = datetime(2026, 11, 20, 8, 0, 0, tzinfo=UTC)
+TABLE_CHANGED = datetime(2026, 11, 25, 4, 45, 0, tzinfo=UTC)
 DISK_FULL = "writing /var/log/cronwrap/root/backup/x.log failed: No space left on device"
 STATES = tuple(state.name for state in JobState)  # the MIB's cronJobState names
 PAUSED_UNTIL = datetime(2026, 11, 25, 7, 0, 0, tzinfo=UTC)
@@ -62,6 +64,7 @@ def job(owner: str, name: str, runs: int, failures: int, state: str, exit_status
         12: rfc1902.Unsigned32(1500), 13: rfc1902.Integer32(JobState[state]),
         14: date_and_time(NEXT_EXPECTED), 15: rfc1902.Unsigned32(0),
         16: rfc1902.OctetString(log_problem), 17: date_and_time(paused_until),
+        26: rfc1902.Integer32(JobState[state]), 27: date_and_time(COUNTERS_SINCE),
     }
     return {JOB_ENTRY + (column,) + index: value for column, value in columns.items()}
 
@@ -72,6 +75,7 @@ def known_view() -> SortedView:
         SUBTREE + (1, 2, 0): rfc1902.Counter32(12),
         SUBTREE + (1, 3, 0): rfc1902.Counter32(1),
         SUBTREE + (1, 4, 0): date_and_time(AGENT_START),
+        SUBTREE + (1, 15, 0): date_and_time(TABLE_CHANGED),
     }
     return SortedView({
         **scalars,
@@ -162,6 +166,16 @@ def test_state_is_a_state_set(runner: AgentRunner, exporter: Exporter) -> None:
         assert series == {state: float(state == current) for state in STATES}
 
 
+def test_last_result_is_a_state_set(runner: AgentRunner, exporter: Exporter) -> None:
+    agent = runner.start(view=known_view())
+    samples = exporter.scrape(agent.address)
+    results = [s.name for s in RESULTS]
+    for owner, name, last in (("root", "backup", "failed"), ("alice", "report", "ok")):
+        series = {result: samples[f'cronjob_last_result{{cronjob_last_result="{result}",'
+                                  f'name="{name}",owner="{owner}"}}'] for result in results}
+        assert series == {result: float(result == last) for result in results}
+
+
 def test_log_problem_is_a_label_and_empty_when_the_run_logged(runner: AgentRunner,
                                                               exporter: Exporter) -> None:
     agent = runner.start(view=known_view())
@@ -183,6 +197,8 @@ def test_date_and_time_columns_are_unix_timestamps(runner: AgentRunner,
     assert samples[f"cronjob_paused_until{{{report}}}"] == PAUSED_UNTIL.timestamp()
     assert f"cronjob_paused_until{{{backup}}}" not in samples  # not paused: no series
     assert samples["cron_agent_start_time"] == AGENT_START.timestamp()
+    assert samples[f"cronjob_counters_since{{{backup}}}"] == COUNTERS_SINCE.timestamp()
+    assert samples["cronjob_table_last_change"] == TABLE_CHANGED.timestamp()
     # "never" (a zero-length DateAndTime) gives no series rather than a bogus time.
     assert f"cronjob_last_success{{{backup}}}" not in samples
 
