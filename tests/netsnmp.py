@@ -171,7 +171,8 @@ class Snmptrapd(_Daemon):
     name = "snmptrapd"
 
     def __init__(self, directory: Path, config: str = "authCommunity log public",
-                 mibs: bool = False, port: int | None = None) -> None:
+                 mibs: bool | str = False, port: int | None = None) -> None:
+        """mibs: True loads CRON-JOBS-MIB from mibs/; a string is the -m module list."""
         super().__init__(directory)
         self.port = port or free_port()
         self.log = self.dir / "traps.log"
@@ -183,7 +184,8 @@ class Snmptrapd(_Daemon):
         config.write_text(self.config_text + "\n")
         persist = self.dir / "persist"
         persist.mkdir(exist_ok=True)
-        mib_options = ["-M", f"+{MIBS_DIR}", "-m", "CRON-JOBS-MIB"] if self.mibs else ["-m", ""]
+        modules = self.mibs if isinstance(self.mibs, str) else "CRON-JOBS-MIB"
+        mib_options = ["-M", f"+{MIBS_DIR}", "-m", modules] if self.mibs else ["-m", ""]
         self._spawn(
             ["snmptrapd", "-f", "-C", *mib_options, "-c", str(config), "-Lf", str(self.log),
              "-p", str(self.dir / "snmptrapd.pid"), f"udp:127.0.0.1:{self.port}"],

@@ -10,22 +10,27 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 from agent_support import cronwrap_command, send_or_spool
-from cronwrap.agent import store
+from cronwrap.agent import mib, store
 from cronwrap.agent.config import Config
 from cronwrap.agent.core import AgentCore, apply_event
 from cronwrap.agent.model import JobKey, JobRecord, JobState, NotificationKind
 from cronwrap.agent.store import Job, Store
 from cronwrap.wrapper.events import Finished, Overlapped, Started, new_event_id
 from e2e_support import instance, parse_date_and_time, received, rig
-from netsnmp import free_port, have_netsnmp
+from netsnmp import Snmptrapd, free_port, have_netsnmp
 
 KEY = JobKey(1000, "backup")
 T0 = 1_800_000_000.0
+
+
+def oid_text(oid: tuple[int, ...]) -> str:
+    return ".".join(map(str, oid))
 
 
 def started(t: float, pid: int = 10, name: str = KEY.name) -> Started:
@@ -179,3 +184,31 @@ def test_running_again_keeps_last_result_and_an_overlap_is_cleared(tmp_path: Pat
             assert send_or_spool(r.agent.socket, r.agent.spool, event) == "acked"
         cleared = received(r.trapd, "cronJobCleared", "steady")
         assert 'cronJobState."root"."steady" = INTEGER: ok(1)' in cleared
+
+
+# --- a receiver set up as the README says prints names ---------------------------------------
+
+def readme_mibs_line() -> str:
+    """The module list of the README's snmp.conf `mibs +...` line."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    (line,) = [line for line in readme.splitlines() if line.startswith("mibs +")]
+    return line.removeprefix("mibs +")
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not have_netsnmp(), reason="Net-SNMP tools are not installed")
+def test_snmptrapd_with_the_readme_mibs_prints_every_varbind_by_name(tmp_path: Path) -> None:
+    # Regression (issue 14): without SNMPv2-MIB (Debian ships none) snmptrapd printed
+    # SNMPv2-SMI::mib-2.1.3.0 and snmpModules.1.1.4.1.0, so handlers matching snmpTrapOID.0
+    # found nothing.
+    modules = readme_mibs_line()
+    assert "SNMPv2-MIB" in modules.split(":")
+    with Snmptrapd(tmp_path / "trapd", mibs=modules) as trapd:
+        subprocess.run(["snmptrap", "-v2c", "-c", "public", "-m", "", f"127.0.0.1:{trapd.port}",
+                        "", oid_text(mib.notification_oid(NotificationKind.failed)),
+                        oid_text(mib.notify_object_oid(mib.NotifyObject.cronNotifyJobName)
+                                 + (0,)), "s", "backup"], check=True, timeout=30)
+        (line,) = trapd.wait_for(r"[^\n]*cronNotifyJobName[^\n]*")
+    assert "SNMPv2-MIB::sysUpTime.0 = Timeticks:" in line
+    assert "SNMPv2-MIB::snmpTrapOID.0 = OID: CRON-JOBS-MIB::cronJobFailed\t" in line
+    assert "SNMPv2-SMI" not in line and "iso." not in line
