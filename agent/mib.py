@@ -320,6 +320,8 @@ APPENDED_OBJECTS: dict[NotificationKind, tuple[NotifyObject | Column, ...]] = {
     NotificationKind.log_failing: STATE_OBJECTS,
     NotificationKind.log_recovered: STATE_OBJECTS,
     NotificationKind.wrapper_lost: STATE_OBJECTS,
+    NotificationKind.forgotten: STATE_OBJECTS,
+    NotificationKind.retired: STATE_OBJECTS,
 }
 
 

@@ -64,7 +64,8 @@ def job(owner: str, name: str, runs: int, failures: int, state: str, exit_status
         12: rfc1902.Unsigned32(1500), 13: rfc1902.Integer32(JobState[state]),
         14: date_and_time(NEXT_EXPECTED), 15: rfc1902.Unsigned32(0),
         16: rfc1902.OctetString(log_problem), 17: date_and_time(paused_until),
-        26: rfc1902.Integer32(JobState[state]), 27: date_and_time(COUNTERS_SINCE),
+        26: rfc1902.Integer32(JobState.ok if exit_status == 0 else JobState.failed),
+        27: date_and_time(COUNTERS_SINCE),
     }
     return {JOB_ENTRY + (column,) + index: value for column, value in columns.items()}
 
