@@ -30,7 +30,7 @@ HOST_TOOLS = {
     "snmpbulkwalk": "snmp",
     "snmptrapd": "snmptrapd",
 }
-# The .deb is rebuilt when one of these tracked files is newer than it (tests are not in it).
+# The .deb is rebuilt when a file under these is newer than it (tests are not in it).
 PACKAGED_SOURCES = (
     "agent", "wrapper", "mibs", "packaging", "docs", "scripts/build-deb", "pyproject.toml",
     "README.md", "LICENSE",
@@ -68,12 +68,15 @@ def project_version() -> str:
 
 
 def newest_source_mtime() -> float:
-    listed = subprocess.run(
-        ["git", "-C", str(REPO), "ls-files", "-z", "--", *PACKAGED_SOURCES],
-        capture_output=True, check=True,
-    ).stdout.split(b"\0")
-    paths = [REPO / os.fsdecode(name) for name in listed if name]
-    return max(path.stat().st_mtime for path in paths if path.exists())
+    """The newest modification time among the files the .deb is built from."""
+    newest = 0.0
+    for name in PACKAGED_SOURCES:
+        top = REPO / name
+        files = [top] if top.is_file() else [p for p in top.rglob("*") if p.is_file()]
+        for path in files:
+            if "__pycache__" not in path.parts:
+                newest = max(newest, path.stat().st_mtime)
+    return newest
 
 
 def fresh_deb() -> Path | None:
