@@ -24,15 +24,13 @@ from cronwrap.wrapper.events import (
     MAX_MESSAGE_BYTES,
     MAX_STATUS_REPLY_BYTES,
     EventError,
-    ForgetRequest,
-    LifeRequest,
-    PauseRequest,
     StatusRequest,
     decode_message,
     encode_reply,
     error_reply,
     ok_reply,
 )
+from cronwrap.wrapper.life_messages import ForgetRequest, LifeRequest, PauseRequest
 
 from .config import Config
 from .core import AgentCore, NoSuchJob, Rejected, Unavailable, job_json

@@ -17,6 +17,12 @@ from cronwrap.wrapper.events import (
     StatusRequest,
     decode_message,
 )
+from cronwrap.wrapper.life_messages import (
+    ForgetRequest,
+    LifeRequest,
+    PauseRequest,
+    ResumeRequest,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -36,7 +42,15 @@ events: st.SearchStrategy[Event] = st.one_of(
               timed_out=st.booleans(), log_path=texts, log_problem=texts, **common),
     st.builds(Overlapped, holder_pid=st.none() | pids, **common),
 )
-messages = events | st.builds(StatusRequest, jobs=st.lists(job_names, max_size=5).map(tuple))
+owner_uids = st.none() | st.integers(0, 2**32 - 2)
+life_requests = st.one_of(
+    st.builds(ForgetRequest, job=job_names, owner_uid=owner_uids),
+    st.builds(PauseRequest, job=job_names, owner_uid=owner_uids,
+              seconds=st.floats(1, 10 * 365 * 24 * 3600, allow_nan=False)),
+    st.builds(ResumeRequest, job=job_names, owner_uid=owner_uids),
+)
+messages = (events | st.builds(StatusRequest, jobs=st.lists(job_names, max_size=5).map(tuple))
+            | life_requests)
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=20),
@@ -60,7 +74,8 @@ def decodes_or_refuses(data: bytes) -> None:
 
 @FAST
 @given(messages)
-def test_valid_messages_round_trip_exactly(message: Event | StatusRequest) -> None:
+def test_valid_messages_round_trip_exactly(message: Event | StatusRequest | LifeRequest
+                                           ) -> None:
     wire = message.to_wire()
     assert wire.endswith(b"\n") and wire.count(b"\n") == 1
     assert decode_message(wire) == message
@@ -74,7 +89,7 @@ def test_arbitrary_bytes_raise_only_event_errors(data: bytes) -> None:
 
 @FAST
 @given(messages, st.data())
-def test_mutated_messages_raise_only_event_errors(message: Event | StatusRequest,
+def test_mutated_messages_raise_only_event_errors(message: Event | StatusRequest | LifeRequest,
                                                  data: st.DataObject) -> None:
     wire = bytearray(message.to_wire())
     for _ in range(data.draw(st.integers(1, 4))):
@@ -85,7 +100,8 @@ def test_mutated_messages_raise_only_event_errors(message: Event | StatusRequest
 
 @FAST
 @given(st.dictionaries(st.sampled_from(["v", "type", "id", "job", "time", "pid", "cadence",
-                                        "start_time", "exit_status", "jobs", "holder_pid"]),
+                                        "start_time", "exit_status", "jobs", "holder_pid",
+                                        "owner_uid", "seconds"]),
                        json_values, max_size=8))
 def test_arbitrary_json_objects_raise_only_event_errors(obj: dict[str, object]) -> None:
     decodes_or_refuses(json.dumps(obj).encode())

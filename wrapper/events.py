@@ -11,7 +11,13 @@ import json
 import os
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:  # defined there, loaded only when such a request arrives
+    from cronwrap.wrapper.life_messages import LifeRequest
+
+if TYPE_CHECKING:
+    pass
 
 SCHEMA_VERSION = 1
 MAX_MESSAGE_BYTES = 16 * 1024
@@ -125,47 +131,11 @@ class StatusRequest:
         return encode_message({"v": SCHEMA_VERSION, "type": self.KIND, "jobs": list(self.jobs)})
 
 
-@dataclass(frozen=True)
-class LifeRequest:
-    """A change to one job's life (`cronwrap forget/pause/resume`): the caller's own job, or
-    with `owner_uid` another user's, which the agent allows to root only."""
-
-    KIND: ClassVar[str] = ""
-    job: str
-    owner_uid: int | None = None
-
-    def to_wire(self) -> bytes:
-        fields = {key: value for key, value in asdict(self).items() if value is not None}
-        return encode_message({"v": SCHEMA_VERSION, "type": self.KIND, **fields})
-
-
-@dataclass(frozen=True)
-class ForgetRequest(LifeRequest):
-    """Drop the job's row and counts."""
-
-    KIND: ClassVar[str] = "forget"
-
-
-@dataclass(frozen=True)
-class PauseRequest(LifeRequest):
-    """No notifications and no misses for `seconds` from when the agent applies it."""
-
-    KIND: ClassVar[str] = "pause"
-    seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class ResumeRequest(LifeRequest):
-    """End the job's pause now."""
-
-    KIND: ClassVar[str] = "resume"
-
-
-Message = Started | Finished | Overlapped | StatusRequest | LifeRequest
+Message = Started | Finished | Overlapped | StatusRequest
 EVENT_TYPES: dict[str, type[Event]] = {cls.KIND: cls for cls in (Started, Finished, Overlapped)}
-LIFE_TYPES: dict[str, type[LifeRequest]] = {
-    cls.KIND: cls for cls in (ForgetRequest, PauseRequest, ResumeRequest)}
-MAX_UID = 2**32 - 2  # (uid_t)-1 is "no uid"
+# forget, pause, resume: defined in life_messages, imported only when one arrives (every cron
+# run imports this module; the wrapper never sends those)
+LIFE_KINDS = frozenset({"forget", "pause", "resume"})
 
 
 def encode_message(obj: dict[str, Any]) -> bytes:
@@ -193,7 +163,7 @@ def encode_reply(obj: dict[str, Any]) -> bytes:
     return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode() + b"\n"
 
 
-def decode_message(line: bytes) -> Message:
+def decode_message(line: bytes) -> Message | LifeRequest:
     """Parse and validate one wire line; raise EventError naming the first problem found."""
     if len(line) > MAX_MESSAGE_BYTES:
         raise EventError(f"message exceeds the {MAX_MESSAGE_BYTES}-byte limit")
@@ -209,8 +179,10 @@ def decode_message(line: bytes) -> Message:
     kind = obj.get("type")
     if kind == StatusRequest.KIND:
         return _decode_status(obj)
-    if isinstance(kind, str) and kind in LIFE_TYPES:
-        return _decode_life(LIFE_TYPES[kind], obj)
+    if isinstance(kind, str) and kind in LIFE_KINDS:
+        from cronwrap.wrapper.life_messages import decode_life
+
+        return decode_life(kind, obj)
     if not isinstance(kind, str) or kind not in EVENT_TYPES:
         raise EventError(f"unknown message type {kind!r}")
     return _decode_event(EVENT_TYPES[kind], obj)
@@ -222,19 +194,6 @@ def _decode_status(obj: dict[str, Any]) -> StatusRequest:
     if not isinstance(jobs, list) or not all(is_valid_job_name(j) for j in jobs):
         raise EventError("'jobs' must be a list of valid job names")
     return StatusRequest(jobs=tuple(jobs))
-
-
-def _decode_life(cls: type[LifeRequest], obj: dict[str, Any]) -> LifeRequest:
-    _reject_unknown(obj, {"v", "type", "job", "owner_uid"}
-                    | ({"seconds"} if cls is PauseRequest else set()))
-    if not is_valid_job_name(obj.get("job")):
-        raise EventError(f"invalid job name {obj.get('job')!r}")
-    fields: dict[str, Any] = {"job": obj["job"]}
-    if obj.get("owner_uid") is not None:
-        fields["owner_uid"] = _integer(obj, "owner_uid", 0, MAX_UID)
-    if cls is PauseRequest:
-        fields["seconds"] = _number(obj, "seconds", 1, MAX_SECONDS)
-    return cls(**fields)
 
 
 _COMMON = {"v", "type", "id", "job", "time", "pid"}

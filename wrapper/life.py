@@ -13,13 +13,8 @@ from typing import Any, NoReturn
 
 from .durations import parse_duration
 from .errors import UsageError
-from .events import (
-    ForgetRequest,
-    LifeRequest,
-    PauseRequest,
-    ResumeRequest,
-    is_valid_job_name,
-)
+from .events import is_valid_job_name
+from .life_messages import ForgetRequest, LifeRequest, PauseRequest, ResumeRequest
 
 DEFAULT_SOCKET = "/run/cronwrap/agent.sock"
 TIMEOUT = 10.0

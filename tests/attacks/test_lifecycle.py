@@ -12,14 +12,8 @@ import time
 
 import pytest
 from agent_support import Agent, request
-from cronwrap.wrapper.events import (
-    Finished,
-    ForgetRequest,
-    PauseRequest,
-    ResumeRequest,
-    StatusRequest,
-    new_event_id,
-)
+from cronwrap.wrapper.events import Finished, StatusRequest, new_event_id
+from cronwrap.wrapper.life_messages import ForgetRequest, PauseRequest, ResumeRequest
 
 from .support import User, cronwrap_as, owned_dir, send_as
 
