@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from agent_support import cronwrap_command
 from cronwrap.agent import schedule
 from cronwrap.agent.config import Config
 from cronwrap.agent.core import AgentCore, NoSuchJob
@@ -256,3 +258,24 @@ def test_a_paused_job_is_not_retired_and_a_retired_one_is_not_expected_after_a_p
         assert h.row().state == JobState.retired and h.row().next_expected is None
 
     scenario(tmp_path, body)
+
+
+# --- the command line's own mistakes --------------------------------------------------------
+
+
+@pytest.mark.parametrize(("args", "status", "said"), [
+    (["pause", "backup"], 64, "the following arguments are required: --for"),
+    (["pause", "backup", "--for", "soon"], 64, "--for: 'soon' is not a duration"),
+    (["pause", "backup", "--for", "0.5"], 64, "shorter than a second"),
+    (["forget", "../etc"], 64, "invalid job name '../etc'"),
+    (["resume", "backup", "--user", "no-such-user-here"], 67, "no user named"),
+    (["forget", "backup"], 69, "cannot reach the agent at"),
+])
+def test_mistakes_are_one_line_and_an_exit_status(tmp_path: Path, args: list[str], status: int,
+                                                  said: str) -> None:
+    command = cronwrap_command()
+    assert command is not None
+    done = subprocess.run([command, *args, "--socket", str(tmp_path / "no-agent.sock")],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == status and said in done.stderr
+    assert len(done.stderr.splitlines()) == 1 and done.stdout == ""

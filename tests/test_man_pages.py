@@ -17,7 +17,8 @@ BIN = Path(sys.executable).parent
 OPTION = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*[a-z0-9](?![\w-])")
 PAGES = {
     "cronwrap.1": [["cronwrap", "--help"], ["cronwrap", "status", "--help"],
-                   ["cronwrap", "logs", "--help"]],
+                   ["cronwrap", "logs", "--help"], ["cronwrap", "pause", "--help"],
+                   ["cronwrap", "resume", "--help"], ["cronwrap", "forget", "--help"]],
     "cronwrap-agent.8": [["cronwrap-agent", "--help"]],
 }
 
