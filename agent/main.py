@@ -34,7 +34,7 @@ DEFAULT_AGENTX = "unix:/var/agentx/master"
 # CRON-JOBS-MIB and the SNMPv2 stand-ins it imports: the source tree's mibs/, installed as the
 # package cronwrap.mibs, which is the same relative place.
 MIB_DIR = Path(__file__).resolve().parent.parent / "mibs"
-MIB_MODULES = ("CRON-JOBS-MIB", "SNMPv2-SMI", "SNMPv2-TC", "SNMPv2-CONF")
+MIB_MODULE = "CRON-JOBS-MIB"
 EX_USAGE = 64
 EX_UNAVAILABLE = 69
 EX_CANTCREAT = 73
@@ -119,10 +119,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="serve SNMP itself (no snmpd needed) on udp:HOST:PORT or "
                         "udp6:[HOST]:PORT; repeatable; replaces [snmp] listen of --config; "
                         "access and trap targets come from the [snmp] section of --config")
-    p.add_argument("--print-mib", metavar="MODULE", nargs="?", const=MIB_MODULES[0],
-                   choices=MIB_MODULES,
-                   help="print CRON-JOBS-MIB (or one of the SNMPv2-SMI, SNMPv2-TC, SNMPv2-CONF "
-                        "stand-ins it imports, for hosts without the IETF MIBs) and exit")
+    p.add_argument("--print-mib", metavar="MODULE", nargs="?", const=MIB_MODULE,
+                   choices=sorted(path.stem for path in MIB_DIR.glob("*.txt")),
+                   help="print CRON-JOBS-MIB (or one of the stand-ins for the SNMPv2 modules "
+                        "it and its notifications use, for hosts without the IETF MIBs: "
+                        "%(choices)s) and exit")
     p.add_argument("--check-config", action="store_true",
                    help="check the configuration file and options, print a summary, and exit")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")

@@ -11,13 +11,8 @@ from __future__ import annotations
 import time
 
 from agent_support import Agent, wait_for
-from cronwrap.wrapper.events import (
-    Finished,
-    ForgetRequest,
-    PauseRequest,
-    ResumeRequest,
-    new_event_id,
-)
+from cronwrap.wrapper.events import Finished, new_event_id
+from cronwrap.wrapper.life_messages import ForgetRequest, PauseRequest, ResumeRequest
 
 from .support import User, send_as
 
