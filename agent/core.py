@@ -624,7 +624,9 @@ def _overlapped(job: Job, event: Overlapped, cadence: Cadence, cron_zone: str
                 ) -> tuple[Job, list[NotificationKind]]:
     rec = replace(job.record, overlaps=job.record.overlaps + 1)
     if job.last_end is not None and event.time <= job.last_end and rec.state not in RUNNING_STATES:
-        return replace(job, record=rec), []  # the holder has finished since: no new state
+        # the holder has finished since (a late, spooled overlap): no new state, but the
+        # overlap did happen and is notified like any other
+        return replace(job, record=rec), [NotificationKind.overlapped]
     rec = replace(rec, running_pid=event.holder_pid or rec.running_pid,
                   next_expected=schedule.next_after(cadence, event.time, cron_zone)
                   or rec.next_expected)

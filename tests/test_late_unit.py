@@ -81,3 +81,22 @@ def test_late_notifications_per_job_is_a_whole_number(tmp_path: Path) -> None:
     path.write_text("[agent]\nlate_notifications_per_job = 2.5\n")
     with pytest.raises(ConfigError, match="late_notifications_per_job must be a non-negative"):
         load(path)
+
+
+def test_a_spooled_overlap_older_than_the_last_run_still_notifies(tmp_path: Path) -> None:
+    """The holder's finish was delivered live, the skipped start's overlap was spooled."""
+    async def scenario() -> list[Notification]:
+        core = AgentCore(Store(tmp_path), Config())
+        writer = asyncio.create_task(core.run())
+        queue = core.notifications.subscribe()
+        await core.submit(0, "root", Finished(new_event_id(), "long", T0 + 60, 10,
+                                              start_time=T0, duration_ms=60_000))
+        await core.submit(0, "root", Overlapped(new_event_id(), "long", T0 + 30, 11, 10),
+                          late=True)
+        core.flush_late()
+        writer.cancel()
+        return published(core, queue)
+
+    notes = asyncio.run(scenario())
+    assert [(n.kind, n.late, n.run_time, n.job.overlaps, n.job.state.name) for n in notes] == [
+        (NotificationKind.overlapped, True, T0 + 30, 1, "ok")]
