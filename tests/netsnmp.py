@@ -171,13 +171,18 @@ class Snmptrapd(_Daemon):
     name = "snmptrapd"
 
     def __init__(self, directory: Path, config: str = "authCommunity log public",
-                 mibs: bool | str = False, port: int | None = None) -> None:
-        """mibs: True loads CRON-JOBS-MIB from mibs/; a string is the -m module list."""
+                 mibs: bool | str = False, port: int | None = None,
+                 numeric: bool = False) -> None:
+        """mibs: True loads CRON-JOBS-MIB from mibs/; a string is the -m module list.
+
+        numeric: print OIDs numerically (-On), as SNMPTT wants them from a traphandle.
+        """
         super().__init__(directory)
         self.port = port or free_port()
         self.log = self.dir / "traps.log"
         self.config_text = config
         self.mibs = mibs
+        self.numeric = numeric
 
     def start(self) -> None:
         config = self.dir / "snmptrapd.conf"
@@ -187,7 +192,8 @@ class Snmptrapd(_Daemon):
         modules = self.mibs if isinstance(self.mibs, str) else "CRON-JOBS-MIB"
         mib_options = ["-M", f"+{MIBS_DIR}", "-m", modules] if self.mibs else ["-m", ""]
         self._spawn(
-            ["snmptrapd", "-f", "-C", *mib_options, "-c", str(config), "-Lf", str(self.log),
+            ["snmptrapd", "-f", "-C", *mib_options, *(["-On"] if self.numeric else []),
+             "-c", str(config), "-Lf", str(self.log),
              "-p", str(self.dir / "snmptrapd.pid"), f"udp:127.0.0.1:{self.port}"],
             env={"SNMP_PERSISTENT_DIR": str(persist)},
         )

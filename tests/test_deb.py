@@ -37,6 +37,7 @@ SHIPPED = {  # file in the package -> the tree's file it is a copy of
     "etc/cronwrap/agent.toml": "packaging/agent.toml",
     "etc/cronwrap/cronwrap.toml": "docs/cronwrap.toml.example",
     "usr/share/cronwrap/snmpd.conf": "packaging/snmpd/snmpd.conf",
+    "usr/share/cronwrap/snmptt/cronwrap.conf": "packaging/snmptt/cronwrap.conf",
     "usr/share/doc/cronwrap/README.md": "README.md",
     "usr/share/doc/cronwrap/docs/operations.md": "docs/operations.md",
     **{f"usr/share/snmp/mibs/{p.name}": f"mibs/{p.name}" for p in (REPO / "mibs").glob("*.txt")},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import warnings
@@ -84,6 +85,14 @@ def snmptranslate(*args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         check=False,
     )
+
+
+def test_every_description_starts_with_a_whole_sentence() -> None:
+    # SNMPTT, NMS MIB browsers and snmptranslate -Td summaries show a DESCRIPTION's first line.
+    texts = re.findall(r'DESCRIPTION\s*"([^"]*)"', MIB_FILE.read_text())
+    assert len(texts) > 50
+    cut = [text.splitlines()[0] for text in texts if not text.splitlines()[0].endswith(".")]
+    assert not cut, cut
 
 
 @needs_snmptranslate
