@@ -85,7 +85,7 @@ def test_bad_row_in_an_old_database_stops_no_one(attackers: tuple[User, ...],
                        next_expected=time.time() - 3600)
     store.commit([Job(legacy, Cadence(schedule=NEVER), reported=True)], [], [], {})
     store.close()
-    start_root_agent(agent.base)
+    agent = start_root_agent(agent.base)  # the running one: closed below
     try:
         watched(agent, victim)
         watched(agent, victim)  # more passes: still one line about the bad row
@@ -104,7 +104,7 @@ def test_never_firing_crontab_line_stops_no_one(attackers: tuple[User, ...],
     crontabs = agent.crontabs / "var/spool/cron/crontabs"
     crontabs.mkdir(parents=True)
     (crontabs / attacker.name).write_text(f"{NEVER} cronwrap -n leapless -- true\n")
-    start_root_agent(agent.base)
+    agent = start_root_agent(agent.base)  # the running one: closed below
     try:
         watched(agent, victim)
     finally:
