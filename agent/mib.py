@@ -7,10 +7,12 @@ tests/test_mib.py compiles the MIB with pysmi and fails when anything here disag
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from pyasn1.type import constraint, namedval
@@ -19,8 +21,38 @@ from pysnmp.proto import rfc1902
 from .mibview import Oid
 from .model import RESULTS, AgentStats, JobRecord, JobState, Notification, NotificationKind
 
-# The module's root, assigned in CRON-JOBS-MIB's MODULE-IDENTITY as { netSnmpPlaypen 71 }.
-ROOT: Oid = (1, 3, 6, 1, 4, 1, 8072, 9999, 9999, 71)
+# The MIB this module mirrors: mibs/ in the source tree, the package cronwrap.mibs installed.
+MIB_FILE = Path(__file__).resolve().parent.parent / "mibs" / "CRON-JOBS-MIB.txt"
+
+# The arcs a MODULE-IDENTITY may hang the module under, by the name it uses for them.
+KNOWN_ARCS: dict[str, Oid] = {
+    "iso": (1,),
+    "enterprises": (1, 3, 6, 1, 4, 1),
+    "netSnmpExperimental": (1, 3, 6, 1, 4, 1, 8072, 9999),
+    "netSnmpPlaypen": (1, 3, 6, 1, 4, 1, 8072, 9999, 9999),
+}
+_MODULE_IDENTITY = re.compile(
+    r"^\w[\w-]*\s+MODULE-IDENTITY\b(?:(?!::=).)*::=\s*\{\s*([A-Za-z][\w-]*)((?:\s+\d+)+)\s*\}",
+    re.S | re.M)
+
+
+def root_of(mib_text: str) -> Oid:
+    """The OID a MIB's MODULE-IDENTITY assigns, e.g. `::= { netSnmpPlaypen 71 }`.
+
+    Raises ValueError when there is none or it hangs under an arc not in KNOWN_ARCS.
+    """
+    found = _MODULE_IDENTITY.search(mib_text)
+    if found is None:
+        raise ValueError("no MODULE-IDENTITY with an assignment like ::= { enterprises 99999 }")
+    parent, numbers = found[1], tuple(int(n) for n in found[2].split())
+    if parent not in KNOWN_ARCS:
+        raise ValueError(f"MODULE-IDENTITY hangs under {parent!r}; known arcs: "
+                         + ", ".join(KNOWN_ARCS))
+    return KNOWN_ARCS[parent] + numbers
+
+
+# The module's root: the one place it is written is the MIB's MODULE-IDENTITY (docs/mib.md).
+ROOT: Oid = root_of(MIB_FILE.read_text(encoding="ascii"))
 NOTIFICATIONS: Oid = ROOT + (0,)
 OBJECTS: Oid = ROOT + (1,)
 NOTIFY_OBJECTS: Oid = ROOT + (2,)
