@@ -635,7 +635,7 @@ def _overlapped(job: Job, event: Overlapped, cadence: Cadence, cron_zone: str
             NotificationKind.overlapped]
     # the holder is a run whose wrapper was killed: that run is lost (announced once)
     kinds = [] if rec.state == JobState.wrapperLost else [NotificationKind.wrapper_lost]
-    rec = replace(rec, state=JobState.wrapperLost)
+    rec = replace(rec, state=JobState.wrapperLost, last_result=JobState.wrapperLost)
     return replace(job, record=rec, alarm=True), [*kinds, NotificationKind.overlapped]
 
 

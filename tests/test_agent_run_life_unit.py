@@ -48,6 +48,7 @@ def test_a_wrapper_gone_without_a_finish_makes_the_run_lost_once() -> None:
     job, kinds = check(running(), Cadence(), T0 + 60, Config(), pid_lost=True)
     rec = job.record
     assert (rec.state, rec.running_pid, rec.last_start) == (JobState.wrapperLost, 42, T0)
+    assert rec.last_result == JobState.wrapperLost
     assert kinds == [NotificationKind.wrapper_lost] and job.alarm
     # no longer a running state: the watcher does not look at its pid again
     assert check(job, Cadence(), T0 + 120, Config(), pid_lost=True) == (job, [])
@@ -57,6 +58,7 @@ def test_an_overlap_naming_a_lost_wrapper_makes_the_run_lost_at_once() -> None:
     job, kinds = apply(running(), overlap(T0 + 60, holder=4242, lost_wrapper=42))
     rec = job.record
     assert (rec.state, rec.running_pid, rec.overlaps) == (JobState.wrapperLost, 4242, 1)
+    assert rec.last_result == JobState.wrapperLost  # as when the watcher finds the loss
     assert kinds == [NotificationKind.wrapper_lost, NotificationKind.overlapped]
     job, kinds = apply(job, overlap(T0 + 120, holder=4242, lost_wrapper=42))
     assert (job.record.state, job.record.overlaps) == (JobState.wrapperLost, 2)
