@@ -79,6 +79,7 @@ def assert_late_traps(r: Rig, before: dt.datetime, after: dt.datetime) -> None:
     assert earliest <= run_time(timed_out) <= after
     overlapped = received(r.trapd, "cronJobOverlapped", "long", timeout=30)
     assert LATE in overlapped and 'cronJobOverlaps."root"."long" = Counter32: 1' in overlapped
+    r.trapd.wait_for(r"cronJobFailed\t", count=2, timeout=30)  # nightly's, then long's
     killed = received(r.trapd, "cronJobFailed", "long", timeout=30)
     assert LATE in killed and 'cronJobLastSignal."root"."long" = INTEGER: 15' in killed
     # the overlapped start came after the holder's start, both inside the window
