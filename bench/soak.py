@@ -154,6 +154,9 @@ def simulate(spec: JobSpec, slots: list[float], start: float, end: float, tick: 
     cadence = spec.cadence()
     ticks_end = end  # the last watcher pass (the span is a whole number of ticks)
     busy_until, alarm, last_at = start, False, start
+    # A successful run that was overlapped or overran (and follows no alarm) is cleared by its
+    # end; its overlaps come in later slots, so the notification is settled at the next start.
+    clearable = pending_clear = False
     missed_at: set[float] = set()  # the watcher passes that found misses: one notification each
     for i, slot in enumerate(slots):
         if slot > end:
@@ -173,7 +176,10 @@ def simulate(spec: JobSpec, slots: list[float], start: float, end: float, tick: 
             events.append(Overlapped(new_event_id(), spec.name, at, pid, pid, cadence))
             truth.counts["overlaps"] += 1
             truth.notifications["cronJobOverlapped"] += 1
+            clearable = True
             continue
+        truth.notifications["cronJobCleared"] += pending_clear and clearable
+        clearable = pending_clear = False
         length = rng.uniform(*spec.duration)
         timed_out = spec.timeout is not None and length > spec.timeout
         if timed_out:
@@ -185,6 +191,7 @@ def simulate(spec: JobSpec, slots: list[float], start: float, end: float, tick: 
         if spec.max_runtime is not None and _watched_between(
                 at + spec.max_runtime, min(busy_until, end + tick / 2), start, tick):
             truth.notifications["cronJobOverrunning"] += 1
+            clearable = True
         if busy_until > end:
             break  # still running when the span ends: no finish, no more starts
         duration_ms = int(length * 1000)
@@ -199,7 +206,10 @@ def simulate(spec: JobSpec, slots: list[float], start: float, end: float, tick: 
             truth.notifications["cronJobTimedOut" if timed_out else "cronJobFailed"] += 1
         elif alarm:
             truth.notifications["cronJobRecovered"] += 1
+        else:
+            pending_clear = True
         alarm = failed
+    truth.notifications["cronJobCleared"] += pending_clear and clearable
     truth.notifications["cronJobMissed"] += len(missed_at)
     return events, truth
 
