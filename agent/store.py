@@ -84,7 +84,7 @@ class Job:
     alarm: bool = False  # last outcome was failed/timedOut/missed: a success recovers
     reported: bool = False  # an event has been applied (not only learnt from a crontab)
     crontab_schedule: str | None = None  # the schedule its crontab line had when last seen
-    misses_in_a_row: int = 0  # missed slots since its last event
+    misses_in_a_row: int = 0  # watcher passes that found it missed since its last event
 
 
 _RECORD_COLUMNS = (

@@ -54,7 +54,8 @@ def check(job: Job, cadence: Cadence, now: float, config: Config, pid_lost: bool
     Every expected start whose grace has run out counts as one miss, on the job's own grid
     (the cron schedule, or --every's period from the last start); one notification per pass.
     A paused job misses nothing.  `in_crontab`: a crontab line runs the job; without one, a
-    job that stopped running is retired after `retire_after_periods` missed slots in a row.
+    job that stopped running is retired once `retire_after_periods` passes in a row have found
+    it missed.
     """
     zone = config.cron_timezone
     rec = job.record
@@ -101,7 +102,9 @@ def check(job: Job, cadence: Cadence, now: float, config: Config, pid_lost: bool
         return replace(job, record=replace(rec, next_expected=slot)), []
     rec = replace(rec, state=JobState.missed, last_result=JobState.missed,
                   misses=rec.misses + missed, next_expected=slot)
-    job = replace(job, record=rec, alarm=True, misses_in_a_row=job.misses_in_a_row + missed)
+    # Towards retirement a pass counts once, however many slots it found missed: a catch-up
+    # after the agent was down (or a run reported far in the past) retires nothing by itself.
+    job = replace(job, record=rec, alarm=True, misses_in_a_row=job.misses_in_a_row + 1)
     periods = config.retire_after_periods
     if not in_crontab and periods and job.misses_in_a_row >= periods:
         return retire(job, config), [NotificationKind.missed, NotificationKind.retired]

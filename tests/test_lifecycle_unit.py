@@ -279,3 +279,18 @@ def test_mistakes_are_one_line_and_an_exit_status(tmp_path: Path, args: list[str
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == status and said in done.stderr
     assert len(done.stderr.splitlines()) == 1 and done.stdout == ""
+
+
+def test_a_catch_up_pass_retires_nothing_by_itself(tmp_path: Path) -> None:
+    """Ten slots missed while the agent was down are ten misses, but one pass towards
+    retirement: the job is missed, not silenced; two more passes with misses retire it."""
+    async def body(h: Harness) -> None:
+        await h.run(T0)
+        h.clock.wall += 10 * 60  # the agent was down for ten minutes
+        await h.ticks(5)
+        assert h.row().state == JobState.missed and h.row().misses >= 9
+        assert NotificationKind.retired not in h.kinds()
+        await h.ticks(2 * 60 + 15)  # two more slots, each missed in a pass of its own
+        assert h.row().state == JobState.retired
+
+    scenario(tmp_path, body)
