@@ -260,6 +260,54 @@ def test_symlinked_lock_dir_is_not_followed(dirs: Dirs, tmp_path: Path) -> None:
     assert list(real.iterdir()) == []
 
 
+def test_a_run_in_the_usual_lock_dir_also_takes_the_fallback_lock(
+        dirs: Dirs, tmp_path: Path) -> None:
+    """The lock dir was unsafe for the first run and is fine for the later ones (its symlink
+    removed meanwhile): they still find the first run through the fallback lock, and wait for
+    it with --lock-wait."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    dirs.lock.symlink_to(elsewhere)
+    release, started = tmp_path / "release", tmp_path / "started"
+    first = start(dirs, "-n", "moved", "--", "sh", "-c",
+                  f"touch {started}; while [ ! -e {release} ]; do sleep 0.05; done")
+    try:
+        wait_for(started.exists, "the first run to start")
+        dirs.lock.unlink()
+        second = run(dirs, "-n", "moved", "--", "touch", str(tmp_path / "second-ran"))
+        waiting = start(dirs, "-n", "moved", "--lock-wait", "60s", "--", "true")
+        usual = dirs.lock / f"moved.{os.getuid()}.lock"
+        wait_for(lambda: _flock_holders(usual) == [waiting.pid],
+                 "the waiting run to hold the usual lock while it waits for the fallback")
+    finally:
+        release.touch()
+        first.communicate(timeout=30)
+    assert waiting.communicate(timeout=60) == ("", "") and waiting.returncode == 0
+    assert first.returncode == 0
+    assert second.returncode == 75 and f"pid {first.pid}" in second.stderr
+    assert not (tmp_path / "second-ran").exists()
+
+
+def _flock_holders(path: Path) -> list[int]:
+    """The pids /proc/locks names for flocks on `path` (an inode of this file system)."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return []
+    inode = f"{os.major(info.st_dev):02x}:{os.minor(info.st_dev):02x}:{info.st_ino}"
+    lines = Path("/proc/locks").read_text().splitlines()
+    return [int(line.split()[4]) for line in lines
+            if "FLOCK" in line and "->" not in line and line.split()[5] == inode]
+
+
+def test_a_lock_dir_that_is_the_fallback_dir_is_locked_once(dirs: Dirs) -> None:
+    fallback = dirs.log / "root" / ".locks"
+    results = [run(dirs, "-n", "same", "--lock-dir", str(fallback), "--", "true")
+               for _ in range(2)]
+    assert [(r.returncode, r.stderr) for r in results] == [(0, ""), (0, "")]
+    assert (fallback / f"same.{os.getuid()}.lock").is_file()
+
+
 def test_no_safe_lock_anywhere_refuses_the_run_and_reports_it(dirs: Dirs, tmp_path: Path) -> None:
     real = tmp_path / "elsewhere"
     real.mkdir()

@@ -19,6 +19,7 @@ from cronwrap.wrapper.events import (
 )
 from cronwrap.wrapper.locks import JobLock, default_lock_dir
 from cronwrap.wrapper.logs import (
+    LOCKS_SUBDIR,
     RunLog,
     TailRing,
     create_run_log,
@@ -46,27 +47,32 @@ def run_job(settings: Settings) -> int:
     cadence = Cadence(settings.schedule, settings.every, settings.grace, settings.timeout,
                       settings.max_runtime, settings.tz)
     reporter = Reporter(settings.socket, settings.spool_dir, uid)
+    log_dir = settings.log_dir or default_log_dir(uid, os.environ)
+    user = user_name(uid)
     lock_notes: list[str] = []  # a lock taken in the fallback directory: said like log problems
     try:
-        lock = _open_lock(settings, uid, job, lock_notes)
+        locks = _open_locks(settings, uid, job, log_dir, user, lock_notes)
     except WrapperError as exc:
         return _refused(settings, reporter, cadence, str(exc))
     try:
         try:
-            held = lock.acquire(settings.lock_wait)
+            busy = _acquire(locks, settings.lock_wait)
         except WrapperError as exc:
             return _refused(settings, reporter, cadence, str(exc))
-        if not held:
-            return _overlapped(settings, lock, reporter, cadence)
+        if busy is not None:
+            return _overlapped(settings, busy, reporter, cadence)
         start = time.time()
-        lock.record_holder(start)
+        for lock in locks:
+            lock.record_holder(start)
         log_problems: list[str] = []  # the agent hears of them; stderr only on a failure
-        log = _open_log(settings, uid, start, log_problems)
+        log = _open_log(settings, uid, log_dir, user, start, log_problems)
         reporter.report(Started(new_event_id(), job, start, os.getpid(), cadence))
         tail = TailRing(MAIL_TAIL_BYTES if settings.mail else FAILURE_TAIL_BYTES)
-        outcome = _supervise(settings, uid, log, tail, log_problems, lock.fileno())
+        lock_fds = tuple(lock.fileno() for lock in locks)
+        outcome = _supervise(settings, uid, log, tail, log_problems, lock_fds)
     finally:
-        lock.close()
+        for lock in locks:
+            lock.close()
     log_path = _close_log(settings, log, log_problems)
     log_problem = log_problems[0][:MAX_PROBLEM_CHARS] if log_problems else None
     reporter.report(Finished(
@@ -94,8 +100,30 @@ def job_environment(settings: Settings, uid: int) -> dict[str, str]:
     return env
 
 
-def _open_lock(settings: Settings, uid: int, job: str, notes: list[str]) -> JobLock:
-    """The job's lock in its lock directory, else in LOGDIR/<user>/.locks (docs/wrapper.md).
+def _open_locks(settings: Settings, uid: int, job: str, log_dir: str, user: str,
+                notes: list[str]) -> list[JobLock]:
+    """The run's locks, in the order they are taken: see _open_lock and _fallback_in_use.
+
+    A lock in the usual directory comes with the fallback lock whenever a fallback lock file
+    exists: a run may hold that one (its lock directory was squatted), and the squatter may
+    remove the squat meanwhile. Both are taken, usual first, so the two places exclude each
+    other and no two runs wait on each other in opposite orders.
+    """
+    lock, in_fallback = _open_lock(settings, uid, job, log_dir, user, notes)
+    if in_fallback:
+        return [lock]
+    try:
+        fallback = _fallback_in_use(lock, uid, job, log_dir, user)
+    except BaseException:
+        lock.close()
+        raise
+    return [lock] if fallback is None else [lock, fallback]
+
+
+def _open_lock(settings: Settings, uid: int, job: str, log_dir: str, user: str,
+               notes: list[str]) -> tuple[JobLock, bool]:
+    """The job's lock in its lock directory, else in LOGDIR/<user>/.locks (docs/wrapper.md),
+    and whether it is the fallback.
 
     The fallback is the caller's own directory, which no other user can create or swap, so a
     lock directory another user planted or squatted (say /tmp/cronwrap-UID) cannot stop the
@@ -103,12 +131,11 @@ def _open_lock(settings: Settings, uid: int, job: str, notes: list[str]) -> JobL
     """
     lock_dir = settings.lock_dir or default_lock_dir(uid, os.environ)
     try:
-        return JobLock.in_dir(lock_dir, job, uid)
+        return JobLock.in_dir(lock_dir, job, uid), False
     except (OSError, WrapperError) as exc:
         problem = _reason(exc)
-    log_dir = settings.log_dir or default_log_dir(uid, os.environ)
     try:
-        dir_fd, fallback = open_locks_dir(log_dir, user_name(uid), uid)
+        dir_fd, fallback = open_locks_dir(log_dir, user, uid)
     except (OSError, WrapperError) as exc:
         raise WrapperError(f"{problem}; the fallback under {log_dir}: {_reason(exc)}") from None
     try:
@@ -118,7 +145,58 @@ def _open_lock(settings: Settings, uid: int, job: str, notes: list[str]) -> JobL
     finally:
         os.close(dir_fd)
     notes.append(f"locked in {fallback}: the lock directory was refused: {problem}")
-    return lock
+    return lock, True
+
+
+def _fallback_in_use(lock: JobLock, uid: int, job: str, log_dir: str, user: str
+                     ) -> JobLock | None:
+    """The job's fallback lock if its file exists (a run may hold it), else None.
+
+    Without one this costs a single failed lstat. A fallback that cannot be opened safely
+    (or is the usual lock itself, with --lock-dir LOGDIR/<user>/.locks) is one no run can
+    hold apart from `lock`, so it is left out.
+    """
+    name = f"{job}.{uid}.lock"
+    try:
+        os.lstat(os.path.join(log_dir, user, LOCKS_SUBDIR, name))
+    except OSError:
+        return None
+    try:
+        dir_fd, fallback_dir = open_locks_dir(log_dir, user, uid)
+    except (OSError, WrapperError):
+        return None
+    try:
+        fallback = JobLock(dir_fd, fallback_dir, job, uid)
+    except WrapperError:
+        return None
+    finally:
+        os.close(dir_fd)
+    if os.path.samestat(os.fstat(fallback.fileno()), os.fstat(lock.fileno())):
+        fallback.close()
+        return None
+    return fallback
+
+
+def _acquire(locks: list[JobLock], wait: float) -> JobLock | None:
+    """Take `locks` in order within `wait` seconds in all: None once all are held, else the
+    one that stayed busy, with every lock released, so that an overlapping start is never seen
+    as a holder while it reports."""
+    deadline = time.monotonic() + wait
+    for index, lock in enumerate(locks):
+        try:
+            held = lock.acquire(max(0.0, deadline - time.monotonic()))
+        except BaseException:
+            _release(locks[:index])
+            raise
+        if not held:
+            _release(locks[:index])
+            return lock
+    return None
+
+
+def _release(locks: list[JobLock]) -> None:
+    for lock in locks:
+        lock.release()
 
 
 def _refused(settings: Settings, reporter: Reporter, cadence: Cadence, problem: str) -> int:
@@ -149,11 +227,9 @@ def _overlapped(settings: Settings, lock: JobLock, reporter: Reporter, cadence: 
     return settings.overlap_exit
 
 
-def _open_log(settings: Settings, uid: int, start: float, problems: list[str]
-              ) -> RunLog | None:
+def _open_log(settings: Settings, uid: int, log_dir: str, user: str, start: float,
+              problems: list[str]) -> RunLog | None:
     """The run's log, or None (running without one) with the reason added to `problems`."""
-    log_dir = settings.log_dir or default_log_dir(uid, os.environ)
-    user = user_name(uid)
     dir_path = os.path.join(log_dir, user, settings.name or "")
     try:
         gid = group_id(settings.log_group) if settings.log_group else None
@@ -170,9 +246,9 @@ def _open_log(settings: Settings, uid: int, start: float, problems: list[str]
 
 
 def _supervise(settings: Settings, uid: int, log: RunLog | None, tail: TailRing,
-               log_problems: list[str], lock_fd: int) -> Outcome:
-    """Run the job; it inherits the locked `lock_fd`, as under flock(1), so the lock stays held
-    while any process of the run that kept the descriptor lives, even if cronwrap is killed."""
+               log_problems: list[str], lock_fds: tuple[int, ...]) -> Outcome:
+    """Run the job; it inherits the locked `lock_fds`, as under flock(1), so the lock stays held
+    while any process of the run that kept the descriptors lives, even if cronwrap is killed."""
     sinks = [tail.add]
     if log is not None:
         sinks.append(_guarded(log, log_problems))
@@ -185,7 +261,7 @@ def _supervise(settings: Settings, uid: int, log: RunLog | None, tail: TailRing,
 
     supervisor = Supervisor(on_output, settings.timeout, settings.kill_after)
     try:
-        outcome = supervisor.run(settings.command, job_environment(settings, uid), (lock_fd,))
+        outcome = supervisor.run(settings.command, job_environment(settings, uid), lock_fds)
     except WrapperError as exc:  # not started: env file refused (78), not executable (126/127)
         _say(str(exc))
         return Outcome(exc.exit_code)

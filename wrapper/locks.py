@@ -165,6 +165,12 @@ class JobLock:
             return Holder(pid, started, None)
         return Holder(_main_holder(holders), started, pid)
 
+    def release(self) -> None:
+        """Drop the flock, keeping the file open (holder() still reads its record)."""
+        from filelock import unlock_descriptor
+
+        unlock_descriptor(self._fd)
+
     def close(self) -> None:
         """Release the lock (closing the descriptor drops the flock); the file stays for reuse."""
         os.close(self._fd)

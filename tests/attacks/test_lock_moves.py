@@ -4,14 +4,14 @@ tests/attacks/test_locks.py shows a squatted lock directory (`/tmp/cronwrap-UID`
 `/run/lock/cronwrap` for root) sends the victim's lock to LOGDIR/<user>/.locks. The squat is
 the attacker's own directory, so the attacker may remove it at any time: here while the
 victim's first run holds the fallback lock. The victim's next run then finds the usual lock
-directory free, creates it, and must still see that the first run is running.
+directory free, creates it, and must still see that the first run is running: a run that
+locks in the usual directory also takes the fallback lock whenever its file exists.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from agent_support import Agent
 
 from .support import User, cronwrap_as, owned_dir, run_as
@@ -26,11 +26,6 @@ from .wrapping import (
 )
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "open: the fallback lock (LOGDIR/<user>/.locks) is a different file from the usual one; "
-    "once the squatter removes the squat, the next run locks in the usual directory and runs "
-    "beside the first (two runs of one job at once). Fix: a run that locks in the usual "
-    "directory must also take the fallback lock when one exists (wrapper/job.py _open_lock)"))
 def test_removing_the_squat_mid_run_does_not_let_a_second_run_start(
         attackers: tuple[User, ...], shared_base: Path, root_agent: Agent) -> None:
     attacker, victim, _ = attackers
