@@ -45,6 +45,8 @@ class Config:
     status_group: str = ""  # a group whose members read every job's status ("": none)
     cron_timezone: str = ""  # the zone cron reads crontabs in; "": the agent's own local zone
     crontab_cron_tz: str = "auto"  # CRON_TZ lines in crontabs: "auto" (cronie), "honour", "ignore"
+    cron_log: str = "on"  # follow cron's log in the journal ("off": don't)
+    cron_log_journal: str = ""  # journal files to read instead of the system journal's
     sections: dict[str, Any] = field(default_factory=dict)
 
     def with_overrides(self, **values: Any) -> Config:
@@ -78,6 +80,7 @@ def load(path: Path | None) -> Config:
 
 
 CRONTAB_CRON_TZ = ("auto", "honour", "ignore")
+CRON_LOG = ("on", "off")
 
 
 def _check(path: Path, key: str, value: object) -> Any:
@@ -87,6 +90,8 @@ def _check(path: Path, key: str, value: object) -> Any:
         return value
     if key == "cron_timezone":
         return _check_zone(path, value)
+    if key == "cron_log" and value not in CRON_LOG:
+        raise ConfigError(f"{path}: [agent] cron_log must be one of {', '.join(CRON_LOG)}")
     if key == "crontab_cron_tz" and value not in CRONTAB_CRON_TZ:
         raise ConfigError(f"{path}: [agent] crontab_cron_tz must be one of "
                           f"{', '.join(CRONTAB_CRON_TZ)}")

@@ -16,8 +16,10 @@ from . import schedule
 from .config import Config
 from .model import (
     AgentStats,
+    CronLogState,
     JobKey,
     JobRecord,
+    JobSource,
     JobState,
     JobTableListener,
     Notification,
@@ -122,6 +124,10 @@ class Batch:
     notifications: list[Raised] = field(default_factory=list)
     forgotten_base: dict[JobKey, float] = field(default_factory=dict)
     forgotten: dict[JobKey, float] = field(default_factory=dict)  # forgotten in this batch
+    # an event source's durable state (e.g. cron's log: its journal cursor), by source name:
+    # committed in the same transaction as the rows the source changed
+    source_states: dict[str, str] = field(default_factory=dict)
+    cron_log_entries: int = 0  # cron's job lines applied
 
     def get(self, key: JobKey) -> Job | None:
         if key in self.removed:
@@ -152,7 +158,8 @@ class Batch:
         return self.forgotten.get(key, self.forgotten_base.get(key))
 
     def empty(self) -> bool:
-        return not (self.jobs or self.removed or self.applied or self.accepted or self.rejected)
+        return not (self.jobs or self.removed or self.applied or self.accepted or self.rejected
+                    or self.source_states or self.cron_log_entries)
 
 
 @dataclass
@@ -185,6 +192,9 @@ class AgentCore:
         self._rejected = counters["events_rejected"]
         self._applied = store.load_applied(clock() - config.applied_retention)
         self._forgotten = store.load_forgotten()
+        self._source_states = store.load_source_states()
+        self._cron_log_entries = counters.get("cron_log_entries", 0)
+        self.cron_log_state = CronLogState.disabled
         self._last_prune = 0.0
         # why events cannot be stored now (None: they can); logged once per outage
         self.storage_problem: str | None = store.problem
@@ -210,12 +220,32 @@ class AgentCore:
 
     def stats(self) -> AgentStats:
         return AgentStats(len(self._jobs), self._accepted, self._rejected, self._started_at,
-                          self.notifications.suppressed, self._table_changed_at)
+                          self.notifications.suppressed, self._table_changed_at,
+                          self.cron_log_state, self._cron_log_entries)
+
+    def set_cron_log_state(self, state: CronLogState) -> None:
+        """Whether cron's log is followed (cronLogSource); listeners see it at once."""
+        if state != self.cron_log_state:
+            self.cron_log_state = state
+            for listener in self._listeners:
+                listener.stats_changed(self.stats())
 
     # ---- the interface intake, spool drain and watchers use ----
 
     def jobs(self) -> dict[JobKey, Job]:
         return self._jobs
+
+    def room_for_job(self, batch: Batch, owner_uid: int) -> bool:
+        """Whether `batch` may add a row for `owner_uid` (max_jobs_per_owner); counts it."""
+        if self._per_owner[owner_uid] + batch.new_per_owner[owner_uid] >= \
+                self.config.max_jobs_per_owner:
+            return False
+        batch.new_per_owner[owner_uid] += 1
+        return True
+
+    def source_state(self, name: str) -> str | None:
+        """The state event source `name` last committed with a batch (None: never)."""
+        return self._source_states.get(name)
 
     def cadence_of(self, job: Job) -> Cadence:
         """The event-declared cadence, with the crontab's schedule when the events gave none.
@@ -270,7 +300,8 @@ class AgentCore:
                 batch.remove(key)
                 continue
             if job is None:
-                job = Job(JobRecord(key, found[key].owner, counters_since=now))
+                job = Job(JobRecord(key, found[key].owner, counters_since=now,
+                                     source=found[key].source))
             if key in found:
                 job = in_crontab(job, found[key].schedule)
             elif job.record.state == JobState.retired:
@@ -426,9 +457,10 @@ class AgentCore:
     def _commit(self, batch: Batch, prune: float | None) -> None:
         """Runs in a worker thread; touches nothing but the store."""
         counters = {"events_accepted": self._accepted + batch.accepted,
-                    "events_rejected": self._rejected + batch.rejected}
+                    "events_rejected": self._rejected + batch.rejected,
+                    "cron_log_entries": self._cron_log_entries + batch.cron_log_entries}
         self._store.commit(batch.jobs.values(), batch.removed, batch.applied.items(), counters,
-                           prune, batch.forgotten.items())
+                           prune, batch.forgotten.items(), batch.source_states)
 
     def _install(self, batch: Batch) -> None:
         now = self._clock()
@@ -442,6 +474,8 @@ class AgentCore:
         self._forgotten.update(batch.forgotten)
         self._accepted += batch.accepted
         self._rejected += batch.rejected
+        self._source_states.update(batch.source_states)
+        self._cron_log_entries += batch.cron_log_entries
         for raised in batch.notifications:  # queued only: the senders run after this
             job = self._jobs.get(raised.key)
             record = raised.record or (job.record if job is not None else None)
@@ -477,31 +511,38 @@ class AgentCore:
         problem = schedule.refusal(event.cadence)  # type: ignore[attr-defined]
         if problem is not None:
             raise Rejected(problem)
-        key = JobKey(owner_uid, event.job)
+        self.apply_to_row(batch, JobKey(owner_uid, event.job), owner, event, late)
+        batch.applied[event.id] = self._clock()
+        batch.accepted += 1
+
+    def apply_to_row(self, batch: Batch, key: JobKey, owner: str, event: Event,
+                     late: bool = False, source: JobSource = JobSource.wrapper) -> None:
+        """Apply a run's event to the row of `key` (created within the per-owner cap, else
+        Rejected): runs from before `cronwrap forget` are dropped, an expired pause ends, the
+        state machine (apply_event) decides and raises the notifications.  `source`: who
+        learnt it; the row says so from now on (cron's log for a line that is not wrapped)."""
         forgotten_at = batch.forgotten_at(key)
         if forgotten_at is not None and run_time_of(event) <= forgotten_at:
-            batch.applied[event.id] = self._clock()  # a run from before `cronwrap forget`:
-            batch.accepted += 1  # acknowledged, counted as accepted, and dropped
-            return
+            return  # a run from before `cronwrap forget`: dropped
         job = batch.get(key)
         if job is None:
-            limit = self.config.max_jobs_per_owner
-            if self._per_owner[owner_uid] + batch.new_per_owner[owner_uid] >= limit:
-                raise Rejected(f"job limit reached: {owner} already has {limit} jobs")
-            batch.new_per_owner[owner_uid] += 1
-            job = Job(JobRecord(key, owner, counters_since=self._clock()))
+            if not self.room_for_job(batch, key.owner_uid):
+                raise Rejected(f"job limit reached: {owner} already has "
+                               f"{self.config.max_jobs_per_owner} jobs")
+            job = Job(JobRecord(key, owner, counters_since=self._clock(), source=source))
         elif job.record.owner != owner:
             job = replace(job, record=replace(job.record, owner=owner))
         now = self._clock()
         if job.record.paused_until is not None and now >= job.record.paused_until:
             job = end_pause(job, self.cadence_of(job), now, self.config.cron_timezone)
         retired = job.record.state == JobState.retired
+        if job.record.source != source or job.record.start_problem is not None:
+            # this source reports the job (again): its events are the truth from now on
+            job = replace(job, record=replace(job.record, source=source, start_problem=None))
         job, kinds = apply_event(job, event, self.cadence_of, self.config.cron_timezone)
         if retired and job.record.state != JobState.retired:
             log.warning("job %s of %s runs again: no longer retired", key.name, owner)
         batch.put(job, kinds, run_time_of(event), late, facts_of(event))
-        batch.applied[event.id] = self._clock()
-        batch.accepted += 1
 
 
 def apply_event(job: Job, event: Event, cadence_of: Callable[[Job], Cadence], cron_zone: str = ""
@@ -652,5 +693,6 @@ def job_json(job: Job, cadence: Cadence) -> dict[str, Any]:
         "next_expected": rec.next_expected, "last_log_path": rec.last_log_path,
         "log_problem": rec.log_problem, "paused_until": rec.paused_until,
         "last_result": rec.last_result.name, "counters_since": rec.counters_since,
+        "source": rec.source.name, "start_problem": rec.start_problem,
         "cadence": {k: v for k, v in asdict(cadence).items() if v is not None},
     }

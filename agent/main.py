@@ -24,6 +24,7 @@ from .core import AgentCore, Unavailable
 from .intake import Intake
 from .mibview import Oid
 from .model import Notification
+from .sources.cronlog import CronLogSource
 from .spooldrain import SpoolDrain
 from .store import Store
 from .watch import Watcher
@@ -281,8 +282,11 @@ async def every(interval: float, step: Callable[[], Awaitable[Any]], first: bool
         await asyncio.sleep(interval)
 
 
-async def discover(core: AgentCore, root: Path, cron_tz: bool) -> None:
-    found = await asyncio.to_thread(schedule.discover, root, cron_tz)
+async def discover(core: AgentCore, root: Path, cron_tz: bool,
+                   cron_log: CronLogSource | None) -> None:
+    """Scan the crontabs; lines that do not run cronwrap too when cron's log reports them."""
+    plain_lines = cron_log is not None and cron_log.starts_seen
+    found = await asyncio.to_thread(schedule.discover, root, cron_tz, plain_lines)
     with contextlib.suppress(Unavailable):  # the state is read-only: the core said so once
         await core.set_discovered(found)
 
@@ -312,8 +316,9 @@ async def serve(args: argparse.Namespace, config: Config) -> None:
     root = Path(config.crontab_root)
     cron_tz = cron_tz_lines(config, root)
     tasks = [asyncio.create_task(core.run(), name="core")]
+    cron_log = CronLogSource.start(core, config)
     try:
-        await discover(core, root, cron_tz)
+        await discover(core, root, cron_tz, cron_log)
         # subscribed before the first drain: the late notifications it raises wait in the
         # front ends' queues until they run (AgentX: until snmpd is connected)
         status = StatusLine(core, args)
@@ -327,8 +332,11 @@ async def serve(args: argparse.Namespace, config: Config) -> None:
         log.info("SNMP: %s", status.serving())
         runners = [every(config.spool_interval, drain.drain),
                    every(config.watch_interval, Watcher(core, config).tick, first=True),
-                   every(config.discovery_interval, lambda: discover(core, root, cron_tz)),
+                   every(config.discovery_interval,
+                         lambda: discover(core, root, cron_tz, cron_log)),
                    every(config.watch_interval, status.refresh_async)]
+        if cron_log is not None:  # after the first drain: wrappers' spooled events come first
+            runners.append(cron_log.run())
         runners += [frontend.run() for frontend in frontends]
         if systemd_integration.watchdog_interval() is not None:
             runners.append(systemd_integration.watchdog_loop(lambda: not tasks[0].done()))

@@ -19,7 +19,16 @@ from pyasn1.type import constraint, namedval
 from pysnmp.proto import rfc1902
 
 from .mibview import Oid
-from .model import RESULTS, AgentStats, JobRecord, JobState, Notification, NotificationKind
+from .model import (
+    RESULTS,
+    AgentStats,
+    CronLogState,
+    JobRecord,
+    JobSource,
+    JobState,
+    Notification,
+    NotificationKind,
+)
 
 # The MIB this module mirrors: mibs/ in the source tree, the package cronwrap.mibs installed.
 MIB_FILE = Path(__file__).resolve().parent.parent / "mibs" / "CRON-JOBS-MIB.txt"
@@ -78,6 +87,8 @@ class Scalar(enum.IntEnum):
     cronEventsRejected = 3
     cronAgentStartTime = 4
     cronNotificationsSuppressed = 6
+    cronLogSource = 13
+    cronLogEntries = 14
     cronJobTableLastChange = 15
 
 
@@ -101,6 +112,8 @@ class Column(enum.IntEnum):
     cronJobRunningPid = 15
     cronJobLogProblem = 16
     cronJobPausedUntil = 17
+    cronJobSource = 24
+    cronJobStartProblem = 25
     cronJobLastResult = 26
     cronJobCountersSince = 27
 
@@ -155,6 +168,24 @@ class LastResultValue(rfc1902.Integer32):
         *(int(s) for s in RESULTS)
     )
     namedValues = namedval.NamedValues(*((s.name, int(s)) for s in RESULTS))
+
+
+class JobSourceValue(rfc1902.Integer32):
+    """cronJobSource: INTEGER { wrapper(1), cronLog(2) }."""
+
+    subtypeSpec = rfc1902.Integer32.subtypeSpec + constraint.SingleValueConstraint(
+        *(int(s) for s in JobSource)
+    )
+    namedValues = namedval.NamedValues(("wrapper", 1), ("cronLog", 2))
+
+
+class CronLogStateValue(rfc1902.Integer32):
+    """cronLogSource: INTEGER { disabled(1), following(2), unavailable(3) }."""
+
+    subtypeSpec = rfc1902.Integer32.subtypeSpec + constraint.SingleValueConstraint(
+        *(int(s) for s in CronLogState)
+    )
+    namedValues = namedval.NamedValues(*((s.name, int(s)) for s in CronLogState))
 
 
 class TruthValue(rfc1902.Integer32):
@@ -236,6 +267,9 @@ SCALAR_SYNTAX: dict[Scalar, ObjectSyntax] = {
     Scalar.cronEventsRejected: _COUNTER,
     Scalar.cronAgentStartTime: _TIME,
     Scalar.cronNotificationsSuppressed: _COUNTER,
+    Scalar.cronLogSource: ObjectSyntax(
+        "INTEGER", CronLogStateValue, enums=tuple((s.name, int(s)) for s in CronLogState)),
+    Scalar.cronLogEntries: _COUNTER,
     Scalar.cronJobTableLastChange: _TIME,
 }
 
@@ -259,6 +293,9 @@ COLUMN_SYNTAX: dict[Column, ObjectSyntax] = {
     Column.cronJobRunningPid: ObjectSyntax("Unsigned32", rfc1902.Unsigned32),
     Column.cronJobLogProblem: ObjectSyntax("DisplayString", TextValue, sizes=(TEXT_SIZE,)),
     Column.cronJobPausedUntil: _TIME,
+    Column.cronJobSource: ObjectSyntax(
+        "INTEGER", JobSourceValue, enums=(("wrapper", 1), ("cronLog", 2))),
+    Column.cronJobStartProblem: ObjectSyntax("DisplayString", TextValue, sizes=(TEXT_SIZE,)),
     Column.cronJobLastResult: ObjectSyntax(
         "INTEGER", LastResultValue, enums=tuple((s.name, int(s)) for s in RESULTS)),
     Column.cronJobCountersSince: _TIME,
@@ -293,6 +330,7 @@ NOTIFICATION_NUMBER: dict[NotificationKind, int] = {
     NotificationKind.forgotten: 9,
     NotificationKind.retired: 10,
     NotificationKind.wrapper_lost: 11,
+    NotificationKind.not_started: 15,
     NotificationKind.cleared: 17,
 }
 
@@ -330,6 +368,10 @@ NOTIFICATION_OBJECTS: dict[NotificationKind, tuple[NotifyObject | Column, ...]] 
     + (Column.cronJobState, Column.cronJobLastResult, Column.cronJobLastDuration,
        NotifyObject.cronNotifyExitStatus, NotifyObject.cronNotifySignal,
        NotifyObject.cronNotifyEventTime),
+    NotificationKind.not_started: _OWNER_AND_NAME
+    + (NotifyObject.cronNotifyExitStatus, Column.cronJobStartProblem, Column.cronJobFailures)
+    + RUN_OBJECTS + (NotifyObject.cronNotifyEventTime, Column.cronJobState,
+                     Column.cronJobLastResult),
 }
 
 
@@ -433,6 +475,8 @@ _COLUMN_RAW: dict[Column, Callable[[JobRecord], int | bytes]] = {
     Column.cronJobRunningPid: lambda r: _unsigned(r.running_pid),
     Column.cronJobLogProblem: lambda r: display_text(r.log_problem),
     Column.cronJobPausedUntil: lambda r: date_and_time(r.paused_until),
+    Column.cronJobSource: lambda r: int(r.source),
+    Column.cronJobStartProblem: lambda r: display_text(r.start_problem),
     Column.cronJobLastResult: lambda r: int(r.last_result),
     Column.cronJobCountersSince: lambda r: date_and_time(r.counters_since),
 }
@@ -459,6 +503,8 @@ def scalar_values(stats: AgentStats) -> list[tuple[Scalar, Any]]:
         (Scalar.cronEventsRejected, _counter(stats.events_rejected)),
         (Scalar.cronAgentStartTime, date_and_time(stats.started_at)),
         (Scalar.cronNotificationsSuppressed, _counter(stats.notifications_suppressed)),
+        (Scalar.cronLogSource, int(stats.cron_log)),
+        (Scalar.cronLogEntries, _counter(stats.cron_log_entries)),
         (Scalar.cronJobTableLastChange, date_and_time(stats.table_changed_at or stats.started_at)),
     ]
     return [(s, _value(SCALAR_SYNTAX[s].value_class, v)) for s, v in raw]

@@ -41,6 +41,21 @@ RESULTS: tuple[JobState, ...] = (JobState.ok, JobState.failed, JobState.timedOut
                                  JobState.missed, JobState.unknown, JobState.wrapperLost)
 
 
+class JobSource(enum.IntEnum):
+    """Values of CRON-JOBS-MIB::cronJobSource: where a row's runs are learnt from."""
+
+    wrapper = 1  # the cronwrap wrapper's events
+    cron_log = 2  # cron's own log in the journal (a crontab line that is not wrapped)
+
+
+class CronLogState(enum.IntEnum):
+    """Values of CRON-JOBS-MIB::cronLogSource: whether the agent follows cron's log."""
+
+    disabled = 1
+    following = 2
+    unavailable = 3
+
+
 @dataclass(frozen=True)
 class JobKey:
     """A job is identified by its owner's uid (from SO_PEERCRED or the spool's owner) and name."""
@@ -78,6 +93,8 @@ class JobRecord:
         return JobState.paused if self.paused_until is not None else self.state
     last_result: JobState = JobState.unknown  # the last outcome (one of RESULTS), not activity
     counters_since: float | None = None  # when the counters started from zero (the row's birth)
+    source: JobSource = JobSource.wrapper
+    start_problem: str | None = None  # why the last run's wrapper did not start (cron's log)
 
 
 @dataclass(frozen=True)
@@ -90,6 +107,8 @@ class AgentStats:
     started_at: float  # wall clock
     notifications_suppressed: int = 0  # by the per-owner limit, since started_at
     table_changed_at: float | None = None  # a row last added or removed; None: not since start
+    cron_log: CronLogState = CronLogState.disabled
+    cron_log_entries: int = 0  # cron's job lines applied, since the state was created
 
 
 class NotificationKind(enum.Enum):
@@ -107,6 +126,7 @@ class NotificationKind(enum.Enum):
     retired = "cronJobRetired"
     wrapper_lost = "cronJobWrapperLost"
     cleared = "cronJobCleared"
+    not_started = "cronJobNotStarted"
 
 
 @dataclass(frozen=True)

@@ -5,21 +5,20 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import os
 import pwd
 import re
-import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from croniter import croniter
-from cronwrap.wrapper.cli import job_name, parse_options
-from cronwrap.wrapper.errors import UsageError
 from cronwrap.wrapper.events import Cadence
 
 from . import cronclock
-from .model import JobKey
+from .linenames import job_name_in, line_job, logged_command
+from .model import JobKey, JobSource
+
+__all__ = ["job_name_in"]  # the crontab name rule lives in linenames; re-exported for callers
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +37,14 @@ CRONIE_DAEMONS = ("usr/sbin/crond", "usr/bin/crond", "usr/sbin/cron")
 
 @dataclass(frozen=True)
 class Discovered:
-    """A cronwrap job found on a crontab line, with the CRON_TZ cron applies to it (cronie)."""
+    """A job found on a crontab line, with the CRON_TZ cron applies to it (cronie), and where
+    its runs are learnt from: the wrapper's events, or cron's log for a line not wrapped."""
 
     key: JobKey
     owner: str
     schedule: str
     tz: str | None = None
+    source: JobSource = JobSource.wrapper
 
 
 @functools.lru_cache(maxsize=4096)
@@ -130,19 +131,22 @@ def honours_cron_tz(root: Path) -> bool:
     return False
 
 
-def discover(root: Path, cron_tz: bool = False) -> dict[JobKey, Discovered]:
-    """Every cronwrap job in system and user crontabs; cron_tz: honour CRON_TZ lines (cronie)."""
+def discover(root: Path, cron_tz: bool = False, plain_lines: bool = False
+             ) -> dict[JobKey, Discovered]:
+    """Every cronwrap job in system and user crontabs; cron_tz: honour CRON_TZ lines (cronie);
+    plain_lines: every other line too, named by linenames' rule (cron's log reports its runs)."""
     found: dict[JobKey, Discovered] = {}
     system = [p for p in [root / "etc/crontab"] if p.exists()] + _cron_d_files(root / "etc/cron.d")
     for path in system:
         for user, schedule, command, tz in _lines(path, with_user=True):
-            _add(found, user, schedule, command, path, tz if cron_tz else None)
+            _add(found, user, schedule, command, path, tz if cron_tz else None, plain_lines)
     spool = root / "var/spool/cron/crontabs"
     if spool.is_dir():
         for path in sorted(spool.iterdir()):
             if path.is_file() and not path.is_symlink():
                 for _, schedule, command, tz in _lines(path, with_user=False):
-                    _add(found, path.name, schedule, command, path, tz if cron_tz else None)
+                    _add(found, path.name, schedule, command, path, tz if cron_tz else None,
+                         plain_lines)
     return found
 
 
@@ -157,52 +161,64 @@ def _cron_d_files(directory: Path) -> list[Path]:
 
 
 def _lines(path: Path, with_user: bool) -> list[tuple[str | None, str, str, str | None]]:
-    """(user, schedule, command, the CRON_TZ set above the line) for each job line."""
+    """(user, schedule, command, the CRON_TZ set above the line) for each job line; the command
+    is kept as cron keeps it (leading blanks dropped, the rest verbatim)."""
     try:
-        text = path.read_text(errors="replace")
+        text = path.read_text(errors="surrogateescape")
     except OSError as exc:
         log.warning("cannot read crontab %s: %s", path, exc.strerror)
         return []
     entries = []
     tz: str | None = None
-    for raw in text.splitlines():
+    for raw in text.split("\n"):  # cron reads up to "\n": a "\r" belongs to the command
         setting = CRON_TZ_LINE.fullmatch(raw.strip())
         if setting:
             tz = setting.group(2) or None
             continue
-        entry = _parse_line(raw.strip(), with_user)
+        entry = _parse_line(raw, with_user)
         if entry is not None:
             entries.append((*entry, tz))
     return entries
 
 
+_TIME_FIELDS = re.compile(r"[ \t]*(@\S+|(?:\S+[ \t]+){4}\S+)[ \t]+(.*)")
+_USER_FIELD = re.compile(r"(\S+)[ \t]+(.*)")
+
+
 def _parse_line(line: str, with_user: bool) -> tuple[str | None, str, str] | None:
-    if not line or line.startswith("#"):
+    """(user, schedule, command) of a crontab line with a cadence, None for anything else
+    (comments, environment settings, @reboot, lines cron would refuse)."""
+    if not line.strip() or line.lstrip().startswith("#"):
         return None
-    words = line.split()
-    if words[0].startswith("@"):
-        if words[0] not in NICKNAMES:  # @reboot and typos: no cadence
+    fields = _TIME_FIELDS.fullmatch(line)
+    if fields is None:
+        return None
+    when, rest = fields.groups()
+    if when.startswith("@"):
+        if when not in NICKNAMES:  # @reboot and typos: no cadence
             return None
-        schedule, rest = NICKNAMES[words[0]], words[1:]
+        schedule = NICKNAMES[when]
     else:
-        if "=" in words[0] or len(words) < 6:  # environment assignment or too short
+        if "=" in when.split()[0]:  # an environment setting
             return None
-        schedule, rest = " ".join(words[:5]), words[5:]
+        schedule = " ".join(when.split())
     user = None
     if with_user:
-        if not rest:
+        user_field = _USER_FIELD.fullmatch(rest)
+        if user_field is None:
             return None
-        user, rest = rest[0], rest[1:]
-    if not rest or not croniter.is_valid(schedule):
+        user, rest = user_field.groups()
+    if not rest.strip() or not croniter.is_valid(schedule):
         return None
-    return user, schedule, " ".join(rest)
+    return user, schedule, rest
 
 
 def _add(found: dict[JobKey, Discovered], user: str | None, schedule: str, command: str,
-         path: Path, tz: str | None) -> None:
-    name = job_name_in(command)
-    if name is None or user is None:
+         path: Path, tz: str | None, plain_lines: bool) -> None:
+    job = line_job(logged_command(command))
+    if user is None or not (job.wrapped or plain_lines):
         return
+    name = job.name
     problem = _schedule_refusal(schedule)
     if problem is not None:
         log.warning("%s: %s: the line for job %s is ignored", path, problem, name)
@@ -213,25 +229,5 @@ def _add(found: dict[JobKey, Discovered], user: str | None, schedule: str, comma
         log.warning("%s: unknown user %r on the line for job %s", path, user, name)
         return
     key = JobKey(entry.pw_uid, name)
-    found[key] = Discovered(key, user, schedule, tz)
-
-
-def job_name_in(command: str) -> str | None:
-    """The job name of the first valid cronwrap invocation in a crontab command.
-
-    The wrapper's own option parser and name rule decide: `-n NAME`, or else the name cronwrap
-    derives from the command after `--`.
-    """
-    try:
-        words = shlex.split(command.split("%")[0])  # cron feeds the rest to stdin
-    except ValueError:
-        return None
-    for index, word in enumerate(words):
-        if os.path.basename(word) == "cronwrap":
-            try:
-                given, job = parse_options(words[index + 1:])
-                names = [str(value) for _, key, value in given if key == "name"]
-                return job_name(names[-1] if names else None, job[0]) if job else None
-            except UsageError:
-                continue
-    return None
+    source = JobSource.wrapper if job.wrapped else JobSource.cron_log
+    found[key] = Discovered(key, user, schedule, tz, source)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from cronwrap.wrapper.events import Cadence
 
-from .model import RESULTS, JobKey, JobRecord, JobState
+from .model import RESULTS, JobKey, JobRecord, JobSource, JobState
 
 DB_NAME = "agent.db"
 WAL_CHECKPOINT_PAGES = 100
@@ -71,6 +71,15 @@ MIGRATIONS: list[str] = [
     ALTER TABLE jobs ADD COLUMN counters_since REAL;
     UPDATE jobs SET counters_since = CAST(strftime('%s', 'now') AS REAL);
     """,
+    # 6: where a row's runs come from (1 wrapper, 2 cron's log), why a wrapper did not start,
+    # each event source's own durable state (cron's log: its journal cursor), committed with
+    # the rows it changed, and the count of cron's log lines applied.
+    """
+    ALTER TABLE jobs ADD COLUMN source INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE jobs ADD COLUMN start_problem TEXT;
+    CREATE TABLE source_state (name TEXT PRIMARY KEY, state TEXT NOT NULL);
+    INSERT INTO counters VALUES ('cron_log_entries', 0);
+    """,
 ]
 
 
@@ -91,7 +100,7 @@ _RECORD_COLUMNS = (
     "owner", "runs", "failures", "overlaps", "timeouts", "misses", "last_exit_status",
     "last_signal", "last_start", "last_success", "last_duration_ms", "state", "running_pid",
     "next_expected", "last_log_path", "log_problem", "paused_until", "last_result",
-    "counters_since",
+    "counters_since", "source", "start_problem",
 )
 _CADENCE_COLUMNS = ("schedule", "every", "grace", "timeout", "max_runtime", "tz")
 _COLUMNS = ("owner_uid", "name", *_RECORD_COLUMNS, *_CADENCE_COLUMNS, "last_end", "alarm",
@@ -172,6 +181,10 @@ class Store:
         rows = self._db.execute("SELECT owner_uid, name, time FROM forgotten").fetchall()
         return {JobKey(uid, name): at for uid, name, at in rows}
 
+    def load_source_states(self) -> dict[str, str]:
+        """Each event source's saved state (JSON text), by source name."""
+        return dict(self._db.execute("SELECT name, state FROM source_state").fetchall())
+
     def load_applied(self, since: float) -> dict[str, float]:
         rows = self._db.execute("SELECT id, time FROM applied WHERE time >= ?", (since,))
         return dict(rows.fetchall())
@@ -179,7 +192,8 @@ class Store:
     def commit(self, jobs: Iterable[Job], removed: Iterable[JobKey],
                applied: Iterable[tuple[str, float]], counters: dict[str, int],
                prune_before: float | None = None,
-               forgotten: Iterable[tuple[JobKey, float]] = ()) -> None:
+               forgotten: Iterable[tuple[JobKey, float]] = (),
+               source_states: dict[str, str] | None = None) -> None:
         """Write one batch in one transaction; durable when this returns."""
         if self.problem is not None:
             writable = self._open_writable()  # raises while the disk is still full
@@ -201,6 +215,8 @@ class Store:
             if prune_before is not None:
                 db.execute("DELETE FROM applied WHERE time < ?", (prune_before,))
                 db.execute("DELETE FROM forgotten WHERE time < ?", (prune_before,))
+            db.executemany("INSERT OR REPLACE INTO source_state VALUES (?, ?)",
+                           (source_states or {}).items())
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:  # SQLite rolls back by itself on e.g. a full disk
@@ -220,6 +236,7 @@ def _row_from_job(job: Job) -> tuple[object, ...]:
     values += [getattr(rec, column) for column in _RECORD_COLUMNS]
     values[_COLUMNS.index("state")] = int(rec.state)
     values[_COLUMNS.index("last_result")] = int(rec.last_result)
+    values[_COLUMNS.index("source")] = int(rec.source)
     values += [getattr(job.cadence, column) for column in _CADENCE_COLUMNS]
     return (*values, job.last_end, int(job.alarm), int(job.reported), job.crontab_schedule,
             job.misses_in_a_row)
@@ -243,9 +260,9 @@ def _job_from_row(row: tuple[object, ...]) -> Job:
     record = JobRecord(
         key=JobKey(data["owner_uid"], data["name"]),  # type: ignore[arg-type]
         **{column: data[column] for column in _RECORD_COLUMNS
-           if column not in ("state", "last_result")},  # type: ignore[arg-type]
+           if column not in ("state", "last_result", "source")},  # type: ignore[arg-type]
         state=JobState(data["state"]),
-        last_result=_last_result(data),
+        last_result=_last_result(data), source=JobSource(data["source"]),
     )
     cadence = Cadence(**{column: data[column] for column in _CADENCE_COLUMNS})  # type: ignore[arg-type]
     return Job(record, cadence, data["last_end"], bool(data["alarm"]),  # type: ignore[arg-type]

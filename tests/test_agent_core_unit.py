@@ -15,6 +15,7 @@ from cronwrap.agent.model import (
     AgentStats,
     JobKey,
     JobRecord,
+    JobSource,
     JobState,
     NotificationKind,
 )
@@ -49,14 +50,17 @@ def test_store_round_trip_and_migrations(tmp_path: Path) -> None:
     db = Store(tmp_path)
     job = Job(JobRecord(KEY, "alice", runs=3, failures=1, state=JobState.failed,
                         last_exit_status=2, last_start=T0, next_expected=T0 + 60,
-                        last_log_path="/l"),
+                        last_log_path="/l", source=JobSource.cron_log, start_problem="why"),
               Cadence(schedule="* * * * *", grace=5.0), last_end=T0 + 1, alarm=True,
               reported=True)
-    db.commit([job], [], [("a" * 32, T0)], {"events_accepted": 4, "events_rejected": 1})
+    db.commit([job], [], [("a" * 32, T0)], {"events_accepted": 4, "events_rejected": 1},
+              source_states={"cronlog": '{"place": {}}'})
     db.close()
     again = Store(tmp_path)
     assert again.load_jobs() == {KEY: job}
-    assert again.load_counters() == {"events_accepted": 4, "events_rejected": 1}
+    assert again.load_counters() == {"events_accepted": 4, "events_rejected": 1,
+                                     "cron_log_entries": 0}
+    assert again.load_source_states() == {"cronlog": '{"place": {}}'}
     assert again.load_applied(T0 - 1) == {"a" * 32: T0}
     again.commit([], [KEY], [], {}, prune_before=T0 + 1)
     assert again.load_jobs() == {} and again.load_applied(0) == {}
@@ -182,7 +186,8 @@ def test_core_listeners_notifications_and_cap(tmp_path: Path) -> None:
 
     asyncio.run(scenario())
     again = Store(tmp_path)
-    assert again.load_counters() == {"events_accepted": 7, "events_rejected": 2}
+    assert again.load_counters() == {"events_accepted": 7, "events_rejected": 2,
+                                     "cron_log_entries": 0}
     assert again.load_jobs()[KEY].record.runs == 7
 
 

@@ -1,0 +1,156 @@
+"""The job name of a crontab line: one rule for crontab discovery and for cron's own log.
+
+Debian's cron logs the command of each line it runs (`(root) CMD ([29827] /usr/local/bin/backup)`)
+and the agent must give that run the same row that crontab discovery gave the line, so both
+sides name a line from the command *as cron logs it* (`logged_command`). The rule
+(docs/agent.md, "Jobs you have not wrapped"):
+
+1. a line that runs cronwrap is the wrapper's job: `-n NAME`, or the name cronwrap derives from
+   its command (`job_name_in`, the wrapper's own option parser and naming rule);
+2. a line whose command ends with the shell comment `# cronwrap-name=NAME` is the job NAME
+   (the comment changes nothing for the shell; it must come before any `%`);
+3. any other line is `PROGRAM-CRC`: PROGRAM is the name the wrapper would derive from the first
+   word of the command that is not a `VAR=value` assignment (wrapper.names.derive_job_name, cut
+   to 55 characters; `cron` when none derives), CRC the 8 hex digits of the CRC-32 of the whole
+   logged command. Editing the command therefore makes a new job; two lines running the same
+   program stay two jobs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from binascii import crc32
+from dataclasses import dataclass
+
+from cronwrap.wrapper.cli import job_name, parse_options
+from cronwrap.wrapper.errors import UsageError
+from cronwrap.wrapper.events import is_valid_job_name
+from cronwrap.wrapper.names import derive_job_name
+
+# cron logs at most about 1000 bytes of a command, less the "[pid] " in front; the first 960
+# characters of its printable form are the same whatever the pid's length (see logged_command)
+IDENTITY_CHARS = 960
+PROGRAM_CHARS = 55  # 55 + "-" + 8 hex digits = 64, the longest job name
+NAME_COMMENT = re.compile(r"(?:^|\s)#\s*cronwrap-name=(\S+)\s*$")
+ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+
+
+@dataclass(frozen=True)
+class LineJob:
+    """The job a crontab line is: its name, and whether cronwrap runs it (then the wrapper's
+    events are the truth about its runs, not cron's log)."""
+
+    name: str
+    wrapped: bool
+
+
+def logged_command(command: str) -> str:
+    """The command of a crontab line as Debian's cron logs it (do_command.c, misc.c mkprint).
+
+    `command` is the line's text after the schedule (and user) fields, leading blanks removed.
+    cron runs (and logs) only what comes before the first unescaped `%` (the rest is the job's
+    input), turns `\\%` into `%` and `\\\\` into `\\`, then prints control characters as `^X`,
+    DEL as `^?` and bytes above 127 as `\\ooo`.  The result is cut to IDENTITY_CHARS.
+    """
+    kept: list[str] = []
+    escaped = False
+    for char in command:
+        if escaped:
+            if char in "%\\":
+                kept[-1] = char
+            else:
+                kept.append(char)
+            escaped = False
+        elif char == "\\":
+            kept.append(char)
+            escaped = True
+        elif char == "%":
+            break
+        else:
+            kept.append(char)
+    return printable("".join(kept).encode(errors="surrogateescape"))[:IDENTITY_CHARS]
+
+
+def printable(raw: bytes) -> str:
+    """cron's mkprint(): how a command's bytes appear in its log line."""
+    out = []
+    for byte in raw:
+        if byte < 0x20:
+            out.append("^" + chr(byte + 0x40))
+        elif byte < 0x7F:
+            out.append(chr(byte))
+        elif byte == 0x7F:
+            out.append("^?")
+        else:
+            out.append(f"\\{byte:03o}")
+    return "".join(out)
+
+
+_PRINTED = re.compile(r"\\([0-3][0-7][0-7])|\^([@-_?])")
+
+
+def unprintable(logged: str) -> str:
+    """printable() undone, as far as it can be: the command the shell ran (a literal `\\101` or
+    `^A` in the command comes back as the byte it looks like; names are still consistent, as
+    discovery undoes the printing of the same text in the same way)."""
+    def byte(match: re.Match[str]) -> bytes:
+        if match[1]:
+            return bytes([int(match[1], 8)])
+        return b"\x7f" if match[2] == "?" else bytes([ord(match[2]) - 0x40])
+
+    parts = []
+    last = 0
+    for match in _PRINTED.finditer(logged):
+        parts += [logged[last:match.start()].encode(errors="surrogateescape"), byte(match)]
+        last = match.end()
+    parts.append(logged[last:].encode(errors="surrogateescape"))
+    return b"".join(parts).decode(errors="surrogateescape")
+
+
+def line_job(logged: str) -> LineJob:
+    """The job of the crontab line whose command cron logs as `logged` (see the rule above)."""
+    logged = logged[:IDENTITY_CHARS]
+    command = unprintable(logged)
+    wrapped = job_name_in(command)
+    if wrapped is not None:
+        return LineJob(wrapped, True)
+    comment = NAME_COMMENT.search(logged)
+    if comment is not None and is_valid_job_name(comment.group(1)):
+        return LineJob(comment.group(1), False)
+    program = derive_job_name(first_program(command)) or "cron"
+    return LineJob(f"{program[:PROGRAM_CHARS]}-{crc32(logged.encode()):08x}", False)
+
+
+def first_program(command: str) -> str:
+    """The first word of a shell command that is not a VAR=value assignment ("" if none)."""
+    try:
+        words = shlex.split(command, comments=True)
+    except ValueError:  # unbalanced quotes: the shell would fail too; words are good enough
+        words = command.split()
+    for word in words:
+        if not ASSIGNMENT.match(word):
+            return word
+    return ""
+
+
+def job_name_in(command: str) -> str | None:
+    """The job name of the first valid cronwrap invocation in a crontab command.
+
+    The wrapper's own option parser and name rule decide: `-n NAME`, or else the name cronwrap
+    derives from the command after `--`.
+    """
+    try:
+        words = shlex.split(command.split("%")[0])  # cron feeds the rest to stdin
+    except ValueError:
+        return None
+    for index, word in enumerate(words):
+        if os.path.basename(word) == "cronwrap":
+            try:
+                given, job = parse_options(words[index + 1:])
+                names = [str(value) for _, key, value in given if key == "name"]
+                return job_name(names[-1] if names else None, job[0]) if job else None
+            except UsageError:
+                continue
+    return None

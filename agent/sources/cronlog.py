@@ -1,0 +1,513 @@
+"""cron's own log as a source of runs: Debian cron's job lines in the journal, applied to rows.
+
+Debian's cron (3.0pl1, do_command.c) started with `-L 15` logs, for every job of every crontab,
+from the root process that watches the job, under SYSLOG_IDENTIFIER=CRON:
+
+    (root) CMD ([29827] /usr/local/bin/backup)                  the job's shell, pid 29827, started
+    (CRON) error (grandchild #29827 failed with exit status 3)   only when the status is not 0
+    (CRON) error (grandchild #29827 terminated by signal 15)     killed; ", dumped core" may follow
+    (root) END ([29827] /usr/local/bin/backup)                   the shell has ended
+
+What was seen on a real cron (tests/data/debian-cron-L15.jsonl) and what the agent does:
+- a job killed by a signal gets the `terminated by signal N` line: a failed run with
+  cronJobLastSignal N and cronJobLastExitStatus 128+N, as for a wrapped job (a shell that
+  reports its child's death itself exits 128+N: `failed with exit status 143`);
+- a job running when cron is restarted keeps running (cron.service has KillMode=process) and
+  the process that watched it still logs its error and END lines: the run ends normally;
+- a job cut by a reboot never gets an END: the first line of another boot (or the agent
+  starting in another boot) ends the wait, the row's state becomes unknown, no run is counted;
+- `@reboot` lines run when cron starts at boot (`(CRON) INFO (Running @reboot jobs)`, not on a
+  mere restart) and log CMD and END like any job: counted as runs, never expected (no schedule);
+- with cron's default `-L 1`, lines are `(root) CMD (/usr/local/bin/backup)` without a pid and
+  nothing else: each start is noted (last start, next expected start, so misses are seen), the
+  outcome stays unknown, and the agent says once that `-L 15` tells more.
+
+A line that runs cronwrap is the wrapper's job: its events stay the truth and cron's lines add
+only what the wrapper cannot say, that it never started (status 126 or 127 and no event from
+the wrapper for that run, checked once a spool drain has had time to bring a spooled one).
+
+Only entries logged by root (_UID=0) are read: any user can write "CRON" lines to the journal.
+The place in the journal, runs still open and verdicts still pending are this source's state,
+committed with the rows each batch of lines changed, so a restart neither loses nor repeats one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import pwd
+import re
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+
+from cronwrap.wrapper.events import Cadence, Finished, Started
+
+from .. import schedule
+from ..config import Config
+from ..core import AgentCore, Batch, EventFacts, Rejected, Unavailable
+from ..linenames import line_job
+from ..model import CronLogState, JobKey, JobRecord, JobSource, JobState, NotificationKind
+from ..ratelimit import RateLimitedLog
+from ..store import Job
+from .journal import Entry, JournalReader, JournalUnavailable, Place, current_boot
+
+log = logging.getLogger(__name__)
+
+NAME = "cronlog"  # this source's name in the state database
+MATCHES = {"SYSLOG_IDENTIFIER": "CRON", "_UID": "0"}
+READ_LIMIT = 1000  # entries applied in one batch
+MAX_OPEN_RUNS = 10000  # runs started and not ended that are remembered
+START_SLACK = 2.0  # a wrapper's start this long before cron's CMD line is still that run's
+NOT_STARTED_STATUSES = {126: "cannot be executed", 127: "was not found"}
+
+_START = re.compile(r"\((?P<user>[^)]+)\) CMD \(\[(?P<pid>\d+)\] (?P<command>.*)\)")
+_START_NO_PID = re.compile(r"\((?P<user>[^)]+)\) CMD \((?P<command>.*)\)")
+_END = re.compile(r"\((?P<user>[^)]+)\) END \(\[(?P<pid>\d+)\] (?P<command>.*)\)")
+_EXIT = re.compile(r"\(CRON\) error \(grandchild #(?P<pid>\d+) failed with exit status "
+                   r"(?P<status>\d+)\)")
+_KILLED = re.compile(r"\(CRON\) error \(grandchild #(?P<pid>\d+) terminated by signal "
+                     r"(?P<signal>\d+)(?:, dumped core)?\)")
+
+
+# ---- cron's lines ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobStarted:
+    """`(user) CMD ([pid] command)`; pid None: cron logs starts without pids (-L 1)."""
+
+    user: str
+    command: str
+    pid: int | None
+
+
+@dataclass(frozen=True)
+class JobEnded:
+    """`(user) END ([pid] command)`."""
+
+    user: str
+    command: str
+    pid: int
+
+
+@dataclass(frozen=True)
+class JobFailed:
+    """`(CRON) error (grandchild #pid ...)`: a non-zero exit status, or the killing signal."""
+
+    pid: int
+    status: int = 0
+    signal: int = 0
+
+
+CronLine = JobStarted | JobEnded | JobFailed
+
+
+def parse(message: str) -> CronLine | None:
+    """What one of cron's messages says about a job; None for anything else (PAM, MTA, ...)."""
+    if match := _START.fullmatch(message):
+        return JobStarted(match["user"], match["command"], int(match["pid"]))
+    if match := _END.fullmatch(message):
+        return JobEnded(match["user"], match["command"], int(match["pid"]))
+    if match := _EXIT.fullmatch(message):
+        return JobFailed(int(match["pid"]), status=int(match["status"]))
+    if match := _KILLED.fullmatch(message):
+        return JobFailed(int(match["pid"]), signal=int(match["signal"]))
+    if match := _START_NO_PID.fullmatch(message):
+        return JobStarted(match["user"], match["command"], None)
+    return None
+
+
+# ---- this source's durable state -------------------------------------------------------------
+
+
+@dataclass
+class OpenRun:
+    """A job cron started (CMD) whose END has not been read yet."""
+
+    uid: int
+    owner: str
+    name: str
+    wrapped: bool
+    start: float
+    status: int = 0
+    signal: int = 0
+
+
+@dataclass
+class Verdict:
+    """A wrapped line whose shell exited 126 or 127: did the wrapper start? Decided at `due`."""
+
+    uid: int
+    owner: str
+    name: str
+    start: float
+    end: float
+    status: int
+    due: float
+
+
+@dataclass
+class SourceState:
+    """Where reading resumes, what is still open, and whether cron is seen logging starts."""
+
+    place: Place
+    boot: str = ""  # the boot of the last entry applied
+    open_runs: dict[str, OpenRun] = field(default_factory=dict)  # by "boot:pid"
+    verdicts: list[Verdict] = field(default_factory=list)
+    starts_seen: bool = False  # cron logs job starts: crontab lines are expected to run
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "place": self.place.to_dict(), "boot": self.boot, "starts_seen": self.starts_seen,
+            "open_runs": {k: asdict(v) for k, v in self.open_runs.items()},
+            "verdicts": [asdict(v) for v in self.verdicts],
+        }, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> SourceState:
+        data = json.loads(text)
+        return cls(Place.from_dict(data["place"]), data.get("boot", ""),
+                   {k: OpenRun(**v) for k, v in data.get("open_runs", {}).items()},
+                   [Verdict(**v) for v in data.get("verdicts", [])],
+                   bool(data.get("starts_seen")))
+
+    def copy(self) -> SourceState:
+        return SourceState.from_json(self.to_json())
+
+
+# ---- applying lines to rows ------------------------------------------------------------------
+
+
+class CronLog:
+    """Turns cron's lines into changes of job rows, through the same state machine as the
+    wrappers' events (core.apply_event), so the same notifications are raised."""
+
+    def __init__(self, core: AgentCore, config: Config,
+                 user_id: Callable[[str], int | None] | None = None) -> None:
+        self.core = core
+        self.config = config
+        self.user_id = user_id or _uid_of
+        self.limiter = RateLimitedLog("cron's log")
+        self.hinted = False  # said once that -L 15 tells more than cron's default logging
+        # a wrapper's spooled events are applied by the next drain: judge after two intervals
+        self.verdict_delay = 2 * config.spool_interval
+
+    def apply(self, batch: Batch, state: SourceState, entries: list[Entry], now: float,
+              late: bool = False) -> None:
+        """Apply `entries` (read after state.place) to `batch`, update `state` to match, and
+        record it in the batch so both are committed together."""
+        for entry in entries:
+            if entry.boot and entry.boot != state.boot:
+                self.close_other_boots(batch, state, entry.boot)
+            line = parse(entry.message)
+            if line is not None:
+                batch.cron_log_entries += 1
+                self._apply_line(batch, state, line, entry, late)
+            state.place = Place(cursor=entry.cursor)
+        self.decide(batch, state, now)
+        batch.source_states[NAME] = state.to_json()
+
+    def _apply_line(self, batch: Batch, state: SourceState, line: CronLine, entry: Entry,
+                    late: bool) -> None:
+        if isinstance(line, JobFailed):
+            run = state.open_runs.get(f"{entry.boot}:{line.pid}")
+            if run is not None:
+                run.status, run.signal = line.status, line.signal
+            return
+        uid = self.user_id(line.user)
+        if uid is None:
+            self.limiter.warning(line.user, "cron ran a job of a user with no passwd entry; "
+                                 "its lines are skipped")
+            return
+        job = line_job(line.command)
+        if isinstance(line, JobStarted):
+            state.starts_seen = True
+            if line.pid is None:
+                self._start_without_pid(batch, uid, line.user, job.name, job.wrapped, entry)
+            else:
+                self._open(batch, state, OpenRun(uid, line.user, job.name, job.wrapped,
+                                                 entry.time), f"{entry.boot}:{line.pid}", line.pid)
+            return
+        run = state.open_runs.pop(f"{entry.boot}:{line.pid}", None)
+        if run is None:
+            log.debug("cron's END of pid %s (%s) has no start read: it started before the "
+                      "agent followed cron's log", line.pid, line.command)
+            return
+        self._close(batch, state, run, line.pid, entry.time, late)
+
+    def _open(self, batch: Batch, state: SourceState, run: OpenRun, run_id: str,
+              pid: int) -> None:
+        if len(state.open_runs) >= MAX_OPEN_RUNS:
+            oldest = min(state.open_runs, key=lambda k: state.open_runs[k].start)
+            dropped = state.open_runs.pop(oldest)
+            self.limiter.warning("open runs", f"more than {MAX_OPEN_RUNS} jobs started without "
+                                 f"an end; forgot the run of {dropped.name} of {dropped.owner}")
+        state.open_runs[run_id] = run
+        if not run.wrapped:  # else the wrapper reports this run itself
+            self._apply(batch, run, Started(id="", job=run.name, time=run.start, pid=pid))
+
+    def _close(self, batch: Batch, state: SourceState, run: OpenRun, pid: int, end: float,
+               late: bool) -> None:
+        if run.wrapped:
+            if run.status in NOT_STARTED_STATUSES and run.signal == 0:
+                state.verdicts.append(Verdict(run.uid, run.owner, run.name, run.start, end,
+                                              run.status, end + self.verdict_delay))
+            return
+        status = 128 + run.signal if run.signal else run.status
+        self._apply(batch, run, Finished(
+            id="", job=run.name, time=end, pid=pid, start_time=run.start,
+            exit_status=min(status, 255), signal=run.signal,
+            duration_ms=max(0, round((end - run.start) * 1000))), late)
+
+    def _apply(self, batch: Batch, run: OpenRun, event: Started | Finished,
+               late: bool = False) -> None:
+        """A run of a line that is not wrapped, through the wrappers' state machine."""
+        try:
+            self.core.apply_to_row(batch, JobKey(run.uid, run.name), run.owner, event, late,
+                                   JobSource.cron_log)
+        except Rejected as exc:
+            self.limiter.warning(run.owner, f"{exc}; {run.name} (cron's log) not added")
+
+    def _start_without_pid(self, batch: Batch, uid: int, owner: str, name: str, wrapped: bool,
+                           entry: Entry) -> None:
+        if not self.hinted:
+            self.hinted = True
+            log.warning("cron logs job starts without their pids, ends or exit statuses: set "
+                        'EXTRA_OPTS="-L 15" in /etc/default/cron (then restart cron) for the '
+                        "outcome of jobs that are not wrapped")
+        if wrapped:
+            return
+        job = self._row(batch, uid, owner, name, entry.time)
+        if job is None:
+            return
+        rec = job.record
+        if rec.last_start is not None and entry.time <= rec.last_start:
+            return
+        upcoming = schedule.next_after(self.core.cadence_of(job), entry.time,
+                                       self.config.cron_timezone)
+        state = JobState.unknown if rec.state == JobState.missed else rec.state
+        batch.put(replace(job, reported=True, record=replace(
+            rec, last_start=entry.time, next_expected=upcoming, state=state)))
+
+    def _row(self, batch: Batch, uid: int, owner: str, name: str, since: float,
+             source: JobSource = JobSource.cron_log) -> Job | None:
+        """The row of a job cron's log speaks of, created (counting from `since`) if it may
+        be (the per-owner cap)."""
+        key = JobKey(uid, name)
+        job = batch.get(key)
+        if job is None:
+            if not self.core.room_for_job(batch, uid):
+                self.limiter.warning(owner, f"job limit reached: {owner} already has "
+                                     f"{self.config.max_jobs_per_owner} jobs; {name} not added")
+                return None
+            return Job(JobRecord(key, owner, source=source, counters_since=since))
+        if source == JobSource.cron_log and job.record.source != source:
+            job = replace(job, record=replace(job.record, source=source))
+        return job
+
+    def close_other_boots(self, batch: Batch, state: SourceState, boot: str) -> None:
+        """Runs started in another boot never end: their rows' outcome is unknown."""
+        state.boot = boot
+        for run_id, run in list(state.open_runs.items()):
+            if run_id.startswith(f"{boot}:"):
+                continue
+            del state.open_runs[run_id]
+            log.info("job %s of %s started at %s in an earlier boot and cron logged no end: "
+                     "its outcome is unknown", run.name, run.owner, time.ctime(run.start))
+            if run.wrapped:
+                continue
+            job = batch.get(JobKey(run.uid, run.name))
+            pid = int(run_id.rsplit(":", 1)[1])
+            if job is not None and job.record.running_pid == pid:
+                batch.put(replace(job, record=replace(job.record, state=JobState.unknown,
+                                                      running_pid=None)))
+
+    def decide(self, batch: Batch, state: SourceState, now: float) -> None:
+        """Judge the wrapped runs whose verdict is due: a wrapper that reported no start since
+        cron started the line never ran; that run is a failure of its job."""
+        pending = []
+        for verdict in state.verdicts:
+            if verdict.due > now:
+                pending.append(verdict)
+                continue
+            job = self._row(batch, verdict.uid, verdict.owner, verdict.name, verdict.start,
+                            JobSource.wrapper)
+            if job is None:
+                continue
+            started = job.record.last_start
+            if started is not None and started >= verdict.start - START_SLACK:
+                continue  # the wrapper reported this run (or a later one): its events count
+            facts = EventFacts(verdict.end, verdict.status, 0)
+            batch.put(*not_started(job, verdict, self.core.cadence_of(job),
+                                   self.config.cron_timezone), verdict.start, facts=facts)
+        state.verdicts = pending
+
+    def next_due(self, state: SourceState) -> float | None:
+        return min((v.due for v in state.verdicts), default=None)
+
+
+def not_started(job: Job, verdict: Verdict, cadence: Cadence, cron_zone: str
+                ) -> tuple[Job, list[NotificationKind]]:
+    """The row after a run whose wrapper never started, and the notification it raises."""
+    rec = job.record
+    problem = (f"cronwrap {NOT_STARTED_STATUSES[verdict.status]}: cron's log shows the shell "
+               f"of the crontab line exiting {verdict.status} at {time.ctime(verdict.end)} and "
+               "the wrapper reported nothing (is cronwrap installed and on cron's PATH?)")
+    rec = replace(rec, runs=rec.runs + 1, failures=rec.failures + 1,
+                  last_exit_status=verdict.status, last_signal=0, last_result=JobState.failed,
+                  last_duration_ms=max(0, round((verdict.end - verdict.start) * 1000)),
+                  start_problem=problem)
+    if rec.last_start is None or verdict.start > rec.last_start:
+        rec = replace(rec, last_start=verdict.start, state=JobState.failed, running_pid=None,
+                      next_expected=schedule.next_after(cadence, verdict.start, cron_zone))
+    return replace(job, record=rec, alarm=True, reported=True,
+                   last_end=max(job.last_end or 0.0, verdict.end)), [NotificationKind.not_started]
+
+
+_uids: dict[str, int | None] = {}
+
+
+def _uid_of(user: str) -> int | None:
+    """The uid of the account cron ran a job as (cached: pwd reads files)."""
+    if user not in _uids:
+        if len(_uids) > 10000:
+            _uids.clear()
+        try:
+            _uids[user] = pwd.getpwnam(user).pw_uid
+        except KeyError:
+            _uids[user] = None
+    return _uids[user]
+
+
+# ---- following the journal ------------------------------------------------------------------
+
+
+class CronLogSource:
+    """Follows cron's lines in the journal and applies them through the core's single writer."""
+
+    def __init__(self, core: AgentCore, config: Config, reader: JournalReader,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.core = core
+        self.config = config
+        self.reader = reader
+        self.clock = clock
+        self.cron_log = CronLog(core, config)
+        self.state = self._committed_state()
+        self.retry = False  # a batch could not be committed: read it again
+
+    @classmethod
+    def start(cls, core: AgentCore, config: Config) -> CronLogSource | None:
+        """The source, or None (said once in the log) when it is off or there is no journal."""
+        if config.cron_log == "off":
+            log.info("cron's log is not followed (cron_log = \"off\"): crontab lines that do "
+                     "not run cronwrap are not monitored")
+            return None
+        reader = JournalReader(MATCHES, config.cron_log_journal)
+        try:
+            reader.open()
+        except JournalUnavailable as exc:
+            log.info("cron's log is not followed: %s; crontab lines that do not run cronwrap "
+                     "are not monitored", exc)
+            core.set_cron_log_state(CronLogState.unavailable)
+            return None
+        return cls(core, config, reader)
+
+    @property
+    def starts_seen(self) -> bool:
+        """Whether cron has been seen logging job starts: only then are crontab lines that are
+        not wrapped expected to run (a cron that logs nothing would make them all missed)."""
+        return self.state.starts_seen
+
+    def _committed_state(self) -> SourceState:
+        saved = self.core.source_state(NAME)
+        if saved is None:
+            return SourceState(Place())
+        try:
+            return SourceState.from_json(saved)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.error("cron's log: the saved place is unreadable (%s): following from now", exc)
+            return SourceState(Place())
+
+    async def run(self) -> None:
+        """Follow until cancelled; the reader is closed on the way out."""
+        readable = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        try:
+            await self._resume()
+            loop.add_reader(self.reader.fileno(), readable.set)
+            self.core.set_cron_log_state(CronLogState.following)
+            await self._follow(readable)
+        finally:
+            with contextlib.suppress(Exception):
+                loop.remove_reader(self.reader.fileno())
+            self.reader.close()
+
+    async def _resume(self) -> None:
+        """Seek to the committed place (saving it when it is new), catch up with what cron
+        logged while the agent was not reading (notifications marked late), then give up on
+        runs of earlier boots that never ended."""
+        first = self.state.place == Place()
+        place = await asyncio.to_thread(self.reader.seek, None if first else self.state.place)
+        if place != self.state.place:
+            state = self.state.copy()
+            state.place = place
+            await self._commit(lambda batch: self._save(batch, state), state)
+        log.info("following cron's log in %s from %s", self.config.cron_log_journal
+                 or "the system journal", "now" if first else "where it stopped")
+        while await self._step(late=True) == READ_LIMIT:
+            pass
+        self.core.flush_late()
+        boot = current_boot()
+        if boot and any(not run_id.startswith(f"{boot}:") for run_id in self.state.open_runs):
+            state = self.state.copy()
+            await self._commit(lambda batch: self._close_boots(batch, state, boot), state)
+
+    def _save(self, batch: Batch, state: SourceState) -> None:
+        batch.source_states[NAME] = state.to_json()
+
+    def _close_boots(self, batch: Batch, state: SourceState, boot: str) -> None:
+        self.cron_log.close_other_boots(batch, state, boot)
+        batch.source_states[NAME] = state.to_json()
+
+    async def _follow(self, readable: asyncio.Event) -> None:
+        """Sleep until the journal changes or a verdict is due; then read all there is."""
+        while True:
+            due = self.cron_log.next_due(self.state)
+            if not self.retry:
+                timeout = None if due is None else max(0.0, due - self.clock())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(readable.wait(), timeout)
+            readable.clear()
+            changed = await asyncio.to_thread(self.reader.changed)
+            if changed or due is not None or self.retry:
+                self.retry = False
+                while await self._step() == READ_LIMIT:
+                    pass
+
+    async def _step(self, late: bool = False) -> int:
+        """Read and apply one batch of entries; how many were read."""
+        entries = await asyncio.to_thread(self.reader.read, READ_LIMIT)
+        due = self.cron_log.next_due(self.state)
+        if not entries and (due is None or due > self.clock()):
+            return 0
+        state = self.state.copy()
+        now = self.clock()
+        await self._commit(lambda batch: self.cron_log.apply(batch, state, entries, now, late),
+                           state)
+        return len(entries)
+
+    async def _commit(self, change: Callable[[Batch], None], state: SourceState) -> None:
+        """Apply `change` (which updates `state`) in one batch and adopt `state`; when the core
+        cannot commit, go back to the committed place and read it all again a little later."""
+        try:
+            await self.core.update(change)
+        except Unavailable:
+            self.state = self._committed_state()
+            await asyncio.to_thread(self.reader.seek, self.state.place)
+            self.retry = True
+            await asyncio.sleep(self.config.spool_interval)
+            return
+        self.state = state

@@ -1,0 +1,149 @@
+"""Reading chosen entries of the systemd journal from a saved place (systemd-python's Reader).
+
+A Place is where a source stopped: the cursor of the last entry it applied, or, before it has
+applied any, the wall-clock time it started following.  `JournalReader.seek` goes back there so
+that nothing after it is lost and nothing at or before it is read twice; journald restarts,
+rotation and vacuuming are the Reader's business (it watches the journal directories with
+inotify, `fileno`).  Not thread-safe: the caller uses one Reader from one thread at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+BOOT_ID_FILE = "/proc/sys/kernel/random/boot_id"
+
+
+class JournalUnavailable(Exception):
+    """There is no journal this process can read; str() says why in one line."""
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where reading resumes: after `cursor`, or else from the entries sent at `since` on."""
+
+    cursor: str | None = None
+    since: float | None = None  # wall clock, seconds since the epoch
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cursor": self.cursor} if self.cursor else {"since": self.since}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Place:
+        return cls(cursor=data.get("cursor"), since=data.get("since"))
+
+
+@dataclass(frozen=True)
+class Entry:
+    """The fields of a journal entry a source uses."""
+
+    cursor: str
+    time: float  # when the sender logged it (_SOURCE_REALTIME_TIMESTAMP, else journald's time)
+    boot: str  # _BOOT_ID, 32 hex digits
+    message: str
+
+
+def entry_from_fields(fields: dict[str, Any]) -> Entry:
+    """An Entry from a Reader's entry (converted values) or journalctl's JSON (strings)."""
+    sent = fields.get("_SOURCE_REALTIME_TIMESTAMP") or fields["__REALTIME_TIMESTAMP"]
+    seconds = sent.timestamp() if isinstance(sent, datetime) else int(sent) / 1e6
+    boot = fields.get("_BOOT_ID", "")
+    message = fields.get("MESSAGE", "")
+    if isinstance(message, bytes):  # not UTF-8: the Reader leaves it as bytes
+        message = message.decode(errors="replace")
+    return Entry(str(fields["__CURSOR"]), seconds, getattr(boot, "hex", boot), str(message))
+
+
+def current_boot() -> str:
+    """This boot's id as the journal writes it (32 hex digits), "" when unknown."""
+    try:
+        with open(BOOT_ID_FILE) as fh:
+            return fh.read().strip().replace("-", "")
+    except OSError:
+        return ""
+
+
+class JournalReader:
+    """The journal entries matching `matches` (FIELD=value, all must hold), read in order.
+
+    `directory`: read the journal files there instead of the system's journal (a container's
+    journal, or a test's private journald).
+    """
+
+    def __init__(self, matches: dict[str, str], directory: str = "") -> None:
+        self.matches = matches
+        self.directory = directory
+        self._reader: Any = None
+        self._pending: Entry | None = None  # read by seek(), not yet returned
+
+    def open(self) -> None:
+        """Open the journal; raise JournalUnavailable when there is none this process can read."""
+        try:
+            from systemd import journal
+        except ImportError as exc:
+            raise JournalUnavailable(f"systemd-python is not installed ({exc})") from None
+        try:
+            reader = journal.Reader(path=self.directory) if self.directory else journal.Reader()
+        except OSError as exc:
+            where = self.directory or "the system journal"
+            raise JournalUnavailable(f"cannot open {where}: {exc.strerror or exc}") from None
+        if not (reader.has_runtime_files() or reader.has_persistent_files()):
+            reader.close()
+            where = self.directory or "/run/log/journal or /var/log/journal"
+            raise JournalUnavailable(f"no journal files readable in {where} (no journald, or "
+                                     "the agent is neither root nor in group systemd-journal)")
+        for field, value in self.matches.items():
+            reader.add_match(**{field: value})
+        self._reader = reader
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def fileno(self) -> int:
+        """Readable when the journal changed: call `changed()`, then `read()`."""
+        return int(self._reader.fileno())
+
+    def changed(self) -> bool:
+        """Take the journal's change notifications; True when entries may have been added."""
+        from systemd import journal
+
+        return bool(self._reader.process() != journal.NOP)
+
+    def seek(self, place: Place | None) -> Place:
+        """Position after `place` (None: after the newest entry); the Place to save now."""
+        reader = self._reader
+        self._pending = None
+        if place is not None and place.cursor:
+            reader.seek_cursor(place.cursor)
+            first = reader.get_next()
+            if first and not reader.test_cursor(place.cursor):
+                # the saved entry is gone (vacuumed): this is the first one after it
+                self._pending = entry_from_fields(first)
+            return place
+        if place is not None and place.since is not None:
+            reader.seek_realtime(place.since)
+            return place
+        reader.seek_tail()
+        newest = reader.get_previous()
+        if newest:
+            return Place(cursor=str(newest["__CURSOR"]))
+        return Place(since=time.time())
+
+    def read(self, limit: int) -> list[Entry]:
+        """Up to `limit` entries after the last one returned (or after the seek)."""
+        entries = [self._pending] if self._pending is not None else []
+        self._pending = None
+        while len(entries) < limit:
+            fields = self._reader.get_next()
+            if not fields:
+                break
+            entries.append(entry_from_fields(fields))
+        return entries

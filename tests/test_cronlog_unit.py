@@ -1,0 +1,373 @@
+"""cron's log as a source, without a journal: the line parser, the crontab naming rule, and the
+application of lines recorded from a real Debian cron (-L 15) to rows, split at every point.
+
+tests/data/debian-cron-L15.jsonl is `journalctl -o json` of a real /usr/sbin/cron -f -L 15
+(cron 3.0pl1-162, Debian 12) run in a private mount namespace with a private journald:
+@reboot, ok, failing and signalled jobs of root and of the user cwcronlog, a wrapped line
+whose cronwrap does not exist, a job still running while cron was killed and restarted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from binascii import crc32
+from pathlib import Path
+
+import pytest
+from cronwrap.agent import schedule
+from cronwrap.agent.config import Config, ConfigError, load
+from cronwrap.agent.core import AgentCore
+from cronwrap.agent.linenames import LineJob, line_job, logged_command, printable
+from cronwrap.agent.model import JobKey, JobRecord, JobSource, JobState, NotificationKind
+from cronwrap.agent.sources import cronlog
+from cronwrap.agent.sources.cronlog import (
+    CronLog,
+    JobEnded,
+    JobFailed,
+    JobStarted,
+    SourceState,
+    parse,
+)
+from cronwrap.agent.sources.journal import Entry, Place, entry_from_fields
+from cronwrap.agent.store import Store
+
+RECORDING = Path(__file__).with_name("data") / "debian-cron-L15.jsonl"
+USERS = {"root": 0, "cwcronlog": 1004}
+CWCRONLOG = USERS["cwcronlog"]
+
+
+def recorded() -> list[dict[str, str]]:
+    return [json.loads(line) for line in RECORDING.read_text().splitlines()]
+
+
+def recorded_entries() -> list[Entry]:
+    """The entries the agent's journal match (SYSLOG_IDENTIFIER=CRON, _UID=0) returns."""
+    return [entry_from_fields(fields) for fields in recorded()
+            if fields["SYSLOG_IDENTIFIER"] == "CRON" and fields["_UID"] == "0"]
+
+
+def derived(command: str) -> str:
+    """The documented rule for a line that is not wrapped, restated independently."""
+    program = command.split()[0].rsplit("/", 1)[-1]
+    return f"{program}-{crc32(command.encode()):08x}"
+
+
+# ---- the parser -------------------------------------------------------------------------------
+
+
+def test_every_recorded_message_is_understood_or_ignored() -> None:
+    parsed = [(e.message, parse(e.message)) for e in recorded_entries()]
+    kinds = {type(line).__name__ for _, line in parsed if line is not None}
+    assert kinds == {"JobStarted", "JobEnded", "JobFailed"}
+    ignored = {message.split(":")[0] for message, line in parsed if line is None}
+    assert ignored == {"pam_unix(cron", "pam_limits(cron",  # sessions
+                       "(CRON) info (No MTA installed, discarding output)"}
+    starts = [line for _, line in parsed if isinstance(line, JobStarted)]
+    ends = [line for _, line in parsed if isinstance(line, JobEnded)]
+    assert len(starts) == len(ends) == 13
+    assert {(s.user, s.pid, s.command) for s in starts} == {(e.user, e.pid, e.command)
+                                                            for e in ends}
+
+
+@pytest.mark.parametrize(("message", "line"), [
+    ("(root) CMD ([29827] /usr/local/bin/backup)",
+     JobStarted("root", "/usr/local/bin/backup", 29827)),
+    ("(root) END ([29827] /usr/local/bin/backup)",
+     JobEnded("root", "/usr/local/bin/backup", 29827)),
+    ("(CRON) error (grandchild #29827 failed with exit status 3)", JobFailed(29827, status=3)),
+    ("(CRON) error (grandchild #16779 terminated by signal 11)", JobFailed(16779, signal=11)),
+    ("(CRON) error (grandchild #16780 terminated by signal 6, dumped core)",
+     JobFailed(16780, signal=6)),
+    ("(root) CMD (/usr/local/bin/backup)", JobStarted("root", "/usr/local/bin/backup", None)),
+    # a command may hold anything, parentheses and cron's own words included
+    ("(alice) CMD ([7] echo ') END ([8] x')", JobStarted("alice", "echo ') END ([8] x'", 7)),
+    ("(alice) CMD ([7] )", JobStarted("alice", "", 7)),
+    ("(CRON) INFO (pidfile fd = 3)", None),
+    ("(CRON) INFO (Running @reboot jobs)", None),
+    ("(CRON) info (No MTA installed, discarding output)", None),
+    ("(root) MAIL (mailed 12 bytes of output but got status 0x0001 from MTA)", None),
+    ("pam_unix(cron:session): session opened for user root(uid=0) by (uid=0)", None),
+    ("(root) END (/usr/local/bin/backup)", None),  # without a pid: cannot be paired
+    ("(CRON) error (grandchild #x failed with exit status 3)", None),
+])
+def test_parse(message: str, line: cronlog.CronLine | None) -> None:
+    assert parse(message) == line
+
+
+# ---- the naming rule --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("command", "logged"), [
+    ("/usr/local/bin/backup --full", "/usr/local/bin/backup --full"),
+    ("mail -s hi root%line one%line two", "mail -s hi root"),  # the rest is the job's input
+    (r"date +\%F > /tmp/d", "date +%F > /tmp/d"),
+    (r"echo a\\b", "echo a\\b"),
+    (r"echo a\nb", r"echo a\nb"),
+    ("printf 'a\tb'  ", "printf 'a^Ib'  "),  # trailing blanks are the command's
+    ("echo bäh", "echo b\\303\\244h"),
+    ("echo \x7f", "echo ^?"),
+    ("x" * 2000, "x" * 960),
+])
+def test_logged_command_is_what_cron_logs(command: str, logged: str) -> None:
+    assert logged_command(command) == logged
+
+
+def test_printable_matches_the_recording() -> None:
+    commands = {parse(e.message).command for e in recorded_entries()  # type: ignore[union-attr]
+                if isinstance(parse(e.message), JobStarted)}
+    assert "sh -c 'exit 3'" in commands and all(printable(c.encode()) == c for c in commands)
+
+
+@pytest.mark.parametrize(("command", "job"), [
+    ("/usr/bin/cronwrap -n nightly -- /usr/local/bin/backup", LineJob("nightly", True)),
+    ("cd / && cronwrap -- /usr/local/bin/backup --full", LineJob("backup", True)),
+    ("/nonexistent/cronwrap -n broken -- true", LineJob("broken", True)),
+    ("/usr/local/bin/backup  # cronwrap-name=nightly-backup", LineJob("nightly-backup", False)),
+    ("/usr/local/bin/backup #cronwrap-name=../evil",  # not a job name: derived instead
+     LineJob(derived("/usr/local/bin/backup #cronwrap-name=../evil"), False)),
+    ("/usr/local/bin/backup", LineJob(derived("/usr/local/bin/backup"), False)),
+    ("/usr/local/bin/backup --full", LineJob(derived("/usr/local/bin/backup --full"), False)),
+    ("cd / && run-parts --report /etc/cron.hourly",
+     LineJob(derived("cd / && run-parts --report /etc/cron.hourly"), False)),
+    ("LANG=C MAILTO=x /opt/sync.sh", LineJob("sync.sh-" + format(crc32(
+        b"LANG=C MAILTO=x /opt/sync.sh"), "08x"), False)),
+    ("{ ( ; }", LineJob("cron-" + format(crc32(b"{ ( ; }"), "08x"), False)),
+])
+def test_line_job(command: str, job: LineJob) -> None:
+    assert line_job(logged_command(command)) == job
+
+
+def test_discovery_names_plain_lines_as_cron_logs_them(tmp_path: Path) -> None:
+    """Every line of the recorded run, written into crontabs, is discovered under the name
+    its logged command gives (the recording's own CMD lines)."""
+    starts = [line for line in map(parse, (e.message for e in recorded_entries()))
+              if isinstance(line, JobStarted) and line.user == "root"]
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    lines = sorted({start.command for start in starts} - {"echo rebooted"})
+    (etc / "crontab").write_text("SHELL=/bin/sh\n" + "".join(
+        f"*/5 *\t* * *   root\t{command}\n" for command in lines) + "@reboot root echo rebooted\n")
+    found = schedule.discover(tmp_path, plain_lines=True)
+    assert {key.name for key in found} == {line_job(c).name for c in lines}
+    assert all(d.schedule == "*/5 * * * *" for d in found.values())
+    sources = {key.name: d.source for key, d in found.items()}
+    assert sources.pop("broken") == JobSource.wrapper
+    assert set(sources.values()) == {JobSource.cron_log}
+    wrapped_only = schedule.discover(tmp_path)
+    assert [key.name for key in wrapped_only] == ["broken"]
+
+
+# ---- applying the recording ------------------------------------------------------------------
+
+
+class Life:
+    """One life of an agent: a core on `state_dir`'s database and the cron-log applier."""
+
+    def __init__(self, state_dir: Path, config: Config) -> None:
+        self.config = config
+        self.now = 0.0
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.core = AgentCore(Store(state_dir), config, clock=lambda: self.now)
+        self.cron_log = CronLog(self.core, config, user_id=USERS.get)
+        self.notifications = self.core.notifications.subscribe()
+
+    def state(self) -> SourceState:
+        saved = self.core.source_state(cronlog.NAME)
+        return SourceState(Place()) if saved is None else SourceState.from_json(saved)
+
+    async def apply(self, entries: list[Entry], now: float) -> None:
+        self.now = now
+        state = self.state()
+        await self.core.update(lambda batch: self.cron_log.apply(batch, state, entries, now))
+
+    def kinds(self) -> list[tuple[str, NotificationKind]]:
+        out = []
+        while not self.notifications.empty():
+            notification = self.notifications.get_nowait()
+            out.append((notification.job.key.name, notification.kind))
+        return out
+
+
+async def run_lives(state_dir: Path, splits: list[int], config: Config
+                    ) -> tuple[dict[JobKey, JobRecord], list[tuple[str, NotificationKind]], int]:
+    """Apply the recording in one life per slice (each resuming at the saved cursor), then
+    let the verdicts fall due; the rows, the notifications and cronLogEntries at the end."""
+    entries = recorded_entries()
+    cursors = [e.cursor for e in entries]
+    end = entries[-1].time
+    kinds: list[tuple[str, NotificationKind]] = []
+    for stop in [*splits, len(entries)]:
+        life = Life(state_dir, config)
+        writer = asyncio.create_task(life.core.run())
+        place = life.state().place
+        start = 0 if place.cursor is None else cursors.index(place.cursor) + 1
+        await life.apply(entries[start:stop], entries[max(stop - 1, 0)].time)
+        kinds += life.kinds()
+        if stop == len(entries):
+            await life.apply([], end + 2 * config.spool_interval)  # the verdicts are due
+            kinds += life.kinds()
+            rows = {job.record.key: job.record for job in life.core.jobs().values()}
+            count = life.core.stats().cron_log_entries
+        life.core.stop()
+        await writer
+    return rows, kinds, count
+
+
+EXPECTED = {  # (owner uid, command): (runs, failures, last exit status, last signal)
+    (0, "echo rebooted"): (1, 0, 0, 0),
+    (0, "sh -c 'exit 3'"): (1, 1, 3, 0),
+    (0, "sleep 100"): (1, 1, 143, 0),  # killed while cron restarted: the shell exited 143
+    (0, "sh -c 'kill -TERM $$'"): (1, 1, 143, 0),
+    (0, "/bin/true"): (1, 0, 0, 0),
+    (0, "kill -SEGV $$"): (1, 1, 139, 11),
+    (0, "ulimit -c unlimited; kill -ABRT $$"): (1, 1, 134, 6),
+    (0, "kill -TERM $$"): (1, 1, 143, 15),
+    (CWCRONLOG, "/bin/false"): (2, 2, 1, 0),
+    (CWCRONLOG, "sleep 2; exit 0"): (2, 0, 0, 0),
+}
+
+
+def check_rows(rows: dict[JobKey, JobRecord]) -> None:
+    want = {JobKey(uid, line_job(command).name): counts for (uid, command), counts
+            in EXPECTED.items()}
+    want[JobKey(0, "broken")] = (1, 1, 127, 0)
+    got = {key: (r.runs, r.failures, r.last_exit_status, r.last_signal)
+           for key, r in rows.items()}
+    assert got == want
+    for key, record in rows.items():
+        assert record.running_pid is None
+        assert record.state == (JobState.failed if record.failures == record.runs else
+                                JobState.ok)
+        assert record.source == (JobSource.wrapper if key.name == "broken" else
+                                 JobSource.cron_log)
+    slow = rows[JobKey(CWCRONLOG, derived("sleep 2; exit 0"))]
+    assert slow.last_duration_ms is not None and 1900 < slow.last_duration_ms < 2200
+    broken = rows[JobKey(0, "broken")]
+    assert broken.start_problem is not None and "cronwrap was not found" in broken.start_problem
+    assert broken.last_start is not None and broken.last_duration_ms is not None
+
+
+def expected_notifications() -> set[tuple[str, NotificationKind]]:
+    failed = {(line_job(command).name, NotificationKind.failed)
+              for (_, command), counts in EXPECTED.items() if counts[1]}
+    return failed | {("broken", NotificationKind.not_started)}
+
+
+def test_the_recording_applied_in_one_go(tmp_path: Path) -> None:
+    rows, kinds, count = asyncio.run(run_lives(tmp_path, [], Config(spool_interval=1.0)))
+    check_rows(rows)
+    assert set(kinds) == expected_notifications()
+    assert len(kinds) == len(expected_notifications()) + 1  # /bin/false failed twice
+    assert count == sum(parse(e.message) is not None for e in recorded_entries())
+
+
+def test_a_restart_at_any_line_loses_and_repeats_nothing(tmp_path: Path) -> None:
+    """The agent stops after every possible entry (between a CMD and its END, between an error
+    line and its END, ...) and resumes at its committed cursor: the same rows, the same
+    notifications, the same count of lines, as in one go."""
+    config = Config(spool_interval=1.0)
+    whole, whole_kinds, whole_count = asyncio.run(run_lives(tmp_path / "whole", [], config))
+    for split in range(1, len(recorded_entries())):
+        rows, kinds, count = asyncio.run(run_lives(tmp_path / str(split), [split], config))
+        assert rows == whole, f"split after entry {split}"
+        assert sorted(kinds, key=str) == sorted(whole_kinds, key=str), f"split {split}"
+        assert count == whole_count
+
+
+def test_a_wrapper_that_reported_the_run_is_not_judged_not_started(tmp_path: Path) -> None:
+    """A wrapped line exiting 127 whose wrapper did start (its job's command was not found)
+    is the wrapper's failure, counted once from its own events."""
+    entries = [e for e in recorded_entries() if "14562" in e.message]
+    start = entries[0].time
+
+    async def scenario() -> JobRecord:
+        life = Life(tmp_path, Config(spool_interval=1.0))
+        writer = asyncio.create_task(life.core.run())
+        await life.apply(entries, entries[-1].time)
+        from cronwrap.wrapper.events import Finished, new_event_id
+        await life.core.submit(0, "root", Finished(new_event_id(), "broken", start + 0.5, 99,
+                                                   start_time=start + 0.1, exit_status=127,
+                                                   duration_ms=10))
+        await life.apply([], entries[-1].time + 5)
+        life.core.stop()
+        await writer
+        return life.core.jobs()[JobKey(0, "broken")].record
+
+    record = asyncio.run(scenario())
+    assert (record.runs, record.failures, record.start_problem) == (1, 1, None)
+
+
+def test_runs_of_an_earlier_boot_end_unknown(tmp_path: Path) -> None:
+    start = next(e for e in recorded_entries() if "CMD ([14555] sleep 100)" in e.message)
+    reboot = Entry("other-cursor", start.time + 60, "b" * 32, "(root) CMD ([5] /bin/true)")
+    ended = Entry("end", start.time + 61, "b" * 32, "(root) END ([5] /bin/true)")
+
+    async def scenario() -> dict[str, JobRecord]:
+        life = Life(tmp_path, Config())
+        writer = asyncio.create_task(life.core.run())
+        await life.apply([start], start.time)
+        assert life.core.jobs()[JobKey(0, derived("sleep 100"))].record.state == \
+            JobState.running
+        await life.apply([reboot, ended], ended.time)
+        assert life.state().open_runs == {}
+        life.core.stop()
+        await writer
+        return {key.name: job.record for key, job in life.core.jobs().items()}
+
+    rows = asyncio.run(scenario())
+    sleeper = rows[derived("sleep 100")]
+    assert (sleeper.state, sleeper.runs, sleeper.running_pid) == (JobState.unknown, 0, None)
+    assert rows[derived("/bin/true")].runs == 1
+
+
+def test_starts_without_pids_note_the_start_only(tmp_path: Path,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """cron's default -L 1: each start is noted (so misses are seen), nothing more; the
+    agent says once how to learn more."""
+    first = Entry("c1", 1_800_000_000.0, "a" * 32, "(root) CMD (/usr/local/bin/backup)")
+    second = Entry("c2", 1_800_000_060.0, "a" * 32, "(root) CMD (/usr/local/bin/backup)")
+
+    async def scenario() -> JobRecord:
+        life = Life(tmp_path, Config())
+        writer = asyncio.create_task(life.core.run())
+        await life.apply([first], first.time)
+        await life.apply([second], second.time)
+        life.core.stop()
+        await writer
+        assert life.state().starts_seen
+        return life.core.jobs()[JobKey(0, derived("/usr/local/bin/backup"))].record
+
+    record = asyncio.run(scenario())
+    assert (record.runs, record.state, record.last_start) == (0, JobState.unknown, second.time)
+    hints = [r for r in caplog.records if 'EXTRA_OPTS="-L 15"' in r.getMessage()]
+    assert len(hints) == 1
+
+
+def test_lines_of_unknown_users_are_skipped(tmp_path: Path) -> None:
+    lines = [Entry("c1", 1.0, "a" * 32, "(ghost) CMD ([5] /bin/true)"),
+             Entry("c2", 2.0, "a" * 32, "(ghost) END ([5] /bin/true)")]
+
+    async def scenario() -> int:
+        life = Life(tmp_path, Config())
+        writer = asyncio.create_task(life.core.run())
+        await life.apply(lines, 2.0)
+        life.core.stop()
+        await writer
+        assert life.state().place == Place(cursor="c2")
+        return len(life.core.jobs())
+
+    assert asyncio.run(scenario()) == 0
+
+
+def test_cron_log_settings() -> None:
+    assert Config().cron_log == "on" and Config().cron_log_journal == ""
+
+
+def test_cron_log_setting_is_checked(tmp_path: Path) -> None:
+    path = tmp_path / "agent.toml"
+    path.write_text('[agent]\ncron_log = "maybe"\n')
+    with pytest.raises(ConfigError, match="cron_log must be one of on, off"):
+        load(path)
+    path.write_text('[agent]\ncron_log = "off"\ncron_log_journal = "/var/log/journal"\n')
+    assert load(path).cron_log == "off"
