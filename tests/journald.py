@@ -56,9 +56,11 @@ class PrivateJournald:
         if not (os.access(JOURNALD, os.X_OK) and shutil.which("unshare")
                 and shutil.which("journalctl")):
             raise JournaldUnavailable("systemd-journald, journalctl or unshare is missing")
-        self.run_dir.mkdir(parents=True)
-        self.var_log.mkdir()
-        with open(self.output, "wb") as out:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.var_log.mkdir(exist_ok=True)
+        if self.socket_path.exists():  # left by a stopped journald: not a sign of a new one
+            self.socket_path.unlink()
+        with open(self.output, "ab") as out:
             self.proc = subprocess.Popen(
                 in_private_run(self.run_dir, [JOURNALD], self.var_log),
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
@@ -83,6 +85,27 @@ class PrivateJournald:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+    @property
+    def syslog_socket(self) -> Path:
+        """Where syslog(3) senders write (/dev/log points there on a systemd host)."""
+        return self.run_dir / "systemd" / "journal" / "dev-log"
+
+    def restart(self) -> None:
+        """Stop journald and start it again on the same journal files."""
+        self.stop()
+        self.start()
+
+    def rotate(self, timeout: float = 10.0) -> None:
+        """Make journald rotate its files (SIGUSR2); return once an archived file exists."""
+        assert self.proc is not None
+        before = set(self.journal_dir.rglob("*@*.journal"))
+        self.proc.send_signal(signal.SIGUSR2)
+        deadline = time.monotonic() + timeout
+        while set(self.journal_dir.rglob("*@*.journal")) == before:
+            if time.monotonic() > deadline:
+                raise JournaldUnavailable("journald did not rotate its files")
+            time.sleep(0.05)
 
     def __enter__(self) -> PrivateJournald:
         return self.start()

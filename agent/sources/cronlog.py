@@ -481,11 +481,12 @@ class CronLogSource:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(readable.wait(), timeout)
             readable.clear()
-            changed = await asyncio.to_thread(self.reader.changed)
-            if changed or due is not None or self.retry:
-                self.retry = False
-                while await self._step() == READ_LIMIT:
-                    pass
+            # the change notifications are taken, but not trusted to say "appended": journald
+            # signals some appends only with a later change, so read whenever woken
+            await asyncio.to_thread(self.reader.take_changes)
+            self.retry = False
+            while await self._step() == READ_LIMIT:
+                pass
 
     async def _step(self, late: bool = False) -> int:
         """Read and apply one batch of entries; how many were read."""

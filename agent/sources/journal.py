@@ -93,7 +93,7 @@ class JournalReader:
         except OSError as exc:
             where = self.directory or "the system journal"
             raise JournalUnavailable(f"cannot open {where}: {exc.strerror or exc}") from None
-        if not (reader.has_runtime_files() or reader.has_persistent_files()):
+        if reader.get_usage() == 0:  # no journal file was opened
             reader.close()
             where = self.directory or "/run/log/journal or /var/log/journal"
             raise JournalUnavailable(f"no journal files readable in {where} (no journald, or "
@@ -108,14 +108,13 @@ class JournalReader:
             self._reader = None
 
     def fileno(self) -> int:
-        """Readable when the journal changed: call `changed()`, then `read()`."""
+        """Readable when the journal changed: call `take_changes()`, then `read()`."""
         return int(self._reader.fileno())
 
-    def changed(self) -> bool:
-        """Take the journal's change notifications; True when entries may have been added."""
-        from systemd import journal
-
-        return bool(self._reader.process() != journal.NOP)
+    def take_changes(self) -> None:
+        """Take the journal's change notifications (new files, rotation) so `fileno` is not
+        readable again until the next change."""
+        self._reader.process()
 
     def seek(self, place: Place | None) -> Place:
         """Position after `place` (None: after the newest entry); the Place to save now."""
@@ -135,7 +134,11 @@ class JournalReader:
         newest = reader.get_previous()
         if newest:
             return Place(cursor=str(newest["__CURSOR"]))
-        return Place(since=time.time())
+        # no matching entry at all: position by time, as libsystemd (252) skips the first
+        # entry appended after a tail with no match
+        since = time.time()
+        reader.seek_realtime(since)
+        return Place(since=since)
 
     def read(self, limit: int) -> list[Entry]:
         """Up to `limit` entries after the last one returned (or after the seek)."""
