@@ -519,7 +519,8 @@ def test_the_mib_says_which_notifications_get_appended_objects() -> None:
             assert objects[-3:] == mib.STATE_OBJECTS
         finished = kind in (NotificationKind.failed, NotificationKind.timed_out,
                             NotificationKind.recovered)
-        assert (mib.EXIT_OBJECTS[0] in objects) == (finished or kind is NotificationKind.cleared)
+        assert (mib.EXIT_OBJECTS[0] in objects) == (
+            finished or kind in (NotificationKind.cleared, NotificationKind.not_started))
 
 
 def test_well_known_oids() -> None:

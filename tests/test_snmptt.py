@@ -60,6 +60,9 @@ EXPECTED: dict[NotificationKind, tuple[str, str]] = {
         "Cron job backup of root lost its wrapper: pid 4242, started 2027-1-15,8:0:0.0,+0:0"),
     NotificationKind.cleared: (
         "NORMAL", "Cron job backup of root: its overlap or overrun is over, exit status 0"),
+    NotificationKind.not_started: (
+        "MAJOR", "Cron job backup of root did not start: cronwrap exited 127 (cronwrap was not "
+        "found)"),
 }
 
 
@@ -93,10 +96,12 @@ def notification(kind: NotificationKind) -> Notification:
     job = JobRecord(JobKey(0, "backup"), "root", runs=7, failures=2, timeouts=1, misses=1,
                     last_exit_status=3, last_start=T0, last_duration_ms=61_000,
                     state=JobState.failed, running_pid=4242, log_problem="disk full",
-                    last_result=JobState.failed, counters_since=T0 - 86_400)
+                    last_result=JobState.failed, counters_since=T0 - 86_400,
+                    start_problem="cronwrap was not found")
     exit_status, signal = {NotificationKind.failed: (3, 0), NotificationKind.timed_out: (124, 15),
                            NotificationKind.recovered: (0, 0),
-                           NotificationKind.cleared: (0, 0)}.get(kind, (None, 0))
+                           NotificationKind.cleared: (0, 0),
+                           NotificationKind.not_started: (127, 0)}.get(kind, (None, 0))
     return Notification(kind, job, T0 + 61, run_time=T0, requester="alice",
                         exit_status=exit_status, signal=signal, event_time=T0 + 61)
 
