@@ -1,0 +1,141 @@
+"""Debian's real cron for tests, in a private mount namespace, logging to a private journald.
+
+`PrivateCron(base, journald, root)` runs /usr/sbin/cron -f -L 15 (util-linux `unshare -m`) where
+/etc/crontab, /etc/cron.d and /var/spool/cron/crontabs are ROOT's, /run is the private
+journald's run directory (so /run/crond.pid and /run/crond.reboot are private too) and /dev is
+a copy holding only null, zero, full, random and urandom plus /dev/log pointing at the private
+journald's syslog socket. Nothing of the host's cron setup or journal is touched; killing the
+daemon leaves the processes watching running jobs alive, as systemd's KillMode=process does.
+Needs root.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from journald import PrivateJournald
+
+CRON = "/usr/sbin/cron"
+DEVICES = ("null", "zero", "full", "random", "urandom")
+NAMESPACE_SCRIPT = r"""
+set -e
+dev=$1 run=$2 root=$3
+shift 3
+mount --bind "$run" /run
+for node in null zero full random urandom; do
+    : > "$dev/$node"
+    mount --bind "/dev/$node" "$dev/$node"
+done
+ln -sfn /proc/self/fd "$dev/fd"
+ln -sfn /run/systemd/journal/dev-log "$dev/log"
+mount --rbind "$dev" /dev
+mount --bind "$root/etc/crontab" /etc/crontab
+mount --bind "$root/etc/cron.d" /etc/cron.d
+mount --bind "$root/var/spool/cron/crontabs" /var/spool/cron/crontabs
+exec "$@"
+"""
+
+
+class CronUnavailable(RuntimeError):
+    """Debian's cron cannot run here; str() says why."""
+
+
+def unavailable() -> str | None:
+    """Why a private cron cannot run here, or None."""
+    if os.geteuid() != 0:
+        return "a private cron needs root (mount namespaces)"
+    if not os.access(CRON, os.X_OK):
+        return f"{CRON} is missing (apt-get install cron)"
+    if shutil.which("unshare") is None:
+        return "unshare is missing (util-linux)"
+    for path in ("/etc/crontab", "/etc/cron.d", "/var/spool/cron/crontabs"):
+        if not os.path.exists(path):
+            return f"{path} is missing (the cron package makes it)"
+    return None
+
+
+def make_root(root: Path) -> None:
+    """An empty crontab tree under `root`, laid out as cron and crontab discovery expect."""
+    (root / "etc/cron.d").mkdir(parents=True, exist_ok=True)
+    spool = root / "var/spool/cron/crontabs"
+    spool.mkdir(parents=True, exist_ok=True)
+    os.chmod(spool, 0o1730)
+    crontab = root / "etc/crontab"
+    if not crontab.exists():
+        crontab.write_text("")
+    os.chmod(crontab, 0o644)
+
+
+def write_user_crontab(root: Path, user: str, uid: int, text: str) -> None:
+    """USER's crontab as `crontab -e` leaves it: owned by the user, mode 0600."""
+    path = root / "var/spool/cron/crontabs" / user
+    path.write_text(text)
+    os.chown(path, uid, 0)
+    os.chmod(path, 0o600)
+
+
+class PrivateCron:
+    """/usr/sbin/cron -f -L 15 on ROOT's crontabs, logging to `journald`."""
+
+    def __init__(self, base: Path, journald: PrivateJournald, root: Path) -> None:
+        self.base = base
+        self.journald = journald
+        self.root = root
+        self.dev = base / "dev"
+        self.output = base / "cron.out"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> PrivateCron:
+        self.dev.mkdir(parents=True, exist_ok=True)
+        argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", NAMESPACE_SCRIPT,
+                "sh", str(self.dev), str(self.journald.run_dir), str(self.root),
+                CRON, "-f", "-L", "15"]
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+        if "TZ" in os.environ:  # cron fires in its local time: the test's own
+            env["TZ"] = os.environ["TZ"]
+        with self.output.open("ab") as out:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=subprocess.STDOUT, env=env,
+                                         start_new_session=True)
+        return self
+
+    def kill(self) -> None:
+        """Stop the daemon only (SIGTERM to its pid): runs in progress go on."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def restart(self) -> None:
+        self.kill()
+        self.start()
+
+    def __enter__(self) -> PrivateCron:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill()
+
+
+def next_minute(margin: float = 8.0) -> time.struct_time:
+    """The local minute cron will fire next, at least `margin` seconds from now."""
+    now = time.time()
+    start = (int(now) // 60 + 1) * 60
+    if start - now < margin:
+        start += 60
+    return time.localtime(start)
+
+
+def seconds_until(minute: time.struct_time) -> float:
+    return time.mktime(minute) - time.time()

@@ -1,0 +1,235 @@
+"""Debian's real cron (-L 15) and the agent following its log: the table equals what cron ran.
+
+One run of each kind at one minute cron chooses: root's and a user's lines that succeed, fail
+and are killed by a signal, a wrapped line, a wrapped line whose cronwrap does not exist, and a
+line still running while cron is restarted and while the agent is stopped (its end is logged
+while no agent reads). The expected table comes from cron's own lines in the journal, read
+here with journalctl and named by the documented rule restated below, and is compared with a
+walk of cronJobTable; snmptrapd must have received each expected notification exactly once.
+Takes one cron minute: about a minute and a half.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from binascii import crc32
+from pathlib import Path
+
+import pytest
+from agent_support import cronwrap_command, wait_for
+from attacks.support import ensure_user
+from cron_support import (
+    PrivateCron,
+    make_root,
+    next_minute,
+    seconds_until,
+    unavailable,
+    write_user_crontab,
+)
+from e2e_support import V2C, Rig, rig
+from journald import PrivateJournald, running_journald
+from netsnmp import free_port, have_netsnmp, snmp
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(unavailable() is not None, reason=str(unavailable())),
+    pytest.mark.skipif(not have_netsnmp(), reason="Net-SNMP tools are not installed"),
+    pytest.mark.skipif(cronwrap_command() is None, reason="the wrapper is not installed"),
+]
+
+USER = "cwcronlog"
+CMD = re.compile(r"\((?P<user>[^)]+)\) CMD \(\[(?P<pid>\d+)\] (?P<command>.*)\)")
+END = re.compile(r"\((?P<user>[^)]+)\) END \(\[(?P<pid>\d+)\] (?P<command>.*)\)")
+STATUS = re.compile(r"\(CRON\) error \(grandchild #(?P<pid>\d+) failed with exit status "
+                    r"(?P<status>\d+)\)")
+SIGNAL = re.compile(r"\(CRON\) error \(grandchild #(?P<pid>\d+) terminated by signal "
+                    r"(?P<signal>\d+)")
+ROW = re.compile(r'CRON-JOBS-MIB::(\w+)\."([^"]+)"\."([^"]+)" = (?:[\w ]+: ?)?(.*)$')
+
+
+def line_name(command: str) -> str:
+    """The documented name of a crontab line, restated: the wrapper's -n, a trailing
+    `# cronwrap-name=NAME`, else PROGRAM-CRC32 of the command as cron logs it."""
+    wrapped = re.search(r"cronwrap\b.* -n (\S+)", command)
+    if wrapped:
+        return wrapped.group(1)
+    named = re.search(r"# cronwrap-name=(\S+)$", command)
+    if named:
+        return named.group(1)
+    return f"{command.split()[0].rsplit('/', 1)[-1]}-{crc32(command.encode()):08x}"
+
+
+def what_cron_ran(journald: PrivateJournald) -> dict[tuple[str, str], dict[str, int]]:
+    """(user, job name) -> runs, failures, last exit status and signal, from cron's lines."""
+    started: dict[str, tuple[str, str]] = {}
+    outcome: dict[str, tuple[int, int]] = {}
+    ran: dict[tuple[str, str], dict[str, int]] = {}
+    for entry in journald.read("SYSLOG_IDENTIFIER=CRON", "_UID=0"):
+        message = str(entry["MESSAGE"])
+        if match := CMD.fullmatch(message):
+            started[match["pid"]] = (match["user"], line_name(match["command"]))
+        elif match := STATUS.fullmatch(message):
+            outcome[match["pid"]] = (int(match["status"]), 0)
+        elif match := SIGNAL.match(message):
+            outcome[match["pid"]] = (128 + int(match["signal"]), int(match["signal"]))
+        elif (match := END.fullmatch(message)) and match["pid"] in started:
+            status, signal = outcome.get(match["pid"], (0, 0))
+            row = ran.setdefault(started[match["pid"]], {"runs": 0, "failures": 0})
+            row.update(runs=row["runs"] + 1, failures=row["failures"] + (status != 0),
+                       status=status, signal=signal)
+    return ran
+
+
+def job_lines(journald: PrivateJournald) -> int:
+    return sum(1 for entry in journald.read("SYSLOG_IDENTIFIER=CRON", "_UID=0")
+               if CMD.fullmatch(str(entry["MESSAGE"])) or END.fullmatch(str(entry["MESSAGE"]))
+               or str(entry["MESSAGE"]).startswith("(CRON) error (grandchild #"))
+
+
+def table(r: Rig) -> dict[tuple[str, str], dict[str, str]]:
+    """cronJobTable through SNMP: (owner, name) -> {column: value}."""
+    rows: dict[tuple[str, str], dict[str, str]] = {}
+    for line in r.walk("snmpwalk", "CRON-JOBS-MIB::cronJobTable").splitlines():
+        match = ROW.match(line)
+        assert match, line
+        column, owner, name, value = match.groups()
+        rows.setdefault((owner, name), {})[column] = value
+    return rows
+
+
+def scalar(r: Rig, name: str) -> str:
+    return r.get(f"CRON-JOBS-MIB::{name}.0")[0]
+
+
+def runs(r: Rig, owner: str, name: str) -> int:
+    job = r.agent.status().get(f"{owner}/{name}")
+    return 0 if job is None else int(job["runs"])
+
+
+def test_the_table_is_what_debian_cron_ran(tmp_path: Path) -> None:
+    user = ensure_user(USER)
+    wrapper = cronwrap_command()
+    base = tmp_path
+    root = base / "agent" / "root"  # the rig's agent discovers crontabs here
+    make_root(root)
+    gate = base / "gate"
+    minute = next_minute()
+    when = f"{minute.tm_min} {minute.tm_hour} {minute.tm_mday} {minute.tm_mon} *"
+    socket_path = base / "agent" / "run" / "agent.sock"
+    wrap = (f"{wrapper} --config {base / 'cronwrap.toml'} --log-dir {base / 'logs'} "
+            f"--lock-dir {base / 'locks'}")  # the rig writes an empty cronwrap.toml there
+    gated = f"while [ ! -e {gate} ]; do sleep 0.1; done  # cronwrap-name=gated"
+    root_lines = ["/bin/true", "sh -c 'exit 3'", "kill -TERM $$",
+                  f"{wrap} -n wrapped -- true", "/nonexistent/bin/cronwrap -n unstartable -- true",
+                  gated]
+    (root / "etc/crontab").write_text(
+        "SHELL=/bin/sh\nPATH=/usr/local/sbin:/usr/local/bin:/sbin:/bin:/usr/sbin:/usr/bin\n"
+        f"CRONWRAP_SOCKET={socket_path}\nCRONWRAP_SPOOL_DIR={base / 'agent' / 'spool'}\n"
+        + "".join(f"{when} root {line}\n" for line in root_lines)
+        + "@reboot root echo booted\n")
+    user_lines = ["/bin/true", "exit 4", "kill -KILL $$"]
+    write_user_crontab(root, user.name, user.uid, "".join(f"{when} {line}\n"
+                                                          for line in user_lines))
+    trap_port = free_port()
+    with running_journald(base / "journald") as journald:
+        config = (f'[agent]\ncron_log_journal = "{journald.journal_dir}"\n'
+                  "discovery_interval = 1.0\n"
+                  f'[[snmp.target]]\naddress = "127.0.0.1:{trap_port}"\ntype = "trap"\n'
+                  'community = "public"\n')
+        options = ("--watch-interval", "0.5", "--spool-interval", "0.2")
+        with rig(base, agentx=False, listen=True, trap_port=trap_port, config=config,
+                 agent_options=options) as r, PrivateCron(base / "cron", journald, root) as cron:
+            assert r.agent.crontabs == root
+            try:
+                run_the_minute(r, cron, journald, gate, minute, user.name)
+            finally:
+                gate.touch()  # never leave the gated job running
+            check(r, journald)
+
+
+def run_the_minute(r: Rig, cron: PrivateCron, journald: PrivateJournald, gate: Path,
+                   minute: time.struct_time, user: str) -> None:
+    booted = line_name("echo booted")
+    wait_for(lambda: runs(r, "root", booted) == 1, "the @reboot line's run", timeout=30)
+    quick = [("root", line_name(c)) for c in ("/bin/true", "sh -c 'exit 3'", "kill -TERM $$")]
+    quick += [(user, line_name(c)) for c in ("/bin/true", "exit 4", "kill -KILL $$")]
+    quick += [("root", "wrapped")]
+    wait_for(lambda: all(runs(r, owner, name) == 1 for owner, name in quick),
+             "the minute's quick runs", timeout=seconds_until(minute) + 30)
+    wait_for(lambda: r.agent.status()["root/gated"]["state"] == "running", "gated running")
+
+    cron.restart()  # the gated run outlives the daemon that started it
+    wait_for(lambda: any("Skipping @reboot jobs" in str(e["MESSAGE"])
+                         for e in journald.read("SYSLOG_IDENTIFIER=cron")), "cron restarted")
+    assert r.agent.stop() == 0  # and cron logs its end while no agent reads
+    gate.touch()
+    wait_for(lambda: any("cronwrap-name=gated" in str(e["MESSAGE"])
+                         and " END (" in str(e["MESSAGE"])
+                         for e in journald.read("SYSLOG_IDENTIFIER=CRON")), "gated's END")
+    r.agent.start()
+    wait_for(lambda: runs(r, "root", "gated") == 1 and runs(r, "root", "unstartable") == 1,
+             "the runs logged while the agent was stopped, and the verdict on unstartable")
+
+
+def check(r: Rig, journald: PrivateJournald) -> None:
+    ran = what_cron_ran(journald)
+    wrapped = {("root", "wrapped"), ("root", "unstartable")}
+    assert {name for _, name in ran} >= {"gated", "wrapped", "unstartable"}
+    rows = table(r)
+    assert set(rows) == set(ran), "a row per crontab line cron ran, nothing else"
+    for key, counts in ran.items():
+        row = rows[key]
+        if key == ("root", "wrapped"):  # the wrapper's own events: one successful run
+            assert (row["cronJobRuns"], row["cronJobFailures"]) == ("1", "0")
+            assert row["cronJobSource"] == "wrapper(1)"
+            continue
+        if key == ("root", "unstartable"):  # cron's 127, no event: a run that did not start
+            assert counts["status"] == 127
+            assert (row["cronJobRuns"], row["cronJobFailures"]) == ("1", "1")
+            assert row["cronJobLastExitStatus"] == "127"
+            assert row["cronJobSource"] == "wrapper(1)"
+            assert "cronwrap was not found" in row["cronJobStartProblem"]
+            continue
+        assert key not in wrapped
+        assert row["cronJobSource"] == "cronLog(2)", key
+        want = (str(counts["runs"]), str(counts["failures"]), str(counts["status"]),
+                str(counts["signal"]))
+        got = (row["cronJobRuns"], row["cronJobFailures"], row["cronJobLastExitStatus"],
+               row["cronJobLastSignal"])
+        assert got == want, key
+        assert row["cronJobState"] == ("failed(2)" if counts["failures"] else "ok(1)"), key
+        assert row["cronJobRunningPid"] == "0"
+    signals = {name: counts["signal"] for (_, name), counts in ran.items()}
+    assert signals[line_name("kill -TERM $$")] == 15 and signals[line_name("kill -KILL $$")] == 9
+    assert scalar(r, "cronLogSource") == "INTEGER: following(2)"
+    assert scalar(r, "cronLogEntries") == f"Counter32: {job_lines(journald)}"
+    check_notifications(r, ran)
+
+
+def check_notifications(r: Rig, ran: dict[tuple[str, str], dict[str, int]]) -> None:
+    failed = {name for (_, name), counts in ran.items()
+              if counts["failures"] and name != "unstartable"}
+    assert len(failed) == 4
+    for name in failed:
+        r.trapd.wait_for(rf"cronJobFailed\t.*cronNotifyJobName\.0 = STRING: {re.escape(name)}\t")
+    r.trapd.wait_for(r"cronJobNotStarted\t.*cronNotifyJobName\.0 = STRING: unstartable\t")
+    text = r.trapd.text()
+    for name in failed:
+        sent = re.findall(rf"cronJobFailed\t.*cronNotifyJobName\.0 = STRING: {re.escape(name)}\t",
+                          text)
+        assert len(sent) == 1, name  # once, the agent's restart notwithstanding
+    assert len(re.findall(r"cronJobNotStarted\t", text)) == 1
+    assert len(re.findall(r"cronJobFailed\t", text)) == len(failed)
+    assert "cronJobRecovered" not in text
+
+
+def test_snmp_view_of_a_disabled_cron_log(tmp_path: Path) -> None:
+    """Without cron's log the scalars say so and nothing else changes."""
+    config = '[agent]\ncron_log = "off"\n'
+    with rig(tmp_path, agentx=False, listen=True, config=config) as r:
+        assert scalar(r, "cronLogSource") == "INTEGER: disabled(1)"
+        assert scalar(r, "cronLogEntries") == "Counter32: 0"
+        out = snmp("snmpget", *V2C, "-Ov", r.listener, "CRON-JOBS-MIB::cronJobCount.0",
+                   mibs=True).stdout
+        assert out.strip() == "Gauge32: 0"
