@@ -3,10 +3,11 @@ pauses that end and jobs that retire."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
+import math
 import os
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -20,7 +21,21 @@ from .ratelimit import RateLimitedLog
 from .store import Job
 
 log = logging.getLogger(__name__)
-MAX_SLOTS_PER_PASS = 1000  # missed slots counted in one pass; the next pass counts the rest
+MAX_SLOTS_PER_PASS = 1000  # a job's missed slots counted in one pass; the next pass counts the rest
+SLOTS_PER_OWNER_PER_PASS = 1000  # slots one owner's jobs may have evaluated in a pass together
+WORK_PER_UPDATE = 250  # jobs and slots the watcher looks at in one writer item; then it yields
+
+
+class SlotBudget:
+    """How many expected starts of one owner's jobs the watcher may still evaluate in a pass.
+
+    A cron schedule's slots are evaluated one by one; an owner whose jobs report starts far in
+    the past (a spooled run from 1970) spends their own budget, never another owner's time. A
+    job evaluates at least one slot per pass, so every backlog shrinks.
+    """
+
+    def __init__(self, slots: int = SLOTS_PER_OWNER_PER_PASS) -> None:
+        self.left = slots
 
 
 def grace_for(cadence: Cadence, at: float, config: Config) -> float:
@@ -48,14 +63,15 @@ JOB_LINES = RateLimitedLog("watcher")
 
 
 def check(job: Job, cadence: Cadence, now: float, config: Config, pid_lost: bool,
-          in_crontab: bool = True) -> tuple[Job, list[NotificationKind]]:
+          in_crontab: bool = True, budget: SlotBudget | None = None
+          ) -> tuple[Job, list[NotificationKind]]:
     """The job after the watcher looked at it at `now` (unchanged when nothing is due).
 
     Every expected start whose grace has run out counts as one miss, on the job's own grid
     (the cron schedule, or --every's period from the last start); one notification per pass.
     A paused job misses nothing.  `in_crontab`: a crontab line runs the job; without one, a
     job that stopped running is retired once `retire_after_periods` passes in a row have found
-    it missed.
+    it missed.  `budget`: the owner's slots left in this pass (see SlotBudget).
     """
     zone = config.cron_timezone
     rec = job.record
@@ -90,12 +106,10 @@ def check(job: Job, cadence: Cadence, now: float, config: Config, pid_lost: bool
                 return retire(job, config), [NotificationKind.retired]
             return job, []
         return replace(job, record=replace(rec, next_expected=upcoming)), []
-    slot: float | None = rec.next_expected
-    missed = 0
-    while (slot is not None and missed < MAX_SLOTS_PER_PASS
-           and now > slot + grace_for(cadence, slot, config)):
-        missed += 1
-        slot = schedule.next_after(cadence, slot, zone)
+    limit = MAX_SLOTS_PER_PASS if budget is None else max(1, min(MAX_SLOTS_PER_PASS, budget.left))
+    missed, slot = missed_slots(cadence, rec.next_expected, now, config, limit)
+    if budget is not None:
+        budget.left -= missed
     if not missed:
         return job, []
     if rec.paused_until is not None:  # paused: slots that pass are not missed
@@ -109,6 +123,27 @@ def check(job: Job, cadence: Cadence, now: float, config: Config, pid_lost: bool
     if not in_crontab and periods and job.misses_in_a_row >= periods:
         return retire(job, config), [NotificationKind.missed, NotificationKind.retired]
     return job, [NotificationKind.missed]
+
+
+def missed_slots(cadence: Cadence, slot: float, now: float, config: Config, limit: int
+                 ) -> tuple[int, float | None]:
+    """How many expected starts from `slot` on have run out of grace by `now`, and the first
+    one not counted.
+
+    An --every grid's are counted in one step, however many; a cron schedule's slot by slot,
+    at most `limit` (the next pass counts on from the slot returned).
+    """
+    if cadence.every and not (cadence.schedule and schedule.is_valid_schedule(cadence.schedule)):
+        late = now - grace_for(cadence, slot, config) - slot  # slot k is missed if k*every < late
+        missed = max(0, math.ceil(late / cadence.every))
+        return missed, slot + missed * cadence.every
+    missed = 0
+    upcoming: float | None = slot
+    while (upcoming is not None and missed < limit
+           and now > upcoming + grace_for(cadence, upcoming, config)):
+        missed += 1
+        upcoming = schedule.next_after(cadence, upcoming, config.cron_timezone)
+    return missed, upcoming
 
 
 def line_slots_passed(job: Job, now: float, config: Config) -> bool:
@@ -172,14 +207,36 @@ class Watcher:
         self.mono = mono
         self._gone_since: dict[tuple[JobKey, int], float] = {}
         self._last: tuple[float, float] | None = None
+        self._passes = 0
         self.limiter = RateLimitedLog("watcher")
 
     async def tick(self) -> None:
+        """One pass over every job, in writer items of bounded work (WORK_PER_UPDATE), so the
+        agent answers events and requests in between however long the pass."""
         now, mono = self.wall(), self.mono()
         jumped = self._jumped(now, mono)
         lost = self._lost_pids(now)
-        with contextlib.suppress(Unavailable):  # the state is read-only: the core said so once
-            await self.core.update(lambda batch: self._apply(batch, now, jumped, lost))
+        budgets: dict[int, SlotBudget] = defaultdict(SlotBudget)
+        pending = self._pass_order(list(self.core.jobs()))
+        self._passes += 1
+        while pending:
+            try:
+                pending = await self.core.update(lambda batch, keys=pending: self._apply(
+                    batch, keys, now, jumped, lost, budgets))
+            except Unavailable:  # the state is read-only: the core said so once
+                return
+
+    def _pass_order(self, keys: list[JobKey]) -> list[JobKey]:
+        """Each owner's jobs in name order, starting one job further on each pass: an owner's
+        budget is not always spent on the same jobs first."""
+        by_owner: dict[int, list[JobKey]] = defaultdict(list)
+        for key in sorted(keys, key=lambda key: (key.owner_uid, key.name)):
+            by_owner[key.owner_uid].append(key)
+        order: list[JobKey] = []
+        for owned in by_owner.values():
+            turn = self._passes % len(owned)
+            order += owned[turn:] + owned[:turn]
+        return order
 
     def _jumped(self, now: float, mono: float) -> bool:
         last, self._last = self._last, (now, mono)
@@ -200,10 +257,18 @@ class Watcher:
         return {key: pid for (key, pid), since in self._gone_since.items()
                 if now - since >= self.config.dead_pid_grace}
 
-    def _apply(self, batch: Batch, now: float, jumped: bool, lost: dict[JobKey, int]) -> None:
-        for key in batch.live_keys():
+    def _apply(self, batch: Batch, keys: list[JobKey], now: float, jumped: bool,
+               lost: dict[JobKey, int], budgets: dict[int, SlotBudget]) -> list[JobKey]:
+        """Check `keys` in order until WORK_PER_UPDATE is spent; the keys left for the next item."""
+        work = 0
+        for index, key in enumerate(keys):
+            if work >= WORK_PER_UPDATE:
+                return keys[index:]
             job = batch.get(key)
-            assert job is not None
+            if job is None:  # forgotten since the pass began
+                continue
+            budget = budgets[key.owner_uid]
+            left = budget.left
             cadence = self.core.cadence_of(job)
             try:
                 if jumped:
@@ -211,11 +276,14 @@ class Watcher:
                 else:
                     new, kinds = check(job, cadence, now, self.config,
                                        key in lost and lost[key] == job.record.running_pid,
-                                       key in self.core.discovered)
+                                       key in self.core.discovered, budget)
             except Exception as exc:  # one bad row (an old database's schedule) stops no one
                 self.limiter.warning(f"job {key.name} of {job.record.owner}",
                                      f"cannot compute its expected starts (schedule "
                                      f"{cadence.schedule!r}: {exc}); skipped")
                 continue
+            finally:
+                work += 1 + left - budget.left
             if new != job:
                 batch.put(new, kinds)
+        return []
