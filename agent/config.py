@@ -42,6 +42,7 @@ class Config:
     clock_jump: float = 5.0
     late_notifications_per_job: int = 10
     retire_after_periods: int = 3
+    run_history: int = 5  # finished runs kept per job (cronJobRunTable, status --history)
     status_group: str = ""  # a group whose members read every job's status ("": none)
     cron_timezone: str = ""  # the zone cron reads crontabs in; "": the agent's own local zone
     crontab_cron_tz: str = "auto"  # CRON_TZ lines in crontabs: "auto" (cronie), "honour", "ignore"
@@ -81,6 +82,7 @@ def load(path: Path | None) -> Config:
 
 CRONTAB_CRON_TZ = ("auto", "honour", "ignore")
 CRON_LOG = ("on", "off")
+MAX_RUN_HISTORY = 100  # runs kept per job at most: bounds the agent's memory (docs/mib.md)
 
 
 def _check(path: Path, key: str, value: object) -> Any:
@@ -108,6 +110,9 @@ def _check(path: Path, key: str, value: object) -> Any:
         if not isinstance(value, int) or value < 1:
             raise ConfigError(f"{path}: [agent] {key} must be a positive integer")
         return value
+    if key == "run_history" and (not isinstance(value, int) or value > MAX_RUN_HISTORY):
+        raise ConfigError(f"{path}: [agent] run_history must be an integer from 0 to "
+                          f"{MAX_RUN_HISTORY}")
     if key in _INTEGERS:
         if not isinstance(value, int):
             raise ConfigError(f"{path}: [agent] {key} must be a non-negative integer")

@@ -25,6 +25,7 @@ from .model import (
     Notification,
     NotificationHub,
     NotificationKind,
+    RunRecord,
 )
 from .ratelimit import RateLimitedLog
 from .store import Job, Store
@@ -186,7 +187,7 @@ class AgentCore:
         self.config = config
         self._store = store
         self._clock = clock
-        self._jobs = store.load_jobs()
+        self._jobs = trim_history(store.load_jobs(), config.run_history)
         counters = store.load_counters()
         self._accepted = counters["events_accepted"]
         self._rejected = counters["events_rejected"]
@@ -221,7 +222,8 @@ class AgentCore:
     def stats(self) -> AgentStats:
         return AgentStats(len(self._jobs), self._accepted, self._rejected, self._started_at,
                           self.notifications.suppressed, self._table_changed_at,
-                          self.cron_log_state, self._cron_log_entries)
+                          self.cron_log_state, self._cron_log_entries,
+                          self.config.run_history)
 
     def set_cron_log_state(self, state: CronLogState) -> None:
         """Whether cron's log is followed (cronLogSource); listeners see it at once."""
@@ -539,7 +541,10 @@ class AgentCore:
         if job.record.source != source or job.record.start_problem is not None:
             # this source reports the job (again): its events are the truth from now on
             job = replace(job, record=replace(job.record, source=source, start_problem=None))
+        runs_before = job.record.runs
         job, kinds = apply_event(job, event, self.cadence_of, self.config.cron_timezone)
+        if isinstance(event, Finished) and job.record.runs > runs_before:
+            job = with_run(job, event, late, self.config.run_history)
         if retired and job.record.state != JobState.retired:
             log.warning("job %s of %s runs again: no longer retired", key.name, owner)
         batch.put(job, kinds, run_time_of(event), late, facts_of(event))
@@ -652,6 +657,24 @@ def _finished(job: Job, event: Finished, cadence: Cadence, cron_zone: str
                    alarm=failed), kinds
 
 
+def with_run(job: Job, event: Finished, late: bool, keep: int) -> Job:
+    """The job with its just counted run added to its history, keeping the newest `keep`."""
+    failed = event.exit_status != 0 or event.signal != 0
+    result = JobState.timedOut if event.timed_out else JobState.failed if failed else JobState.ok
+    run = RunRecord(job.record.runs, event.start_time, event.duration_ms, event.exit_status,
+                    event.signal, result, late)
+    history = (*job.record.history, run)[-keep:] if keep > 0 else ()
+    return replace(job, record=replace(job.record, history=history))
+
+
+def trim_history(jobs: dict[JobKey, Job], keep: int) -> dict[JobKey, Job]:
+    """The jobs with at most `keep` runs of history each (run_history may have shrunk)."""
+    return {key: job if len(job.record.history) <= keep else replace(
+        job, record=replace(job.record, history=job.record.history[len(job.record.history)
+                                                                    - keep:]))
+            for key, job in jobs.items()}
+
+
 def _log_transition(before: str | None, after: str | None) -> list[NotificationKind]:
     """One notification when runs start failing to log (an outage), one when they log again."""
     if after and not before:
@@ -695,4 +718,12 @@ def job_json(job: Job, cadence: Cadence) -> dict[str, Any]:
         "last_result": rec.last_result.name, "counters_since": rec.counters_since,
         "source": rec.source.name, "start_problem": rec.start_problem,
         "cadence": {k: v for k, v in asdict(cadence).items() if v is not None},
+        "history": [run_json(run) for run in rec.history],
     }
+
+
+def run_json(run: RunRecord) -> dict[str, Any]:
+    """One run of a job's history in a status reply, oldest first (docs/agent.md)."""
+    return {"number": run.number, "start": run.start, "duration_ms": run.duration_ms,
+            "exit_status": run.exit_status, "signal": run.signal, "result": run.result.name,
+            "late": run.late}

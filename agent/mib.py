@@ -18,9 +18,11 @@ from typing import Any
 from pyasn1.type import constraint, namedval
 from pysnmp.proto import rfc1902
 
+from .config import MAX_RUN_HISTORY
 from .mibview import Oid
 from .model import (
     RESULTS,
+    RUN_RESULTS,
     AgentStats,
     CronLogState,
     JobRecord,
@@ -28,6 +30,7 @@ from .model import (
     JobState,
     Notification,
     NotificationKind,
+    RunRecord,
 )
 
 # The MIB this module mirrors: mibs/ in the source tree, the package cronwrap.mibs installed.
@@ -68,6 +71,8 @@ NOTIFY_OBJECTS: Oid = ROOT + (2,)
 CONFORMANCE: Oid = ROOT + (3,)
 JOB_TABLE: Oid = OBJECTS + (5,)
 JOB_ENTRY: Oid = JOB_TABLE + (1,)
+RUN_TABLE: Oid = OBJECTS + (30,)
+RUN_ENTRY: Oid = RUN_TABLE + (1,)
 
 # Varbinds that front ends put before a notification's objects (SNMPv2-MIB).
 SYS_UPTIME: Oid = (1, 3, 6, 1, 2, 1, 1, 3, 0)
@@ -90,6 +95,7 @@ class Scalar(enum.IntEnum):
     cronLogSource = 13
     cronLogEntries = 14
     cronJobTableLastChange = 15
+    cronJobRunHistorySize = 21
 
 
 class Column(enum.IntEnum):
@@ -132,9 +138,24 @@ class NotifyObject(enum.IntEnum):
     cronNotifyEventTime = 11
 
 
+class RunColumn(enum.IntEnum):
+    """The columns of cronJobRunEntry: sub-identifiers under cronJobRunEntry."""
+
+    cronJobRunNumber = 1
+    cronJobRunStart = 2
+    cronJobRunDuration = 3
+    cronJobRunExitStatus = 4
+    cronJobRunSignal = 5
+    cronJobRunResult = 6
+    cronJobRunLate = 7
+
+
 INDEX_COLUMNS: tuple[Column, ...] = (Column.cronJobOwner, Column.cronJobName)
 # The readable columns, in OID order: one instance each per row.
 VALUE_COLUMNS: tuple[Column, ...] = tuple(c for c in Column if c not in INDEX_COLUMNS)
+# cronJobRunEntry's readable columns (its index: the job's row index, then cronJobRunNumber).
+RUN_VALUE_COLUMNS: tuple[RunColumn, ...] = tuple(
+    c for c in RunColumn if c is not RunColumn.cronJobRunNumber)
 
 
 def scalar_oid(scalar: Scalar) -> Oid:
@@ -143,6 +164,10 @@ def scalar_oid(scalar: Scalar) -> Oid:
 
 def column_oid(column: Column) -> Oid:
     return JOB_ENTRY + (int(column),)
+
+
+def run_column_oid(column: RunColumn) -> Oid:
+    return RUN_ENTRY + (int(column),)
 
 
 def notify_object_oid(obj: NotifyObject) -> Oid:
@@ -188,6 +213,28 @@ class CronLogStateValue(rfc1902.Integer32):
     namedValues = namedval.NamedValues(*((s.name, int(s)) for s in CronLogState))
 
 
+class RunResultValue(rfc1902.Integer32):
+    """cronJobRunResult: how a finished run ended, INTEGER { ok(1), failed(2), timedOut(5) }."""
+
+    subtypeSpec = rfc1902.Integer32.subtypeSpec + constraint.SingleValueConstraint(
+        *(int(s) for s in RUN_RESULTS)
+    )
+    namedValues = namedval.NamedValues(*((s.name, int(s)) for s in RUN_RESULTS))
+
+
+class HistorySizeValue(rfc1902.Unsigned32):
+    """cronJobRunHistorySize: Unsigned32 (0..100)."""
+
+    subtypeSpec = rfc1902.Unsigned32.subtypeSpec + constraint.ValueRangeConstraint(
+        0, MAX_RUN_HISTORY)
+
+
+class RunExitStatusValue(rfc1902.Integer32):
+    """cronJobRunExitStatus: Integer32 (0..255)."""
+
+    subtypeSpec = rfc1902.Integer32.subtypeSpec + constraint.ValueRangeConstraint(0, 255)
+
+
 class TruthValue(rfc1902.Integer32):
     """SNMPv2-TC's TruthValue: INTEGER { true(1), false(2) }."""
 
@@ -196,7 +243,7 @@ class TruthValue(rfc1902.Integer32):
 
 
 class RunCountValue(rfc1902.Unsigned32):
-    """cronNotifyRunCount: Unsigned32 (1..4294967295)."""
+    """cronNotifyRunCount, cronJobRunNumber: Unsigned32 (1..4294967295)."""
 
     subtypeSpec = rfc1902.Unsigned32.subtypeSpec + constraint.ValueRangeConstraint(1, UINT32_MAX)
 
@@ -271,6 +318,8 @@ SCALAR_SYNTAX: dict[Scalar, ObjectSyntax] = {
         "INTEGER", CronLogStateValue, enums=tuple((s.name, int(s)) for s in CronLogState)),
     Scalar.cronLogEntries: _COUNTER,
     Scalar.cronJobTableLastChange: _TIME,
+    Scalar.cronJobRunHistorySize: ObjectSyntax(
+        "Unsigned32", HistorySizeValue, value_range=(0, MAX_RUN_HISTORY)),
 }
 
 COLUMN_SYNTAX: dict[Column, ObjectSyntax] = {
@@ -299,6 +348,20 @@ COLUMN_SYNTAX: dict[Column, ObjectSyntax] = {
     Column.cronJobLastResult: ObjectSyntax(
         "INTEGER", LastResultValue, enums=tuple((s.name, int(s)) for s in RESULTS)),
     Column.cronJobCountersSince: _TIME,
+}
+
+RUN_COLUMN_SYNTAX: dict[RunColumn, ObjectSyntax] = {
+    RunColumn.cronJobRunNumber: ObjectSyntax(
+        "Unsigned32", RunCountValue, value_range=(1, UINT32_MAX)),
+    RunColumn.cronJobRunStart: _TIME,
+    RunColumn.cronJobRunDuration: ObjectSyntax("Unsigned32", rfc1902.Unsigned32),
+    RunColumn.cronJobRunExitStatus: ObjectSyntax(
+        "Integer32", RunExitStatusValue, value_range=(0, 255)),
+    RunColumn.cronJobRunSignal: ObjectSyntax("Integer32", SignalValue, value_range=(0, 255)),
+    RunColumn.cronJobRunResult: ObjectSyntax(
+        "INTEGER", RunResultValue, enums=tuple((s.name, int(s)) for s in RUN_RESULTS)),
+    RunColumn.cronJobRunLate: ObjectSyntax(
+        "TruthValue", TruthValue, enums=(("true", 1), ("false", 2))),
 }
 
 NOTIFY_OBJECT_SYNTAX: dict[NotifyObject, ObjectSyntax] = {
@@ -495,6 +558,30 @@ def row_values(record: JobRecord) -> list[tuple[Column, Any]]:
     return [(c, column_value(record, c)) for c in VALUE_COLUMNS]
 
 
+_RUN_RAW: dict[RunColumn, Callable[[RunRecord], int | bytes]] = {
+    RunColumn.cronJobRunStart: lambda r: date_and_time(r.start),
+    RunColumn.cronJobRunDuration: lambda r: _unsigned(r.duration_ms),
+    RunColumn.cronJobRunExitStatus: lambda r: r.exit_status,
+    RunColumn.cronJobRunSignal: lambda r: r.signal,
+    RunColumn.cronJobRunResult: lambda r: int(r.result),
+    RunColumn.cronJobRunLate: lambda r: 1 if r.late else 2,
+}
+
+
+def run_number(run: RunRecord) -> int:
+    """cronJobRunNumber: the run's ordinal, kept within Unsigned32 (1..4294967295)."""
+    return (run.number - 1) % UINT32_MAX + 1
+
+
+def run_values(run: RunRecord) -> list[tuple[RunColumn, Any]]:
+    """The readable columns of a run's row in cronJobRunTable, in OID order, as pysnmp values.
+
+    Raises pyasn1's ValueConstraintError when a field is outside the MIB's range.
+    """
+    return [(c, _value(RUN_COLUMN_SYNTAX[c].value_class, _RUN_RAW[c](run)))
+            for c in RUN_VALUE_COLUMNS]
+
+
 def scalar_values(stats: AgentStats) -> list[tuple[Scalar, Any]]:
     """The agent-wide scalars, in OID order, as pysnmp values (instance is the OID plus .0)."""
     raw: list[tuple[Scalar, int | bytes]] = [
@@ -506,6 +593,7 @@ def scalar_values(stats: AgentStats) -> list[tuple[Scalar, Any]]:
         (Scalar.cronLogSource, int(stats.cron_log)),
         (Scalar.cronLogEntries, _counter(stats.cron_log_entries)),
         (Scalar.cronJobTableLastChange, date_and_time(stats.table_changed_at or stats.started_at)),
+        (Scalar.cronJobRunHistorySize, min(max(stats.run_history, 0), MAX_RUN_HISTORY)),
     ]
     return [(s, _value(SCALAR_SYNTAX[s].value_class, v)) for s, v in raw]
 

@@ -39,6 +39,8 @@ class JobState(enum.IntEnum):
 # The values cronJobLastResult takes: outcomes of a run, never an activity.
 RESULTS: tuple[JobState, ...] = (JobState.ok, JobState.failed, JobState.timedOut,
                                  JobState.missed, JobState.unknown, JobState.wrapperLost)
+# How a finished run can end (cronJobRunResult).
+RUN_RESULTS: tuple[JobState, ...] = (JobState.ok, JobState.failed, JobState.timedOut)
 
 
 class JobSource(enum.IntEnum):
@@ -62,6 +64,19 @@ class JobKey:
 
     owner_uid: int
     name: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """One finished run in its job's history (a row of cronJobRunTable)."""
+
+    number: int  # its ordinal among the row's finished runs: cronJobRuns once it was counted
+    start: float  # wall clock
+    duration_ms: int
+    exit_status: int
+    signal: int
+    result: JobState  # ok, failed or timedOut
+    late: bool  # learnt from the spool, after the fact
 
 
 @dataclass(frozen=True)
@@ -95,6 +110,7 @@ class JobRecord:
     counters_since: float | None = None  # when the counters started from zero (the row's birth)
     source: JobSource = JobSource.wrapper
     start_problem: str | None = None  # why the last run's wrapper did not start (cron's log)
+    history: tuple[RunRecord, ...] = ()  # the last finished runs, oldest first (cronJobRunTable)
 
 
 @dataclass(frozen=True)
@@ -109,6 +125,7 @@ class AgentStats:
     table_changed_at: float | None = None  # a row last added or removed; None: not since start
     cron_log: CronLogState = CronLogState.disabled
     cron_log_entries: int = 0  # cron's job lines applied, since the state was created
+    run_history: int = 0  # finished runs kept per job (cronJobRunHistorySize)
 
 
 class NotificationKind(enum.Enum):

@@ -16,14 +16,14 @@ from pyasn1.error import PyAsn1Error
 
 from . import mib
 from .mibview import NO_SUCH_INSTANCE, NO_SUCH_OBJECT, Entry, NoSuch, Oid
-from .model import AgentStats, JobKey, JobRecord
+from .model import AgentStats, JobKey, JobRecord, RunRecord
 
 log = logging.getLogger(__name__)
 
 # OIDs of the objects (not instances) we serve: a Get under one of them is noSuchInstance.
 _SERVED_OBJECTS: tuple[Oid, ...] = tuple(mib.scalar_oid(s) for s in mib.Scalar) + tuple(
     mib.column_oid(c) for c in mib.VALUE_COLUMNS
-)
+) + tuple(mib.run_column_oid(c) for c in mib.RUN_VALUE_COLUMNS)
 _OBJECT_OID_LENGTHS = sorted({len(o) for o in _SERVED_OBJECTS})
 _SERVED_OBJECT_SET = frozenset(_SERVED_OBJECTS)
 
@@ -36,6 +36,7 @@ class MibSnapshot:
         self._entries: dict[Oid, Entry] = {}
         self._rows: dict[JobKey, Oid] = {}  # job -> its row index
         self._jobs: dict[Oid, JobKey] = {}  # row index -> its job
+        self._runs: dict[JobKey, tuple[RunRecord, ...]] = {}  # the history each job's rows show
         self._cursor = 0  # position of the last get_next answer: where a walk goes on from
 
     def __len__(self) -> int:
@@ -71,6 +72,33 @@ class MibSnapshot:
         self._jobs[index] = record.key
         for column, value in values:
             self._put(mib.column_oid(column) + index, value)
+        self._show_runs(record.key, index, record.history)
+
+    def _show_runs(self, key: JobKey, index: Oid, history: tuple[RunRecord, ...]) -> None:
+        """Make cronJobRunTable hold exactly `history` for the row at `index`."""
+        shown = self._runs.get(key, ())
+        if shown is history:
+            return
+        for run in set(shown) - set(history):
+            self._delete_run(index, run)
+        for run in history:
+            try:
+                values = mib.run_values(run)
+            except PyAsn1Error as exc:
+                log.error("run %d of job %r left out of cronJobRunTable: %s", run.number,
+                          key.name, exc)
+                continue
+            number = (mib.run_number(run),)
+            for column, value in values:
+                self._put(mib.run_column_oid(column) + index + number, value)
+        if history:
+            self._runs[key] = history
+        else:
+            self._runs.pop(key, None)
+
+    def _delete_run(self, index: Oid, run: RunRecord) -> None:
+        for column in mib.RUN_VALUE_COLUMNS:
+            self._delete(mib.run_column_oid(column) + index + (mib.run_number(run),))
 
     def job_removed(self, key: JobKey) -> None:
         index = self._rows.pop(key, None)
@@ -79,6 +107,8 @@ class MibSnapshot:
         del self._jobs[index]
         for column in mib.VALUE_COLUMNS:
             self._delete(mib.column_oid(column) + index)
+        for run in self._runs.pop(key, ()):
+            self._delete_run(index, run)
 
     def stats_changed(self, stats: AgentStats) -> None:
         for scalar, value in mib.scalar_values(stats):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cronwrap.wrapper.events import Cadence
 
-from .model import RESULTS, JobKey, JobRecord, JobSource, JobState
+from .model import RESULTS, JobKey, JobRecord, JobSource, JobState, RunRecord
 
 DB_NAME = "agent.db"
 WAL_CHECKPOINT_PAGES = 100
@@ -79,6 +79,21 @@ MIGRATIONS: list[str] = [
     ALTER TABLE jobs ADD COLUMN start_problem TEXT;
     CREATE TABLE source_state (name TEXT PRIMARY KEY, state TEXT NOT NULL);
     INSERT INTO counters VALUES ('cron_log_entries', 0);
+    """,
+    # 7: each job's last finished runs (cronJobRunTable), at most [agent] run_history per job.
+    """
+    CREATE TABLE runs (
+        owner_uid INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        start REAL NOT NULL,
+        duration_ms INTEGER NOT NULL,
+        exit_status INTEGER NOT NULL,
+        signal INTEGER NOT NULL,
+        result INTEGER NOT NULL,
+        late INTEGER NOT NULL,
+        PRIMARY KEY (owner_uid, name, number)
+    );
     """,
 ]
 
@@ -171,7 +186,19 @@ class Store:
 
     def load_jobs(self) -> dict[JobKey, Job]:
         rows = self._db.execute(f"SELECT {', '.join(_COLUMNS)} FROM jobs").fetchall()
-        return {job.record.key: job for job in map(_job_from_row, rows)}
+        jobs = {job.record.key: job for job in map(_job_from_row, rows)}
+        histories: dict[JobKey, list[RunRecord]] = {}
+        for uid, name, *run in self._db.execute(
+                f"SELECT owner_uid, name, {', '.join(_RUN_COLUMNS)} FROM runs "
+                "ORDER BY owner_uid, name, number"):
+            number, start, duration_ms, exit_status, signal, result, late = run
+            histories.setdefault(JobKey(uid, name), []).append(RunRecord(
+                number, start, duration_ms, exit_status, signal, JobState(result), bool(late)))
+        for key, history in histories.items():
+            if key in jobs:
+                job = jobs[key]
+                jobs[key] = replace(job, record=replace(job.record, history=tuple(history)))
+        return jobs
 
     def load_counters(self) -> dict[str, int]:
         return dict(self._db.execute("SELECT name, value FROM counters").fetchall())
@@ -195,6 +222,7 @@ class Store:
                forgotten: Iterable[tuple[JobKey, float]] = (),
                source_states: dict[str, str] | None = None) -> None:
         """Write one batch in one transaction; durable when this returns."""
+        jobs = list(jobs)
         if self.problem is not None:
             writable = self._open_writable()  # raises while the disk is still full
             self._db.close()
@@ -207,6 +235,7 @@ class Store:
                            [_row_from_job(job) for job in jobs])
             db.executemany("DELETE FROM jobs WHERE owner_uid = ? AND name = ?",
                            [(key.owner_uid, key.name) for key in removed])
+            _write_histories(db, jobs, removed)
             db.executemany("INSERT OR IGNORE INTO applied VALUES (?, ?)", applied)
             db.executemany("INSERT OR REPLACE INTO forgotten VALUES (?, ?, ?)",
                            [(key.owner_uid, key.name, at) for key, at in forgotten])
@@ -222,6 +251,31 @@ class Store:
             if db.in_transaction:  # SQLite rolls back by itself on e.g. a full disk
                 db.execute("ROLLBACK")
             raise
+
+
+_RUN_COLUMNS = ("number", "start", "duration_ms", "exit_status", "signal", "result", "late")
+
+
+def _write_histories(db: sqlite3.Connection, jobs: Iterable[Job],
+                     removed: Iterable[JobKey]) -> None:
+    """Make the runs table hold exactly each written job's history; none for removed jobs."""
+    db.executemany("DELETE FROM runs WHERE owner_uid = ? AND name = ?",
+                   [(key.owner_uid, key.name) for key in removed])
+    marks = ", ".join("?" * (2 + len(_RUN_COLUMNS)))
+    for job in jobs:
+        key, history = job.record.key, job.record.history
+        if history:
+            kept = (key.owner_uid, key.name, history[0].number, history[-1].number)
+            db.execute("DELETE FROM runs WHERE owner_uid = ? AND name = ? "
+                       "AND (number < ? OR number > ?)", kept)
+        else:
+            db.execute("DELETE FROM runs WHERE owner_uid = ? AND name = ?",
+                       (key.owner_uid, key.name))
+        db.executemany(
+            f"INSERT OR REPLACE INTO runs (owner_uid, name, {', '.join(_RUN_COLUMNS)}) "
+            f"VALUES ({marks})",
+            [(key.owner_uid, key.name, run.number, run.start, run.duration_ms, run.exit_status,
+              run.signal, int(run.result), int(run.late)) for run in history])
 
 
 def _migrate(db: sqlite3.Connection) -> None:

@@ -77,7 +77,9 @@ def test_walks_across_the_subtree_edges(tmp_path: Path) -> None:
     with rig(tmp_path) as r:
         run_good_and_bad(r)
         ours = r.walk("snmpwalk", ROOT, "-On", mibs=False).splitlines()
-        assert len(ours) == len(mib.Scalar) + 2 * len(mib.VALUE_COLUMNS)  # the scalars, two rows
+        # the scalars, two rows, and their GOOD + BAD runs in cronJobRunTable
+        assert len(ours) == len(mib.Scalar) + 2 * len(mib.VALUE_COLUMNS) \
+            + (GOOD + BAD) * len(mib.RUN_VALUE_COLUMNS)
         for tool in ("snmpwalk", "snmpbulkwalk"):
             for parent in ("1.3.6.1.4.1.8072.9999", "1.3.6.1.4.1.8072"):
                 lines = r.walk(tool, parent, "-On", mibs=False).splitlines()

@@ -57,7 +57,9 @@ def test_agentx_and_listener_walks_are_identical(tmp_path: Path) -> None:
         for tool in ("snmpwalk", "snmpbulkwalk"):
             through_snmpd = varbinds(r.walk(tool, ROOT, "-On", mibs=False))
             direct = varbinds(r.walk(tool, ROOT, "-On", address=r.listener, mibs=False))
-            assert len(through_snmpd) == len(mib.Scalar) + 3 * len(mib.VALUE_COLUMNS)
+            runs = GOOD + BAD + 1  # each kept in cronJobRunTable (5 per job by default)
+            assert len(through_snmpd) == len(mib.Scalar) + 3 * len(mib.VALUE_COLUMNS) \
+                + runs * len(mib.RUN_VALUE_COLUMNS)
             assert through_snmpd == direct
 
 

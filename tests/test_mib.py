@@ -42,6 +42,9 @@ def code_objects() -> dict[str, tuple[tuple[int, ...], mib.ObjectSyntax, str]]:
     for c in mib.Column:
         access = "not-accessible" if c in mib.INDEX_COLUMNS else "read-only"
         objects[c.name] = (mib.column_oid(c), mib.COLUMN_SYNTAX[c], access)
+    for r in mib.RunColumn:
+        access = "read-only" if r in mib.RUN_VALUE_COLUMNS else "not-accessible"
+        objects[r.name] = (mib.run_column_oid(r), mib.RUN_COLUMN_SYNTAX[r], access)
     for n in mib.NotifyObject:
         objects[n.name] = (
             mib.notify_object_oid(n),
@@ -236,7 +239,7 @@ def mismatches(doc: dict[str, Any]) -> list[str]:
     found: list[str] = []
     objects = code_objects()
     in_mib = {k for k, v in doc.items() if isinstance(v, dict) and v.get("class") == "objecttype"}
-    in_mib -= {"cronJobTable", "cronJobEntry"}
+    in_mib -= {"cronJobTable", "cronJobEntry", "cronJobRunTable", "cronJobRunEntry"}
     if in_mib != set(objects):
         found.append(
             f"objects only in MIB: {in_mib - set(objects)}, only in code: {set(objects) - in_mib}"
@@ -264,12 +267,15 @@ def mismatches(doc: dict[str, Any]) -> list[str]:
             **d["syntax"].get("constraints", {}),
         }
         found += constraint_mismatches(name, syntax, merged)
-    for entry, table, want in (("cronJobEntry", "cronJobTable", mib.JOB_ENTRY),):
-        if doc[entry]["oid"] != dotted(want) or doc[table]["oid"] != dotted(mib.JOB_TABLE):
+    run_index = (*mib.INDEX_COLUMNS, mib.RunColumn.cronJobRunNumber)
+    for entry, table, want, want_table, want_index in (
+            ("cronJobEntry", "cronJobTable", mib.JOB_ENTRY, mib.JOB_TABLE, mib.INDEX_COLUMNS),
+            ("cronJobRunEntry", "cronJobRunTable", mib.RUN_ENTRY, mib.RUN_TABLE, run_index)):
+        if doc[entry]["oid"] != dotted(want) or doc[table]["oid"] != dotted(want_table):
             found.append(f"{entry}/{table}: oids differ")
         index = [(i["object"], i["implied"]) for i in doc[entry]["indices"]]
-        if index != [(c.name, 0) for c in mib.INDEX_COLUMNS]:
-            found.append(f"index {index} in MIB, {mib.INDEX_COLUMNS} in code")
+        if index != [(c.name, 0) for c in want_index]:
+            found.append(f"{entry}: index {index} in MIB, {want_index} in code")
     notifications = {
         k for k, v in doc.items() if isinstance(v, dict) and v.get("class") == "notificationtype"
     }
@@ -316,8 +322,14 @@ def test_job_state_enum_is_the_mibs(compiled: dict[str, Any]) -> None:
         (
             "INDEX       { cronJobOwner, cronJobName }",
             "INDEX { cronJobName, cronJobOwner }",
-            "index",
+            "cronJobEntry: index",
         ),
+        (
+            "INDEX       { cronJobOwner, cronJobName, cronJobRunNumber }",
+            "INDEX { cronJobOwner, cronJobName }",
+            "cronJobRunEntry: index",
+        ),
+        ("::= { cronJobsObjects 30 }", "::= { cronJobsObjects 31 }", "cronJobRunStart: oid"),
         ("SIZE (0 | 8 | 11)", "SIZE (0 | 11)", "cronJobLastStart: sizes"),
         ("SYNTAX      Gauge32", "SYNTAX      Counter32", "cronJobCount: type"),
     ],

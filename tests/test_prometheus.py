@@ -77,6 +77,7 @@ def known_view() -> SortedView:
         SUBTREE + (1, 3, 0): rfc1902.Counter32(1),
         SUBTREE + (1, 4, 0): date_and_time(AGENT_START),
         SUBTREE + (1, 15, 0): date_and_time(TABLE_CHANGED),
+        SUBTREE + (1, 21, 0): rfc1902.Unsigned32(5),
     }
     return SortedView({
         **scalars,
@@ -156,6 +157,9 @@ def test_exporter_turns_the_job_table_into_labelled_series(runner: AgentRunner,
     assert samples["cronjob_count"] == 2
     assert samples["cron_events_accepted"] == 12
     assert samples["cron_events_rejected"] == 1
+    assert samples["cronjob_run_history_size"] == 5
+    assert not [series for series in samples if series.startswith("cronjob_run_")
+                and series != "cronjob_run_history_size"]  # the run table is not walked
 
 
 def test_state_is_a_state_set(runner: AgentRunner, exporter: Exporter) -> None:

@@ -42,6 +42,8 @@ examples:
   cronwrap status                 all the jobs you may see, as a table
   cronwrap status backup --json   jobs named backup, as the agent's JSON (see docs/agent.md)
   cronwrap status root/backup     root's job backup only (OWNER/NAME)
+  cronwrap status backup --history  its last runs: start, duration, exit status, signal,
+                                  result and LATE (the agent learnt of it from the spool)
   cronwrap status --nagios        a Nagios/Icinga check: exit 0 OK, 1 WARNING, 2 CRITICAL,
                                   3 UNKNOWN (agent unreachable, a named job not visible, or
                                   no jobs visible at all); one line of at most 1000 bytes
@@ -70,6 +72,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     mode.add_argument("--json", action="store_true", help="print the agent's JSON list")
     mode.add_argument("--nagios", action="store_true",
                       help="one Nagios plugin status line with perfdata; exit 0/1/2/3")
+    mode.add_argument("--history", action="store_true",
+                      help="each job's last finished runs (as many as the agent keeps: "
+                           "[agent] run_history, 5 by default)")
     p.add_argument("--socket", metavar="PATH",
                    default=os.environ.get("CRONWRAP_SOCKET") or DEFAULT_SOCKET,
                    help="the agent's event socket")
@@ -167,6 +172,28 @@ def table(jobs: list[dict[str, Any]], now: float) -> str:
                                for i, (cell, w) in enumerate(zip(row, widths, strict=True))
                                ).rstrip()
                      for row in rows)
+
+
+HISTORY_COLUMNS = ("RUN", "STARTED", "DURATION", "EXIT", "SIGNAL", "RESULT", "LATE")
+HISTORY_NUMERIC = frozenset({0, 2, 3, 4})
+
+
+def history(job: dict[str, Any], now: float) -> str:
+    """A job's last finished runs as a table, oldest first, under an OWNER/NAME heading."""
+    runs = job.get("history") or []
+    heading = f"{job['owner']}/{job['name']}: "
+    if not runs:
+        return heading + "no finished runs kept"
+    rows = [HISTORY_COLUMNS] + [(
+        str(run["number"]), when(run["start"], now), duration(run["duration_ms"]),
+        str(run["exit_status"]), str(run["signal"]) if run["signal"] else "-", run["result"],
+        "late" if run["late"] else "",
+    ) for run in runs]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(HISTORY_COLUMNS))]
+    lines = ["  ".join(cell.rjust(w) if i in HISTORY_NUMERIC else cell.ljust(w)
+                       for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip()
+             for row in rows]
+    return heading + f"last {len(runs)} finished runs\n" + "\n".join(lines)
 
 
 def notes(jobs: list[dict[str, Any]], now: float) -> list[str]:
@@ -288,6 +315,8 @@ def main(argv: list[str]) -> int:
         return status
     if args.json:
         print(json.dumps(jobs, indent=2))
+    elif args.history and jobs:
+        print("\n\n".join(history(job, time.time()) for job in jobs))
     elif jobs:
         print(table(jobs, time.time()))
         for line in notes(jobs, time.time()):
