@@ -43,6 +43,7 @@ class Config:
     late_notifications_per_job: int = 10
     retire_after_periods: int = 3
     run_history: int = 5  # finished runs kept per job (cronJobRunTable, status --history)
+    too_often_starts: int = 10  # this many starts in a quarter of their scheduled time: too often
     status_group: str = ""  # a group whose members read every job's status ("": none)
     cron_timezone: str = ""  # the zone cron reads crontabs in; "": the agent's own local zone
     crontab_cron_tz: str = "auto"  # CRON_TZ lines in crontabs: "auto" (cronie), "honour", "ignore"
@@ -83,6 +84,7 @@ def load(path: Path | None) -> Config:
 CRONTAB_CRON_TZ = ("auto", "honour", "ignore")
 CRON_LOG = ("on", "off")
 MAX_RUN_HISTORY = 100  # runs kept per job at most: bounds the agent's memory (docs/mib.md)
+MAX_TOO_OFTEN_STARTS = 100  # start times remembered per job at most
 
 
 def _check(path: Path, key: str, value: object) -> Any:
@@ -113,6 +115,10 @@ def _check(path: Path, key: str, value: object) -> Any:
     if key == "run_history" and (not isinstance(value, int) or value > MAX_RUN_HISTORY):
         raise ConfigError(f"{path}: [agent] run_history must be an integer from 0 to "
                           f"{MAX_RUN_HISTORY}")
+    if key == "too_often_starts" and (not isinstance(value, int) or value == 1
+                                      or value > MAX_TOO_OFTEN_STARTS):
+        raise ConfigError(f"{path}: [agent] too_often_starts must be 0 (off) or an integer from "
+                          f"2 to {MAX_TOO_OFTEN_STARTS}")
     if key in _INTEGERS:
         if not isinstance(value, int):
             raise ConfigError(f"{path}: [agent] {key} must be a non-negative integer")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -26,6 +27,7 @@ from .model import (
     NotificationHub,
     NotificationKind,
     RunRecord,
+    StartBurst,
 )
 from .ratelimit import RateLimitedLog
 from .store import Job, Store
@@ -36,6 +38,8 @@ RUNNING_STATES = frozenset({JobState.running, JobState.overlapped, JobState.over
 # States raised by a notification that a successful end of the run clears (cronJobCleared).
 CLEARED_BY_SUCCESS = frozenset({JobState.overlapped, JobState.overrunning})
 MAX_BATCH = 2000
+# A job runs too often when its schedule has fewer than one start per this many of its starts.
+TOO_OFTEN_FACTOR = 4
 PRUNE_EVERY = 3600.0
 
 
@@ -52,6 +56,7 @@ class Raised:
     record: JobRecord | None = None
     requester: str | None = None  # who asked (cronwrap forget)
     facts: EventFacts | None = None  # the event's own exit status, signal and time
+    burst: StartBurst | None = None  # cronJobRunsTooOften: the starts that were too many
 
 
 # Notifications about a job's life itself: sent even while it is paused.
@@ -489,7 +494,7 @@ class AgentCore:
             notification = Notification(raised.kind, record, now, raised.late, raised.run_time,
                                         requester=raised.requester,
                                         exit_status=facts.exit_status, signal=facts.signal,
-                                        event_time=facts.time)
+                                        event_time=facts.time, burst=raised.burst)
             if not raised.late or self._late.admit(notification):
                 self.notifications.publish(notification)
         for listener in self._listeners:
@@ -545,9 +550,21 @@ class AgentCore:
         job, kinds = apply_event(job, event, self.cadence_of, self.config.cron_timezone)
         if isinstance(event, Finished) and job.record.runs > runs_before:
             job = with_run(job, event, late, self.config.run_history)
+        burst = None
+        if isinstance(event, Started | Overlapped):
+            job, burst = note_start(job, event.time, self.cadence_of(job),
+                                    self.config.cron_timezone, self.config.too_often_starts)
         if retired and job.record.state != JobState.retired:
             log.warning("job %s of %s runs again: no longer retired", key.name, owner)
         batch.put(job, kinds, run_time_of(event), late, facts_of(event))
+        if burst is not None:
+            self.life_log.warning(f"too often by {owner}", (
+                f"job {key.name} of {owner} started {burst.starts} times since "
+                f"{_utc(burst.since)}, where its schedule has {burst.expected} starts: it runs "
+                "too often"))
+            batch.notifications.append(Raised(
+                NotificationKind.runs_too_often, key, event.time, late, job.record,
+                facts=EventFacts(event.time), burst=burst))
 
 
 def apply_event(job: Job, event: Event, cadence_of: Callable[[Job], Cadence], cron_zone: str = ""
@@ -655,6 +672,46 @@ def _finished(job: Job, event: Finished, cadence: Cadence, cron_zone: str
         kinds.append(NotificationKind.cleared)
     return replace(job, record=replace(rec, state=state, last_result=state, running_pid=None),
                    alarm=failed), kinds
+
+
+def note_start(job: Job, start: float, cadence: Cadence, cron_zone: str, window: int
+               ) -> tuple[Job, StartBurst | None]:
+    """Remember a start; a StartBurst when it makes the job's last `window` starts a new burst.
+
+    A burst: the schedule has fewer than one start in TOO_OFTEN_FACTOR of the `window` starts'
+    time span (first start's slot to last start), for instance 10 starts of a daily job in a
+    day.  Raised once: the job stays in the burst until its last `window` starts fit its
+    schedule again.  A job without a schedule or period is never judged.
+    """
+    if window < 2:
+        return job, None
+    starts = tuple(sorted((*job.recent_starts, start)))[-window:]
+    job = replace(job, recent_starts=starts)
+    if len(starts) < window:
+        return job, None
+    expected = _slots_within(cadence, starts[0], starts[-1], cron_zone,
+                             limit=window // TOO_OFTEN_FACTOR)
+    if expected is None:
+        return job, None
+    burst = expected * TOO_OFTEN_FACTOR < window
+    if burst == job.in_burst:
+        return job, None
+    job = replace(job, in_burst=burst)
+    return job, StartBurst(window, expected, starts[0]) if burst else None
+
+
+def _slots_within(cadence: Cadence, first: float, last: float, cron_zone: str, limit: int
+                  ) -> int | None:
+    """1 (the first start's own slot) + the schedule's slots after `first` up to `last`,
+    counting no further than `limit` + 1; None when the job has no schedule or period."""
+    slots = 1
+    slot = schedule.next_after(cadence, first, cron_zone)
+    if slot is None:
+        return None
+    while slot <= last and slots <= limit:
+        slots += 1
+        slot = schedule.next_after(cadence, slot, cron_zone) or math.inf
+    return slots
 
 
 def with_run(job: Job, event: Finished, late: bool, keep: int) -> Job:

@@ -136,6 +136,9 @@ class NotifyObject(enum.IntEnum):
     cronNotifyExitStatus = 9
     cronNotifySignal = 10
     cronNotifyEventTime = 11
+    cronNotifyStarts = 17
+    cronNotifyExpectedStarts = 18
+    cronNotifyBurstSince = 19
 
 
 class RunColumn(enum.IntEnum):
@@ -377,6 +380,9 @@ NOTIFY_OBJECT_SYNTAX: dict[NotifyObject, ObjectSyntax] = {
         "Integer32", ExitStatusValue, value_range=(-1, 255)),
     NotifyObject.cronNotifySignal: ObjectSyntax("Integer32", SignalValue, value_range=(0, 255)),
     NotifyObject.cronNotifyEventTime: _TIME,
+    NotifyObject.cronNotifyStarts: ObjectSyntax("Unsigned32", rfc1902.Unsigned32),
+    NotifyObject.cronNotifyExpectedStarts: ObjectSyntax("Unsigned32", rfc1902.Unsigned32),
+    NotifyObject.cronNotifyBurstSince: _TIME,
 }
 
 # --- notifications ---------------------------------------------------------------------------
@@ -395,6 +401,7 @@ NOTIFICATION_NUMBER: dict[NotificationKind, int] = {
     NotificationKind.wrapper_lost: 11,
     NotificationKind.not_started: 15,
     NotificationKind.cleared: 17,
+    NotificationKind.runs_too_often: 23,
 }
 
 _OWNER_AND_NAME = (NotifyObject.cronNotifyJobOwner, NotifyObject.cronNotifyJobName)
@@ -431,6 +438,10 @@ NOTIFICATION_OBJECTS: dict[NotificationKind, tuple[NotifyObject | Column, ...]] 
     + (Column.cronJobState, Column.cronJobLastResult, Column.cronJobLastDuration,
        NotifyObject.cronNotifyExitStatus, NotifyObject.cronNotifySignal,
        NotifyObject.cronNotifyEventTime),
+    NotificationKind.runs_too_often: _OWNER_AND_NAME
+    + (NotifyObject.cronNotifyStarts, NotifyObject.cronNotifyExpectedStarts,
+       NotifyObject.cronNotifyBurstSince, NotifyObject.cronNotifyEventTime,
+       Column.cronJobState, Column.cronJobLastResult),
     NotificationKind.not_started: _OWNER_AND_NAME
     + (NotifyObject.cronNotifyExitStatus, Column.cronJobStartProblem, Column.cronJobFailures)
     + RUN_OBJECTS + (NotifyObject.cronNotifyEventTime, Column.cronJobState,
@@ -627,4 +638,7 @@ _NOTIFY_RAW: dict[NotifyObject, Callable[[Notification], int | bytes]] = {
     NotifyObject.cronNotifySignal: lambda n: n.signal,
     NotifyObject.cronNotifyEventTime: lambda n: date_and_time(
         n.time if n.event_time is None else n.event_time),
+    NotifyObject.cronNotifyStarts: lambda n: n.burst.starts if n.burst else 0,
+    NotifyObject.cronNotifyExpectedStarts: lambda n: n.burst.expected if n.burst else 0,
+    NotifyObject.cronNotifyBurstSince: lambda n: date_and_time(n.burst.since if n.burst else None),
 }

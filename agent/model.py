@@ -143,7 +143,17 @@ class NotificationKind(enum.Enum):
     retired = "cronJobRetired"
     wrapper_lost = "cronJobWrapperLost"
     cleared = "cronJobCleared"
+    runs_too_often = "cronJobRunsTooOften"
     not_started = "cronJobNotStarted"
+
+
+@dataclass(frozen=True)
+class StartBurst:
+    """Starts of a job far more frequent than its schedule allows (cronJobRunsTooOften)."""
+
+    starts: int  # the starts counted (the agent's too_often_starts)
+    expected: int  # the starts the schedule has in the same time
+    since: float  # the first of those starts (wall clock)
 
 
 @dataclass(frozen=True)
@@ -160,6 +170,7 @@ class Notification:
     exit_status: int | None = None  # the finished run's own exit status (None: not a run's end)
     signal: int = 0  # the signal that ended the finished run
     event_time: float | None = None  # when the event happened (None: when it was noticed)
+    burst: StartBurst | None = None  # cronJobRunsTooOften: the starts that were too many
 
 
 class JobTableListener(Protocol):

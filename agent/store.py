@@ -109,6 +109,9 @@ class Job:
     reported: bool = False  # an event has been applied (not only learnt from a crontab)
     crontab_schedule: str | None = None  # the schedule its crontab line had when last seen
     misses_in_a_row: int = 0  # watcher passes that found it missed since its last event
+    # not stored: the times of its last starts, and whether they are a burst already notified
+    recent_starts: tuple[float, ...] = ()
+    in_burst: bool = False
 
 
 _RECORD_COLUMNS = (

@@ -18,7 +18,14 @@ import pytest
 from cronwrap.agent import mib
 from cronwrap.agent.main import notification_payload
 from cronwrap.agent.mibview import NO_SUCH_OBJECT, NoSuch
-from cronwrap.agent.model import JobKey, JobRecord, JobState, Notification, NotificationKind
+from cronwrap.agent.model import (
+    JobKey,
+    JobRecord,
+    JobState,
+    Notification,
+    NotificationKind,
+    StartBurst,
+)
 from cronwrap.agent.snmp_config import NotifyTarget, SnmpConfig
 from cronwrap.agent.standalone import StandaloneFrontend
 from netsnmp import Snmptrapd, free_port, have_netsnmp, wait_until
@@ -63,6 +70,8 @@ EXPECTED: dict[NotificationKind, tuple[str, str]] = {
     NotificationKind.not_started: (
         "MAJOR", "Cron job backup of root did not start: cronwrap exited 127 (cronwrap was not "
         "found)"),
+    NotificationKind.runs_too_often: (
+        "WARNING", "Cron job backup of root runs too often: 10 starts where its schedule has 1"),
 }
 
 
@@ -102,8 +111,9 @@ def notification(kind: NotificationKind) -> Notification:
                            NotificationKind.recovered: (0, 0),
                            NotificationKind.cleared: (0, 0),
                            NotificationKind.not_started: (127, 0)}.get(kind, (None, 0))
+    burst = StartBurst(10, 1, T0 - 9) if kind == NotificationKind.runs_too_often else None
     return Notification(kind, job, T0 + 61, run_time=T0, requester="alice",
-                        exit_status=exit_status, signal=signal, event_time=T0 + 61)
+                        exit_status=exit_status, signal=signal, event_time=T0 + 61, burst=burst)
 
 
 def snmptt_ini(directory: Path) -> Path:
