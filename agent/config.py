@@ -94,6 +94,10 @@ def _check(path: Path, key: str, value: object) -> Any:
         return value
     if key == "cron_timezone":
         return _check_zone(path, value)
+    if key == "cron_log_journal":  # "": the system's journal
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: [agent] cron_log_journal must be a directory name or \"\"")
+        return value
     if key == "cron_log" and value not in CRON_LOG:
         raise ConfigError(f"{path}: [agent] cron_log must be one of {', '.join(CRON_LOG)}")
     if key == "crontab_cron_tz" and value not in CRONTAB_CRON_TZ:

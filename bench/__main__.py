@@ -97,6 +97,20 @@ def trap_rows(r: Result) -> list[Row]:
     ]
 
 
+def cronlog_rows(r: Result) -> list[Row]:
+    rows: list[Row] = []
+    for phase, rates in r["phases"].items():
+        on, off = rates["agent cron_log on"], rates["agent cron_log off"]
+        what = {"quiet": "quiet journal", "noise": f"{r['noise_per_s']:g} other lines/s",
+                "cron": f"{r['jobs_per_s']:g} cron job runs/s"}[phase]
+        rows.append((f"agent wakeups/s following cron's log, {what}",
+                     f"{on['wakeups_per_s']:.1f}/s ({on['cpu_ms_per_s']:.1f} ms CPU/s)",
+                     f"{off['wakeups_per_s']:.1f}/s cron_log off "
+                     f"({off['cpu_ms_per_s']:.1f} ms CPU/s)",
+                     ratio(on["wakeups_per_s"], off["wakeups_per_s"])))
+    return rows
+
+
 def resource_rows(r: Result) -> list[Row]:
     rows: list[Row] = []
     for jobs, mems in r["memory_kib"].items():
@@ -146,6 +160,8 @@ BENCHMARKS = (
     Benchmark("resources", "agent_resources.py", ("--jobs", "10000", "--seconds", "10"),
               ("--jobs", "1000", "--seconds", "3"), resource_rows,
               "agent RSS and idle wakeups"),
+    Benchmark("cronlog", "cronlog_idle.py", ("--seconds", "20"), ("--seconds", "3"),
+              cronlog_rows, "agent wakeups and CPU following cron's log vs not (needs root)"),
     Benchmark("soak", "soak.py", ("--hours", "24", "--jobs", "100"),
               ("--hours", "2", "--jobs", "20"), soak_rows,
               "a simulated day through the core, checked against ground truth"),

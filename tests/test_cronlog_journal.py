@@ -193,3 +193,27 @@ def test_turned_off_it_is_not_followed(tmp_path: Path, journald: PrivateJournald
         assert "cron's log is not followed (cron_log = \"off\")" in agent.log.read_text()
     finally:
         agent.close()
+
+
+def test_lines_not_wrapped_are_expected_once_cron_is_seen_logging_starts(
+        tmp_path: Path, journald: PrivateJournald) -> None:
+    """A cron that logs nothing (-L 0) must not make every line that is not wrapped missed:
+    discovery adds them only once cron has been seen logging a job start."""
+    config = tmp_path / "agent.toml"
+    config.write_text(f'[agent]\ncron_log_journal = "{journald.journal_dir}"\n'
+                      "discovery_interval = 0.2\n")
+    agent = Agent(tmp_path / "agent", extra=["--config", str(config), *FAST])
+    (agent.crontabs / "etc").mkdir(parents=True)
+    (agent.crontabs / "etc" / "crontab").write_text("0 3 * * * root /usr/local/bin/backup\n")
+    agent.start()
+    try:
+        wait_for(lambda: following(agent), "the agent following cron's log")
+        assert agent.status() == {}  # discovery ran at start: the line is not expected yet
+        Cron(journald).send("(root) CMD (/bin/true)")  # cron's default -L 1: a start, no pid
+        backup = f"root/{name('/usr/local/bin/backup')}"
+        row = wait_for(lambda: agent.status().get(backup), "the crontab line discovered")
+        assert (row["runs"], row["source"], row["next_expected"] is not None) == \
+            (0, "cron_log", True)
+        assert agent.status()[f"root/{name('/bin/true')}"]["last_start"] is not None
+    finally:
+        agent.close()

@@ -69,6 +69,8 @@ NOT_RUN = {
     "cp /usr/share/cronwrap/snmpd.conf /etc/snmp/snmpd.conf.d/cronwrap.conf": "changes the "
         "host's snmpd: tests/host/ does it in a booted Debian 12; tests/test_deb.py checks it",
     "systemctl restart snmpd": "needs systemd as PID 1: tests/host/ runs it in a booted Debian",
+    "systemctl restart cron": "needs systemd as PID 1: tests/test_cronlog_cron.py runs Debian's "
+        "cron with -L 15 in a private mount namespace",
     "/opt/cronwrap/bin/pip install ./cronwrap_snmp-0.1.0-py3-none-any.whl":
         "downloads the dependencies from PyPI; tests/test_distribution.py builds and checks the "
         "wheel, the tests use the clone's editable install",

@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 NAME = "cronlog"  # this source's name in the state database
 MATCHES = {"SYSLOG_IDENTIFIER": "CRON", "_UID": "0"}
 READ_LIMIT = 1000  # entries applied in one batch
+COALESCE_SECONDS = 1.0  # after the journal changed, wait this long for more before reading
 MAX_OPEN_RUNS = 10000  # runs started and not ended that are remembered
 START_SLACK = 2.0  # a wrapper's start this long before cron's CMD line is still that run's
 NOT_STARTED_STATUSES = {126: "cannot be executed", 127: "was not found"}
@@ -433,16 +434,11 @@ class CronLogSource:
 
     async def run(self) -> None:
         """Follow until cancelled; the reader is closed on the way out."""
-        readable = asyncio.Event()
-        loop = asyncio.get_running_loop()
         try:
             await self._resume()
-            loop.add_reader(self.reader.fileno(), readable.set)
             self.core.set_cron_log_state(CronLogState.following)
-            await self._follow(readable)
+            await self._follow()
         finally:
-            with contextlib.suppress(Exception):
-                loop.remove_reader(self.reader.fileno())
             self.reader.close()
 
     async def _resume(self) -> None:
@@ -450,7 +446,7 @@ class CronLogSource:
         logged while the agent was not reading (notifications marked late), then give up on
         runs of earlier boots that never ended."""
         first = self.state.place == Place()
-        place = await asyncio.to_thread(self.reader.seek, None if first else self.state.place)
+        place = self.reader.seek(None if first else self.state.place)
         if place != self.state.place:
             state = self.state.copy()
             state.place = place
@@ -472,25 +468,35 @@ class CronLogSource:
         self.cron_log.close_other_boots(batch, state, boot)
         batch.source_states[NAME] = state.to_json()
 
-    async def _follow(self, readable: asyncio.Event) -> None:
-        """Sleep until the journal changes or a verdict is due; then read all there is."""
+    async def _follow(self) -> None:
+        """Sleep until the journal changes or a verdict is due, let a burst of lines gather for
+        COALESCE_SECONDS, then read all there is: a journal busy with other services' lines
+        wakes the follower about twice per COALESCE_SECONDS, not once per line."""
+        loop = asyncio.get_running_loop()
+        changed = asyncio.Event()
         while True:
-            due = self.cron_log.next_due(self.state)
             if not self.retry:
+                due = self.cron_log.next_due(self.state)
                 timeout = None if due is None else max(0.0, due - self.clock())
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(readable.wait(), timeout)
-            readable.clear()
+                loop.add_reader(self.reader.fileno(), changed.set)
+                try:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(changed.wait(), timeout)
+                finally:
+                    loop.remove_reader(self.reader.fileno())
+                if changed.is_set():
+                    changed.clear()
+                    await asyncio.sleep(COALESCE_SECONDS)
             # the change notifications are taken, but not trusted to say "appended": journald
             # signals some appends only with a later change, so read whenever woken
-            await asyncio.to_thread(self.reader.take_changes)
+            self.reader.take_changes()
             self.retry = False
             while await self._step() == READ_LIMIT:
                 pass
 
     async def _step(self, late: bool = False) -> int:
         """Read and apply one batch of entries; how many were read."""
-        entries = await asyncio.to_thread(self.reader.read, READ_LIMIT)
+        entries = self.reader.read(READ_LIMIT)  # microseconds an entry: not worth a thread
         due = self.cron_log.next_due(self.state)
         if not entries and (due is None or due > self.clock()):
             return 0
@@ -507,7 +513,7 @@ class CronLogSource:
             await self.core.update(change)
         except Unavailable:
             self.state = self._committed_state()
-            await asyncio.to_thread(self.reader.seek, self.state.place)
+            self.reader.seek(self.state.place)
             self.retry = True
             await asyncio.sleep(self.config.spool_interval)
             return
