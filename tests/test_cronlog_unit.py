@@ -249,6 +249,10 @@ def check_rows(rows: dict[JobKey, JobRecord]) -> None:
     assert slow.last_duration_ms is not None and 1900 < slow.last_duration_ms < 2200
     broken = rows[JobKey(0, "broken")]
     assert broken.start_problem is not None and "cronwrap was not found" in broken.start_problem
+    assert [(run.number, run.exit_status, run.result) for run in broken.history] == \
+        [(1, 127, JobState.failed)]
+    false = rows[JobKey(CWCRONLOG, derived("/bin/false"))]
+    assert [(run.number, run.exit_status) for run in false.history] == [(1, 1), (2, 1)]
     assert broken.last_start is not None and broken.last_duration_ms is not None
 
 

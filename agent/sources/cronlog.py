@@ -47,7 +47,7 @@ from cronwrap.wrapper.events import Cadence, Finished, Started
 
 from .. import schedule
 from ..config import Config
-from ..core import AgentCore, Batch, EventFacts, Rejected, Unavailable
+from ..core import AgentCore, Batch, EventFacts, Rejected, Unavailable, with_run
 from ..linenames import line_job
 from ..model import CronLogState, JobKey, JobRecord, JobSource, JobState, NotificationKind
 from ..ratelimit import RateLimitedLog
@@ -342,8 +342,13 @@ class CronLog:
             if started is not None and started >= verdict.start - START_SLACK:
                 continue  # the wrapper reported this run (or a later one): its events count
             facts = EventFacts(verdict.end, verdict.status, 0)
-            batch.put(*not_started(job, verdict, self.core.cadence_of(job),
-                                   self.config.cron_timezone), verdict.start, facts=facts)
+            job, kinds = not_started(job, verdict, self.core.cadence_of(job),
+                                     self.config.cron_timezone)
+            run = Finished(id="", job=verdict.name, time=verdict.end, pid=0,
+                           start_time=verdict.start, exit_status=verdict.status,
+                           duration_ms=job.record.last_duration_ms or 0)
+            job = with_run(job, run, False, self.config.run_history)
+            batch.put(job, kinds, verdict.start, facts=facts)
         state.verdicts = pending
 
     def next_due(self, state: SourceState) -> float | None:
