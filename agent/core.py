@@ -70,6 +70,7 @@ class EventFacts:
     time: float | None = None  # when it happened (None: when the agent noticed it)
     exit_status: int | None = None  # a finished run's exit status
     signal: int = 0  # the signal that ended a finished run
+    message: str | None = None  # a finished run's last line of output (--last-message)
 
 
 class LateNotifications:
@@ -494,7 +495,8 @@ class AgentCore:
             notification = Notification(raised.kind, record, now, raised.late, raised.run_time,
                                         requester=raised.requester,
                                         exit_status=facts.exit_status, signal=facts.signal,
-                                        event_time=facts.time, burst=raised.burst)
+                                        event_time=facts.time, burst=raised.burst,
+                                        message=facts.message)
             if not raised.late or self._late.admit(notification):
                 self.notifications.publish(notification)
         for listener in self._listeners:
@@ -617,7 +619,7 @@ def facts_of(event: Event) -> EventFacts:
     """The event's own time, and for a finished run its exit status and signal."""
     if isinstance(event, Finished):
         return EventFacts(event.start_time + event.duration_ms / 1000, event.exit_status,
-                          event.signal)
+                          event.signal, event.last_message)
     return EventFacts(event.time)
 
 
@@ -655,7 +657,7 @@ def _finished(job: Job, event: Finished, cadence: Cadence, cron_zone: str
     rec = replace(rec, last_exit_status=event.exit_status, last_signal=event.signal,
                   last_duration_ms=event.duration_ms,
                   last_log_path=event.log_path or rec.last_log_path,
-                  log_problem=event.log_problem)
+                  log_problem=event.log_problem, last_message=event.last_message)
     job = replace(job, last_end=end)
     newer_run = (rec.state in RUNNING_STATES and rec.running_pid not in (None, event.pid)
                  and rec.last_start is not None and rec.last_start > event.start_time)

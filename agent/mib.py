@@ -122,6 +122,7 @@ class Column(enum.IntEnum):
     cronJobStartProblem = 25
     cronJobLastResult = 26
     cronJobCountersSince = 27
+    cronJobLastMessage = 36
 
 
 class NotifyObject(enum.IntEnum):
@@ -139,6 +140,7 @@ class NotifyObject(enum.IntEnum):
     cronNotifyStarts = 17
     cronNotifyExpectedStarts = 18
     cronNotifyBurstSince = 19
+    cronNotifyMessage = 20
 
 
 class RunColumn(enum.IntEnum):
@@ -351,6 +353,7 @@ COLUMN_SYNTAX: dict[Column, ObjectSyntax] = {
     Column.cronJobLastResult: ObjectSyntax(
         "INTEGER", LastResultValue, enums=tuple((s.name, int(s)) for s in RESULTS)),
     Column.cronJobCountersSince: _TIME,
+    Column.cronJobLastMessage: ObjectSyntax("DisplayString", TextValue, sizes=(TEXT_SIZE,)),
 }
 
 RUN_COLUMN_SYNTAX: dict[RunColumn, ObjectSyntax] = {
@@ -383,6 +386,7 @@ NOTIFY_OBJECT_SYNTAX: dict[NotifyObject, ObjectSyntax] = {
     NotifyObject.cronNotifyStarts: ObjectSyntax("Unsigned32", rfc1902.Unsigned32),
     NotifyObject.cronNotifyExpectedStarts: ObjectSyntax("Unsigned32", rfc1902.Unsigned32),
     NotifyObject.cronNotifyBurstSince: _TIME,
+    NotifyObject.cronNotifyMessage: ObjectSyntax("DisplayString", TextValue, sizes=(TEXT_SIZE,)),
 }
 
 # --- notifications ---------------------------------------------------------------------------
@@ -456,12 +460,15 @@ EXIT_OBJECTS: tuple[NotifyObject, ...] = (
 STATE_OBJECTS: tuple[NotifyObject | Column, ...] = (
     NotifyObject.cronNotifyEventTime, Column.cronJobState, Column.cronJobLastResult)
 
+# The finished run's own last line of output (--last-message; "" when not sent).
+MESSAGE_OBJECTS: tuple[NotifyObject, ...] = (NotifyObject.cronNotifyMessage,)
+
 # Appended after the OBJECTS clause of the notifications defined before (RFC 3416 4.2.6 lets an
 # agent add varbinds; the MIB's DESCRIPTIONs say so): positions of the OBJECTS stay put.
 APPENDED_OBJECTS: dict[NotificationKind, tuple[NotifyObject | Column, ...]] = {
-    NotificationKind.failed: RUN_OBJECTS + EXIT_OBJECTS + STATE_OBJECTS,
+    NotificationKind.failed: RUN_OBJECTS + EXIT_OBJECTS + MESSAGE_OBJECTS + STATE_OBJECTS,
     NotificationKind.overlapped: RUN_OBJECTS + STATE_OBJECTS,
-    NotificationKind.timed_out: RUN_OBJECTS + EXIT_OBJECTS + STATE_OBJECTS,
+    NotificationKind.timed_out: RUN_OBJECTS + EXIT_OBJECTS + MESSAGE_OBJECTS + STATE_OBJECTS,
     NotificationKind.recovered: RUN_OBJECTS + EXIT_OBJECTS + STATE_OBJECTS,
     NotificationKind.missed: STATE_OBJECTS,
     NotificationKind.overrunning: STATE_OBJECTS,
@@ -553,6 +560,7 @@ _COLUMN_RAW: dict[Column, Callable[[JobRecord], int | bytes]] = {
     Column.cronJobStartProblem: lambda r: display_text(r.start_problem),
     Column.cronJobLastResult: lambda r: int(r.last_result),
     Column.cronJobCountersSince: lambda r: date_and_time(r.counters_since),
+    Column.cronJobLastMessage: lambda r: display_text(r.last_message),
 }
 
 
@@ -641,4 +649,5 @@ _NOTIFY_RAW: dict[NotifyObject, Callable[[Notification], int | bytes]] = {
     NotifyObject.cronNotifyStarts: lambda n: n.burst.starts if n.burst else 0,
     NotifyObject.cronNotifyExpectedStarts: lambda n: n.burst.expected if n.burst else 0,
     NotifyObject.cronNotifyBurstSince: lambda n: date_and_time(n.burst.since if n.burst else None),
+    NotifyObject.cronNotifyMessage: lambda n: display_text(n.message),
 }

@@ -111,6 +111,7 @@ class JobRecord:
     source: JobSource = JobSource.wrapper
     start_problem: str | None = None  # why the last run's wrapper did not start (cron's log)
     history: tuple[RunRecord, ...] = ()  # the last finished runs, oldest first (cronJobRunTable)
+    last_message: str | None = None  # the last run's last line of output, if its job sends it
 
 
 @dataclass(frozen=True)
@@ -171,6 +172,7 @@ class Notification:
     signal: int = 0  # the signal that ended the finished run
     event_time: float | None = None  # when the event happened (None: when it was noticed)
     burst: StartBurst | None = None  # cronJobRunsTooOften: the starts that were too many
+    message: str | None = None  # the finished run's own last line of output (--last-message)
 
 
 class JobTableListener(Protocol):

@@ -95,6 +95,8 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (owner_uid, name, number)
     );
     """,
+    # 8: the last run's last line of output, when its job sends it (cronJobLastMessage).
+    "ALTER TABLE jobs ADD COLUMN last_message TEXT;",
 ]
 
 
@@ -118,7 +120,7 @@ _RECORD_COLUMNS = (
     "owner", "runs", "failures", "overlaps", "timeouts", "misses", "last_exit_status",
     "last_signal", "last_start", "last_success", "last_duration_ms", "state", "running_pid",
     "next_expected", "last_log_path", "log_problem", "paused_until", "last_result",
-    "counters_since", "source", "start_problem",
+    "counters_since", "last_message", "source", "start_problem",
 )
 _CADENCE_COLUMNS = ("schedule", "every", "grace", "timeout", "max_runtime", "tz")
 _COLUMNS = ("owner_uid", "name", *_RECORD_COLUMNS, *_CADENCE_COLUMNS, "last_end", "alarm",

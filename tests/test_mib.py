@@ -464,7 +464,8 @@ def test_notification_varbinds_follow_the_objects_clause() -> None:
         JobKey(0, "backup"), "root", failures=3, last_exit_status=2, last_duration_ms=10
     )
     binds = mib.notification_varbinds(Notification(
-        NotificationKind.failed, record, 0.0, exit_status=9, signal=15, event_time=86400.0))
+        NotificationKind.failed, record, 0.0, exit_status=9, signal=15, event_time=86400.0,
+        message="no space left"))
     index = mib.row_index("root", "backup")
     assert [oid for oid, _ in binds] == [
         mib.ROOT + (2, 1, 0),
@@ -478,6 +479,7 @@ def test_notification_varbinds_follow_the_objects_clause() -> None:
         mib.ROOT + (2, 5, 0),
         mib.ROOT + (2, 9, 0),
         mib.ROOT + (2, 10, 0),
+        mib.ROOT + (2, 20, 0),
         mib.ROOT + (2, 11, 0),
         mib.column_oid(mib.Column.cronJobState) + index,
         mib.column_oid(mib.Column.cronJobLastResult) + index,
@@ -487,8 +489,9 @@ def test_notification_varbinds_follow_the_objects_clause() -> None:
     assert int(binds[6][1]) == 2 and bytes(binds[7][1]) == b"" and int(binds[8][1]) == 1
     # the event's own exit status, signal and time, not the row's
     assert [int(v) for _, v in binds[9:11]] == [9, 15]
-    assert bytes(binds[11][1]) == mib.date_and_time(86400.0)
-    assert [int(v) for _, v in binds[12:]] == [8, 8]  # unknown, unknown
+    assert bytes(binds[11][1]) == b"no space left"  # its own last line of output
+    assert bytes(binds[12][1]) == mib.date_and_time(86400.0)
+    assert [int(v) for _, v in binds[13:]] == [8, 8]  # unknown, unknown
     assert mib.SNMP_TRAP_OID not in [oid for oid, _ in binds]
     assert mib.notification_oid(NotificationKind.failed) == mib.ROOT + (0, 1)
 

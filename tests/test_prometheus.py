@@ -54,7 +54,8 @@ def date_and_time(when: datetime | None) -> rfc1902.OctetString:
 
 def job(owner: str, name: str, runs: int, failures: int, state: str, exit_status: int,
         last_success: datetime | None, log_problem: bytes = b"",
-        paused_until: datetime | None = None) -> dict[tuple[int, ...], object]:
+        paused_until: datetime | None = None, last_message: bytes = b""
+        ) -> dict[tuple[int, ...], object]:
     index = row_index(owner, name)
     columns: dict[int, object] = {
         3: rfc1902.Counter32(runs), 4: rfc1902.Counter32(failures),
@@ -65,7 +66,7 @@ def job(owner: str, name: str, runs: int, failures: int, state: str, exit_status
         14: date_and_time(NEXT_EXPECTED), 15: rfc1902.Unsigned32(0),
         16: rfc1902.OctetString(log_problem), 17: date_and_time(paused_until),
         26: rfc1902.Integer32(JobState.ok if exit_status == 0 else JobState.failed),
-        27: date_and_time(COUNTERS_SINCE),
+        27: date_and_time(COUNTERS_SINCE), 36: rfc1902.OctetString(last_message),
     }
     return {JOB_ENTRY + (column,) + index: value for column, value in columns.items()}
 
@@ -82,7 +83,8 @@ def known_view() -> SortedView:
     return SortedView({
         **scalars,
         **job("root", "backup", runs=7, failures=2, state="failed", exit_status=3,
-              last_success=None, log_problem=DISK_FULL.encode()),
+              last_success=None, log_problem=DISK_FULL.encode(),
+              last_message=b"user quota exceeded on /srv"),
         **job("alice", "report", runs=3, failures=0, state="paused", exit_status=0,
               last_success=LAST_SUCCESS, paused_until=PAUSED_UNTIL),
     })
@@ -179,6 +181,16 @@ def test_last_result_is_a_state_set(runner: AgentRunner, exporter: Exporter) -> 
         series = {result: samples[f'cronjob_last_result{{cronjob_last_result="{result}",'
                                   f'name="{name}",owner="{owner}"}}'] for result in results}
         assert series == {result: float(result == last) for result in results}
+
+
+def test_last_message_is_a_label_and_empty_when_not_sent(runner: AgentRunner,
+                                                         exporter: Exporter) -> None:
+    agent = runner.start(view=known_view())
+    samples = exporter.scrape(agent.address)
+    assert samples['cronjob_last_message{cronjob_last_message="user quota exceeded on /srv",'
+                   'name="backup",owner="root"}'] == 1
+    assert samples['cronjob_last_message{cronjob_last_message="",name="report",owner="alice"}'] \
+        == 1
 
 
 def test_log_problem_is_a_label_and_empty_when_the_run_logged(runner: AgentRunner,

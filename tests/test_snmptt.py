@@ -38,13 +38,16 @@ T0 = 1_800_000_000.0
 # What each notification must say: the severity and the words of its FORMAT once snmptt has
 # filled in the varbinds of the notification below (job "backup" of "root").
 EXPECTED: dict[NotificationKind, tuple[str, str]] = {
-    NotificationKind.failed: ("MAJOR", "Cron job backup of root failed: exit status 3, signal 0"),
+    NotificationKind.failed: (
+        "MAJOR",
+        "Cron job backup of root failed: exit status 3, signal 0, last line: disk quota exceeded"),
     NotificationKind.overlapped: (
         "WARNING",
         "Cron job backup of root overlapped: pid 4242 still holds its lock, the start was skipped"),
     NotificationKind.timed_out: (
         "MAJOR",
-        "Cron job backup of root timed out after 61000 milliseconds and was killed, signal 15"),
+        "Cron job backup of root timed out after 61000 milliseconds and was killed, signal 15, "
+        "last line: disk quota exceeded"),
     NotificationKind.missed: (
         "MINOR",
         "Cron job backup of root missed its schedule, last start 2027-1-15,8:0:0.0,+0:0, "
@@ -113,7 +116,8 @@ def notification(kind: NotificationKind) -> Notification:
                            NotificationKind.not_started: (127, 0)}.get(kind, (None, 0))
     burst = StartBurst(10, 1, T0 - 9) if kind == NotificationKind.runs_too_often else None
     return Notification(kind, job, T0 + 61, run_time=T0, requester="alice",
-                        exit_status=exit_status, signal=signal, event_time=T0 + 61, burst=burst)
+                        exit_status=exit_status, signal=signal, event_time=T0 + 61, burst=burst,
+                        message="disk quota exceeded")
 
 
 def snmptt_ini(directory: Path) -> Path:

@@ -65,6 +65,9 @@ monitoring (carried in every event to the agent):
   --every DURATION        expected time between starts
   --grace DURATION        lateness tolerated before a start counts as missed
   --max-runtime DURATION  running longer than this counts as overrunning
+  --last-message          send the output's last line (255 characters at most) to the
+                          agent: cronJobLastMessage, and in the failed/timed-out
+                          notifications. Off by default: output can hold secrets
   --socket PATH           agent socket ($CRONWRAP_SOCKET, default /run/cronwrap/agent.sock)
   --spool-dir DIR         where events wait when the agent is down
                           ($CRONWRAP_SPOOL_DIR, default /var/spool/cronwrap)
@@ -112,6 +115,7 @@ OPTIONS: dict[str, tuple[str, bool]] = {
     "--max-log-size": ("max_log_size", True), "--log-group": ("log_group", True),
     "--schedule": ("schedule", True), "--every": ("every", True), "--grace": ("grace", True),
     "--max-runtime": ("max_runtime", True), "--tz": ("tz", True),
+    "--last-message": ("last_message", False),
     "--socket": ("socket", True), "--spool-dir": ("spool_dir", True),
     "--mail-to": ("mail_to", True), "--mail-on": ("mail_on", True),
     "--mail-smtp": ("mail_smtp", True), "--mail-starttls": ("mail_starttls", False),

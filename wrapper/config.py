@@ -40,6 +40,7 @@ class Settings:
         self.keep_days: float | None = None
         self.max_log_size = 10 << 20
         self.verbose = False
+        self.last_message = False  # send the output's last line to the agent (may hold secrets)
         self.env_files: list[str] = []
         self.cron_env = False
         self.socket = "/run/cronwrap/agent.sock"
@@ -64,7 +65,7 @@ class Settings:
 
 
 TEXT_KEYS = ("name", "lock_dir", "log_dir", "log_group", "socket", "spool_dir")
-FLAG_KEYS = ("verbose", "cron_env", "journal", "mail_starttls")
+FLAG_KEYS = ("verbose", "cron_env", "journal", "mail_starttls", "last_message")
 MAIL_TEXT_KEYS = ("mail_on", "mail_smtp", "mail_from", "mail_username", "mail_password",
                   "mail_ca_file")
 
@@ -163,7 +164,7 @@ def check_zone(zone: str, where: str) -> None:
 
 CONFIG_KEYS = {
     "log_dir", "log_group", "lock_dir", "spool_dir", "socket", "keep", "keep_days", "max_log_size",
-    "kill_after", "lock_wait", "overlap_exit", "timeout", "verbose", "journal",
+    "kill_after", "lock_wait", "overlap_exit", "timeout", "verbose", "journal", "last_message",
     "mail_to", "mail_on", "mail_smtp", "mail_starttls", "mail_from", "mail_username",
     "mail_password", "mail_ca_file",
 }

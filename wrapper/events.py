@@ -31,6 +31,7 @@ MAX_SECONDS = 10 * 365 * 24 * 3600
 MAX_PATH_CHARS = 4096
 MAX_SCHEDULE_CHARS = 128
 MAX_PROBLEM_CHARS = 512
+MAX_MESSAGE_CHARS = 255  # a finished run's last line of output (cronJobLastMessage)
 
 
 class EventError(ValueError):
@@ -98,7 +99,7 @@ class Finished(Event):
     """A run ended: how, how long it took, and where its log is."""
 
     KIND: ClassVar[str] = "finished"
-    OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ("log_problem",)
+    OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ("log_problem", "last_message")
     start_time: float = 0.0
     exit_status: int = 0  # what the wrapper exits with: the job's status, 128+N, 124, 126, 127
     signal: int = 0  # the signal that ended the job, 0 if it exited
@@ -107,6 +108,7 @@ class Finished(Event):
     log_path: str | None = None
     cadence: Cadence = field(default_factory=Cadence)
     log_problem: str | None = None  # why the run's log could not be written (all of it)
+    last_message: str | None = None  # the output's last line, if the job asked (--last-message)
 
 
 @dataclass(frozen=True)
@@ -201,7 +203,7 @@ _EXTRA: dict[str, set[str]] = {
     "started": {"cadence"},
     "finished": {
         "start_time", "exit_status", "signal", "duration_ms", "timed_out", "log_path", "cadence",
-        "log_problem",
+        "log_problem", "last_message",
     },
     "overlapped": {"holder_pid", "cadence", "lost_wrapper_pid"},
 }
@@ -230,6 +232,7 @@ def _decode_event(cls: type[Event], obj: dict[str, Any]) -> Event:
         fields["timed_out"] = _boolean(obj, "timed_out")
         fields["log_path"] = _optional_text(obj, "log_path", MAX_PATH_CHARS)
         fields["log_problem"] = _optional_text(obj, "log_problem", MAX_PROBLEM_CHARS)
+        fields["last_message"] = _optional_text(obj, "last_message", MAX_MESSAGE_CHARS)
     elif cls is Overlapped:
         if obj.get("holder_pid") is not None:
             fields["holder_pid"] = _integer(obj, "holder_pid", 1, MAX_PID)

@@ -10,6 +10,7 @@ from cronwrap.wrapper.client import Reporter
 from cronwrap.wrapper.config import Settings, read_env_file, user_name
 from cronwrap.wrapper.errors import EX_CANTCREAT, WrapperError
 from cronwrap.wrapper.events import (
+    MAX_MESSAGE_CHARS,
     MAX_PROBLEM_CHARS,
     Cadence,
     Finished,
@@ -32,6 +33,16 @@ from cronwrap.wrapper.notify import after_overlap, after_run
 from cronwrap.wrapper.runner import Outcome, Supervisor
 
 FAILURE_TAIL_BYTES = 8192
+
+
+def last_line(output: bytes) -> str | None:
+    """The last line of output with printable text, control characters dropped, cut to
+    MAX_MESSAGE_CHARS; None when there is none."""
+    for raw in reversed(output.splitlines()):
+        text = "".join(c for c in raw.decode(errors="replace") if c.isprintable()).strip()
+        if text:
+            return text[:MAX_MESSAGE_CHARS]
+    return None
 FAILURE_TAIL_LINES = 50
 MAIL_TAIL_BYTES = 64 * 1024  # mail.MAX_TAIL_BYTES: what a mail shows of the output
 
@@ -75,13 +86,14 @@ def run_job(settings: Settings) -> int:
             lock.close()
     log_path = _close_log(settings, log, log_problems)
     log_problem = log_problems[0][:MAX_PROBLEM_CHARS] if log_problems else None
+    output = tail.value()
     reporter.report(Finished(
         new_event_id(), job, time.time(), os.getpid(), start_time=start,
         exit_status=outcome.exit_status, signal=outcome.signal,
         duration_ms=outcome.duration_ms, timed_out=outcome.timed_out,
         log_path=log_path, cadence=cadence, log_problem=log_problem,
+        last_message=last_line(output) if settings.last_message else None,
     ))
-    output = tail.value()
     if outcome.exit_status != 0:
         _report_failure(job, outcome, log_path, log_problem, output[-FAILURE_TAIL_BYTES:],
                         settings.verbose, lock_notes)
