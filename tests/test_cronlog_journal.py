@@ -217,3 +217,15 @@ def test_lines_not_wrapped_are_expected_once_cron_is_seen_logging_starts(
         assert agent.status()[f"root/{name('/bin/true')}"]["last_start"] is not None
     finally:
         agent.close()
+
+
+def test_crontabs_under_another_root_are_not_matched_with_the_system_journal(
+        tmp_path: Path) -> None:
+    """The system journal's cron reads /'s crontabs: an agent reading crontabs under another
+    root (a container's, a test's) does not take that cron's lines for its own."""
+    agent = Agent(tmp_path / "agent", extra=list(FAST)).start()
+    try:
+        lines = [line for line in agent.log.read_text().splitlines() if "cron's log" in line]
+        assert len(lines) == 1 and f"crontabs are read under {agent.crontabs}" in lines[0]
+    finally:
+        agent.close()

@@ -37,6 +37,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import pwd
 import re
 import time
@@ -410,6 +411,12 @@ class CronLogSource:
         if config.cron_log == "off":
             log.info("cron's log is not followed (cron_log = \"off\"): crontab lines that do "
                      "not run cronwrap are not monitored")
+            return None
+        if not config.cron_log_journal and os.path.realpath(config.crontab_root) != "/":
+            # the system journal's cron reads /'s crontabs, not these (a container, a test)
+            log.info("cron's log is not followed: crontabs are read under %s, and the system "
+                     "journal's cron is not the one reading them (set cron_log_journal to its "
+                     "journal)", config.crontab_root)
             return None
         reader = JournalReader(MATCHES, config.cron_log_journal)
         try:
