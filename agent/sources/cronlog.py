@@ -185,7 +185,7 @@ class SourceState:
 
 class CronLog:
     """Turns cron's lines into changes of job rows, through the same state machine as the
-    wrappers' events (core.apply_event), so the same notifications are raised."""
+    wrappers' events (AgentCore.apply_to_row), so the same notifications are raised."""
 
     def __init__(self, core: AgentCore, config: Config,
                  user_id: Callable[[str], int | None] | None = None) -> None:
@@ -374,19 +374,24 @@ def not_started(job: Job, verdict: Verdict, cadence: Cadence, cron_zone: str
                    last_end=max(job.last_end or 0.0, verdict.end)), [NotificationKind.not_started]
 
 
-_uids: dict[str, int | None] = {}
+UID_TTL = 60.0
+_uids: dict[str, tuple[float, int | None]] = {}
 
 
 def _uid_of(user: str) -> int | None:
-    """The uid of the account cron ran a job as (cached: pwd reads files)."""
-    if user not in _uids:
-        if len(_uids) > 10000:
-            _uids.clear()
-        try:
-            _uids[user] = pwd.getpwnam(user).pw_uid
-        except KeyError:
-            _uids[user] = None
-    return _uids[user]
+    """The uid of the account cron ran a job as (cached for a minute: pwd reads files)."""
+    now = time.monotonic()
+    cached = _uids.get(user)
+    if cached is not None and now - cached[0] < UID_TTL:
+        return cached[1]
+    try:
+        uid: int | None = pwd.getpwnam(user).pw_uid
+    except KeyError:
+        uid = None
+    if len(_uids) > 10000:
+        _uids.clear()
+    _uids[user] = (now, uid)
+    return uid
 
 
 # ---- following the journal ------------------------------------------------------------------
