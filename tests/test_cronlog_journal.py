@@ -176,6 +176,7 @@ def test_without_a_journal_the_agent_says_so_once_and_serves(tmp_path: Path) -> 
     agent = Agent(tmp_path / "agent", extra=["--config", str(config), *FAST]).start()
     try:
         assert agent.status() == {}
+        wait_for(lambda: "started:" in agent.log.read_text(), "the agent's start line")
         lines = [line for line in agent.log.read_text().splitlines() if "cron's log" in line]
         assert len(lines) == 1 and f"cannot open {missing}" in lines[0], lines
     finally:
@@ -189,6 +190,7 @@ def test_turned_off_it_is_not_followed(tmp_path: Path, journald: PrivateJournald
     try:
         Cron(journald).run("/bin/true")
         journald.wait_for("SYSLOG_IDENTIFIER=CRON", count=2)
+        wait_for(lambda: "started:" in agent.log.read_text(), "the agent's start line")
         assert agent.status() == {}
         assert "cron's log is not followed (cron_log = \"off\")" in agent.log.read_text()
     finally:
@@ -225,6 +227,7 @@ def test_crontabs_under_another_root_are_not_matched_with_the_system_journal(
     root (a container's, a test's) does not take that cron's lines for its own."""
     agent = Agent(tmp_path / "agent", extra=list(FAST)).start()
     try:
+        wait_for(lambda: "started:" in agent.log.read_text(), "the agent's start line")
         lines = [line for line in agent.log.read_text().splitlines() if "cron's log" in line]
         assert len(lines) == 1 and f"crontabs are read under {agent.crontabs}" in lines[0]
     finally:
