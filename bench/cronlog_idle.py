@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
 
-from agent_resources import cpu_seconds, switches  # noqa: E402
+from agent_resources import idle_rates  # noqa: E402
 from agent_support import Agent, wait_for  # noqa: E402
 from journald import PrivateJournald  # noqa: E402
 
@@ -87,17 +87,6 @@ def cron_run(n: int) -> list[str]:
             f"<78>Nov 30 12:00:00 CRON[{pid - 1}]: (root) END ([{pid}] {command})"]
 
 
-def rates(pids: dict[str, int], seconds: float) -> dict[str, dict[str, float]]:
-    before = {name: (switches(pid), cpu_seconds(pid)) for name, pid in pids.items()}
-    time.sleep(seconds)
-    out = {}
-    for name, pid in pids.items():
-        woke, cpu = switches(pid) - before[name][0], cpu_seconds(pid) - before[name][1]
-        out[name] = {"wakeups_per_s": round(woke / seconds, 2),
-                     "cpu_ms_per_s": round(cpu * 1000 / seconds, 2)}
-    return out
-
-
 def start_agent(base: Path, text: str) -> Agent:
     config = base / "agent.toml"
     base.mkdir(parents=True)
@@ -123,11 +112,11 @@ def measure(seconds: float, noise_per_s: float, jobs_per_s: float, base: Path) -
                 "asyncio_idle": idle_loop.pid, "sleep": sleeper.pid}
         result: dict[str, Any] = {"seconds": seconds, "noise_per_s": noise_per_s,
                                   "jobs_per_s": jobs_per_s, "phases": {}}
-        result["phases"]["quiet"] = rates(pids, seconds)
+        result["phases"]["quiet"] = idle_rates(pids, seconds)
         with Sender(journald.syslog_socket, noise, noise_per_s):
-            result["phases"]["noise"] = rates(pids, seconds)
+            result["phases"]["noise"] = idle_rates(pids, seconds)
         with Sender(journald.syslog_socket, cron_run, jobs_per_s) as cron:
-            result["phases"]["cron"] = rates(pids, seconds)
+            result["phases"]["cron"] = idle_rates(pids, seconds)
         result["runs_sent"] = cron.sent
         wait_for(lambda: runs(on) == cron.sent, "every run sent applied", timeout=30)
         result["runs_applied"] = runs(on)
