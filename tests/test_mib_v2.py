@@ -18,15 +18,13 @@ import pytest
 from agent_support import cronwrap_command, send_or_spool
 from cronwrap.agent import mib, store
 from cronwrap.agent.config import Config
-from cronwrap.agent.core import AgentCore, apply_event
-from cronwrap.agent.model import JobKey, JobRecord, JobState, NotificationKind
-from cronwrap.agent.store import Job, Store
+from cronwrap.agent.core import AgentCore
+from cronwrap.agent.model import JobState, NotificationKind
+from cronwrap.agent.store import Store
 from cronwrap.wrapper.events import Finished, Overlapped, Started, new_event_id
 from e2e_support import instance, parse_date_and_time, received, rig
 from netsnmp import Snmptrapd, free_port, have_netsnmp
-
-KEY = JobKey(1000, "backup")
-T0 = 1_800_000_000.0
+from test_agent_core_unit import KEY, T0, run_machine
 
 
 def oid_text(oid: tuple[int, ...]) -> str:
@@ -41,15 +39,6 @@ def finished(t: float, exit_status: int = 0, pid: int = 10, name: str = KEY.name
              signal: int = 0) -> Finished:
     return Finished(new_event_id(), name, t + 1, pid, start_time=t, exit_status=exit_status,
                     signal=signal, duration_ms=1000)
-
-
-def run_machine(*events: Started | Finished | Overlapped) -> tuple[Job, list[NotificationKind]]:
-    job = Job(JobRecord(KEY, "alice"))
-    kinds: list[NotificationKind] = []
-    for event in events:
-        job, new = apply_event(job, event, lambda j: j.cadence)
-        kinds += new
-    return job, kinds
 
 
 # --- the state machine -----------------------------------------------------------------------
