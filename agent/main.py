@@ -21,11 +21,11 @@ from cronwrap.wrapper import __version__
 from . import mib, schedule, systemd_integration
 from .config import DEFAULT_CONFIG_FILE, Config, ConfigError, load
 from .core import AgentCore, Unavailable
-from .intake import Intake
 from .mibview import Oid
 from .model import Notification
 from .sources.cronlog import CronLogSource
-from .spooldrain import SpoolDrain
+from .sources.wrapper_socket import Intake
+from .sources.wrapper_spool import SpoolDrain
 from .store import Store
 from .watch import Watcher
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 from cronwrap.agent.config import Config
-from cronwrap.agent.intake import PeerLimits, _capped_status
+from cronwrap.agent.sources.wrapper_socket import PeerLimits, _capped_status
 from cronwrap.wrapper.events import MAX_STATUS_REPLY_BYTES
 
 

@@ -38,7 +38,6 @@ import contextlib
 import json
 import logging
 import os
-import pwd
 import re
 import time
 from collections.abc import Callable
@@ -51,6 +50,7 @@ from ..config import Config
 from ..core import AgentCore, Batch, EventFacts, Rejected, Unavailable, with_run
 from ..linenames import line_job
 from ..model import CronLogState, JobKey, JobRecord, JobSource, JobState, NotificationKind
+from ..owners import uid_of
 from ..ratelimit import RateLimitedLog
 from ..store import Job
 from .journal import Entry, JournalReader, JournalUnavailable, Place, current_boot
@@ -191,7 +191,7 @@ class CronLog:
                  user_id: Callable[[str], int | None] | None = None) -> None:
         self.core = core
         self.config = config
-        self.user_id = user_id or _uid_of
+        self.user_id = user_id or uid_of
         self.limiter = RateLimitedLog("cron's log")
         self.hinted = False  # said once that -L 15 tells more than cron's default logging
         # a wrapper's spooled events are applied by the next drain: judge after two intervals
@@ -372,26 +372,6 @@ def not_started(job: Job, verdict: Verdict, cadence: Cadence, cron_zone: str
                       next_expected=schedule.next_after(cadence, verdict.start, cron_zone))
     return replace(job, record=rec, alarm=True, reported=True,
                    last_end=max(job.last_end or 0.0, verdict.end)), [NotificationKind.not_started]
-
-
-UID_TTL = 60.0
-_uids: dict[str, tuple[float, int | None]] = {}
-
-
-def _uid_of(user: str) -> int | None:
-    """The uid of the account cron ran a job as (cached for a minute: pwd reads files)."""
-    now = time.monotonic()
-    cached = _uids.get(user)
-    if cached is not None and now - cached[0] < UID_TTL:
-        return cached[1]
-    try:
-        uid: int | None = pwd.getpwnam(user).pw_uid
-    except KeyError:
-        uid = None
-    if len(_uids) > 10000:
-        _uids.clear()
-    _uids[user] = (now, uid)
-    return uid
 
 
 # ---- following the journal ------------------------------------------------------------------

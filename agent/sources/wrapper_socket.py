@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import pwd
 import socket
 import struct
 import time
@@ -32,35 +31,16 @@ from cronwrap.wrapper.events import (
 )
 from cronwrap.wrapper.life_messages import ForgetRequest, LifeRequest, PauseRequest
 
-from .config import Config
-from .core import AgentCore, NoSuchJob, Rejected, Unavailable, job_json
-from .model import JobKey
-from .ratelimit import RateLimitedLog
-from .status_access import StatusAccess
+from ..config import Config
+from ..core import AgentCore, NoSuchJob, Rejected, Unavailable, job_json
+from ..model import JobKey
+from ..owners import owner_name
+from ..ratelimit import RateLimitedLog
+from ..status_access import StatusAccess
 
 log = logging.getLogger(__name__)
 
 PEERCRED = struct.Struct("3i")
-
-
-NAME_TTL = 60.0
-_names: dict[int, tuple[float, str]] = {}
-
-
-def owner_name(uid: int) -> str:
-    """The user name for `uid` (decimal uid if none), cached for a minute: pwd reads files."""
-    now = time.monotonic()
-    cached = _names.get(uid)
-    if cached is not None and now - cached[0] < NAME_TTL:
-        return cached[1]
-    try:
-        name = pwd.getpwuid(uid).pw_name
-    except KeyError:
-        name = str(uid)
-    if len(_names) > 10000:
-        _names.clear()
-    _names[uid] = (now, name)
-    return name
 
 
 def peer_uid(sock: socket.socket) -> int:

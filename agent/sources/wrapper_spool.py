@@ -35,9 +35,9 @@ from pathlib import Path
 
 from cronwrap.wrapper.events import MAX_MESSAGE_BYTES, Event, EventError, decode_message
 
-from .core import AgentCore, Rejected, Unavailable
-from .intake import owner_name
-from .ratelimit import RateLimitedLog
+from ..core import AgentCore, Rejected, Unavailable
+from ..owners import owner_name
+from ..ratelimit import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
