@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import signal
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -138,13 +139,23 @@ def state_of(r: Rig, name: str) -> str:
     return probe.stdout.strip()
 
 
-def test_timeout_trap(tmp_path: Path) -> None:
+def test_timeout_trap_status_and_snmp_agree(tmp_path: Path) -> None:
+    """A timed-out run: exit 124 (what cron saw) and SIGTERM (what ended the job) alike in
+    the table, the notification and `cronwrap status`."""
     with rig(tmp_path) as r:
         done = r.wrap("-n", "slow", "--timeout", "1s", "--", "sleep", "30")
         assert done.returncode == 124, done.stderr
         line = received(r.trapd, "cronJobTimedOut", "slow")
         assert 'cronJobTimeouts."root"."slow" = Counter32: 1' in line
-        assert r.get(instance("cronJobState", "slow")) == ["INTEGER: timedOut(5)"]
+        assert "CRON-JOBS-MIB::cronNotifySignal.0 = INTEGER: 15\t" in line
+        assert r.get(instance("cronJobState", "slow"), instance("cronJobLastExitStatus", "slow"),
+                     instance("cronJobLastSignal", "slow")) == [
+            "INTEGER: timedOut(5)", "INTEGER: 124", "INTEGER: 15"]
+        shown = subprocess.run(
+            [str(cronwrap_command()), "status", "--socket", str(r.agent.socket), "slow"],
+            capture_output=True, text=True, timeout=60, check=True).stdout
+        header, row = (re.split(r"\s{2,}", line.strip()) for line in shown.splitlines())
+        assert dict(zip(header, row, strict=True))["EXIT"] == "124 (sig 15)"
 
 
 def test_missed_trap(tmp_path: Path) -> None:

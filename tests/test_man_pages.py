@@ -55,3 +55,33 @@ def test_the_man_page_formats_without_warnings(page: str) -> None:
     done = subprocess.run(["groff", "-man", "-Tutf8", "-ww", "-z", str(MAN / page)],
                           capture_output=True, text=True, timeout=60, check=False)
     assert (done.returncode, done.stderr) == (0, "")
+
+
+INSTALLED_DOCS = "/usr/share/doc/cronwrap/"  # packaging/debian/rules installs README.md, docs/
+DOCUMENT = re.compile(r"[\w./-]*\.md\b")
+
+
+def document_mentions() -> list[tuple[str, str]]:
+    """(where, document) for every Markdown document --help or a man page names."""
+    found = []
+    for page, commands in PAGES.items():
+        text = re.sub(r"\\f[BIRP]", "", (MAN / page).read_text()).replace("\\-", "-")
+        found += [(page, name) for name in DOCUMENT.findall(text)]
+        for program, *args in commands:
+            done = subprocess.run([str(BIN / program), *args], capture_output=True, text=True,
+                                  timeout=60, check=True)
+            found += [(" ".join([program, *args]), name) for name in DOCUMENT.findall(done.stdout)]
+    return found
+
+
+def test_help_and_man_pages_name_documents_where_the_package_installs_them() -> None:
+    """No `docs/wrapper.md` (a path in the source tree): /usr/share/doc/cronwrap/... paths of
+    documents that exist, or a bare file name of docs/ next to the directory that holds it."""
+    mentions = document_mentions()
+    assert any(name.startswith(INSTALLED_DOCS) for _, name in mentions)
+    for where, name in mentions:
+        if "/" not in name:
+            assert (REPO / "docs" / name).is_file(), (where, name)
+            continue
+        assert name.startswith(INSTALLED_DOCS), f"{where} names {name}, not an installed path"
+        assert (REPO / name.removeprefix(INSTALLED_DOCS)).is_file(), (where, name)

@@ -157,6 +157,20 @@ def test_user_mistakes_exit_64_with_one_line(dirs: Dirs, tmp_path: Path, args: l
     assert not dirs.lock.exists()  # nothing was started
 
 
+@pytest.mark.parametrize(("args", "suggested"), [
+    (["-n", "x", "true"], "cronwrap -n x -- true"),
+    (["-v", "/bin/echo", "a b"], "cronwrap -v -- /bin/echo 'a b'"),
+    (["--timeout", "5s", "sh", "-c", "exit 0", "--"], "cronwrap --timeout 5s -- sh -c 'exit 0' --"),
+])
+def test_a_command_without_the_separator_is_explained(args: list[str], suggested: str) -> None:
+    """`cronwrap -n x true` says the command goes after --, and shows the line that works."""
+    result = run_plain(args)
+    assert result.returncode == 64
+    first = next(word for word in args[1:] if not word.startswith("-") and word not in "x5s")
+    assert result.stderr.splitlines() == [
+        f"cronwrap: {first!r} is not an option: the command goes after --, as in {suggested}"]
+
+
 def test_env_file_values_reach_the_job(dirs: Dirs, tmp_path: Path) -> None:
     env_file = tmp_path / "job.env"
     env_file.write_text(

@@ -250,19 +250,25 @@ def test_overlapped_run_and_no_journal(
     try:
         wait_for(started.exists, "the first run to start")
         skipped = run_in(journald.run_dir, dirs, "-n", "held", "--", "true")
+        quiet = run_in(journald.run_dir, dirs, "--overlap-exit", "0", "-n", "held", "--", "true")
         silent = run_in(journald.run_dir, dirs, "--no-journal", "-n", "held", "--", "true")
     finally:
         release.touch()
         first.wait(timeout=30)
-    assert (skipped.returncode, silent.returncode, first.returncode) == (75, 75, 0)
-    entries = journald.wait_for("JOB_NAME=held", count=2)
+    assert (skipped.returncode, quiet.returncode, silent.returncode, first.returncode) == (
+        75, 0, 75, 0)
+    assert quiet.stderr == ""  # --overlap-exit 0 prints nothing, the journal still has it
+    entries = journald.wait_for("JOB_NAME=held", count=3)
     assert [(e["JOB_STATE"], e["EXIT_STATUS"]) for e in entries] == [
-        ("overlapped", "75"), ("ok", "0")]
-    assert entries[0]["MESSAGE"] == "cronwrap: held skipped: previous run still running"
+        ("overlapped", "75"), ("overlapped", "0"), ("ok", "0")]
+    assert entries[0]["MESSAGE"] == skipped.stderr.strip()  # the line cron mails
+    assert entries[0]["MESSAGE"].startswith(
+        f"cronwrap: job 'held' is still running (pid {first.pid} ")
+    assert entries[1]["MESSAGE"].endswith("not starting another run (exit 0)")
     assert "LOG_PATH" not in entries[0]
     # journald reads its socket in order: the record after --no-journal's run is there, and
     # nothing between
-    assert len(journald.read("JOB_NAME=held")) == 2
+    assert len(journald.read("JOB_NAME=held")) == 3
 
 
 @pytest.mark.integration

@@ -30,7 +30,8 @@ In a crontab:  0 3 * * *  cronwrap -n backup --timeout 2h -- /usr/local/bin/back
 job:
   -n, --name NAME         job name [A-Za-z0-9][A-Za-z0-9._-]{0,63}
                           (default: the command's file name; other characters
-                          dropped and a digest added, see docs/wrapper.md)
+                          dropped and a digest added: "Default job names" in
+                          /usr/share/doc/cronwrap/docs/wrapper.md)
   --timeout DURATION      SIGTERM the job's process group after DURATION (exit 124)
   --kill-after DURATION   then SIGKILL it after DURATION more (default 10s)
   --env-file FILE         load KEY=VALUE lines into the job's environment (repeatable);
@@ -46,7 +47,9 @@ overlap guard:
   --lock-dir DIR          default /run/lock/cronwrap (root), else
                           $XDG_RUNTIME_DIR/cronwrap or /tmp/cronwrap-UID;
                           if it is unsafe (someone else's): LOGDIR/USER/.locks
-  --overlap-exit N        exit status when the job is still running (default 75)
+  --overlap-exit N        exit status when the job is still running (default 75),
+                          said in one line on stderr; 0: nothing printed, so cron
+                          mails nothing (the agent and the journal still have it)
 logs:
   --log-dir DIR           default /var/log/cronwrap (root), else
                           $XDG_STATE_HOME/cronwrap or ~/.local/state/cronwrap,
@@ -71,7 +74,7 @@ monitoring (carried in every event to the agent):
   --socket PATH           agent socket ($CRONWRAP_SOCKET, default /run/cronwrap/agent.sock)
   --spool-dir DIR         where events wait when the agent is down
                           ($CRONWRAP_SPOOL_DIR, default /var/spool/cronwrap)
-mail (cronwrap's own, besides cron's; details in docs/operations.md):
+mail (cronwrap's own, besides cron's; see /usr/share/doc/cronwrap/docs/operations.md):
   --mail-to ADDR[,ADDR]   mail each run's outcome to these recipients (repeatable)
   --mail-on WHEN          failure (default): failed runs; always: every run;
                           change: only when the job starts failing or recovers
@@ -100,7 +103,9 @@ does not run) or env file (the run is reported as failed).
 On failure cronwrap prints a header and the last lines of output (cron mails
 them); on success it prints nothing.  Mail or journal trouble never stops a job
 or changes its exit status: a bad mail setting or a mail server problem is one
-warning line, journal problems show only with -v.
+warning line, journal problems show only with -v.  Every line cronwrap may
+print under cron, and when: "What cronwrap prints" in
+/usr/share/doc/cronwrap/docs/wrapper.md.
 """
 
 # option -> (settings key, takes a value)
@@ -134,6 +139,8 @@ def parse_options(argv: list[str]) -> tuple[list[tuple[str, str, str | bool]], l
         index += 1
         if word == "--":
             return given, argv[index:]
+        if not word.startswith("-"):
+            raise _missing_separator(argv, index - 1)
         option, eq, inline = word.partition("=") if word.startswith("--") else (word, "", "")
         if option.startswith("-n") and len(option) > 2:
             option, eq, inline = "-n", "=", option[2:]
@@ -152,6 +159,14 @@ def parse_options(argv: list[str]) -> tuple[list[tuple[str, str, str | bool]], l
         else:
             raise UsageError(f"option {option} needs a value")
     raise UsageError("no command given: put it after '--', e.g. cronwrap -n job -- /path/to/job")
+
+
+def _missing_separator(argv: list[str], at: int) -> UsageError:
+    """The error for a command given without `--` before it (argv[at] is its first word)."""
+    from shlex import join
+
+    return UsageError(f"{argv[at]!r} is not an option: the command goes after --, as in "
+                      f"cronwrap {join([*argv[:at], '--', *argv[at:]])}")
 
 
 def build_settings(argv: list[str], environ: dict[str, str]) -> Settings:

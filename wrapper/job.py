@@ -224,6 +224,8 @@ def _refused(settings: Settings, reporter: Reporter, cadence: Cadence, problem: 
 
 
 def _overlapped(settings: Settings, lock: JobLock, reporter: Reporter, cadence: Cadence) -> int:
+    """The previous run holds the lock: report and journal the overlap; say it on stderr only
+    when the overlap exit status is not 0 (or with -v), so `--overlap-exit 0` keeps cron quiet."""
     holder = lock.holder()
     job = settings.name or ""
     since = (time.strftime(" since %Y-%m-%dT%H:%M:%SZ", time.gmtime(holder.start))
@@ -231,11 +233,13 @@ def _overlapped(settings: Settings, lock: JobLock, reporter: Reporter, cadence: 
     who = f"pid {holder.pid}" if holder.pid else "an unknown process"
     orphan = (f", left running by cronwrap pid {holder.lost_wrapper}, which is gone"
               if holder.lost_wrapper else "")
-    _say(f"job {job!r} is still running ({who}{since}{orphan}); not starting another run "
-         f"(exit {settings.overlap_exit})")
+    line = (f"job {job!r} is still running ({who}{since}{orphan}); not starting another run "
+            f"(exit {settings.overlap_exit})")
+    if settings.overlap_exit != 0 or settings.verbose:  # exit 0: quiet, cron mails nothing
+        _say(line)
     reporter.report(Overlapped(new_event_id(), job, time.time(), os.getpid(), holder.pid, cadence,
                                lost_wrapper_pid=holder.lost_wrapper))
-    after_overlap(settings)
+    after_overlap(settings, f"cronwrap: {line}")
     return settings.overlap_exit
 
 

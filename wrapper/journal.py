@@ -78,8 +78,9 @@ def run_fields(
     timed_out: bool = False,
     log_path: str | None = None,
     extra: Mapping[str, str] | None = None,
+    message: str | None = None,
 ) -> list[tuple[str, str]]:
-    """The journal fields of one run, MESSAGE first."""
+    """The journal fields of one run, MESSAGE first (`message`, else describe_run's)."""
     if state == "ok":
         priority = PRIORITY_INFO
     elif state == "overlapped":
@@ -87,7 +88,8 @@ def run_fields(
     else:
         priority = PRIORITY_ERR
     fields = [
-        ("MESSAGE", describe_run(job, state, exit_status, signal, duration_ms, timed_out)),
+        ("MESSAGE", message or describe_run(job, state, exit_status, signal, duration_ms,
+                                            timed_out)),
         ("PRIORITY", str(priority)),
         ("SYSLOG_IDENTIFIER", SYSLOG_IDENTIFIER),
         ("JOB_NAME", job),
@@ -130,6 +132,7 @@ def log_run(
     timed_out: bool = False,
     log_path: str | None = None,
     extra: Mapping[str, str] | None = None,
+    message: str | None = None,
     socket_path: str = JOURNAL_SOCKET,
 ) -> str | None:
     """Record one run in the journal; None, or one line saying why it was not recorded."""
@@ -138,6 +141,7 @@ def log_run(
             run_fields(
                 job=job, state=state, exit_status=exit_status, signal=signal,
                 duration_ms=duration_ms, timed_out=timed_out, log_path=log_path, extra=extra,
+                message=message,
             )
         )
     except JournalFieldError as exc:

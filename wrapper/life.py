@@ -47,7 +47,7 @@ agent's next crontab scan, so remove the line first.
 pause --for DURATION (90s, 15m, 2h, 1d, up to 10 years): the job's state reads `paused` until
 then, also after an agent restart; it then goes back to what its runs left.
 Jobs whose crontab line is gone and that stopped running are retired by the agent by itself
-(state `retired`, see docs/agent.md); a new run brings them back.
+(state `retired`, see /usr/share/doc/cronwrap/docs/agent.md); a new run brings them back.
 
 examples:
   cronwrap pause backup --for 2h       maintenance: no pages from backup for two hours

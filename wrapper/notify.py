@@ -40,15 +40,16 @@ def after_run(settings: Settings, uid: int, outcome: Outcome, log_path: str | No
                   output_tail.decode("utf-8", "replace"))
 
 
-def after_overlap(settings: Settings) -> None:
-    """A run skipped because the previous one holds the lock: journal it; mail it on `always`.
+def after_overlap(settings: Settings, message: str) -> None:
+    """A run skipped because the previous one holds the lock: journal it with `message` (the
+    line naming the holder); mail it on `always`.
 
     The last-outcome file is left alone: the run still going will record its own outcome.
     """
     job = settings.name or ""
     if settings.journal:
         _journal(settings, job=job, state="overlapped", exit_status=settings.overlap_exit,
-                 signal=0, duration_ms=0, timed_out=False, log_path=None)
+                 signal=0, duration_ms=0, timed_out=False, log_path=None, message=message)
     if settings.mail is not None and settings.mail.on == "always":
         from cronwrap.wrapper.mail import send_run_mail
 

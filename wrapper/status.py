@@ -40,7 +40,8 @@ not happen.  Times are the local time of this host.
 
 examples:
   cronwrap status                 all the jobs you may see, as a table
-  cronwrap status backup --json   jobs named backup, as the agent's JSON (see docs/agent.md)
+  cronwrap status backup --json   jobs named backup, as the agent's JSON (its fields:
+                                  /usr/share/doc/cronwrap/docs/agent.md)
   cronwrap status root/backup     root's job backup only (OWNER/NAME)
   cronwrap status backup --history  its last runs: start, duration, exit status, signal,
                                   result and LATE (the agent learnt of it from the spool)
@@ -155,9 +156,12 @@ def duration(ms: int | None) -> str:
 
 
 def exit_text(job: dict[str, Any]) -> str:
-    if job["last_signal"]:
-        return f"sig {job['last_signal']}"
-    return "-" if job["last_exit_status"] is None else str(job["last_exit_status"])
+    """The last exit status as cronJobLastExitStatus has it, with cronJobLastSignal when a
+    signal ended the run: `143 (sig 15)`, a timeout `124 (sig 15)`."""
+    if job["last_exit_status"] is None:
+        return "-"
+    signal = f" (sig {job['last_signal']})" if job["last_signal"] else ""
+    return f"{job['last_exit_status']}{signal}"
 
 
 def table(jobs: list[dict[str, Any]], now: float) -> str:
