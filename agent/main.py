@@ -18,12 +18,13 @@ from typing import Any, NoReturn
 
 from cronwrap.wrapper import __version__
 
-from . import mib, schedule, systemd_integration
+from . import mib, systemd_integration
 from .config import DEFAULT_CONFIG_FILE, Config, ConfigError, load
-from .core import AgentCore, Unavailable
+from .core import AgentCore
 from .mibview import Oid
 from .model import Notification
 from .sources.cronlog import CronLogSource
+from .sources.crontabs import CrontabSource
 from .sources.wrapper_socket import Intake
 from .sources.wrapper_spool import SpoolDrain
 from .store import Store
@@ -282,24 +283,6 @@ async def every(interval: float, step: Callable[[], Awaitable[Any]], first: bool
         await asyncio.sleep(interval)
 
 
-async def discover(core: AgentCore, root: Path, cron_tz: bool,
-                   cron_log: CronLogSource | None) -> None:
-    """Scan the crontabs; lines that do not run cronwrap too when cron's log reports them."""
-    plain_lines = cron_log is not None and cron_log.starts_seen
-    found = await asyncio.to_thread(schedule.discover, root, cron_tz, plain_lines)
-    with contextlib.suppress(Unavailable):  # the state is read-only: the core said so once
-        await core.set_discovered(found)
-
-
-def cron_tz_lines(config: Config, root: Path) -> bool:
-    """Whether CRON_TZ lines in crontabs set the zone of the jobs below them (cronie's do)."""
-    honour = (schedule.honours_cron_tz(root) if config.crontab_cron_tz == "auto"
-              else config.crontab_cron_tz == "honour")
-    log.info("schedules are evaluated in %s; CRON_TZ lines in crontabs are %s",
-             config.cron_timezone or "the local zone", "honoured" if honour else "ignored")
-    return honour
-
-
 async def serve(args: argparse.Namespace, config: Config) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -313,12 +296,11 @@ async def serve(args: argparse.Namespace, config: Config) -> None:
         log.error("cannot write %s (%s): serving what it holds (%d jobs) read-only, refusing "
                   "events (wrappers spool them) until it can", store.path, store.problem,
                   len(core.records()))
-    root = Path(config.crontab_root)
-    cron_tz = cron_tz_lines(config, root)
     tasks = [asyncio.create_task(core.run(), name="core")]
     cron_log = CronLogSource.start(core, config)
+    crontabs = CrontabSource(core, config, cron_log)
     try:
-        await discover(core, root, cron_tz, cron_log)
+        await crontabs.scan()
         # subscribed before the first drain: the late notifications it raises wait in the
         # front ends' queues until they run (AgentX: until snmpd is connected)
         status = StatusLine(core, args)
@@ -332,8 +314,7 @@ async def serve(args: argparse.Namespace, config: Config) -> None:
         log.info("SNMP: %s", status.serving())
         runners = [every(config.spool_interval, drain.drain),
                    every(config.watch_interval, Watcher(core, config).tick, first=True),
-                   every(config.discovery_interval,
-                         lambda: discover(core, root, cron_tz, cron_log)),
+                   every(config.discovery_interval, crontabs.scan),
                    every(config.watch_interval, status.refresh_async)]
         if cron_log is not None:  # after the first drain: wrappers' spooled events come first
             runners.append(cron_log.run())

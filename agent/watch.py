@@ -1,188 +1,35 @@
-"""Time-driven transitions: missed starts, overrunning runs, vanished wrappers, clock jumps,
-pauses that end and jobs that retire."""
+"""The watcher: every watch_interval, tells the core that time passed for every job (or that the
+wall clock jumped); the core's transitions (transitions/clock.py) decide what that does."""
 
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import replace
 
-from cronwrap.wrapper.events import Cadence
-
-from . import schedule
 from .config import Config
-from .core import RUNNING_STATES, AgentCore, Batch, Unavailable, end_pause
-from .model import JobKey, JobState, NotificationKind
+from .core import AgentCore, Txn, Unavailable
+from .lifeevents import ClockJumped, TimePassed
+from .model import JobKey
 from .ratelimit import RateLimitedLog
-from .store import Job
+from .transitions.clock import (
+    MAX_SLOTS_PER_PASS,
+    SLOTS_PER_OWNER_PER_PASS,
+    SlotBudget,
+    check,
+    grace_for,
+    missed_slots,
+)
+from .transitions.outcome import RUNNING_STATES
+
+# the passing-time rules and their limits, imported from here by tests and tools
+__all__ = ["MAX_SLOTS_PER_PASS", "SLOTS_PER_OWNER_PER_PASS", "SlotBudget", "Watcher", "check",
+           "grace_for", "missed_slots"]
 
 log = logging.getLogger(__name__)
-MAX_SLOTS_PER_PASS = 1000  # a job's missed slots counted in one pass; the next pass counts the rest
-SLOTS_PER_OWNER_PER_PASS = 1000  # slots one owner's jobs may have evaluated in a pass together
 WORK_PER_UPDATE = 250  # jobs and slots the watcher looks at in one writer item; then it yields
-
-
-class SlotBudget:
-    """How many expected starts of one owner's jobs the watcher may still evaluate in a pass.
-
-    A cron schedule's slots are evaluated one by one; an owner whose jobs report starts far in
-    the past (a spooled run from 1970) spends their own budget, never another owner's time. A
-    job evaluates at least one slot per pass, so every backlog shrinks.
-    """
-
-    def __init__(self, slots: int = SLOTS_PER_OWNER_PER_PASS) -> None:
-        self.left = slots
-
-
-def grace_for(cadence: Cadence, at: float, config: Config) -> float:
-    """Declared grace, else the smaller of the default and a fraction of the period."""
-    if cadence.grace is not None:
-        return cadence.grace
-    every = schedule.period(cadence, at, config.cron_timezone)
-    if every is None:
-        return config.default_grace
-    return min(config.default_grace, every * config.grace_fraction)
-
-
-def runtime_limit(cadence: Cadence, config: Config) -> float | None:
-    """max_runtime if declared, else the timeout plus slack for the wrapper's own kill."""
-    if cadence.max_runtime is not None:
-        return cadence.max_runtime
-    if cadence.timeout is not None:
-        return cadence.timeout + config.timeout_slack
-    return None
-
-
-# lines about one job that its owner can cause at will (a pause of a second, a started run
-# whose wrapper pid is dead): a line per owner and kind a minute, then a count
-JOB_LINES = RateLimitedLog("watcher")
-
-
-def check(job: Job, cadence: Cadence, now: float, config: Config, pid_lost: bool,
-          in_crontab: bool = True, budget: SlotBudget | None = None
-          ) -> tuple[Job, list[NotificationKind]]:
-    """The job after the watcher looked at it at `now` (unchanged when nothing is due).
-
-    Every expected start whose grace has run out counts as one miss, on the job's own grid
-    (the cron schedule, or --every's period from the last start); one notification per pass.
-    A paused job misses nothing.  `in_crontab`: a crontab line runs the job; without one, a
-    job that stopped running is retired once `retire_after_periods` passes in a row have found
-    it missed.  `budget`: the owner's slots left in this pass (see SlotBudget).
-    """
-    zone = config.cron_timezone
-    rec = job.record
-    if rec.paused_until is not None and now >= rec.paused_until:
-        JOB_LINES.warning(f"pause ended, {rec.owner}",
-                          f"job {rec.key.name} of {rec.owner}: its pause has ended")
-        return end_pause(job, cadence, now, zone), []
-    if rec.state == JobState.retired:
-        return job, []
-    if rec.state in RUNNING_STATES:
-        if pid_lost:
-            JOB_LINES.warning(f"wrapper gone, {rec.owner}", (
-                f"job {rec.key.name} of {rec.owner}: wrapper pid {rec.running_pid} is gone "
-                "without a finish event; state set to wrapperLost"))
-            return replace(job, record=replace(rec, state=JobState.wrapperLost,
-                                               last_result=JobState.wrapperLost), alarm=True), [
-                NotificationKind.wrapper_lost]
-        limit = runtime_limit(cadence, config)
-        if (rec.state != JobState.overrunning and limit is not None
-                and rec.last_start is not None and now - rec.last_start > limit):
-            return replace(job, record=replace(rec, state=JobState.overrunning)), [
-                NotificationKind.overrunning]
-        if rec.next_expected is not None and now > rec.next_expected:  # still running: no miss
-            return replace(job, record=replace(
-                rec, next_expected=schedule.next_on_grid(cadence, rec.next_expected, now, zone))
-            ), []
-        return job, []
-    if rec.next_expected is None:
-        upcoming = schedule.next_after(cadence, now, zone)
-        if upcoming is None:  # nothing declared: retired once its last crontab line's slots pass
-            if not in_crontab and line_slots_passed(job, now, config):
-                return retire(job, config), [NotificationKind.retired]
-            return job, []
-        return replace(job, record=replace(rec, next_expected=upcoming)), []
-    limit = MAX_SLOTS_PER_PASS if budget is None else max(1, min(MAX_SLOTS_PER_PASS, budget.left))
-    missed, slot = missed_slots(cadence, rec.next_expected, now, config, limit)
-    if budget is not None:
-        budget.left -= missed
-    if not missed:
-        return job, []
-    if rec.paused_until is not None:  # paused: slots that pass are not missed
-        return replace(job, record=replace(rec, next_expected=slot)), []
-    rec = replace(rec, state=JobState.missed, last_result=JobState.missed,
-                  misses=rec.misses + missed, next_expected=slot)
-    # Towards retirement a pass counts once, however many slots it found missed: a catch-up
-    # after the agent was down (or a run reported far in the past) retires nothing by itself.
-    job = replace(job, record=rec, alarm=True, misses_in_a_row=job.misses_in_a_row + 1)
-    periods = config.retire_after_periods
-    if not in_crontab and periods and job.misses_in_a_row >= periods:
-        return retire(job, config), [NotificationKind.missed, NotificationKind.retired]
-    return job, [NotificationKind.missed]
-
-
-def missed_slots(cadence: Cadence, slot: float, now: float, config: Config, limit: int
-                 ) -> tuple[int, float | None]:
-    """How many expected starts from `slot` on have run out of grace by `now`, and the first
-    one not counted.
-
-    An --every grid's are counted in one step, however many; a cron schedule's slot by slot,
-    at most `limit` (the next pass counts on from the slot returned).
-    """
-    if cadence.every and not (cadence.schedule and schedule.is_valid_schedule(cadence.schedule)):
-        late = now - grace_for(cadence, slot, config) - slot  # slot k is missed if k*every < late
-        missed = max(0, math.ceil(late / cadence.every))
-        return missed, slot + missed * cadence.every
-    missed = 0
-    upcoming: float | None = slot
-    while (upcoming is not None and missed < limit
-           and now > upcoming + grace_for(cadence, upcoming, config)):
-        missed += 1
-        upcoming = schedule.next_after(cadence, upcoming, config.cron_timezone)
-    return missed, upcoming
-
-
-def line_slots_passed(job: Job, now: float, config: Config) -> bool:
-    """For a job that declares no schedule and whose crontab line is gone: the schedule its
-    line had shows `retire_after_periods` slots (plus grace) since its last start.  Never
-    while paused, for a job that never had a line, or with `retire_after_periods` = 0."""
-    rec = job.record
-    since = rec.last_start if rec.last_start is not None else job.last_end
-    if (not config.retire_after_periods or rec.paused_until is not None or since is None
-            or job.crontab_schedule is None):
-        return False
-    cadence = replace(job.cadence, schedule=job.crontab_schedule)
-    slot: float | None = since
-    for _ in range(config.retire_after_periods):
-        slot = schedule.next_after(cadence, slot, config.cron_timezone)
-        if slot is None:
-            return False
-    return now > slot + grace_for(cadence, slot, config)
-
-
-def retire(job: Job, config: Config) -> Job:
-    """State `retired`: nothing is expected of it any more, so no more misses are declared."""
-    rec = job.record
-    JOB_LINES.warning(f"retired, {rec.owner}", (
-        f"job {rec.key.name} of {rec.owner} retired: no crontab line runs it and it has not "
-        f"started for {config.retire_after_periods} periods; no more misses are declared, a "
-        "new run or its line brings it back"))
-    return replace(job, record=replace(rec, state=JobState.retired, next_expected=None),
-                   alarm=False)
-
-
-def rebase(job: Job, cadence: Cadence, now: float, cron_zone: str = "") -> Job:
-    """After a clock jump: the next expected start counted from now, no miss declared."""
-    if job.record.state == JobState.retired:
-        return job
-    upcoming = schedule.next_after(cadence, now, cron_zone)
-    if upcoming == job.record.next_expected:
-        return job
-    return replace(job, record=replace(job.record, next_expected=upcoming))
 
 
 def pid_alive(pid: int) -> bool:
@@ -196,7 +43,8 @@ def pid_alive(pid: int) -> bool:
 
 
 class Watcher:
-    """Every `watch_interval` seconds, applies `check` to every job through the core's writer."""
+    """Every `watch_interval` seconds, submits TimePassed (ClockJumped after a jump) for every
+    job through the core's writer."""
 
     def __init__(self, core: AgentCore, config: Config,
                  wall: Callable[[], float] = time.time,
@@ -221,8 +69,8 @@ class Watcher:
         self._passes += 1
         while pending:
             try:
-                pending = await self.core.update(lambda batch, keys=pending: self._apply(
-                    batch, keys, now, jumped, lost, budgets))
+                pending = await self.core.update(lambda txn, keys=pending: self._apply(
+                    txn, keys, now, jumped, lost, budgets))
             except Unavailable:  # the state is read-only: the core said so once
                 return
 
@@ -257,33 +105,27 @@ class Watcher:
         return {key: pid for (key, pid), since in self._gone_since.items()
                 if now - since >= self.config.dead_pid_grace}
 
-    def _apply(self, batch: Batch, keys: list[JobKey], now: float, jumped: bool,
+    def _apply(self, txn: Txn, keys: list[JobKey], now: float, jumped: bool,
                lost: dict[JobKey, int], budgets: dict[int, SlotBudget]) -> list[JobKey]:
         """Check `keys` in order until WORK_PER_UPDATE is spent; the keys left for the next item."""
         work = 0
         for index, key in enumerate(keys):
             if work >= WORK_PER_UPDATE:
                 return keys[index:]
-            job = batch.get(key)
+            job = txn.get(key)
             if job is None:  # forgotten since the pass began
                 continue
             budget = budgets[key.owner_uid]
-            left = budget.left
-            cadence = self.core.cadence_of(job)
+            event = ClockJumped(key, now) if jumped else TimePassed(
+                key, now, key in lost and lost[key] == job.record.running_pid,
+                key in self.core.discovered, budget.left)
+            slots = 0
             try:
-                if jumped:
-                    new, kinds = rebase(job, cadence, now, self.config.cron_timezone), []
-                else:
-                    new, kinds = check(job, cadence, now, self.config,
-                                       key in lost and lost[key] == job.record.running_pid,
-                                       key in self.core.discovered, budget)
+                slots = txn.submit(event).slots
             except Exception as exc:  # one bad row (an old database's schedule) stops no one
                 self.limiter.warning(f"job {key.name} of {job.record.owner}",
                                      f"cannot compute its expected starts (schedule "
-                                     f"{cadence.schedule!r}: {exc}); skipped")
-                continue
-            finally:
-                work += 1 + left - budget.left
-            if new != job:
-                batch.put(new, kinds)
+                                     f"{self.core.cadence_of(job).schedule!r}: {exc}); skipped")
+            budget.left -= slots
+            work += 1 + slots
         return []

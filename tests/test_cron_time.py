@@ -20,6 +20,7 @@ from cronwrap.agent.config import Config, ConfigError, load
 from cronwrap.agent.core import AgentCore
 from cronwrap.agent.cronclock import CronSpec, UnknownZone, next_start, zone_named
 from cronwrap.agent.model import JobKey, JobRecord, JobState, NotificationKind
+from cronwrap.agent.sources.crontabs import discover, honours_cron_tz
 from cronwrap.agent.store import Job, Store
 from cronwrap.agent.watch import Watcher, check
 from cronwrap.wrapper.events import Cadence, EventError, Finished, Started, decode_message
@@ -259,7 +260,7 @@ def test_jobs_without_a_name_are_discovered_under_the_wrappers_name(tmp_path: Pa
         "0 4 * * * test -x /x && /usr/bin/cronwrap -- ./backup.sh > /dev/null 2>&1\n"
         "0 5 * * * cronwrap -- /bin/.bäckup\n"  # the wrapper derives backup-<crc32>
         "0 6 * * * cronwrap --bogus -- /bin/true\n")  # the wrapper refuses it: no job
-    found = schedule.discover(tmp_path)
+    found = discover(tmp_path)
     names = sorted(key.name for key in found)
     assert names == ["backup-" + format(crc32(".bäckup".encode()), "08x"), "backup.sh",
                      "sync-mirror"]
@@ -272,13 +273,13 @@ def test_cron_tz_lines_count_only_where_cron_reads_them(tmp_path: Path) -> None:
     (crontabs / "root").write_text(
         "0 1 * * * cronwrap -n before -- true\nCRON_TZ=Asia/Kolkata\n"
         "30 9 * * * cronwrap -n after -- true\n")
-    assert not schedule.honours_cron_tz(tmp_path)  # no cron daemon: Debian's rules
-    ignored = schedule.discover(tmp_path, cron_tz=False)
+    assert not honours_cron_tz(tmp_path)  # no cron daemon: Debian's rules
+    ignored = discover(tmp_path, cron_tz=False)
     assert {k.name: d.tz for k, d in ignored.items()} == {"before": None, "after": None}
     (tmp_path / "usr/sbin").mkdir(parents=True)
     (tmp_path / "usr/sbin/crond").write_bytes(b"\x7fELF...CRON_TZ\x00...")
-    assert schedule.honours_cron_tz(tmp_path)
-    honoured = schedule.discover(tmp_path, cron_tz=True)
+    assert honours_cron_tz(tmp_path)
+    honoured = discover(tmp_path, cron_tz=True)
     assert {k.name: d.tz for k, d in honoured.items()} == {"before": None, "after": "Asia/Kolkata"}
 
     async def adopt() -> Cadence:

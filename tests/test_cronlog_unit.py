@@ -16,12 +16,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from cronwrap.agent import schedule
 from cronwrap.agent.config import Config, ConfigError, load
 from cronwrap.agent.core import AgentCore
 from cronwrap.agent.linenames import LineJob, line_job, logged_command, printable
 from cronwrap.agent.model import JobKey, JobRecord, JobSource, JobState, NotificationKind
-from cronwrap.agent.sources import cronlog
+from cronwrap.agent.sources import cronlog, crontabs
 from cronwrap.agent.sources.cronlog import (
     CronLog,
     JobEnded,
@@ -149,13 +148,13 @@ def test_discovery_names_plain_lines_as_cron_logs_them(tmp_path: Path) -> None:
     lines = sorted({start.command for start in starts} - {"echo rebooted"})
     (etc / "crontab").write_text("SHELL=/bin/sh\n" + "".join(
         f"*/5 *\t* * *   root\t{command}\n" for command in lines) + "@reboot root echo rebooted\n")
-    found = schedule.discover(tmp_path, plain_lines=True)
+    found = crontabs.discover(tmp_path, plain_lines=True)
     assert {key.name for key in found} == {line_job(c).name for c in lines}
     assert all(d.schedule == "*/5 * * * *" for d in found.values())
     sources = {key.name: d.source for key, d in found.items()}
     assert sources.pop("broken") == JobSource.wrapper
     assert set(sources.values()) == {JobSource.cron_log}
-    wrapped_only = schedule.discover(tmp_path)
+    wrapped_only = crontabs.discover(tmp_path)
     assert [key.name for key in wrapped_only] == ["broken"]
 
 

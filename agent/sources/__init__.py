@@ -1,12 +1,18 @@
-"""Sources of events beyond the wrappers' own: each follows one place where cron jobs are seen.
+"""Sources: each follows one place where cron jobs are seen and tells the core what happened.
 
-The core (core.AgentCore) is the single writer of the job table. Three sources feed it:
-- the wrappers' socket (sources/wrapper_socket.py) and their spool (sources/wrapper_spool.py), with `AgentCore.submit`;
-- cron's own log in the journal (sources/cronlog.py, reading with sources/journal.py), with
-  `AgentCore.update`: it applies cron's lines to a batch and puts its place in the journal in
-  `Batch.source_states`, so that place is committed in the same transaction as the rows.
+The core (core.AgentCore) decides a job's life; a source only tells it what happened, as events
+of agent/lifeevents.py, and the core's transition function (agent/transitions/) changes the row
+and raises the notifications.  The four sources:
+- the wrappers' socket (wrapper_socket.py) and their spool (wrapper_spool.py): each wrapper's
+  event through `AgentCore.submit`, which checks it and submits it as RunReported;
+- cron's own log in the journal (cronlog.py, reading with journal.py): runs of lines that are
+  not wrapped (RunReported, StartLogged, RunCut) and wrapped lines whose cronwrap never started
+  (WrapperNotStarted), submitted in `AgentCore.update` through a `Txn`, whose `keep_place`
+  commits the journal cursor in the same transaction as the rows those events changed;
+- crontab discovery (crontabs.py): the jobs crontab lines run, adopted with
+  `AgentCore.set_discovered` as LineSeen and LineGone.
 
-Another source (systemd timers, say) is one more module here: read, change rows in a batch,
-keep its place with `Batch.source_states[NAME]` and `AgentCore.source_state(NAME)`, and be
-started beside the others in main.serve.
+Another source (systemd timers, say) is one more module here: read, submit events with
+`Txn.submit`, keep its place with `Txn.keep_place(NAME, ...)` and `AgentCore.source_state(NAME)`,
+and be started beside the others in main.serve.  A source never writes a row itself.
 """

@@ -41,18 +41,17 @@ import os
 import re
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 
-from cronwrap.wrapper.events import Cadence, Finished, Started
+from cronwrap.wrapper.events import Finished, Started
 
-from .. import schedule
 from ..config import Config
-from ..core import AgentCore, Batch, EventFacts, Rejected, Unavailable, with_run
+from ..core import AgentCore, Rejected, Txn, Unavailable
+from ..lifeevents import LifeEvent, RunCut, RunReported, StartLogged, WrapperNotStarted
 from ..linenames import line_job
-from ..model import CronLogState, JobKey, JobRecord, JobSource, JobState, NotificationKind
+from ..model import CronLogState, JobKey, JobSource
 from ..owners import uid_of
 from ..ratelimit import RateLimitedLog
-from ..store import Job
 from .journal import Entry, JournalReader, JournalUnavailable, Place, current_boot
 
 log = logging.getLogger(__name__)
@@ -62,7 +61,6 @@ MATCHES = {"SYSLOG_IDENTIFIER": "CRON", "_UID": "0"}
 READ_LIMIT = 1000  # entries applied in one batch
 COALESCE_SECONDS = 1.0  # after the journal changed, wait this long for more before reading
 MAX_OPEN_RUNS = 10000  # runs started and not ended that are remembered
-START_SLACK = 2.0  # a wrapper's start this long before cron's CMD line is still that run's
 NOT_STARTED_STATUSES = {126: "cannot be executed", 127: "was not found"}
 
 _START = re.compile(r"\((?P<user>[^)]+)\) CMD \(\[(?P<pid>\d+)\] (?P<command>.*)\)")
@@ -180,12 +178,13 @@ class SourceState:
         return SourceState.from_json(self.to_json())
 
 
-# ---- applying lines to rows ------------------------------------------------------------------
+# ---- cron's lines as events ----------------------------------------------------------------
 
 
 class CronLog:
-    """Turns cron's lines into changes of job rows, through the same state machine as the
-    wrappers' events (AgentCore.apply_to_row), so the same notifications are raised."""
+    """Turns cron's lines into events of the core (agent/lifeevents.py): a line that is not
+    wrapped reports its runs as a wrapper would (RunReported), so the same transitions decide
+    and the same notifications are raised."""
 
     def __init__(self, core: AgentCore, config: Config,
                  user_id: Callable[[str], int | None] | None = None) -> None:
@@ -197,22 +196,22 @@ class CronLog:
         # a wrapper's spooled events are applied by the next drain: judge after two intervals
         self.verdict_delay = 2 * config.spool_interval
 
-    def apply(self, batch: Batch, state: SourceState, entries: list[Entry], now: float,
+    def apply(self, txn: Txn, state: SourceState, entries: list[Entry], now: float,
               late: bool = False) -> None:
-        """Apply `entries` (read after state.place) to `batch`, update `state` to match, and
-        record it in the batch so both are committed together."""
+        """Submit the events of `entries` (read after state.place), update `state` to match,
+        and keep it as this source's place so both are committed together."""
         for entry in entries:
             if entry.boot and entry.boot != state.boot:
-                self.close_other_boots(batch, state, entry.boot)
+                self.close_other_boots(txn, state, entry.boot)
             line = parse(entry.message)
             if line is not None:
-                batch.cron_log_entries += 1
-                self._apply_line(batch, state, line, entry, late)
+                txn.count_cron_line()
+                self._apply_line(txn, state, line, entry, late)
             state.place = Place(cursor=entry.cursor)
-        self.decide(batch, state, now)
-        batch.source_states[NAME] = state.to_json()
+        self.decide(txn, state, now)
+        txn.keep_place(NAME, state.to_json())
 
-    def _apply_line(self, batch: Batch, state: SourceState, line: CronLine, entry: Entry,
+    def _apply_line(self, txn: Txn, state: SourceState, line: CronLine, entry: Entry,
                     late: bool) -> None:
         if isinstance(line, JobFailed):
             run = state.open_runs.get(f"{entry.boot}:{line.pid}")
@@ -228,20 +227,19 @@ class CronLog:
         if isinstance(line, JobStarted):
             state.starts_seen = True
             if line.pid is None:
-                self._start_without_pid(batch, uid, line.user, job.name, job.wrapped, entry)
+                self._start_without_pid(txn, uid, line.user, job.name, job.wrapped, entry)
             else:
-                self._open(batch, state, OpenRun(uid, line.user, job.name, job.wrapped,
-                                                 entry.time), f"{entry.boot}:{line.pid}", line.pid)
+                self._open(txn, state, OpenRun(uid, line.user, job.name, job.wrapped,
+                                               entry.time), f"{entry.boot}:{line.pid}", line.pid)
             return
         run = state.open_runs.pop(f"{entry.boot}:{line.pid}", None)
         if run is None:
             log.debug("cron's END of pid %s (%s) has no start read: it started before the "
                       "agent followed cron's log", line.pid, line.command)
             return
-        self._close(batch, state, run, line.pid, entry.time, late)
+        self._close(txn, state, run, line.pid, entry.time, late)
 
-    def _open(self, batch: Batch, state: SourceState, run: OpenRun, run_id: str,
-              pid: int) -> None:
+    def _open(self, txn: Txn, state: SourceState, run: OpenRun, run_id: str, pid: int) -> None:
         if len(state.open_runs) >= MAX_OPEN_RUNS:
             oldest = min(state.open_runs, key=lambda k: state.open_runs[k].start)
             dropped = state.open_runs.pop(oldest)
@@ -249,9 +247,9 @@ class CronLog:
                                  f"an end; forgot the run of {dropped.name} of {dropped.owner}")
         state.open_runs[run_id] = run
         if not run.wrapped:  # else the wrapper reports this run itself
-            self._apply(batch, run, Started(id="", job=run.name, time=run.start, pid=pid))
+            self._run(txn, run, Started(id="", job=run.name, time=run.start, pid=pid))
 
-    def _close(self, batch: Batch, state: SourceState, run: OpenRun, pid: int, end: float,
+    def _close(self, txn: Txn, state: SourceState, run: OpenRun, pid: int, end: float,
                late: bool) -> None:
         if run.wrapped:
             if run.status in NOT_STARTED_STATUSES and run.signal == 0:
@@ -259,58 +257,35 @@ class CronLog:
                                               run.status, end + self.verdict_delay))
             return
         status = 128 + run.signal if run.signal else run.status
-        self._apply(batch, run, Finished(
+        self._run(txn, run, Finished(
             id="", job=run.name, time=end, pid=pid, start_time=run.start,
             exit_status=min(status, 255), signal=run.signal,
             duration_ms=max(0, round((end - run.start) * 1000))), late)
 
-    def _apply(self, batch: Batch, run: OpenRun, event: Started | Finished,
-               late: bool = False) -> None:
-        """A run of a line that is not wrapped, through the wrappers' state machine."""
-        try:
-            self.core.apply_to_row(batch, JobKey(run.uid, run.name), run.owner, event, late,
-                                   JobSource.cron_log)
-        except Rejected as exc:
-            self.limiter.warning(run.owner, f"{exc}; {run.name} (cron's log) not added")
+    def _run(self, txn: Txn, run: OpenRun, event: Started | Finished, late: bool = False
+             ) -> None:
+        """A run of a line that is not wrapped, reported as its wrapper would."""
+        self._submit(txn, RunReported(JobKey(run.uid, run.name), run.owner, event, late,
+                                      JobSource.cron_log), run.owner, f"{run.name} (cron's log)")
 
-    def _start_without_pid(self, batch: Batch, uid: int, owner: str, name: str, wrapped: bool,
+    def _submit(self, txn: Txn, event: LifeEvent, owner: str, what: str) -> None:
+        """Submit `event`; a job its owner has no room for is said (rate-limited) and left out."""
+        try:
+            txn.submit(event)
+        except Rejected as exc:
+            self.limiter.warning(owner, f"{exc}; {what} not added")
+
+    def _start_without_pid(self, txn: Txn, uid: int, owner: str, name: str, wrapped: bool,
                            entry: Entry) -> None:
         if not self.hinted:
             self.hinted = True
             log.warning("cron logs job starts without their pids, ends or exit statuses: set "
                         'EXTRA_OPTS="-L 15" in /etc/default/cron (then restart cron) for the '
                         "outcome of jobs that are not wrapped")
-        if wrapped:
-            return
-        job = self._row(batch, uid, owner, name, entry.time)
-        if job is None:
-            return
-        rec = job.record
-        if rec.last_start is not None and entry.time <= rec.last_start:
-            return
-        upcoming = schedule.next_after(self.core.cadence_of(job), entry.time,
-                                       self.config.cron_timezone)
-        state = JobState.unknown if rec.state == JobState.missed else rec.state
-        batch.put(replace(job, reported=True, record=replace(
-            rec, last_start=entry.time, next_expected=upcoming, state=state)))
+        if not wrapped:
+            self._submit(txn, StartLogged(JobKey(uid, name), owner, entry.time), owner, name)
 
-    def _row(self, batch: Batch, uid: int, owner: str, name: str, since: float,
-             source: JobSource = JobSource.cron_log) -> Job | None:
-        """The row of a job cron's log speaks of, created (counting from `since`) if it may
-        be (the per-owner cap)."""
-        key = JobKey(uid, name)
-        job = batch.get(key)
-        if job is None:
-            if not self.core.room_for_job(batch, uid):
-                self.limiter.warning(owner, f"job limit reached: {owner} already has "
-                                     f"{self.config.max_jobs_per_owner} jobs; {name} not added")
-                return None
-            return Job(JobRecord(key, owner, source=source, counters_since=since))
-        if source == JobSource.cron_log and job.record.source != source:
-            job = replace(job, record=replace(job.record, source=source))
-        return job
-
-    def close_other_boots(self, batch: Batch, state: SourceState, boot: str) -> None:
+    def close_other_boots(self, txn: Txn, state: SourceState, boot: str) -> None:
         """Runs started in another boot never end: their rows' outcome is unknown."""
         state.boot = boot
         for run_id, run in list(state.open_runs.items()):
@@ -319,59 +294,28 @@ class CronLog:
             del state.open_runs[run_id]
             log.info("job %s of %s started at %s in an earlier boot and cron logged no end: "
                      "its outcome is unknown", run.name, run.owner, time.ctime(run.start))
-            if run.wrapped:
-                continue
-            job = batch.get(JobKey(run.uid, run.name))
-            pid = int(run_id.rsplit(":", 1)[1])
-            if job is not None and job.record.running_pid == pid:
-                batch.put(replace(job, record=replace(job.record, state=JobState.unknown,
-                                                      running_pid=None)))
+            if not run.wrapped:
+                txn.submit(RunCut(JobKey(run.uid, run.name), int(run_id.rsplit(":", 1)[1])))
 
-    def decide(self, batch: Batch, state: SourceState, now: float) -> None:
-        """Judge the wrapped runs whose verdict is due: a wrapper that reported no start since
-        cron started the line never ran; that run is a failure of its job."""
+    def decide(self, txn: Txn, state: SourceState, now: float) -> None:
+        """Submit the wrapped runs whose verdict is due: a wrapper that reported no start since
+        cron started the line never ran (the core judges that from the row)."""
         pending = []
         for verdict in state.verdicts:
             if verdict.due > now:
                 pending.append(verdict)
                 continue
-            job = self._row(batch, verdict.uid, verdict.owner, verdict.name, verdict.start,
-                            JobSource.wrapper)
-            if job is None:
-                continue
-            started = job.record.last_start
-            if started is not None and started >= verdict.start - START_SLACK:
-                continue  # the wrapper reported this run (or a later one): its events count
-            facts = EventFacts(verdict.end, verdict.status, 0)
-            job, kinds = not_started(job, verdict, self.core.cadence_of(job),
-                                     self.config.cron_timezone)
-            run = Finished(id="", job=verdict.name, time=verdict.end, pid=0,
-                           start_time=verdict.start, exit_status=verdict.status,
-                           duration_ms=job.record.last_duration_ms or 0)
-            job = with_run(job, run, False, self.config.run_history)
-            batch.put(job, kinds, verdict.start, facts=facts)
+            problem = (f"cronwrap {NOT_STARTED_STATUSES[verdict.status]}: cron's log shows the "
+                       f"shell of the crontab line exiting {verdict.status} at "
+                       f"{time.ctime(verdict.end)} and the wrapper reported nothing (is "
+                       "cronwrap installed and on cron's PATH?)")
+            self._submit(txn, WrapperNotStarted(JobKey(verdict.uid, verdict.name), verdict.owner,
+                                                verdict.start, verdict.end, verdict.status,
+                                                problem), verdict.owner, verdict.name)
         state.verdicts = pending
 
     def next_due(self, state: SourceState) -> float | None:
         return min((v.due for v in state.verdicts), default=None)
-
-
-def not_started(job: Job, verdict: Verdict, cadence: Cadence, cron_zone: str
-                ) -> tuple[Job, list[NotificationKind]]:
-    """The row after a run whose wrapper never started, and the notification it raises."""
-    rec = job.record
-    problem = (f"cronwrap {NOT_STARTED_STATUSES[verdict.status]}: cron's log shows the shell "
-               f"of the crontab line exiting {verdict.status} at {time.ctime(verdict.end)} and "
-               "the wrapper reported nothing (is cronwrap installed and on cron's PATH?)")
-    rec = replace(rec, runs=rec.runs + 1, failures=rec.failures + 1,
-                  last_exit_status=verdict.status, last_signal=0, last_result=JobState.failed,
-                  last_duration_ms=max(0, round((verdict.end - verdict.start) * 1000)),
-                  start_problem=problem)
-    if rec.last_start is None or verdict.start > rec.last_start:
-        rec = replace(rec, last_start=verdict.start, state=JobState.failed, running_pid=None,
-                      next_expected=schedule.next_after(cadence, verdict.start, cron_zone))
-    return replace(job, record=rec, alarm=True, reported=True,
-                   last_end=max(job.last_end or 0.0, verdict.end)), [NotificationKind.not_started]
 
 
 # ---- following the journal ------------------------------------------------------------------
@@ -447,7 +391,7 @@ class CronLogSource:
         if place != self.state.place:
             state = self.state.copy()
             state.place = place
-            await self._commit(lambda batch: self._save(batch, state), state)
+            await self._commit(lambda txn: self._save(txn, state), state)
         log.info("following cron's log in %s from %s", self.config.cron_log_journal
                  or "the system journal", "now" if first else "where it stopped")
         while await self._step(late=True) == READ_LIMIT:
@@ -456,14 +400,14 @@ class CronLogSource:
         boot = current_boot()
         if boot and any(not run_id.startswith(f"{boot}:") for run_id in self.state.open_runs):
             state = self.state.copy()
-            await self._commit(lambda batch: self._close_boots(batch, state, boot), state)
+            await self._commit(lambda txn: self._close_boots(txn, state, boot), state)
 
-    def _save(self, batch: Batch, state: SourceState) -> None:
-        batch.source_states[NAME] = state.to_json()
+    def _save(self, txn: Txn, state: SourceState) -> None:
+        txn.keep_place(NAME, state.to_json())
 
-    def _close_boots(self, batch: Batch, state: SourceState, boot: str) -> None:
-        self.cron_log.close_other_boots(batch, state, boot)
-        batch.source_states[NAME] = state.to_json()
+    def _close_boots(self, txn: Txn, state: SourceState, boot: str) -> None:
+        self.cron_log.close_other_boots(txn, state, boot)
+        txn.keep_place(NAME, state.to_json())
 
     async def _follow(self) -> None:
         """Sleep until the journal changes or a verdict is due, let a burst of lines gather for
@@ -499,11 +443,10 @@ class CronLogSource:
             return 0
         state = self.state.copy()
         now = self.clock()
-        await self._commit(lambda batch: self.cron_log.apply(batch, state, entries, now, late),
-                           state)
+        await self._commit(lambda txn: self.cron_log.apply(txn, state, entries, now, late), state)
         return len(entries)
 
-    async def _commit(self, change: Callable[[Batch], None], state: SourceState) -> None:
+    async def _commit(self, change: Callable[[Txn], None], state: SourceState) -> None:
         """Apply `change` (which updates `state`) in one batch and adopt `state`; when the core
         cannot commit, go back to the committed place and read it all again a little later."""
         try:

@@ -1,0 +1,124 @@
+"""The core's vocabulary: everything that can happen in a job's life, as small immutable events.
+
+Sources (agent/sources/), the watcher and requests translate what they see into these events
+and submit them to the core (`Txn.submit`); the core's transition function
+(agent/transitions/) alone decides what each one does to the job's row and which
+notifications it raises.  Times are wall-clock seconds since the epoch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cronwrap.wrapper.events import Finished, Overlapped, Started
+
+from .model import JobKey, JobSource
+from .schedule import Discovered
+
+
+@dataclass(frozen=True)
+class RunReported:
+    """A run's start, end or overlap, as its wrapper (socket or spool) or cron's log tells it."""
+
+    key: JobKey
+    owner: str
+    event: Started | Finished | Overlapped
+    late: bool = False  # learnt after the fact (the spool, or cron's log caught up on)
+    source: JobSource = JobSource.wrapper  # who learnt it; the row says so from now on
+
+
+@dataclass(frozen=True)
+class StartLogged:
+    """cron logged a start without its pid (cron's default -L 1): no outcome will follow."""
+
+    key: JobKey
+    owner: str
+    time: float
+
+
+@dataclass(frozen=True)
+class RunCut:
+    """A run cron started (shell `pid`) in an earlier boot and whose end was never logged."""
+
+    key: JobKey
+    pid: int
+
+
+@dataclass(frozen=True)
+class WrapperNotStarted:
+    """cron's shell for a wrapped line exited `status` (126, 127): unless the wrapper reported
+    this run, cronwrap never started and the run is a failure."""
+
+    key: JobKey
+    owner: str
+    start: float  # cron's start of the line
+    end: float  # the shell's end
+    status: int
+    problem: str  # what went wrong, said the way cronJobStartProblem shows it
+
+
+@dataclass(frozen=True)
+class TimePassed:
+    """The watcher looked at the job at `now`: a missed slot, an overrun, a lost wrapper, a
+    pause that ended or a retirement may follow."""
+
+    key: JobKey
+    now: float
+    pid_lost: bool  # its running wrapper's pid has been gone for dead_pid_grace
+    in_crontab: bool  # a crontab line runs it
+    slot_limit: int  # expected starts its owner may still evaluate in this pass (SlotBudget)
+
+
+@dataclass(frozen=True)
+class ClockJumped:
+    """The wall clock jumped: the next expected start is counted from `now`, no miss declared."""
+
+    key: JobKey
+    now: float
+
+
+@dataclass(frozen=True)
+class PauseAsked:
+    """`cronwrap pause`: no notifications and no misses until `until`."""
+
+    key: JobKey
+    until: float
+
+
+@dataclass(frozen=True)
+class ResumeAsked:
+    """`cronwrap resume`: the pause ends at `now`."""
+
+    key: JobKey
+    now: float
+
+
+@dataclass(frozen=True)
+class ForgetAsked:
+    """`cronwrap forget`: the row and its counts are dropped at `now`."""
+
+    key: JobKey
+    requester: str  # who asked: a user name or a uid
+    now: float
+
+
+@dataclass(frozen=True)
+class LineSeen:
+    """A crontab scan found the job's line (`changed`: it differs from the previous scan's)."""
+
+    key: JobKey
+    found: Discovered
+    changed: bool
+    now: float
+
+
+@dataclass(frozen=True)
+class LineGone:
+    """A crontab scan no longer finds the line the previous scan found for the job."""
+
+    key: JobKey
+    now: float
+
+
+LifeEvent = (RunReported | StartLogged | RunCut | WrapperNotStarted | TimePassed | ClockJumped
+             | PauseAsked | ResumeAsked | ForgetAsked | LineSeen | LineGone)

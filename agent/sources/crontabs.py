@@ -1,0 +1,165 @@
+"""Crontab discovery as a source: the jobs crontab lines run, read from the system and user
+crontabs every discovery_interval and adopted by the core as LineSeen and LineGone events."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import pwd
+import re
+from pathlib import Path
+
+from croniter import croniter
+from cronwrap.wrapper.events import Cadence
+
+from ..config import Config
+from ..core import AgentCore, Unavailable
+from ..linenames import line_job, logged_command
+from ..model import JobKey, JobSource
+from ..schedule import NICKNAMES, Discovered, refusal
+from .cronlog import CronLogSource
+
+log = logging.getLogger(__name__)
+
+CRON_TZ_LINE = re.compile(r"""CRON_TZ\s*=\s*(["']?)([^"'\s]*)\1\s*""")
+CRONIE_DAEMONS = ("usr/sbin/crond", "usr/bin/crond", "usr/sbin/cron")
+
+
+class CrontabSource:
+    """Scans the crontabs under crontab_root and hands what it found to the core."""
+
+    def __init__(self, core: AgentCore, config: Config, cron_log: CronLogSource | None) -> None:
+        self.core = core
+        self.root = Path(config.crontab_root)
+        self.cron_log = cron_log
+        self.cron_tz = (honours_cron_tz(self.root) if config.crontab_cron_tz == "auto"
+                        else config.crontab_cron_tz == "honour")
+        log.info("schedules are evaluated in %s; CRON_TZ lines in crontabs are %s",
+                 config.cron_timezone or "the local zone",
+                 "honoured" if self.cron_tz else "ignored")
+
+    async def scan(self) -> None:
+        """Scan the crontabs; lines that do not run cronwrap too when cron's log reports them."""
+        plain_lines = self.cron_log is not None and self.cron_log.starts_seen
+        found = await asyncio.to_thread(discover, self.root, self.cron_tz, plain_lines)
+        with contextlib.suppress(Unavailable):  # the state is read-only: the core said so once
+            await self.core.set_discovered(found)
+
+
+def honours_cron_tz(root: Path) -> bool:
+    """Whether the host's cron reads CRON_TZ lines: cronie does, Debian's cron does not.
+
+    cronie's daemon names CRON_TZ in its binary (find_jobs reads it from each entry's
+    environment); Debian's cron, busybox and the rest do not.
+    """
+    for name in CRONIE_DAEMONS:
+        try:
+            with (root / name).open("rb") as daemon:
+                if b"CRON_TZ" in daemon.read():
+                    return True
+        except OSError:
+            continue
+    return False
+
+
+def discover(root: Path, cron_tz: bool = False, plain_lines: bool = False
+             ) -> dict[JobKey, Discovered]:
+    """Every cronwrap job in system and user crontabs; cron_tz: honour CRON_TZ lines (cronie);
+    plain_lines: every other line too, named by linenames' rule (cron's log reports its runs)."""
+    found: dict[JobKey, Discovered] = {}
+    system = [p for p in [root / "etc/crontab"] if p.exists()] + _cron_d_files(root / "etc/cron.d")
+    for path in system:
+        for user, schedule, command, tz in _lines(path, with_user=True):
+            _add(found, user, schedule, command, path, tz if cron_tz else None, plain_lines)
+    spool = root / "var/spool/cron/crontabs"
+    if spool.is_dir():
+        for path in sorted(spool.iterdir()):
+            if path.is_file() and not path.is_symlink():
+                for _, schedule, command, tz in _lines(path, with_user=False):
+                    _add(found, path.name, schedule, command, path, tz if cron_tz else None,
+                         plain_lines)
+    return found
+
+
+def _cron_d_files(directory: Path) -> list[Path]:
+    """cron(8) ignores names containing a dot or ending in ~ (package leftovers)."""
+    if not directory.is_dir():
+        return []
+    return [
+        p for p in sorted(directory.iterdir())
+        if p.is_file() and "." not in p.name and not p.name.endswith("~")
+    ]
+
+
+def _lines(path: Path, with_user: bool) -> list[tuple[str | None, str, str, str | None]]:
+    """(user, schedule, command, the CRON_TZ set above the line) for each job line; the command
+    is kept as cron keeps it (leading blanks dropped, the rest verbatim)."""
+    try:
+        text = path.read_text(errors="surrogateescape")
+    except OSError as exc:
+        log.warning("cannot read crontab %s: %s", path, exc.strerror)
+        return []
+    entries = []
+    tz: str | None = None
+    for raw in text.split("\n"):  # cron reads up to "\n": a "\r" belongs to the command
+        setting = CRON_TZ_LINE.fullmatch(raw.strip())
+        if setting:
+            tz = setting.group(2) or None
+            continue
+        entry = _parse_line(raw, with_user)
+        if entry is not None:
+            entries.append((*entry, tz))
+    return entries
+
+
+_TIME_FIELDS = re.compile(r"[ \t]*(@\S+|(?:\S+[ \t]+){4}\S+)[ \t]+(.*)")
+_USER_FIELD = re.compile(r"(\S+)[ \t]+(.*)")
+
+
+def _parse_line(line: str, with_user: bool) -> tuple[str | None, str, str] | None:
+    """(user, schedule, command) of a crontab line with a cadence, None for anything else
+    (comments, environment settings, @reboot, lines cron would refuse)."""
+    if not line.strip() or line.lstrip().startswith("#"):
+        return None
+    fields = _TIME_FIELDS.fullmatch(line)
+    if fields is None:
+        return None
+    when, rest = fields.groups()
+    if when.startswith("@"):
+        if when not in NICKNAMES:  # @reboot and typos: no cadence
+            return None
+        schedule = NICKNAMES[when]
+    else:
+        if "=" in when.split()[0]:  # an environment setting
+            return None
+        schedule = " ".join(when.split())
+    user = None
+    if with_user:
+        user_field = _USER_FIELD.fullmatch(rest)
+        if user_field is None:
+            return None
+        user, rest = user_field.groups()
+    if not rest.strip() or not croniter.is_valid(schedule):
+        return None
+    return user, schedule, rest
+
+
+def _add(found: dict[JobKey, Discovered], user: str | None, schedule: str, command: str,
+         path: Path, tz: str | None, plain_lines: bool) -> None:
+    job = line_job(logged_command(command))
+    if user is None or not (job.wrapped or plain_lines):
+        return
+    name = job.name
+    problem = refusal(Cadence(schedule=schedule))
+    if problem is not None:
+        log.warning("%s: %s: the line for job %s is ignored", path, problem, name)
+        return
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        log.warning("%s: unknown user %r on the line for job %s", path, user, name)
+        return
+    key = JobKey(entry.pw_uid, name)
+    source = JobSource.wrapper if job.wrapped else JobSource.cron_log
+    found[key] = Discovered(key, user, schedule, tz, source)

@@ -1,0 +1,50 @@
+"""The core's transition function: the only place a job's row, counters and state change.
+
+`transition(job, event, ctx)` is pure: it returns the row after `event` (agent/lifeevents.py)
+and the notifications the change raises (an Outcome), and touches nothing else; the core's
+writer stores the row and publishes the notifications once the batch is committed.  Each kind
+of event has its rules in one module: runs.py (a run's start, end, overlap), cron_log.py (what
+only cron's log tells), clock.py (passing time), life.py (pauses, forgetting, crontab lines).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..lifeevents import (
+    ClockJumped,
+    ForgetAsked,
+    LifeEvent,
+    LineGone,
+    LineSeen,
+    PauseAsked,
+    ResumeAsked,
+    RunCut,
+    RunReported,
+    StartLogged,
+    TimePassed,
+    WrapperNotStarted,
+)
+from ..store import Job
+from . import clock, cron_log, life, runs
+from .outcome import Context, Outcome
+
+RULES: dict[type, Callable[[Job, Any, Context], Outcome]] = {
+    RunReported: runs.run_reported,
+    StartLogged: cron_log.start_logged,
+    RunCut: cron_log.run_cut,
+    WrapperNotStarted: cron_log.wrapper_not_started,
+    TimePassed: clock.time_passed,
+    ClockJumped: clock.clock_jumped,
+    PauseAsked: life.pause_asked,
+    ResumeAsked: life.resume_asked,
+    ForgetAsked: life.forget_asked,
+    LineSeen: life.line_seen,
+    LineGone: life.line_gone,
+}
+
+
+def transition(job: Job, event: LifeEvent, ctx: Context) -> Outcome:
+    """The row after `event` and what it raises."""
+    return RULES[type(event)](job, event, ctx)
