@@ -41,6 +41,9 @@ SHIPPED = {  # file in the package -> the tree's file it is a copy of
     "usr/share/doc/cronwrap/README.md": "README.md",
     "usr/share/doc/cronwrap/docs/operations.md": "docs/operations.md",
     **{f"usr/share/snmp/mibs/{p.name}": f"mibs/{p.name}" for p in (REPO / "mibs").glob("*.txt")},
+    "usr/share/cronwrap/prometheus/snmp.yml": "packaging/prometheus/snmp.yml",
+    **{f"usr/share/cronwrap/{p.parent.name}/{p.name}": str(p.relative_to(REPO))
+       for p in (REPO / "packaging" / "nms").glob("*/*")},  # the NMS files (docs/nms/)
 }
 MAN_PAGES = {"usr/share/man/man1/cronwrap.1.gz": "docs/man/cronwrap.1",
              "usr/share/man/man8/cronwrap-agent.8.gz": "docs/man/cronwrap-agent.8"}

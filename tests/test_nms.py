@@ -1,4 +1,4 @@
-"""docs/nms.md's check_snmp example (Nagios/Icinga) against the standalone agent."""
+"""The per-job check_snmp of docs/nms/icinga-nagios.md (packaging/nms/) on every cronJobState."""
 
 from __future__ import annotations
 
@@ -7,14 +7,15 @@ from pathlib import Path
 
 import pytest
 from cronwrap.agent.model import JobState
-from netsnmp import have_netsnmp
+from netsnmp import REPO, have_netsnmp
 from standalone_views import AgentRunner, SortedView, runner
 from test_prometheus import job
 
 CHECK_SNMP = Path("/usr/lib/nagios/plugins/check_snmp")
 CRON_JOB_STATE = "1.3.6.1.4.1.8072.9999.9999.71.1.5.1.13"
-# The thresholds docs/nms.md gives: failed(2) CRITICAL; overlapped(4) .. overrunning(7) WARNING.
-THRESHOLDS = ("-w", "@4:7", "-c", "@2:2")
+# The state read twice: failed(2) CRITICAL, overlapped(4) .. overrunning(7) WARNING; then
+# wrapperLost(12) CRITICAL, which the first reading's ranges cannot also hold.
+THRESHOLDS = ("-w", "@4:7,", "-c", "@2:2,@12:12")
 
 __all__ = ["runner"]
 
@@ -31,35 +32,35 @@ def state_oid(owner: str, name: str) -> str:
     return ".".join([CRON_JOB_STATE, *map(str, index)])
 
 
-@pytest.mark.parametrize(("state", "code", "word"), [
-    ("ok", 0, "OK"), ("running", 0, "OK"), ("unknown", 0, "OK"),
-    ("overlapped", 1, "WARNING"), ("timedOut", 1, "WARNING"), ("missed", 1, "WARNING"),
-    ("overrunning", 1, "WARNING"), ("failed", 2, "CRITICAL"),
-])
-def test_check_snmp_thresholds_on_cron_job_state(runner: AgentRunner, state: str, code: int,
-                                                 word: str) -> None:
+# What the shipped per-job check (packaging/nms/) makes of every state.
+EXPECTED = {"ok": 0, "running": 0, "unknown": 0, "paused": 0, "retired": 0,
+            "overlapped": 1, "timedOut": 1, "missed": 1, "overrunning": 1,
+            "failed": 2, "wrapperLost": 2}
+WORDS = {0: "OK", 1: "WARNING", 2: "CRITICAL"}
+
+
+def test_every_state_has_an_expected_outcome() -> None:
+    assert set(EXPECTED) == {state.name for state in JobState}
+
+
+def test_the_shipped_checks_use_these_thresholds() -> None:
+    nagios = (REPO / "packaging/nms/nagios4/cronwrap.cfg").read_text()
+    icinga = (REPO / "packaging/nms/icinga2/cronwrap.conf").read_text()
+    assert " ".join(THRESHOLDS) in nagios
+    assert 'vars.snmp_warn = "@4:7,"' in icinga and 'vars.snmp_crit = "@2:2,@12:12"' in icinga
+
+
+@pytest.mark.parametrize("state", sorted(EXPECTED))
+def test_check_snmp_thresholds_on_cron_job_state(runner: AgentRunner, state: str) -> None:
     agent = runner.start(view=SortedView(job("root", "backup", runs=1, failures=0, state=state,
                                              exit_status=0, last_success=None)))
     host, port = agent.address.split(":")
+    oid = state_oid("root", "backup")
     proc = subprocess.run(
         [CHECK_SNMP, "-H", host, "-p", port, "-P", "2c", "-C", "public",
-         "-o", state_oid("root", "backup"), *THRESHOLDS, "-l", "root/backup"],
+         "-o", f"{oid},{oid}", *THRESHOLDS, "-l", "root/backup"],
         capture_output=True, text=True, timeout=60, check=False)
-    value = int(JobState[state])
-    assert (proc.returncode, proc.stdout.split(" - ")[0]) == (code, f"SNMP {word}"), proc.stdout
-    assert f"root/backup={value};@4:7;@2:2" in proc.stdout
-
-
-@pytest.mark.parametrize(("state", "code", "word"), [
-    ("wrapperLost", 2, "CRITICAL"), ("failed", 0, "OK"), ("ok", 0, "OK")])
-def test_check_snmp_second_check_for_a_lost_wrapper(runner: AgentRunner, state: str, code: int,
-                                                   word: str) -> None:
-    # wrapperLost(12) is outside the ranges above: docs/nms.md adds a second check, -c @12:12
-    agent = runner.start(view=SortedView(job("root", "backup", runs=1, failures=0, state=state,
-                                             exit_status=0, last_success=None)))
-    host, port = agent.address.split(":")
-    proc = subprocess.run(
-        [CHECK_SNMP, "-H", host, "-p", port, "-P", "2c", "-C", "public",
-         "-o", state_oid("root", "backup"), "-c", "@12:12", "-l", "root/backup"],
-        capture_output=True, text=True, timeout=60, check=False)
-    assert (proc.returncode, proc.stdout.split(" - ")[0]) == (code, f"SNMP {word}"), proc.stdout
+    code = EXPECTED[state]
+    assert (proc.returncode, proc.stdout.split(" - ")[0]) == (code, f"SNMP {WORDS[code]}"), \
+        proc.stdout
+    assert f"root/backup={int(JobState[state])};@4:7;@2:2" in proc.stdout

@@ -1,0 +1,64 @@
+"""Fixtures of the NMS suite: one real agent whose jobs, run through the real wrapper, fail,
+succeed and are missed, shared by the tests of every NMS server.
+
+The suite is tests/nms/ (marker `nms`): in CI (CI=true) a missing server package is a failure,
+never a skip; elsewhere its tests skip with the package to install (support.require).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from agent_support import cronwrap_command, wait_for
+from e2e_support import Rig, rig
+
+GOOD_RUNS, BAD_RUNS, BAD_EXIT = 3, 2, 3
+# The missed job declares a start every second, below the agent's usual 60 s floor.
+AGENT_CONFIG = "[agent]\nmin_every = 1.0\n"
+
+
+@dataclass(frozen=True)
+class CronJobs:
+    """The agent and its jobs: root/good succeeded, root/bad failed, root/late is missed."""
+
+    rig: Rig
+    owner: str = "root"
+
+    @property
+    def host(self) -> str:
+        return self.rig.listener.split(":")[0]
+
+    @property
+    def port(self) -> int:
+        return int(self.rig.listener.split(":")[1])
+
+    def status(self) -> dict[str, dict]:
+        return self.rig.agent.status()
+
+
+def _missed(jobs: CronJobs) -> bool:
+    late = jobs.status().get("root/late")
+    return late is not None and late["misses"] >= 1
+
+
+@pytest.fixture(scope="session")
+def cron_jobs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CronJobs]:
+    """A standalone agent on a loopback port with three jobs run by the real wrapper."""
+    if cronwrap_command() is None:
+        pytest.fail("cronwrap is not installed in this environment", pytrace=False)
+    base = tmp_path_factory.mktemp("cron-jobs")
+    with rig(base, agentx=False, listen=True, config=AGENT_CONFIG) as running:
+        for _ in range(GOOD_RUNS):
+            assert running.wrap("-n", "good", "--", "true").returncode == 0
+        for _ in range(BAD_RUNS):
+            done = running.wrap("-n", "bad", "--", "sh", "-c", f"exit {BAD_EXIT}")
+            assert done.returncode == BAD_EXIT, done.stderr
+        late = running.wrap("-n", "late", "--every", "1s", "--grace", "1s", "--", "true")
+        assert late.returncode == 0, late.stderr
+        running.wait_for_runs("good", GOOD_RUNS)
+        running.wait_for_runs("bad", BAD_RUNS)
+        jobs = CronJobs(running)
+        wait_for(lambda: _missed(jobs), "root/late to be missed")
+        yield jobs
