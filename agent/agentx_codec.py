@@ -9,351 +9,78 @@ each MibView Entry's encoded varbind in `entry.cache`, keyed by byte order.
 
 from __future__ import annotations
 
-import enum
 import struct
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 from pyasn1.error import PyAsn1Error
-from pyasn1.type import univ
-from pysnmp.proto import rfc1902, rfc1905
+from pysnmp.proto import rfc1902
 
+from .agentx_pdus import (
+    ANY_INDEX,
+    EMPTY_TYPES,
+    HEADER_SIZE,
+    INSTANCE_REGISTRATION,
+    INTERNET,
+    MAX_PAYLOAD,
+    MAX_SUBIDS,
+    NETWORK_BYTE_ORDER,
+    NEW_INDEX,
+    NON_DEFAULT_CONTEXT,
+    PDU,
+    PDU_CLASSES,
+    STRING_TYPES,
+    U32_TYPES,
+    VERSION,
+    AddAgentCaps,
+    AgentXError,
+    CleanupSet,
+    Close,
+    CloseReason,
+    CommitSet,
+    ContextPDU,
+    EncodeError,
+    Error,
+    Get,
+    GetBulk,
+    GetNext,
+    Header,
+    IndexAllocate,
+    IndexDeallocate,
+    Notify,
+    Oid,
+    Open,
+    ParseError,
+    PayloadTooLarge,
+    PduType,
+    Ping,
+    Register,
+    RemoveAgentCaps,
+    Response,
+    SearchRange,
+    TestSet,
+    UndoSet,
+    Unregister,
+    VarBind,
+    VarBindPDU,
+    VarType,
+    var_type,
+)
 from .mibview import Entry
 
-Oid = tuple[int, ...]
-
-VERSION = 1
-HEADER_SIZE = 20
-MAX_PAYLOAD = 1 << 20
-MAX_SUBIDS = 128
-INTERNET = (1, 3, 6, 1)
-
-# Header flags (RFC 2741 6.1).
-INSTANCE_REGISTRATION = 0x01
-NEW_INDEX = 0x02
-ANY_INDEX = 0x04
-NON_DEFAULT_CONTEXT = 0x08
-NETWORK_BYTE_ORDER = 0x10
-
-
-class PduType(enum.IntEnum):
-    open = 1
-    close = 2
-    register = 3
-    unregister = 4
-    get = 5
-    get_next = 6
-    get_bulk = 7
-    test_set = 8
-    commit_set = 9
-    undo_set = 10
-    cleanup_set = 11
-    notify = 12
-    ping = 13
-    index_allocate = 14
-    index_deallocate = 15
-    add_agent_caps = 16
-    remove_agent_caps = 17
-    response = 18
-
-
-class Error(enum.IntEnum):
-    """res.error values: the SNMP ones a subagent uses and the AgentX ones (RFC 2741 6.2.16)."""
-
-    noAgentXError = 0
-    genErr = 5
-    noAccess = 6
-    notWritable = 17
-    commitFailed = 14
-    undoFailed = 15
-    openFailed = 256
-    notOpen = 257
-    indexWrongType = 258
-    indexAlreadyAllocated = 259
-    indexNoneAvailable = 260
-    indexNotAllocated = 261
-    unsupportedContext = 262
-    duplicateRegistration = 263
-    unknownRegistration = 264
-    unknownAgentCaps = 265
-    parseError = 266
-    requestDenied = 267
-    processingError = 268
-
-
-class CloseReason(enum.IntEnum):
-    other = 1
-    parseError = 2
-    protocolError = 3
-    timeouts = 4
-    shutdown = 5
-    byManager = 6
-
-
-class AgentXError(Exception):
-    """Anything the codec refuses to decode or encode."""
-
-
-class EncodeError(AgentXError):
-    """A PDU or value that cannot be put on the wire (too many sub-ids, unknown value type)."""
-
-
-class ParseError(AgentXError):
-    """Malformed bytes.  `header` is set when the 20-byte header was readable, so the peer
-    can be answered with a parseError Response carrying its session/transaction/packet ids."""
-
-    def __init__(self, message: str, header: Header | None = None) -> None:
-        super().__init__(message)
-        self.header = header
-
-
-class PayloadTooLarge(ParseError):
-    """payload_length above the cap: the stream cannot be trusted any further."""
-
-
-# --- value types --------------------------------------------------------------------------
-
-class VarType(enum.IntEnum):
-    integer = 2
-    octet_string = 4
-    null = 5
-    object_identifier = 6
-    ip_address = 64
-    counter32 = 65
-    gauge32 = 66
-    time_ticks = 67
-    opaque = 68
-    counter64 = 70
-    no_such_object = 128
-    no_such_instance = 129
-    end_of_mib_view = 130
-
-
-_TYPE_OF_TAG = {
-    univ.Integer.tagSet: VarType.integer,
-    univ.OctetString.tagSet: VarType.octet_string,
-    univ.Null.tagSet: VarType.null,
-    univ.ObjectIdentifier.tagSet: VarType.object_identifier,
-    rfc1902.IpAddress.tagSet: VarType.ip_address,
-    rfc1902.Counter32.tagSet: VarType.counter32,
-    rfc1902.Gauge32.tagSet: VarType.gauge32,
-    rfc1902.TimeTicks.tagSet: VarType.time_ticks,
-    rfc1902.Opaque.tagSet: VarType.opaque,
-    rfc1902.Counter64.tagSet: VarType.counter64,
-    rfc1905.NoSuchObject.tagSet: VarType.no_such_object,
-    rfc1905.NoSuchInstance.tagSet: VarType.no_such_instance,
-    rfc1905.EndOfMibView.tagSet: VarType.end_of_mib_view,
-}
-
-_U32_TYPES = {
-    VarType.counter32: rfc1902.Counter32,
-    VarType.gauge32: rfc1902.Gauge32,
-    VarType.time_ticks: rfc1902.TimeTicks,
-}
-_STRING_TYPES = {
-    VarType.octet_string: rfc1902.OctetString,
-    VarType.ip_address: rfc1902.IpAddress,
-    VarType.opaque: rfc1902.Opaque,
-}
-_EMPTY_TYPES = {
-    VarType.null: rfc1902.Null(""),
-    VarType.no_such_object: rfc1905.noSuchObject,
-    VarType.no_such_instance: rfc1905.noSuchInstance,
-    VarType.end_of_mib_view: rfc1905.endOfMibView,
-}
-
-
-def var_type(value: Any) -> VarType:
-    """The AgentX type code of a pyasn1 value."""
-    try:
-        return _TYPE_OF_TAG[value.tagSet]
-    except (AttributeError, KeyError):
-        raise EncodeError(f"no AgentX type for value {value!r}") from None
-
-
-# --- PDUs ---------------------------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class Header:
-    version: int
-    type: int
-    flags: int
-    session_id: int
-    transaction_id: int
-    packet_id: int
-    payload_length: int
-
-    @property
-    def network_order(self) -> bool:
-        return bool(self.flags & NETWORK_BYTE_ORDER)
-
-
-@dataclass(frozen=True, slots=True)
-class SearchRange:
-    start: Oid
-    end: Oid = ()  # the null OID: unbounded
-    include: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class VarBind:
-    oid: Oid
-    value: Any
-
-
-@dataclass(frozen=True, kw_only=True)
-class PDU:
-    """Fields every PDU header carries; `network_order` is the NETWORK_BYTE_ORDER flag."""
-
-    type: ClassVar[PduType]
-    has_context: ClassVar[bool] = False
-    session_id: int = 0
-    transaction_id: int = 0
-    packet_id: int = 0
-    network_order: bool = True
-
-
-@dataclass(frozen=True, kw_only=True)
-class ContextPDU(PDU):
-    """A PDU that may name a non-default context (flag NON_DEFAULT_CONTEXT); None = default."""
-
-    has_context: ClassVar[bool] = True
-    context: bytes | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class Open(PDU):
-    type: ClassVar[PduType] = PduType.open
-    timeout: int = 0
-    id: Oid = ()
-    description: bytes = b""
-
-
-@dataclass(frozen=True, kw_only=True)
-class Close(PDU):
-    type: ClassVar[PduType] = PduType.close
-    reason: int = CloseReason.shutdown
-
-
-@dataclass(frozen=True, kw_only=True)
-class Register(ContextPDU):
-    type: ClassVar[PduType] = PduType.register
-    timeout: int = 0
-    priority: int = 127
-    subtree: Oid = ()
-    range_subid: int = 0
-    upper_bound: int = 0
-    instance_registration: bool = False
-
-
-@dataclass(frozen=True, kw_only=True)
-class Unregister(ContextPDU):
-    type: ClassVar[PduType] = PduType.unregister
-    priority: int = 127
-    subtree: Oid = ()
-    range_subid: int = 0
-    upper_bound: int = 0
-
-
-@dataclass(frozen=True, kw_only=True)
-class Get(ContextPDU):
-    type: ClassVar[PduType] = PduType.get
-    ranges: tuple[SearchRange, ...] = ()
-
-
-@dataclass(frozen=True, kw_only=True)
-class GetNext(ContextPDU):
-    type: ClassVar[PduType] = PduType.get_next
-    ranges: tuple[SearchRange, ...] = ()
-
-
-@dataclass(frozen=True, kw_only=True)
-class GetBulk(ContextPDU):
-    type: ClassVar[PduType] = PduType.get_bulk
-    non_repeaters: int = 0
-    max_repetitions: int = 0
-    ranges: tuple[SearchRange, ...] = ()
-
-
-@dataclass(frozen=True, kw_only=True)
-class VarBindPDU(ContextPDU):
-    varbinds: tuple[VarBind, ...] = ()
-
-
-@dataclass(frozen=True, kw_only=True)
-class TestSet(VarBindPDU):
-    type: ClassVar[PduType] = PduType.test_set
-
-
-@dataclass(frozen=True, kw_only=True)
-class Notify(VarBindPDU):
-    type: ClassVar[PduType] = PduType.notify
-
-
-@dataclass(frozen=True, kw_only=True)
-class IndexAllocate(VarBindPDU):
-    type: ClassVar[PduType] = PduType.index_allocate
-    new_index: bool = False
-    any_index: bool = False
-
-
-@dataclass(frozen=True, kw_only=True)
-class IndexDeallocate(VarBindPDU):
-    type: ClassVar[PduType] = PduType.index_deallocate
-    new_index: bool = False
-    any_index: bool = False
-
-
-@dataclass(frozen=True, kw_only=True)
-class CommitSet(PDU):
-    type: ClassVar[PduType] = PduType.commit_set
-
-
-@dataclass(frozen=True, kw_only=True)
-class UndoSet(PDU):
-    type: ClassVar[PduType] = PduType.undo_set
-
-
-@dataclass(frozen=True, kw_only=True)
-class CleanupSet(PDU):
-    type: ClassVar[PduType] = PduType.cleanup_set
-
-
-@dataclass(frozen=True, kw_only=True)
-class Ping(ContextPDU):
-    type: ClassVar[PduType] = PduType.ping
-
-
-@dataclass(frozen=True, kw_only=True)
-class AddAgentCaps(ContextPDU):
-    type: ClassVar[PduType] = PduType.add_agent_caps
-    id: Oid = ()
-    description: bytes = b""
-
-
-@dataclass(frozen=True, kw_only=True)
-class RemoveAgentCaps(ContextPDU):
-    type: ClassVar[PduType] = PduType.remove_agent_caps
-    id: Oid = ()
-
-
-@dataclass(frozen=True, kw_only=True)
-class Response(PDU):
-    type: ClassVar[PduType] = PduType.response
-    sys_uptime: int = 0
-    error: int = 0
-    index: int = 0
-    varbinds: tuple[VarBind, ...] = field(default=())
-
-
-PDU_CLASSES: dict[int, type[PDU]] = {
-    cls.type: cls
-    for cls in (Open, Close, Register, Unregister, Get, GetNext, GetBulk, TestSet, CommitSet,
-                UndoSet, CleanupSet, Notify, Ping, IndexAllocate, IndexDeallocate,
-                AddAgentCaps, RemoveAgentCaps, Response)
-}
-
+# the codec's own API and the vocabulary it encodes (agentx_pdus): one module for callers
+__all__ = [
+    "ANY_INDEX", "AddAgentCaps", "AgentXBuffer", "AgentXError", "CleanupSet", "Close",
+    "CloseReason", "CommitSet", "ContextPDU", "EncodeError", "Error", "Get", "GetBulk", "GetNext",
+    "HEADER_SIZE", "Header", "INSTANCE_REGISTRATION", "INTERNET", "IndexAllocate",
+    "IndexDeallocate", "MAX_PAYLOAD", "MAX_SUBIDS", "NETWORK_BYTE_ORDER", "NEW_INDEX",
+    "NON_DEFAULT_CONTEXT", "Notify", "Oid", "Open", "PDU", "PDU_CLASSES", "ParseError",
+    "PayloadTooLarge", "PduType", "Ping", "Register", "RemoveAgentCaps", "Response", "SearchRange",
+    "TestSet", "UndoSet", "Unregister", "VERSION", "VarBind", "VarBindPDU", "VarType", "decode",
+    "decode_header", "decode_payload", "encode", "encode_octets", "encode_oid", "encode_value",
+    "encode_varbind", "entry_varbind", "get_next_response", "response_bytes", "single_get_next",
+    "var_type",
+]
 
 # --- decoding -----------------------------------------------------------------------------
 
@@ -448,19 +175,19 @@ class _Reader:
     def value(self, code: int) -> Any:
         if code == VarType.integer:
             return rfc1902.Integer32(self.i32())
-        if code in _U32_TYPES:
-            return _U32_TYPES[code](self.u32())  # type: ignore[index]
+        if code in U32_TYPES:
+            return U32_TYPES[code](self.u32())  # type: ignore[index]
         if code == VarType.counter64:
             return rfc1902.Counter64(self.u64())
-        if code in _STRING_TYPES:
+        if code in STRING_TYPES:
             data = self.octets()
             if code == VarType.ip_address and len(data) != 4:
                 raise self.fail(f"IpAddress of {len(data)} octets")
-            return _STRING_TYPES[code](data)  # type: ignore[index]
+            return STRING_TYPES[code](data)  # type: ignore[index]
         if code == VarType.object_identifier:
             return rfc1902.ObjectIdentifier(self.oid()[0])
-        if code in _EMPTY_TYPES:
-            return _EMPTY_TYPES[code]  # type: ignore[index]
+        if code in EMPTY_TYPES:
+            return EMPTY_TYPES[code]  # type: ignore[index]
         raise self.fail(f"unknown varbind type {code}")
 
     def finish(self) -> None:
@@ -670,13 +397,13 @@ def encode_value(value: Any, network_order: bool) -> tuple[VarType, bytes]:
     try:
         if code == VarType.integer:
             return code, struct.pack(order + "i", int(value))
-        if code in _U32_TYPES:
+        if code in U32_TYPES:
             return code, struct.pack(order + "I", int(value))
         if code == VarType.counter64:
             return code, struct.pack(order + "Q", int(value))
     except struct.error:
         raise EncodeError(f"{code.name} value {int(value)} out of range") from None
-    if code in _STRING_TYPES:
+    if code in STRING_TYPES:
         return code, encode_octets(value.asOctets(), network_order)
     if code == VarType.object_identifier:
         return code, encode_oid(tuple(value), network_order)
