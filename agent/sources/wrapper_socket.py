@@ -32,11 +32,12 @@ from cronwrap.wrapper.events import (
 from cronwrap.wrapper.life_messages import ForgetRequest, LifeRequest, PauseRequest
 
 from ..config import Config
-from ..core import AgentCore, NoSuchJob, Rejected, Unavailable, job_json
+from ..core import AgentCore, NoSuchJob, Rejected, Unavailable
 from ..model import JobKey
 from ..owners import owner_name
 from ..ratelimit import RateLimitedLog
 from ..status_access import StatusAccess
+from ..views import job_json
 
 log = logging.getLogger(__name__)
 
