@@ -120,10 +120,10 @@ class AgentCore(Writer):
         every = event.cadence.every  # type: ignore[attr-defined]
         if every is not None and every < self.config.min_every:
             raise Rejected(f"'every' of {every:g} s is below the agent's floor of "
-                           f"{self.config.min_every:g} s ([agent] min_every)")
+                           f"{self.config.min_every:g} s ([agent] min_every)", "every too short")
         problem = schedule.refusal(event.cadence)  # type: ignore[attr-defined]
         if problem is not None:
-            raise Rejected(problem)
+            raise Rejected(problem, "cadence refused")
         run = RunReported(JobKey(owner_uid, event.job), owner, event, late)  # type: ignore[arg-type]
         self.apply(batch, run)
         batch.applied[event.id] = self._clock()
@@ -150,8 +150,8 @@ class AgentCore(Writer):
         batch.notifications += outcome.raised
         if isinstance(event, ForgetAsked):
             batch.forgotten[key] = event.now
-        for limiter_key, text in outcome.warnings:
-            self.life_log.warning(limiter_key, text)
+        for cause, text in outcome.warnings:
+            self.life_log.warning(cause, text, key.owner_uid)
         return outcome
 
     def _new_row(self, batch: Batch, event: LifeEvent) -> Job | None:
@@ -172,7 +172,7 @@ class AgentCore(Writer):
             return None  # passing time, a cut run, a line gone: nothing to do without a row
         if not self.room_for_job(batch, key.owner_uid):
             raise Rejected(f"job limit reached: {owner} already has "
-                           f"{self.config.max_jobs_per_owner} jobs")
+                           f"{self.config.max_jobs_per_owner} jobs", "job limit")
         return Job(JobRecord(key, owner, counters_since=since, source=source))
 
     # ---- crontab lines ----

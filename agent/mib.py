@@ -15,6 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from cronwrap.wrapper.events import safe_text
 from pyasn1.type import constraint, namedval
 from pysnmp.proto import rfc1902
 
@@ -526,8 +527,8 @@ def _value(cls: type[Any], raw: int | bytes) -> Any:
 
 
 def display_text(text: str | None) -> bytes:
-    """A DisplayString (SIZE (0..255)) value: ASCII ('?' for anything else), cut to 255."""
-    return (text or "").encode("ascii", "replace")[: TEXT_SIZE[1]]
+    """A DisplayString (SIZE (0..255)) value: printable ASCII (events.safe_text), cut to 255."""
+    return safe_text(text or "", TEXT_SIZE[1]).encode("ascii")
 
 
 def _counter(n: int) -> int:

@@ -5,15 +5,17 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import re
 import time
 from dataclasses import dataclass
 
 from croniter import croniter
-from cronwrap.wrapper.events import Cadence
+from cronwrap.wrapper.events import SCHEDULE_PATTERN, Cadence
 
 from . import cronclock
 from .linenames import job_name_in
 from .model import JobKey, JobSource
+from .ratelimit import RateLimitedLog
 
 __all__ = ["job_name_in"]  # the crontab name rule lives in linenames; re-exported for callers
 
@@ -44,7 +46,9 @@ class Discovered:
 
 @functools.lru_cache(maxsize=4096)
 def is_valid_schedule(expr: str) -> bool:
-    return croniter.is_valid(NICKNAMES.get(expr, expr))
+    """Cron syntax, in printable ASCII only (the agent never keeps a schedule with more)."""
+    return (re.fullmatch(SCHEDULE_PATTERN, expr) is not None
+            and croniter.is_valid(NICKNAMES.get(expr, expr)))
 
 
 def next_after(cadence: Cadence, after: float, cron_zone: str = "") -> float | None:
@@ -82,8 +86,20 @@ def period(cadence: Cadence, at: float, cron_zone: str = "") -> float | None:
 
 def refusal(cadence: Cadence) -> str | None:
     """Why the agent refuses a declared cadence, None if it does not: a schedule must be cron
-    syntax that fires on some date (`0 0 30 2 *` never does: no start could be expected)."""
+    syntax that fires on some date (`0 0 30 2 *` never does: no start could be expected), a
+    zone must be in this host's zoneinfo database (the wrapper checks that too)."""
+    if cadence.tz is not None and not _is_known_zone(cadence.tz):
+        return "unknown time zone: the cadence's tz is not in this host's zoneinfo database"
     return _schedule_refusal(cadence.schedule) if cadence.schedule else None
+
+
+@functools.lru_cache(maxsize=256)
+def _is_known_zone(name: str) -> bool:
+    try:
+        cronclock.zone_named(name)
+    except cronclock.UnknownZone:
+        return False
+    return True
 
 
 @functools.lru_cache(maxsize=1024)
@@ -97,14 +113,14 @@ def _schedule_refusal(expr: str) -> str | None:
     return None if upcoming is not None else f"schedule {expr!r} never fires"
 
 
-_unknown_zones: set[str] = set()
+# one line an hour for every unknown zone together, with a count: a zone is a user's text
+ZONE_LINES = RateLimitedLog("schedule", interval=3600.0)
 
 
 def _zone(name: str) -> cronclock.Zone | None:
     try:
         return cronclock.zone_named(name)
     except cronclock.UnknownZone as exc:
-        if name not in _unknown_zones:  # once per name, not once per watcher pass
-            _unknown_zones.add(name)
-            log.warning("%s: jobs with this zone have no expected start", exc)
+        ZONE_LINES.warning("unknown zone", f"{exc}: jobs with this zone have no expected "
+                           "start")
         return None

@@ -7,7 +7,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from cronwrap.wrapper.events import Cadence
+from cronwrap.wrapper.events import (
+    MAX_MESSAGE_CHARS,
+    MAX_PATH_CHARS,
+    MAX_PROBLEM_CHARS,
+    MAX_SCHEDULE_CHARS,
+    Cadence,
+    safe_text,
+)
 
 from .model import RESULTS, JobKey, JobRecord, JobSource, JobState, RunRecord
 
@@ -314,8 +321,21 @@ def _last_result(data: dict[str, object]) -> JobState:
         else JobState.failed
 
 
+# text columns a user's events or crontab lines filled, with their sizes: a row an older agent
+# stored with anything but printable ASCII in them is escaped on load (events.safe_text)
+_TEXT_COLUMNS = {
+    "owner": 32, "last_log_path": MAX_PATH_CHARS, "log_problem": MAX_PROBLEM_CHARS,
+    "last_message": MAX_MESSAGE_CHARS, "start_problem": MAX_PROBLEM_CHARS,
+    "schedule": MAX_SCHEDULE_CHARS, "tz": MAX_SCHEDULE_CHARS,
+    "crontab_schedule": MAX_SCHEDULE_CHARS,
+}
+
+
 def _job_from_row(row: tuple[object, ...]) -> Job:
     data = dict(zip(_COLUMNS, row, strict=True))
+    for column, size in _TEXT_COLUMNS.items():
+        if isinstance(data[column], str):
+            data[column] = safe_text(data[column], size)  # type: ignore[arg-type]
     record = JobRecord(
         key=JobKey(data["owner_uid"], data["name"]),  # type: ignore[arg-type]
         **{column: data[column] for column in _RECORD_COLUMNS

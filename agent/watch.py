@@ -123,9 +123,10 @@ class Watcher:
             try:
                 slots = txn.submit(event).slots
             except Exception as exc:  # one bad row (an old database's schedule) stops no one
-                self.limiter.warning(f"job {key.name} of {job.record.owner}",
-                                     f"cannot compute its expected starts (schedule "
-                                     f"{self.core.cadence_of(job).schedule!r}: {exc}); skipped")
+                self.limiter.warning("no expected starts", f"job {key.name} of "
+                                     f"{job.record.owner}: cannot compute its expected starts "
+                                     f"(schedule {self.core.cadence_of(job).schedule!r}: {exc}); "
+                                     "skipped", key.owner_uid)
             budget.left -= slots
             work += 1 + slots
         return []

@@ -64,7 +64,15 @@ class LateNotifications:
 
 
 class Rejected(Exception):
-    """An event that is valid on the wire but refused by policy (e.g. the per-owner job cap)."""
+    """An event that is valid on the wire but refused by policy (e.g. the per-owner job cap).
+
+    str() is the one-line reason the sender gets; `cause` the class of refusal the agent logs
+    it under (never the event's own values: see ratelimit.RateLimitedLog).
+    """
+
+    def __init__(self, problem: str, cause: str = "refused event") -> None:
+        super().__init__(problem)
+        self.cause = cause
 
 
 class Unavailable(Rejected):

@@ -20,6 +20,7 @@ from cronwrap.agent.config import Config, ConfigError, load
 from cronwrap.agent.core import AgentCore
 from cronwrap.agent.cronclock import CronSpec, UnknownZone, next_start, zone_named
 from cronwrap.agent.model import JobKey, JobRecord, JobState, NotificationKind
+from cronwrap.agent.ratelimit import RateLimitedLog
 from cronwrap.agent.sources.crontabs import discover, honours_cron_tz
 from cronwrap.agent.store import Job, Store
 from cronwrap.agent.watch import Watcher, check
@@ -135,8 +136,9 @@ def test_a_named_zone_is_evaluated_as_cronie_evaluates_cron_tz() -> None:
                                                       fold=1)
 
 
-def test_unknown_zones_are_refused_in_config_and_give_no_expectation(tmp_path: Path,
-                                                                     caplog) -> None:
+def test_unknown_zones_are_refused_in_config_and_give_no_expectation(
+        tmp_path: Path, caplog, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(schedule, "ZONE_LINES", RateLimitedLog("schedule", interval=3600.0))
     with pytest.raises(UnknownZone):
         zone_named("Mars/Olympus_Mons")
     with pytest.raises(UnknownZone):
@@ -152,6 +154,11 @@ def test_unknown_zones_are_refused_in_config_and_give_no_expectation(tmp_path: P
         load(path)
     assert schedule.next_after(Cadence(schedule="0 * * * *", tz="Nowhere/Land"), 0.0) is None
     assert "unknown time zone 'Nowhere/Land'" in caplog.text
+    for name in (f"Nowhere/Land{i}" for i in range(50)):  # one line an hour for them all
+        assert schedule.next_after(Cadence(schedule="0 * * * *", tz=name), 0.0) is None
+    assert caplog.text.count("unknown time zone") == 1
+    assert schedule.refusal(Cadence(schedule="0 * * * *", tz="Nowhere/Land")) == (
+        "unknown time zone: the cadence's tz is not in this host's zoneinfo database")
 
 
 def test_the_zone_travels_in_the_event_and_is_checked_on_decode() -> None:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 import pytest
 from cronwrap.wrapper.events import (
+    CUT_MARK,
     MAX_MESSAGE_BYTES,
+    MAX_MESSAGE_CHARS,
+    MAX_PATH_CHARS,
     MAX_PROBLEM_CHARS,
     Cadence,
     Event,
@@ -16,6 +20,7 @@ from cronwrap.wrapper.events import (
     Started,
     StatusRequest,
     decode_message,
+    safe_text,
 )
 from cronwrap.wrapper.life_messages import (
     ForgetRequest,
@@ -31,7 +36,8 @@ job_names = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", fullmatch=True)
 times = st.floats(0, 2**33, allow_nan=False)
 pids = st.integers(1, 2**22)
 seconds = st.none() | st.floats(0, 10 * 365 * 24 * 3600, allow_nan=False)
-texts = st.none() | st.text(max_size=60).filter(lambda t: "\x00" not in t)
+# what the agent keeps as sent: printable ASCII (anything else is escaped, see below)
+texts = st.none() | st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7e), max_size=60)
 cadences = st.builds(Cadence, schedule=texts, every=seconds, grace=seconds, timeout=seconds,
                      max_runtime=seconds)
 common = {"id": event_ids, "job": job_names, "time": times, "pid": pids, "cadence": cadences}
@@ -140,3 +146,49 @@ def test_log_problem_is_optional_on_the_wire() -> None:
                     log_problem="x" * (MAX_PROBLEM_CHARS + 1))
     with pytest.raises(EventError, match="'log_problem' must be a string of at most 512"):
         decode_message(long.to_wire())
+
+
+SIZES = {"log_path": MAX_PATH_CHARS, "log_problem": MAX_PROBLEM_CHARS,
+         "last_message": MAX_MESSAGE_CHARS}
+
+
+@FAST
+@given(st.text(max_size=300), st.sampled_from(["log_path", "log_problem", "last_message"]))
+def test_free_text_comes_out_printable_ascii_and_fits_its_column(text: str, key: str) -> None:
+    """Whatever a sender puts in a free-text field, the decoded event holds printable ASCII
+    within the field's size, and decoding it again changes nothing."""
+    event = Finished("0" * 32, "job", 1.0, 5, **{key: text})  # type: ignore[arg-type]
+    wire = json.dumps({"v": 1, "type": "finished", **asdict(event)}).encode() + b"\n"
+    try:
+        decoded = decode_message(wire)
+    except EventError:
+        assert len(text) > SIZES[key]  # longer than the field allows: refused as before
+        return
+    kept = getattr(decoded, key)
+    assert kept.isascii() and kept.isprintable() and len(kept) <= SIZES[key], kept
+    assert decode_message(decoded.to_wire()) == decoded
+    if text.isascii() and text.isprintable():
+        assert kept == text
+
+
+@pytest.mark.parametrize(("text", "kept"), [
+    ("ok\x1b]0;owned\x07\nroot/backup\tfine\r", "ok\\x1b]0;owned\\x07\\nroot/backup\\tfine\\r"),
+    ("C:\\dir é", "C:\\\\dir \\xe9"),
+    ("\ud800 \u2028 \U0001f600", "\\ud800 \\u2028 \\U0001f600"),
+    ("a\\b", "a\\b"),  # printable ASCII: as sent
+])
+def test_the_escaping_rule_of_docs_protocol(text: str, kept: str) -> None:
+    assert safe_text(text, 255) == kept
+
+
+def test_long_text_is_cut_between_escapes_with_a_mark() -> None:
+    cut = safe_text("\x1b" * 100, 22)
+    assert cut == "\\x1b" * 4 + CUT_MARK and len(cut) <= 22
+    assert safe_text("x" * 300, 255) == "x" * 250 + CUT_MARK
+
+
+def test_a_schedule_with_anything_but_printable_ascii_is_refused() -> None:
+    for schedule in ("0 3 * * *\n* * * * *", "0 3 * * *\x1b", "0 3 * * \u00a0*"):
+        event = Started("0" * 32, "job", 1.0, 5, Cadence(schedule=schedule))
+        with pytest.raises(EventError, match="'schedule' must be printable ASCII"):
+            decode_message(event.to_wire())

@@ -32,6 +32,8 @@ MAX_PATH_CHARS = 4096
 MAX_SCHEDULE_CHARS = 128
 MAX_PROBLEM_CHARS = 512
 MAX_MESSAGE_CHARS = 255  # a finished run's last line of output (cronJobLastMessage)
+CUT_MARK = "[...]"  # ends free text that safe_text cut to its column's size
+SCHEDULE_PATTERN = r"[ -~]*"  # printable ASCII: a schedule is refused with anything else
 
 
 class EventError(ValueError):
@@ -245,7 +247,7 @@ def _decode_cadence(value: object) -> Cadence:
     if not isinstance(value, dict):
         raise EventError("'cadence' must be an object")
     _reject_unknown(value, {"schedule", "every", "grace", "timeout", "max_runtime", "tz"})
-    schedule = _optional_text(value, "schedule", MAX_SCHEDULE_CHARS)
+    schedule = _schedule(value)
     tz = value.get("tz")
     if tz is not None and not is_valid_zone_name(tz):
         raise EventError("'tz' must be a time zone name like Europe/London")
@@ -287,16 +289,66 @@ def _optional_text(obj: dict[str, Any], key: str, max_chars: int) -> str | None:
     value = obj.get(key)
     if value is None:
         return None
-    if not isinstance(value, str) or len(value) > max_chars or "\x00" in value:
+    if not isinstance(value, str) or len(value) > max_chars:
         raise EventError(f"'{key}' must be a string of at most {max_chars} characters")
-    return encodable(value)
+    return safe_text(value, max_chars)
 
 
-def encodable(text: str) -> str:
-    """`text` with what UTF-8 cannot hold (lone surrogates: JSON's "\\ud800", or a path's
-    undecodable bytes) spelled out as backslash escapes, so the store and SNMP always take it."""
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return text.encode(errors="backslashreplace").decode()
-    return text
+def _schedule(obj: dict[str, Any]) -> str | None:
+    value = obj.get("schedule")
+    if value is None:
+        return None
+    if (not isinstance(value, str) or len(value) > MAX_SCHEDULE_CHARS
+            or re.fullmatch(SCHEDULE_PATTERN, value) is None):
+        raise EventError(f"'schedule' must be printable ASCII, at most {MAX_SCHEDULE_CHARS} "
+                         "characters")
+    return value
+
+
+_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+# one character of safe_text's output: an escape, or a printable ASCII character
+_SAFE_TOKEN = re.compile(r"\\(?:x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8}|.)|.", re.DOTALL)
+
+
+def safe_text(text: str, max_chars: int) -> str:
+    """Free text a user sent, as printable ASCII (docs/protocol.md, "Text the agent keeps").
+
+    Text that is printable ASCII is kept as sent. Any other text is escaped: the backslash is
+    written `\\\\`, newline, tab and carriage return `\\n`, `\\t`, `\\r`, any other character
+    outside printable ASCII `\\xHH`, `\\uHHHH` or `\\UHHHHHHHH` (its code point: a lone
+    surrogate, which UTF-8 cannot hold, is `\\ud800`). So the result is printable ASCII and
+    safe_text of it is itself. Longer than `max_chars`, it is cut between two escapes and ends
+    in CUT_MARK.
+    """
+    if not is_safe_text(text):
+        text = "".join(map(_escaped, text))
+    return cut_text(text, max_chars)
+
+
+def is_safe_text(text: str) -> bool:
+    """Whether `text` is printable ASCII (what every DisplayString may hold)."""
+    return text.isascii() and text.isprintable()
+
+
+def cut_text(text: str, max_chars: int) -> str:
+    """safe_text's output cut to at most `max_chars`, between two escapes, marked CUT_MARK."""
+    if len(text) <= max_chars:
+        return text
+    room = max_chars - len(CUT_MARK)
+    kept = 0
+    for token in _SAFE_TOKEN.finditer(text):
+        if token.end() > room:
+            break
+        kept = token.end()
+    return text[:kept] + CUT_MARK
+
+
+def _escaped(char: str) -> str:
+    if char in _ESCAPES:
+        return _ESCAPES[char]
+    if " " <= char <= "~":
+        return char
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"

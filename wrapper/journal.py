@@ -14,7 +14,8 @@ API (the wrapper's CLI calls this once per run, after the job ended):
     # Otherwise one line saying why it was not recorded (journald refusing, busy...).
     # It never raises and never blocks; print the line only as a warning.
 
-Read the records back with `journalctl SYSLOG_IDENTIFIER=cronwrap` or `journalctl JOB_NAME=backup`.
+Read the records back with `journalctl _UID=0 JOB_NAME=backup` (the owner's uid: anyone can forge
+the other fields; docs/operations.md).
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import errno
 import os
 import stat
@@ -17,10 +18,16 @@ EX_NOINPUT = 66  # no such job, run or log
 EX_NOPERM = 77  # the logs exist but the caller may not read them
 
 USAGE = """\
-usage: cronwrap logs JOB [--run N | --list] [--log-dir DIR] [--user USER] [--config FILE]
+usage: cronwrap logs JOB [--run N | --list] [--raw] [--log-dir DIR] [--user USER]
+                        [--config FILE]
 
 Print the output captured from one run of JOB (--run 1, the default, is the newest;
 2 the one before), or --list the kept runs with their start time (UTC) and size.
+
+--raw         write the output's bytes as they are even to a terminal (by default a
+              terminal gets control characters escaped, e.g. ESC as \x1b: a job's output
+              cannot drive your terminal; newlines and tabs stay; a pipe or file always
+              gets the bytes as they are)
 
 --user USER   another user's job (root: anyone's; others: where USER shared the job's
               logs with a group of theirs, --log-group).  Without --log-dir the logs are
@@ -67,7 +74,8 @@ def main(argv: list[str]) -> int:
         run = parse_count(options.get("--run", "1"), "--run", 1)
         if run > len(runs):
             raise NotFound(f"job {job!r} has {len(runs)} kept run(s) in {job_dir}, not {run}")
-        _copy_out(dir_fd, job_dir, runs[run - 1])
+        raw = "--raw" in options or not sys.stdout.isatty()
+        _copy_out(dir_fd, job_dir, runs[run - 1], raw)
     finally:
         os.close(dir_fd)
     return 0
@@ -143,7 +151,7 @@ def _parse(argv: list[str]) -> tuple[dict[str, str], str]:
     positional: list[str] = []
     words = iter(argv)
     for word in words:
-        if word == "--list":
+        if word in ("--list", "--raw"):
             options[word] = ""
         elif word in ("--run", "--log-dir", "--user", "--config"):
             value = next(words, None)
@@ -163,7 +171,7 @@ def _parse(argv: list[str]) -> tuple[dict[str, str], str]:
     return options, positional[0]
 
 
-def _copy_out(dir_fd: int, job_dir: str, name: str) -> None:
+def _copy_out(dir_fd: int, job_dir: str, name: str, raw: bool) -> None:
     try:
         # O_NONBLOCK: the owner of the directory may have put a FIFO there; never wait on it
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
@@ -175,7 +183,30 @@ def _copy_out(dir_fd: int, job_dir: str, name: str) -> None:
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise WrapperError(f"cannot read {job_dir}/{name}: not a regular file", 74)
+    decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
     with os.fdopen(fd, "rb") as handle:
         while chunk := handle.read(65536):
-            sys.stdout.buffer.write(chunk)
+            sys.stdout.buffer.write(chunk if raw else for_terminal(decoder.decode(chunk)))
+    if not raw:
+        sys.stdout.buffer.write(for_terminal(decoder.decode(b"", final=True)))
     sys.stdout.buffer.flush()
+
+
+def for_terminal(text: str) -> bytes:
+    """Output decoded with surrogateescape, as UTF-8 with every character a terminal would act
+    on escaped: C0 and C1 controls and DEL as \\xHH (newline and tab kept), bytes that are not
+    UTF-8 as \\xHH too (the docs/protocol.md form)."""
+    if text.isprintable():
+        return text.encode()
+    return "".join(_for_terminal(char) for char in text).encode()
+
+
+def _for_terminal(char: str) -> str:
+    if char.isprintable() or char in "\n\t":
+        return char
+    if char == "\r":
+        return "\\r"
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte, kept by surrogateescape
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from croniter import croniter
-from cronwrap.wrapper.events import Cadence
+from cronwrap.wrapper.events import Cadence, is_valid_zone_name
 
 from ..config import Config
 from ..core import AgentCore, Unavailable
@@ -152,6 +152,8 @@ def _add(found: dict[JobKey, Discovered], user: str | None, schedule: str, comma
         return
     name = job.name
     problem = refusal(Cadence(schedule=schedule))
+    if tz is not None and not is_valid_zone_name(tz):
+        problem = "CRON_TZ above it is not a time zone name"
     if problem is not None:
         log.warning("%s: %s: the line for job %s is ignored", path, problem, name)
         return

@@ -69,11 +69,12 @@ class Connection:
                     line = await self.reader.readuntil(b"\n")
             except asyncio.IncompleteReadError as exc:
                 if exc.partial.strip():
-                    await self.reply(self.intake.refuse("truncated", "message without newline"))
+                    await self.reply(self.intake.refuse(self.uid, "truncated",
+                                                        "message without newline"))
                 return
             except asyncio.LimitOverrunError:
                 problem = f"message exceeds the {MAX_MESSAGE_BYTES}-byte limit"
-                await self.reply(self.intake.refuse("oversized", problem))
+                await self.reply(self.intake.refuse(self.uid, "oversized", problem))
                 return
             except TimeoutError:
                 return
@@ -87,7 +88,7 @@ class Connection:
         try:
             message = decode_message(line)
         except EventError as exc:
-            return self.intake.refuse(f"uid {self.uid}", str(exc))
+            return self.intake.refuse(self.uid, "malformed message", str(exc))
         if isinstance(message, StatusRequest):
             everyone = self.intake.access.sees_every_job(self.uid,
                                                          self.writer.get_extra_info("socket"))
@@ -103,7 +104,7 @@ class Connection:
         except Unavailable:
             return None
         except Rejected as exc:
-            self.intake.limiter.warning(f"uid {self.uid}: {exc}", str(exc))
+            self.intake.limiter.warning(exc.cause, f"uid {self.uid}: {exc}", self.uid)
             return error_reply(str(exc))
         return ok_reply()
 
@@ -195,7 +196,7 @@ class Intake:
             return
         refusal = self.peers.refusal(uid)
         if refusal is not None:
-            self.limiter.warning(f"busy: uid {uid}", f"{refusal}: refused a connection")
+            self.limiter.warning("busy", f"{refusal}: refused a connection", uid)
             writer.write(error_reply(f"agent busy: {refusal}"))
             writer.close()
             return
@@ -208,10 +209,11 @@ class Intake:
             self.peers.closed(uid)
             writer.close()
 
-    def refuse(self, cause: str, problem: str) -> bytes:
-        """A bad message: counted, logged once per cause and interval, answered, nothing changed."""
+    def refuse(self, uid: int, cause: str, problem: str) -> bytes:
+        """A bad message: counted, logged once per uid, cause and interval, answered, nothing
+        changed."""
         self.core.reject()
-        self.limiter.warning(cause, problem)
+        self.limiter.warning(cause, f"uid {uid}: {problem}", uid)
         return error_reply(problem)
 
     async def life(self, uid: int, request: LifeRequest) -> bytes:
@@ -221,9 +223,9 @@ class Intake:
         owner_uid = uid if request.owner_uid is None else request.owner_uid
         requester = owner_name(uid)
         if uid != 0 and owner_uid != uid:
-            self.refusals.warning(f"uid {uid} {request.KIND}",
+            self.refusals.warning(request.KIND,
                                   f"{requester} asked to {request.KIND} job {request.job!r} "
-                                  f"of uid {owner_uid}: only root may")
+                                  f"of uid {owner_uid}: only root may", uid)
             return error_reply(f"permission denied: {requester} (uid {uid}) may {request.KIND} "
                                "only its own jobs; other users' jobs need root", "denied")
         key = JobKey(owner_uid, request.job)

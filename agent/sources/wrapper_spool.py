@@ -167,7 +167,7 @@ class SpoolDrain:
         try:
             root_fd = os.open(self.root, DIR_FLAGS)
         except OSError as exc:
-            self.limiter.warning(str(self.root), exc.strerror or str(exc))
+            self.limiter.warning("spool root", f"{self.root}: {exc.strerror or exc}")
             return 0
         try:
             names = sorted(os.listdir(root_fd))
@@ -178,8 +178,9 @@ class SpoolDrain:
         finally:
             os.close(root_fd)
         if skipped:  # one line for the lot: junk in the root must not flood the log
-            self.limiter.warning(str(self.root), f"skipped {len(skipped)} entries that are not "
-                                 f"users' spool directories, e.g. {skipped[0]}")
+            self.limiter.warning("junk in the spool root", f"{self.root}: skipped {len(skipped)} "
+                                 f"entries that are not users' spool directories, e.g. "
+                                 f"{skipped[0]}")
         return applied
 
     async def _drain_owner(self, root_fd: int, name: str, skipped: list[str]) -> int:
@@ -191,23 +192,25 @@ class SpoolDrain:
             return 0
         try:
             spool = await asyncio.to_thread(read_owner_spool, dir_fd, uid)
-            self._report(where, dir_fd, spool)
+            self._report(where, dir_fd, uid, spool)
             applied = await self._apply(where, dir_fd, uid, spool.events)
             if applied == len(spool.events) and is_fallback_name(name):
                 _remove_if_empty(root_fd, name)
             return applied
         except OSError as exc:  # e.g. an I/O error reading the directory: try again next pass
-            self.limiter.warning(where, f"skipped this pass: {exc.strerror or exc}")
+            self.limiter.warning("unreadable spool", f"{where}: skipped this pass: "
+                                 f"{exc.strerror or exc}", uid)
             return 0
         finally:
             os.close(dir_fd)
 
-    def _report(self, where: str, dir_fd: int, spool: OwnerSpool) -> None:
+    def _report(self, where: str, dir_fd: int, uid: int, spool: OwnerSpool) -> None:
         for name, reason in spool.refused:
             self.core.reject()
-            self._discard(where, dir_fd, name, reason)
+            self._discard(where, dir_fd, uid, name, reason)
         for name in spool.skipped:
-            self.limiter.warning(where, f"{name}: a directory, not a spooled event; left in place")
+            self.limiter.warning("directory in a spool", f"{where}/{name}: a directory, not a "
+                                 "spooled event; left in place", uid)
 
     async def _apply(self, where: str, dir_fd: int, uid: int, events: list[Spooled]) -> int:
         owner = owner_name(uid)
@@ -218,14 +221,15 @@ class SpoolDrain:
             except Unavailable:
                 return applied  # keep the files; try again next pass
             except Rejected as exc:
-                self._discard(where, dir_fd, item.name, str(exc))
+                self._discard(where, dir_fd, uid, item.name, str(exc))
                 continue
             _unlink(where, dir_fd, item.name)
             applied += 1
         return applied
 
-    def _discard(self, where: str, dir_fd: int, name: str, reason: str) -> None:
-        self.limiter.warning(where, f"{name} refused and removed: {reason}")
+    def _discard(self, where: str, dir_fd: int, uid: int, name: str, reason: str) -> None:
+        self.limiter.warning("refused spool file", f"{where}/{name} refused and removed: "
+                             f"{reason}", uid)
         _unlink(where, dir_fd, name)
 
 

@@ -83,16 +83,16 @@ def check(job: Job, cadence: Cadence, now: float, config: Config, pid_lost: bool
     zone = config.cron_timezone
     rec = job.record
     if rec.paused_until is not None and now >= rec.paused_until:
-        JOB_LINES.warning(f"pause ended, {rec.owner}",
-                          f"job {rec.key.name} of {rec.owner}: its pause has ended")
+        JOB_LINES.warning("pause ended", f"job {rec.key.name} of {rec.owner}: its pause has "
+                          "ended", rec.key.owner_uid)
         return end_pause(job, cadence, now, zone), []
     if rec.state == JobState.retired:
         return job, []
     if rec.state in RUNNING_STATES:
         if pid_lost:
-            JOB_LINES.warning(f"wrapper gone, {rec.owner}", (
+            JOB_LINES.warning("wrapper gone", (
                 f"job {rec.key.name} of {rec.owner}: wrapper pid {rec.running_pid} is gone "
-                "without a finish event; state set to wrapperLost"))
+                "without a finish event; state set to wrapperLost"), rec.key.owner_uid)
             return replace(job, record=replace(rec, state=JobState.wrapperLost,
                                                last_result=JobState.wrapperLost), alarm=True), [
                 NotificationKind.wrapper_lost]
@@ -174,10 +174,10 @@ def line_slots_passed(job: Job, now: float, config: Config) -> bool:
 def retire(job: Job, config: Config) -> Job:
     """State `retired`: nothing is expected of it any more, so no more misses are declared."""
     rec = job.record
-    JOB_LINES.warning(f"retired, {rec.owner}", (
+    JOB_LINES.warning("retired", (
         f"job {rec.key.name} of {rec.owner} retired: no crontab line runs it and it has not "
         f"started for {config.retire_after_periods} periods; no more misses are declared, a "
-        "new run or its line brings it back"))
+        "new run or its line brings it back"), rec.key.owner_uid)
     return replace(job, record=replace(rec, state=JobState.retired, next_expected=None),
                    alarm=False)
 

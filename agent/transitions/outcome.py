@@ -59,7 +59,7 @@ class Outcome:
 
     job: Job | None
     raised: tuple[Raised, ...] = ()
-    # rate-limited log lines about the job, (limiter key, text): its owner can cause them
+    # rate-limited log lines about the job, (cause, text): its owner can cause them
     warnings: tuple[tuple[str, str], ...] = ()
     slots: int = 0  # expected starts evaluated (TimePassed: spent from the owner's budget)
 

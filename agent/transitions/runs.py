@@ -52,7 +52,7 @@ def run_reported(job: Job, reported: RunReported, ctx: Context) -> Outcome:
     if burst is None:
         return Outcome(job, notices)
     owner = job.record.owner
-    warning = (f"too often by {owner}", (
+    warning = ("runs too often", (
         f"job {job.record.key.name} of {owner} started {burst.starts} times since "
         f"{utc_text(burst.since)}, where its schedule has {burst.expected} starts: it runs "
         "too often"))

@@ -210,3 +210,57 @@ def test_the_prune_works_in_the_runs_own_directory_even_if_its_path_moves(
     assert run.returncode == 0
     assert len(files_under(logs / "root" / "moved")) == 1
     assert len(files_under(job_dir)) == 2
+
+
+def on_a_terminal(argv: list[str]) -> bytes:
+    """What `argv` writes to its stdout when that is a terminal (a pseudo-terminal's master)."""
+    import pty
+    import tty
+
+    master, slave = pty.openpty()
+    tty.setraw(slave)  # no newline translation: the bytes as written
+    try:
+        done = subprocess.run(argv, stdout=slave, stderr=subprocess.PIPE, timeout=60,
+                              check=False)
+        os.close(slave)
+        slave = -1
+        assert done.returncode == 0, done.stderr
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the terminal's other side is closed and drained
+                break
+            if not chunk:
+                break
+            shown += chunk
+        return shown
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+
+
+def test_roots_terminal_gets_a_users_log_escaped_and_raw_only_when_asked(
+        attackers: tuple[User, ...], shared_base: Path) -> None:
+    """A job's output may hold terminal escapes (retitle, clear, a fake prompt): root reading
+    it with `cronwrap logs --user` sees them escaped on a terminal; --raw and pipes get bytes."""
+    user = attackers[1]
+    job = f"escapes-{os.getpid()}"
+    job_dir = Path(user.home) / ".local" / "state" / "cronwrap" / user.name / job
+    hostile = r"printf 'ok\033]0;owned\007\033[2J\r\nroot# \233''31m\377 done\n'"
+    try:
+        result = cronwrap_as(user, dead_agent(shared_base / "agent"), "--config",
+                             str(empty_config(shared_base)), "-n", job, "--", "sh", "-c", hostile)
+        assert result.returncode == 0, result.stderr
+        argv = [*root_command("logs"), "--user", user.name, job]
+        shown = on_a_terminal(argv)
+        for byte in (b"\x1b", b"\x07", b"\x9b", b"\xff"):
+            assert byte not in shown, shown
+        assert b"ok\\x1b]0;owned\\x07\\x1b[2J\\r" in shown and b"\\x9b31m\\xff done" in shown
+        raw = b"ok\x1b]0;owned\x07\x1b[2J\r\nroot# \x9b31m\xff done\n"
+        assert on_a_terminal([*argv, "--raw"]) == raw
+        piped = subprocess.run(argv, capture_output=True, timeout=60, check=False)
+        assert piped.stdout == raw
+    finally:
+        shutil.rmtree(job_dir, ignore_errors=True)
