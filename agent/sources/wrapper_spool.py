@@ -42,6 +42,7 @@ from ..ratelimit import RateLimitedLog
 log = logging.getLogger(__name__)
 
 MAX_FILES_PER_PASS = 5000
+OWNER_SPOOL = "spool"  # the one cause of an owner's spool problems: a line a minute, then a count
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
@@ -198,7 +199,7 @@ class SpoolDrain:
                 _remove_if_empty(root_fd, name)
             return applied
         except OSError as exc:  # e.g. an I/O error reading the directory: try again next pass
-            self.limiter.warning("unreadable spool", f"{where}: skipped this pass: "
+            self.limiter.warning(OWNER_SPOOL, f"{where}: skipped this pass: "
                                  f"{exc.strerror or exc}", uid)
             return 0
         finally:
@@ -209,7 +210,7 @@ class SpoolDrain:
             self.core.reject()
             self._discard(where, dir_fd, uid, name, reason)
         for name in spool.skipped:
-            self.limiter.warning("directory in a spool", f"{where}/{name}: a directory, not a "
+            self.limiter.warning(OWNER_SPOOL, f"{where}/{name}: a directory, not a "
                                  "spooled event; left in place", uid)
 
     async def _apply(self, where: str, dir_fd: int, uid: int, events: list[Spooled]) -> int:
@@ -228,7 +229,7 @@ class SpoolDrain:
         return applied
 
     def _discard(self, where: str, dir_fd: int, uid: int, name: str, reason: str) -> None:
-        self.limiter.warning("refused spool file", f"{where}/{name} refused and removed: "
+        self.limiter.warning(OWNER_SPOOL, f"{where}/{name} refused and removed: "
                              f"{reason}", uid)
         _unlink(where, dir_fd, name)
 
