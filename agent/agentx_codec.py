@@ -3,12 +3,13 @@
 No sockets here.  `decode(data)` turns one whole PDU into a frozen dataclass, `encode(pdu)`
 turns it back into bytes in the PDU's own byte order, and `AgentXBuffer` frames a byte
 stream (several PDUs per read, one PDU split across reads, a cap on payload_length).
-Values are pysnmp/pyasn1 objects.  `entry_varbind` is the hot path for Responses: it keeps
-each MibView Entry's encoded varbind in `entry.cache`, keyed by byte order.
+Values are pysnmp/pyasn1 objects.  `entry_varbind` is the hot path for Responses: it encodes
+a MibView Entry derived from a row straight from its raw value.
 """
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Iterable
 from typing import Any
@@ -417,12 +418,31 @@ def encode_varbind(oid: Oid, value: Any, network_order: bool) -> bytes:
 
 
 def entry_varbind(entry: Entry, network_order: bool) -> bytes:
-    """The encoded varbind of a MibView entry, computed once per byte order and cached."""
-    try:
-        return entry.cache[network_order]
-    except KeyError:
-        data = entry.cache[network_order] = encode_varbind(entry.oid, entry.value, network_order)
-        return data
+    """The encoded varbind of a MibView entry; one derived from a row is encoded from its raw
+    value and class, without building the pysnmp object."""
+    if entry.value_class is None:
+        return encode_varbind(entry.oid, entry.value, network_order)
+    code = class_var_type(entry.value_class)
+    order = _order(network_order)
+    raw = entry.raw
+    if isinstance(raw, bytes):
+        data = encode_octets(raw, network_order)
+    else:
+        try:
+            data = struct.pack(order + _INT_FORMATS[code], raw)
+        except (KeyError, struct.error):
+            raise EncodeError(f"{code.name} value {raw!r} cannot be encoded") from None
+    return struct.pack(order + "HH", code, 0) + encode_oid(entry.oid, network_order) + data
+
+
+_INT_FORMATS = {VarType.integer: "i", VarType.counter32: "I", VarType.gauge32: "I",
+                VarType.time_ticks: "I", VarType.counter64: "Q"}
+
+
+@functools.cache
+def class_var_type(cls: type[Any]) -> VarType:
+    """The AgentX type code of the values of a pyasn1 class (the class carries their tagSet)."""
+    return var_type(cls)
 
 
 def _header(pdu_type: int, flags: int, session_id: int, transaction_id: int, packet_id: int,

@@ -565,6 +565,11 @@ _COLUMN_RAW: dict[Column, Callable[[JobRecord], int | bytes]] = {
 }
 
 
+def column_raw(record: JobRecord, column: Column) -> int | bytes:
+    """The value of one readable column for `record`, as an int or bytes (unchecked)."""
+    return _COLUMN_RAW[column](record)
+
+
 def column_value(record: JobRecord, column: Column) -> Any:
     """The value of one readable column for `record`, as the MIB's type."""
     return _value(COLUMN_SYNTAX[column].value_class, _COLUMN_RAW[column](record))
@@ -593,6 +598,11 @@ def run_number(run: RunRecord) -> int:
     return (run.number - 1) % UINT32_MAX + 1
 
 
+def run_raw(run: RunRecord, column: RunColumn) -> int | bytes:
+    """The value of one readable column of a run's row, as an int or bytes (unchecked)."""
+    return _RUN_RAW[column](run)
+
+
 def run_values(run: RunRecord) -> list[tuple[RunColumn, Any]]:
     """The readable columns of a run's row in cronJobRunTable, in OID order, as pysnmp values.
 
@@ -602,9 +612,9 @@ def run_values(run: RunRecord) -> list[tuple[RunColumn, Any]]:
             for c in RUN_VALUE_COLUMNS]
 
 
-def scalar_values(stats: AgentStats) -> list[tuple[Scalar, Any]]:
-    """The agent-wide scalars, in OID order, as pysnmp values (instance is the OID plus .0)."""
-    raw: list[tuple[Scalar, int | bytes]] = [
+def scalar_raws(stats: AgentStats) -> list[tuple[Scalar, int | bytes]]:
+    """The agent-wide scalars, in OID order, as ints or bytes (instance is the OID plus .0)."""
+    return [
         (Scalar.cronJobCount, min(max(stats.job_count, 0), UINT32_MAX)),
         (Scalar.cronEventsAccepted, _counter(stats.events_accepted)),
         (Scalar.cronEventsRejected, _counter(stats.events_rejected)),
@@ -615,7 +625,11 @@ def scalar_values(stats: AgentStats) -> list[tuple[Scalar, Any]]:
         (Scalar.cronJobTableLastChange, date_and_time(stats.table_changed_at or stats.started_at)),
         (Scalar.cronJobRunHistorySize, min(max(stats.run_history, 0), MAX_RUN_HISTORY)),
     ]
-    return [(s, _value(SCALAR_SYNTAX[s].value_class, v)) for s, v in raw]
+
+
+def scalar_values(stats: AgentStats) -> list[tuple[Scalar, Any]]:
+    """The agent-wide scalars, in OID order, as pysnmp values (instance is the OID plus .0)."""
+    return [(s, _value(SCALAR_SYNTAX[s].value_class, v)) for s, v in scalar_raws(stats)]
 
 
 def notification_varbinds(n: Notification) -> list[tuple[Oid, Any]]:

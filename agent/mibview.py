@@ -1,28 +1,41 @@
 """The read-only view of CRON-JOBS-MIB that both SNMP front ends answer from.
 
 The AgentX session and the standalone pysnmp responder take every value from a MibView, so
-the two modes always agree.  Look-ups are a dictionary hit (get) or one bisect (get_next).
+the two modes always agree.  Look-ups are a dictionary hit (get) or a bisect (get_next).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 Oid = tuple[int, ...]
 
 
-@dataclass(eq=False, slots=True)
 class Entry:
-    """One instance: its OID, its value as a pyasn1/pysnmp object, and a per-front-end cache.
+    """One instance: its OID and its value as a pyasn1/pysnmp object.
 
-    A changed value gets a new Entry, so `cache` (for instance pre-encoded AgentX varbind
-    bytes keyed by byte order) never outlives the value it was computed from.
+    An instance derived from a row carries its value as `raw` (an int or bytes) and the MIB's
+    `value_class`: enough for the AgentX codec to encode it, while the pysnmp object (some
+    microseconds to construct) is built only when `value` is read (the standalone front end).
     """
 
-    oid: Oid
-    value: Any
-    cache: dict[Any, Any] = field(default_factory=dict)
+    __slots__ = ("oid", "raw", "value_class", "_value")
+
+    def __init__(self, oid: Oid, value: Any = None, raw: int | bytes | None = None,
+                 value_class: type[Any] | None = None) -> None:
+        self.oid = oid
+        self.raw = raw
+        self.value_class = value_class
+        self._value = value
+
+    @property
+    def value(self) -> Any:
+        if self._value is None and self.value_class is not None:
+            self._value = self.value_class(self.raw)
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Entry({self.oid}, {self.value!r})"
 
 
 class NoSuch:

@@ -1,4 +1,4 @@
-"""Measure MibSnapshot at 100, 1,000 and 10,000 jobs: get_next, job_changed, memory.
+"""Measure MibSnapshot at 100, 1,000 and 10,000 jobs: get_next, a walk, job_changed, memory.
 
 Run by hand: `python bench/snapshot_scale.py [--json]`.  Times are medians of many calls; ratios are
 against the 100-job figures measured in the same run.
@@ -62,9 +62,26 @@ def median_us(fn: Callable[[], object], repeat: int) -> float:
     return statistics.median(samples) / 1000
 
 
-def time_size(n: int, rng: random.Random) -> tuple[float, float, float]:
-    """Median µs of get_next (random starts), job_changed (existing row), job_changed (new row)."""
+def walk_us(snapshot: MibSnapshot) -> float:
+    """µs per get_next in a walk of the whole snapshot, each step from the previous answer (as
+    snmpd drives a walk); the best of 3 walks."""
+    best = float("inf")
+    for _ in range(3):
+        steps = 0
+        began = time.perf_counter_ns()
+        entry = snapshot.get_next(())
+        while entry is not None:
+            entry = snapshot.get_next(entry.oid)
+            steps += 1
+        best = min(best, (time.perf_counter_ns() - began) / steps / 1000)
+    return best
+
+
+def time_size(n: int, rng: random.Random) -> tuple[float, float, float, float]:
+    """Median µs of get_next (random starts), job_changed (existing row), job_changed (new row),
+    and µs per step of a walk."""
     snapshot = build(n)
+    walked = walk_us(snapshot)
     starts = [
         mib.column_oid(mib.Column(rng.randint(3, 15)))
         + mib.row_index(f"user{rng.randrange(50)}", f"job-{rng.randrange(n):05d}")
@@ -76,7 +93,7 @@ def time_size(n: int, rng: random.Random) -> tuple[float, float, float]:
     change_us = median_us(lambda: snapshot.job_changed(job(rng.randrange(n), runs=next(runs))), 300)
     fresh = iter(range(n, n + 10**6))
     insert_us = median_us(lambda: snapshot.job_changed(job(next(fresh))), 300)
-    return next_us, change_us, insert_us
+    return next_us, change_us, insert_us, walked
 
 
 def main() -> None:
@@ -105,17 +122,18 @@ def main() -> None:
         print(json.dumps({
             "instances_10000": len_10k, "build_10000_s": round(built_s, 3),
             "bytes_per_instance": round(grown / len_10k),
-            "us": {str(n): {"get_next": round(a, 3), "change": round(b, 3), "insert": round(c, 3)}
-                   for n, (a, b, c) in results.items()}}))
+            "us": {str(n): {"get_next": round(a, 3), "change": round(b, 3), "insert": round(c, 3),
+                            "walk": round(d, 3)}
+                   for n, (a, b, c, d) in results.items()}}))
         return
     print(
         f"{'jobs':>7} {'get_next us':>12} {'ratio':>6} {'change us':>10} {'ratio':>6}"
-        f" {'insert us':>10} {'ratio':>6}"
+        f" {'insert us':>10} {'ratio':>6} {'walk us':>8} {'ratio':>6}"
     )
-    for n, (a, b, c) in results.items():
+    for n, (a, b, c, d) in results.items():
         print(
             f"{n:>7} {a:>12.2f} {a / base[0]:>6.2f} {b:>10.1f} {b / base[1]:>6.2f}"
-            f" {c:>10.1f} {c / base[2]:>6.2f}"
+            f" {c:>10.1f} {c / base[2]:>6.2f} {d:>8.2f} {d / base[3]:>6.2f}"
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 import pytest
 from cronwrap.agent import agentx_codec as ax
@@ -98,9 +99,27 @@ def test_response_fast_path_matches_generic_encoding() -> None:
     entries = [Entry(vb.oid, vb.value) for vb in response_pdu(False).varbinds]
     fast = ax.response_bytes(response_pdu(False), [ax.entry_varbind(e, False) for e in entries])
     assert fast == RESPONSE_LITTLE
-    assert set(entries[0].cache) == {False}
-    entries[0].cache[False] = b"cached"  # the second call must come from the cache
-    assert ax.entry_varbind(entries[0], False) == b"cached"
+
+
+DERIVED = [(rfc1902.Counter32, 2**32 - 1), (rfc1902.Gauge32, 7), (rfc1902.Unsigned32, 0),
+           (rfc1902.Integer32, -1), (rfc1902.TimeTicks, 100), (rfc1902.OctetString, b""),
+           (rfc1902.OctetString, b"abcde"), (rfc1902.Counter64, 2**40)]
+
+
+@pytest.mark.parametrize("network_order", [False, True])
+@pytest.mark.parametrize(("cls", "raw"), DERIVED)
+def test_an_entry_derived_from_a_row_encodes_as_its_pysnmp_value(
+        cls: type[Any], raw: int | bytes, network_order: bool) -> None:
+    oid = (1, 3, 6, 1, 4, 1, 8072, 9999, 9999, 71, 1, 5, 1, 3, 4, 114, 111, 111, 116)
+    derived = Entry(oid, raw=raw, value_class=cls)
+    assert ax.entry_varbind(derived, network_order) == ax.encode_varbind(oid, cls(raw),
+                                                                         network_order)
+    assert derived.value == cls(raw)
+
+
+def test_a_derived_value_out_of_range_is_an_encode_error() -> None:
+    with pytest.raises(ax.EncodeError):
+        ax.entry_varbind(Entry((1, 3), raw=2**32, value_class=rfc1902.Counter32), False)
 
 
 def test_context_flag_puts_the_context_after_the_header() -> None:
