@@ -294,3 +294,20 @@ def test_a_catch_up_pass_retires_nothing_by_itself(tmp_path: Path) -> None:
         assert h.row().state == JobState.retired
 
     scenario(tmp_path, body)
+
+
+def test_the_line_of_a_forgotten_job_can_go(tmp_path: Path) -> None:
+    """A scan that no longer finds the line of a job forgotten since is adopted (the scan used
+    to fail as an internal error), and the line coming back makes a row again."""
+    line = {KEY: schedule.Discovered(KEY, "alice", "*/10 * * * *")}
+
+    async def body(h: Harness) -> None:
+        await h.core.set_discovered(line)
+        await h.run(T0)
+        await h.core.forget(KEY, "alice")
+        await h.core.set_discovered({})
+        assert h.core.records() == [] and h.core.discovered == {}
+        await h.core.set_discovered(line)
+        assert h.row().runs == 0 and h.row().next_expected is not None
+
+    scenario(tmp_path, body)
