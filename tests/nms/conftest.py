@@ -7,16 +7,26 @@ never a skip; elsewhere its tests skip with the package to install (support.requ
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from agent_support import cronwrap_command, wait_for
 from e2e_support import Rig, rig
 
 GOOD_RUNS, BAD_RUNS, BAD_EXIT = 3, 2, 3
-# The missed job declares a start every second, below the agent's usual 60 s floor.
-AGENT_CONFIG = "[agent]\nmin_every = 1.0\n"
+# The missed job declares a start every second, below the agent's usual 60 s floor, and stays
+# missed (not retired after 3 periods); the group nagios reads every job's status, as
+# docs/nms/icinga-nagios.md has NRPE's user do.
+AGENT_CONFIG = """[agent]
+min_every = 1.0
+retire_after_periods = 0
+status_group = "nagios"
+"""
 
 
 @dataclass(frozen=True)
@@ -44,11 +54,23 @@ def _missed(jobs: CronJobs) -> bool:
 
 
 @pytest.fixture(scope="session")
-def cron_jobs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CronJobs]:
-    """A standalone agent on a loopback port with three jobs run by the real wrapper."""
+def cron_jobs() -> Iterator[CronJobs]:
+    """A standalone agent on a loopback port with three jobs run by the real wrapper.
+
+    Its directory is one the NMS daemons' users (nagios) can reach: its socket for NRPE's
+    `cronwrap status`, unlike pytest's private temporary directories."""
     if cronwrap_command() is None:
         pytest.fail("cronwrap is not installed in this environment", pytrace=False)
-    base = tmp_path_factory.mktemp("cron-jobs")
+    base = Path(tempfile.mkdtemp(prefix="cronwrap-nms-"))
+    base.chmod(0o755)
+    with ExitStack() as cleanup:
+        cleanup.callback(shutil.rmtree, base)
+        yield cleanup.enter_context(jobs_ran(base))
+
+
+@contextmanager
+def jobs_ran(base: Path) -> Iterator[CronJobs]:
+    """Start a fresh agent under `base` and run the three jobs through the real wrapper."""
     with rig(base, agentx=False, listen=True, config=AGENT_CONFIG) as running:
         for _ in range(GOOD_RUNS):
             assert running.wrap("-n", "good", "--", "true").returncode == 0
