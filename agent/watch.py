@@ -1,18 +1,22 @@
-"""The watcher: every watch_interval, tells the core that time passed for every job (or that the
-wall clock jumped); the core's transitions (transitions/clock.py) decide what that does."""
+"""The watcher: every watch_interval, tells the core that time passed for the jobs due a look (or
+that the wall clock jumped, for every job); the core's transitions (transitions/clock.py) decide
+what that does, and `next_look` says when each job next needs one."""
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
+import math
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from .config import Config
 from .core import AgentCore, Txn, Unavailable
 from .lifeevents import ClockJumped, TimePassed
-from .model import JobKey
+from .model import AgentStats, JobKey, JobRecord
 from .ratelimit import RateLimitedLog
 from .transitions.clock import (
     MAX_SLOTS_PER_PASS,
@@ -21,6 +25,7 @@ from .transitions.clock import (
     check,
     grace_for,
     missed_slots,
+    next_look,
 )
 from .transitions.outcome import RUNNING_STATES
 
@@ -42,9 +47,51 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+class DueQueue:
+    """When each job next needs a look: a heap of (time, key); a key's latest time counts."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, JobKey]] = []
+        self._when: dict[JobKey, float] = {}
+        self._order = itertools.count()  # ties never compare keys
+
+    def __len__(self) -> int:
+        return len(self._when)
+
+    def set(self, key: JobKey, when: float) -> None:
+        """`key` needs a look at `when` (math.inf: not until set again), not before."""
+        if self._when.get(key) == when:
+            return
+        self._when[key] = when
+        if when != math.inf:
+            heapq.heappush(self._heap, (when, next(self._order), key))
+        if len(self._heap) > 2 * len(self._when) + 64:  # superseded entries: rebuild
+            self._heap = [(w, next(self._order), k) for k, w in self._when.items()
+                          if w != math.inf]
+            heapq.heapify(self._heap)
+
+    def drop(self, key: JobKey) -> None:
+        self._when.pop(key, None)
+
+    def pop_due(self, now: float) -> list[JobKey]:
+        """The keys due at `now`, in time order; each needs `set` again to be looked at later."""
+        due = []
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            when, _, key = heapq.heappop(heap)
+            if self._when.get(key) == when:
+                del self._when[key]
+                due.append(key)
+        return due
+
+
 class Watcher:
-    """Every `watch_interval` seconds, submits TimePassed (ClockJumped after a jump) for every
-    job through the core's writer."""
+    """Every `watch_interval` seconds, submits TimePassed for the jobs due a look (ClockJumped
+    for every job after a jump) through the core's writer.
+
+    It listens to the core (JobTableListener): a job changed by anything else is looked at in
+    the next pass, then not again before its `next_look`; so an idle pass costs nothing per job.
+    """
 
     def __init__(self, core: AgentCore, config: Config,
                  wall: Callable[[], float] = time.time,
@@ -57,24 +104,64 @@ class Watcher:
         self._last: tuple[float, float] | None = None
         self._passes = 0
         self.limiter = RateLimitedLog("watcher")
+        self.due = DueQueue()
+        self._running: dict[JobKey, int] = {}  # jobs running, with their wrapper's pid
+        self._looked: dict[JobKey, JobRecord] = {}  # records this pass computed next looks for
+        self._discovered = core.discovered
+        core.add_listener(self)  # every job it has now is changed: looked at in the first pass
+
+    # --- JobTableListener ---------------------------------------------------------------------
+
+    def job_changed(self, record: JobRecord) -> None:
+        key = record.key
+        if record.state in RUNNING_STATES and record.running_pid:
+            self._running[key] = record.running_pid
+        else:
+            self._running.pop(key, None)
+        if self._looked.pop(key, None) is not record:  # not the row this pass left
+            self.due.set(key, -math.inf)
+
+    def job_removed(self, key: JobKey) -> None:
+        self._running.pop(key, None)
+        self.due.drop(key)
+
+    def stats_changed(self, stats: AgentStats) -> None:
+        pass
+
+    # --- passes -------------------------------------------------------------------------------
 
     async def tick(self) -> None:
-        """One pass over every job, in writer items of bounded work (WORK_PER_UPDATE), so the
-        agent answers events and requests in between however long the pass."""
+        """One pass over the jobs due a look, in writer items of bounded work (WORK_PER_UPDATE),
+        so the agent answers events and requests in between however long the pass."""
         now, mono = self.wall(), self.mono()
         jumped = self._jumped(now, mono)
         lost = self._lost_pids(now)
         budgets: dict[int, SlotBudget] = defaultdict(SlotBudget)
-        pending = self._pass_order(list(self.core.jobs()))
+        self._lines_changed()
+        self._looked.clear()
+        keys = list(self.core.jobs()) if jumped else self.due.pop_due(now)
+        pending = self._pass_order({*keys, *lost})
         self._passes += 1
         while pending:
             try:
                 pending = await self.core.update(lambda txn, keys=pending: self._apply(
                     txn, keys, now, jumped, lost, budgets))
             except Unavailable:  # the state is read-only: the core said so once
+                for key in pending:  # looked at again once it can be written
+                    self.due.set(key, -math.inf)
                 return
 
-    def _pass_order(self, keys: list[JobKey]) -> list[JobKey]:
+    def _lines_changed(self) -> None:
+        """Jobs whose crontab line came or went since the last pass are due a look (whether a
+        line runs a job decides its retirement)."""
+        discovered = self.core.discovered
+        if discovered is self._discovered:
+            return
+        for key in discovered.keys() ^ self._discovered.keys():
+            self.due.set(key, -math.inf)
+        self._discovered = discovered
+
+    def _pass_order(self, keys: Iterable[JobKey]) -> list[JobKey]:
         """Each owner's jobs in name order, starting one job further on each pass: an owner's
         budget is not always spent on the same jobs first."""
         by_owner: dict[int, list[JobKey]] = defaultdict(list)
@@ -98,35 +185,41 @@ class Watcher:
 
     def _lost_pids(self, now: float) -> dict[JobKey, int]:
         """Jobs (and their pids) whose wrapper has been gone for longer than dead_pid_grace."""
-        running = {key: job.record.running_pid for key, job in self.core.jobs().items()
-                   if job.record.state in RUNNING_STATES and job.record.running_pid}
-        gone = {(key, pid) for key, pid in running.items() if pid and not pid_alive(pid)}
+        gone = {(key, pid) for key, pid in self._running.items() if not pid_alive(pid)}
         self._gone_since = {entry: self._gone_since.get(entry, now) for entry in gone}
         return {key: pid for (key, pid), since in self._gone_since.items()
                 if now - since >= self.config.dead_pid_grace}
 
     def _apply(self, txn: Txn, keys: list[JobKey], now: float, jumped: bool,
                lost: dict[JobKey, int], budgets: dict[int, SlotBudget]) -> list[JobKey]:
-        """Check `keys` in order until WORK_PER_UPDATE is spent; the keys left for the next item."""
+        """Look at `keys` in order until WORK_PER_UPDATE is spent; the keys left for the next
+        item.  Each job looked at is due again at its `next_look`."""
         work = 0
         for index, key in enumerate(keys):
             if work >= WORK_PER_UPDATE:
                 return keys[index:]
-            job = txn.get(key)
-            if job is None:  # forgotten since the pass began
+            before = txn.get(key)
+            if before is None:  # forgotten since the pass began
                 continue
             budget = budgets[key.owner_uid]
+            in_crontab = key in self.core.discovered
             event = ClockJumped(key, now) if jumped else TimePassed(
-                key, now, key in lost and lost[key] == job.record.running_pid,
-                key in self.core.discovered, budget.left)
+                key, now, key in lost and lost[key] == before.record.running_pid,
+                in_crontab, budget.left)
             slots = 0
             try:
                 slots = txn.submit(event).slots
+                job = txn.get(key)
+                if job is not None:
+                    self.due.set(key, next_look(job, self.core.cadence_of(job), now,
+                                                self.config, in_crontab))
+                    self._looked[key] = job.record
             except Exception as exc:  # one bad row (an old database's schedule) stops no one
-                self.limiter.warning("no expected starts", f"job {key.name} of "
-                                     f"{job.record.owner}: cannot compute its expected starts "
-                                     f"(schedule {self.core.cadence_of(job).schedule!r}: {exc}); "
-                                     "skipped", key.owner_uid)
+                self.limiter.warning(f"job {key.name} of {before.record.owner}",
+                                     f"cannot compute its expected starts (schedule "
+                                     f"{self.core.cadence_of(before).schedule!r}: {exc}); "
+                                     "skipped")
+                self.due.set(key, now + self.config.watch_interval)
             budget.left -= slots
             work += 1 + slots
         return []

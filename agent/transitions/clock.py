@@ -157,18 +157,51 @@ def line_slots_passed(job: Job, now: float, config: Config) -> bool:
     """For a job that declares no schedule and whose crontab line is gone: the schedule its
     line had shows `retire_after_periods` slots (plus grace) since its last start.  Never
     while paused, for a job that never had a line, or with `retire_after_periods` = 0."""
+    last_slot = line_retirement(job, config)
+    return last_slot is not None and now > last_slot
+
+
+def line_retirement(job: Job, config: Config) -> float | None:
+    """The time after which `line_slots_passed` holds (see there); None: it never does."""
     rec = job.record
     since = rec.last_start if rec.last_start is not None else job.last_end
     if (not config.retire_after_periods or rec.paused_until is not None or since is None
             or job.crontab_schedule is None):
-        return False
+        return None
     cadence = replace(job.cadence, schedule=job.crontab_schedule)
     slot: float | None = since
     for _ in range(config.retire_after_periods):
         slot = schedule.next_after(cadence, slot, config.cron_timezone)
         if slot is None:
-            return False
-    return now > slot + grace_for(cadence, slot, config)
+            return None
+    return slot + grace_for(cadence, slot, config)
+
+
+def next_look(job: Job, cadence: Cadence, now: float, config: Config, in_crontab: bool
+              ) -> float:
+    """The earliest wall-clock time at which `check` may change `job` (math.inf: not before the
+    job, its crontab line or its wrapper's pid changes); before then `check` leaves it as is.
+
+    A time in the past means at once (e.g. a backlog of missed slots the owner's budget left).
+    """
+    rec = job.record
+    times = [rec.paused_until] if rec.paused_until is not None else []
+    if rec.state == JobState.retired:
+        return min(times, default=math.inf)
+    if rec.state in RUNNING_STATES:
+        limit = runtime_limit(cadence, config)
+        if rec.state != JobState.overrunning and limit is not None and rec.last_start is not None:
+            times.append(rec.last_start + limit)
+        if rec.next_expected is not None:
+            times.append(rec.next_expected)
+    elif rec.next_expected is not None:
+        times.append(rec.next_expected + grace_for(cadence, rec.next_expected, config))
+    elif schedule.next_after(cadence, now, config.cron_timezone) is not None:
+        times.append(now)  # `check` sets its next expected start
+    elif not in_crontab:
+        retirement = line_retirement(job, config)
+        times += [] if retirement is None else [retirement]
+    return min(times, default=math.inf)
 
 
 def retire(job: Job, config: Config) -> Job:
