@@ -135,6 +135,12 @@ def zone_named(name: str) -> Zone:
         raise UnknownZone(f"unknown time zone {name!r} (not in the zoneinfo database)") from None
 
 
+def reload_local_zone() -> None:
+    """Read TZ and /etc/localtime again (time.tzset), forgetting the old local zone's offsets."""
+    time.tzset()
+    zone_named.cache_clear()
+
+
 @dataclass(frozen=True)
 class CronSpec:
     """A five-field cron expression and whether cron treats it as a wildcard job at a change."""
@@ -167,15 +173,20 @@ def _first_after(expr: str, naive: float) -> float | None:
         return None
 
 
-def next_start(spec: CronSpec, after: float, zone: Zone, cron_rules: bool) -> float | None:
+def next_start(spec: CronSpec, after: float, zone: Zone, cron_rules: bool,
+               shift: Change | None = None) -> float | None:
     """The first start strictly after `after`.
 
     cron_rules: the zone is cron's own, so Debian cron's handling of offset changes applies;
     otherwise the schedule matches each real minute's wall-clock time in `zone` (cronie CRON_TZ).
+    shift: the host's zone itself changed at `shift.at` (cron's offset went from `before` to
+    `after`); cron sorts that move like any other change of its offset.
     """
     segment, offset = after, zone.offset(after)  # the search walks spans of one offset
     floor = after + offset  # a start's naive minute is strictly after this
     recent = zone.changes(after - DST_LIMIT - 2 * MINUTE, after)
+    if shift is not None and (not recent or shift.at >= recent[-1].at):
+        recent.append(shift)
     hold = _held_through(spec, recent[-1]) if cron_rules and recent else None
     for _ in range(MAX_STEPS):
         changes = zone.changes(segment, segment + HORIZON)

@@ -78,6 +78,17 @@ class ClockJumped:
 
 
 @dataclass(frozen=True)
+class ZoneChanged:
+    """cron's zone changed (seen at `now`): its UTC offset went from `before` to `after` seconds
+    east of UTC; the next expected start is recomputed in the new zone, no miss declared."""
+
+    key: JobKey
+    now: float
+    before: int
+    after: int
+
+
+@dataclass(frozen=True)
 class PauseAsked:
     """`cronwrap pause`: no notifications and no misses until `until`."""
 
@@ -121,4 +132,4 @@ class LineGone:
 
 
 LifeEvent = (RunReported | StartLogged | RunCut | WrapperNotStarted | TimePassed | ClockJumped
-             | PauseAsked | ResumeAsked | ForgetAsked | LineSeen | LineGone)
+             | ZoneChanged | PauseAsked | ResumeAsked | ForgetAsked | LineSeen | LineGone)

@@ -51,18 +51,21 @@ def is_valid_schedule(expr: str) -> bool:
             and croniter.is_valid(NICKNAMES.get(expr, expr)))
 
 
-def next_after(cadence: Cadence, after: float, cron_zone: str = "") -> float | None:
+def next_after(cadence: Cadence, after: float, cron_zone: str = "",
+               shift: cronclock.Change | None = None) -> float | None:
     """The first expected start strictly after `after`, None without a schedule or period.
 
     A schedule is evaluated in the cadence's own zone (`--tz`, CRON_TZ) if it names one, else in
-    `cron_zone` ("": this process's local zone) with Debian cron's rules at offset changes.
+    `cron_zone` ("": this process's local zone) with Debian cron's rules at offset changes
+    (`shift`: cron's zone itself changed, see cronclock.next_start).
     """
     if cadence.schedule and is_valid_schedule(cadence.schedule):
         spec = cronclock.CronSpec(NICKNAMES.get(cadence.schedule, cadence.schedule))
         zone = _zone(cadence.tz or cron_zone)
         if zone is None:
             return None
-        return cronclock.next_start(spec, after, zone, cron_rules=not cadence.tz)
+        return cronclock.next_start(spec, after, zone, cron_rules=not cadence.tz,
+                                    shift=None if cadence.tz else shift)
     if cadence.every:
         return after + cadence.every
     return None

@@ -1,9 +1,10 @@
 """The watcher: every watch_interval, tells the core that time passed for the jobs due a look (or
-that the wall clock jumped, for every job); the core's transitions (transitions/clock.py) decide
-what that does, and `next_look` says when each job next needs one."""
+that the wall clock jumped, or cron's zone changed, for every job); the core's transitions
+(transitions/clock.py) decide what that does, and `next_look` says when each job next needs one."""
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import logging
@@ -15,9 +16,10 @@ from collections.abc import Callable, Iterable
 
 from .config import Config
 from .core import AgentCore, Txn, Unavailable
-from .lifeevents import ClockJumped, TimePassed
+from .lifeevents import ClockJumped, LifeEvent, TimePassed, ZoneChanged
 from .model import AgentStats, JobKey, JobRecord
 from .ratelimit import RateLimitedLog
+from .sources import hostzone
 from .transitions.clock import (
     MAX_SLOTS_PER_PASS,
     SLOTS_PER_OWNER_PER_PASS,
@@ -87,7 +89,8 @@ class DueQueue:
 
 class Watcher:
     """Every `watch_interval` seconds, submits TimePassed for the jobs due a look (ClockJumped
-    for every job after a jump) through the core's writer.
+    for every job after a jump, ZoneChanged after a change of cron's zone) through the core's
+    writer.
 
     It listens to the core (JobTableListener): a job changed by anything else is looked at in
     the next pass, then not again before its `next_look`; so an idle pass costs nothing per job.
@@ -95,11 +98,14 @@ class Watcher:
 
     def __init__(self, core: AgentCore, config: Config,
                  wall: Callable[[], float] = time.time,
-                 mono: Callable[[], float] = time.monotonic) -> None:
+                 mono: Callable[[], float] = time.monotonic,
+                 zone: hostzone.HostZone | None = None) -> None:
         self.core = core
         self.config = config
         self.wall = wall
         self.mono = mono
+        self.zone = zone or hostzone.HostZone(core.source_state(hostzone.NAME),
+                                              config.cron_timezone)
         self._gone_since: dict[tuple[JobKey, int], float] = {}
         self._last: tuple[float, float] | None = None
         self._passes = 0
@@ -135,21 +141,32 @@ class Watcher:
         so the agent answers events and requests in between however long the pass."""
         now, mono = self.wall(), self.mono()
         jumped = self._jumped(now, mono)
+        shift = self.zone.look(now)
         lost = self._lost_pids(now)
         budgets: dict[int, SlotBudget] = defaultdict(SlotBudget)
         self._lines_changed()
         self._looked.clear()
-        keys = list(self.core.jobs()) if jumped else self.due.pop_due(now)
+        everyone = jumped or shift is not None
+        keys = list(self.core.jobs()) if everyone else self.due.pop_due(now)
         pending = self._pass_order({*keys, *lost})
         self._passes += 1
         while pending:
             try:
                 pending = await self.core.update(lambda txn, keys=pending: self._apply(
-                    txn, keys, now, jumped, lost, budgets))
+                    txn, keys, now, jumped, shift, lost, budgets))
             except Unavailable:  # the state is read-only: the core said so once
                 for key in pending:  # looked at again once it can be written
                     self.due.set(key, -math.inf)
                 return
+        await self._keep_zone()
+
+    async def _keep_zone(self) -> None:
+        """Keep the zone seen in the state once every job has been told it changed, so that a
+        change the agent did not live to apply is seen again at its next start."""
+        seen = self.zone.seen
+        if seen is not None and self.core.source_state(hostzone.NAME) != seen.to_json():
+            with contextlib.suppress(Unavailable):  # else kept by a later pass
+                await self.core.update(lambda txn: txn.keep_place(hostzone.NAME, seen.to_json()))
 
     def _lines_changed(self) -> None:
         """Jobs whose crontab line came or went since the last pass are due a look (whether a
@@ -191,7 +208,8 @@ class Watcher:
                 if now - since >= self.config.dead_pid_grace}
 
     def _apply(self, txn: Txn, keys: list[JobKey], now: float, jumped: bool,
-               lost: dict[JobKey, int], budgets: dict[int, SlotBudget]) -> list[JobKey]:
+               shift: hostzone.ZoneShift | None, lost: dict[JobKey, int],
+               budgets: dict[int, SlotBudget]) -> list[JobKey]:
         """Look at `keys` in order until WORK_PER_UPDATE is spent; the keys left for the next
         item.  Each job looked at is due again at its `next_look`."""
         work = 0
@@ -203,9 +221,13 @@ class Watcher:
                 continue
             budget = budgets[key.owner_uid]
             in_crontab = key in self.core.discovered
-            event = ClockJumped(key, now) if jumped else TimePassed(
+            event: LifeEvent = TimePassed(
                 key, now, key in lost and lost[key] == before.record.running_pid,
                 in_crontab, budget.left)
+            if shift is not None:
+                event = ZoneChanged(key, now, shift.before, shift.after)
+            elif jumped:
+                event = ClockJumped(key, now)
             slots = 0
             try:
                 slots = txn.submit(event).slots

@@ -4,7 +4,8 @@
 and the notifications the change raises (an Outcome), and touches nothing else; the core's
 writer stores the row and publishes the notifications once the batch is committed.  Each kind
 of event has its rules in one module: runs.py (a run's start, end, overlap), cron_log.py (what
-only cron's log tells), clock.py (passing time), life.py (pauses, forgetting, crontab lines).
+only cron's log tells), clock.py (passing time, clock jumps, zone changes), life.py (pauses,
+forgetting, crontab lines).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ..lifeevents import (
     StartLogged,
     TimePassed,
     WrapperNotStarted,
+    ZoneChanged,
 )
 from ..store import Job
 from . import clock, cron_log, life, runs
@@ -37,6 +39,7 @@ RULES: dict[type, Callable[[Job, Any, Context], Outcome]] = {
     WrapperNotStarted: cron_log.wrapper_not_started,
     TimePassed: clock.time_passed,
     ClockJumped: clock.clock_jumped,
+    ZoneChanged: clock.zone_changed,
     PauseAsked: life.pause_asked,
     ResumeAsked: life.resume_asked,
     ForgetAsked: life.forget_asked,

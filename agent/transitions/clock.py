@@ -1,5 +1,5 @@
 """Transitions of passing time: missed starts, overrunning runs, vanished wrappers, pauses that
-end, jobs that retire, and clock jumps."""
+end, jobs that retire, clock jumps and changes of cron's zone."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from dataclasses import replace
 
 from cronwrap.wrapper.events import Cadence
 
-from .. import schedule
+from .. import cronclock, schedule
 from ..config import Config
-from ..lifeevents import ClockJumped, TimePassed
+from ..lifeevents import ClockJumped, TimePassed, ZoneChanged
 from ..model import JobState, NotificationKind
 from ..ratelimit import RateLimitedLog
 from ..store import Job
@@ -31,6 +31,20 @@ def time_passed(job: Job, event: TimePassed, ctx: Context) -> Outcome:
 
 def clock_jumped(job: Job, event: ClockJumped, ctx: Context) -> Outcome:
     return Outcome(rebase(job, ctx.cadence_of(job), event.now, ctx.config.cron_timezone))
+
+
+def zone_changed(job: Job, event: ZoneChanged, ctx: Context) -> Outcome:
+    """A schedule read in cron's zone is expected again from now in the new zone, as cron sorts
+    the move of its offset (cronclock.next_start); a job with a zone of its own (--tz, CRON_TZ)
+    or only a period (--every) keeps its expectation, as does a retired job."""
+    cadence = ctx.cadence_of(job)
+    rec = job.record
+    if (rec.state == JobState.retired or cadence.tz or not cadence.schedule
+            or not schedule.is_valid_schedule(cadence.schedule)):
+        return Outcome(job)
+    shift = cronclock.Change(math.floor(event.now), event.before, event.after)
+    upcoming = schedule.next_after(cadence, event.now, ctx.config.cron_timezone, shift)
+    return Outcome(replace(job, record=replace(rec, next_expected=upcoming)))
 
 
 class SlotBudget:
