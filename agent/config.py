@@ -30,6 +30,7 @@ class Config:
     status_bytes_per_second: int = 2 * 1024 * 1024  # per non-root user
     read_timeout: float = 10.0
     spool_interval: float = 10.0
+    spool_events_per_second: int = 500  # per owner: the drain defers the rest to later passes
     watch_interval: float = 5.0
     discovery_interval: float = 60.0
     min_every: float = 60.0  # events declaring a shorter --every are refused
@@ -112,7 +113,7 @@ def _check(path: Path, key: str, value: object) -> Any:
     if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
         raise ConfigError(f"{path}: [agent] {key} must be a non-negative number")
     if key in ("max_jobs_per_owner", "max_connections", "max_connections_per_uid",
-               "status_bytes_per_second", "notifications_per_owner"):
+               "status_bytes_per_second", "notifications_per_owner", "spool_events_per_second"):
         if not isinstance(value, int) or value < 1:
             raise ConfigError(f"{path}: [agent] {key} must be a positive integer")
         return value

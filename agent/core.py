@@ -3,6 +3,7 @@ the transition function (agent/transitions/) and stored by the single writer (ag
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -77,6 +78,7 @@ class AgentCore(Writer):
         # forget/pause/resume, runs too often: a line per requester and kind a minute (then a
         # count), so a user looping requests about their own jobs cannot flood the journal
         self.life_log = RateLimitedLog("job life")
+        self.drain_log = RateLimitedLog("spool drain deferred")
         self.discovered: dict[JobKey, schedule.Discovered] = {}
 
     def cadence_of(self, job: Job) -> Cadence:
@@ -112,6 +114,31 @@ class AgentCore(Writer):
         """
         return await self._enqueue(
             lambda batch: self._apply_wrapper_event(batch, owner_uid, owner, event, late))
+
+    async def submit_all(self, owner_uid: int, owner: str, events: list[Event], late: bool
+                         ) -> list[BaseException | None]:
+        """Apply `events` in order, queued together so that they share one commit (a spool
+        drain's slice); each one's outcome: None (applied) or its Rejected or Unavailable."""
+        futures = [self._put(lambda batch, event=event: self._apply_wrapper_event(
+            batch, owner_uid, owner, event, late)) for event in events]
+        outcomes = await asyncio.gather(*futures, return_exceptions=True)
+        return [outcome if isinstance(outcome, BaseException) else None
+                for outcome in outcomes]
+
+    def spool_progress(self, backlog: dict[int, int], deferred: dict[int, int]) -> None:
+        """The spool drain's news: events still spooled per owner uid (cronSpoolBacklog) and
+        the owners it deferred, over their drain budget, with how many events they have left.
+
+        A deferral is logged once a minute per owner; its files wait for later passes."""
+        for uid, left in deferred.items():
+            self.drain_log.warning("over budget", (
+                f"{left} spooled events of uid {uid} left for later passes: over the drain "
+                f"budget of {self.config.spool_events_per_second} events a second per user "
+                "([agent] spool_events_per_second)"), uid)
+        backlog = {uid: left for uid, left in backlog.items() if left > 0}
+        if backlog != self.spool_backlog:
+            self.spool_backlog = backlog
+            self._stats_changed()
 
     def _apply_wrapper_event(self, batch: Batch, owner_uid: int, owner: str, event: Event,
                              late: bool) -> None:

@@ -305,18 +305,18 @@ async def serve(args: argparse.Namespace, config: Config) -> None:
         # front ends' queues until they run (AgentX: until snmpd is connected)
         status = StatusLine(core, args)
         frontends = build_frontends(args, core, config, status)
-        # live events are taken while a big spool left by an outage is still being drained
+        # serve first, catch up after: live events, status, SNMP and the watcher run while a
+        # big spool left by an outage is drained in slices (wrapper_spool.py)
         tasks.append(asyncio.create_task(Intake(core, config).serve(sock), name="intake"))
-        drain = SpoolDrain(core, Path(config.spool_dir))
-        drained = await drain.drain()
-        log.info("started: %d jobs, %d spooled events applied, listening on %s",
-                 len(core.records()), drained, sock.getsockname() or "an inherited socket")
+        drain = SpoolDrain(core, Path(config.spool_dir), config)
+        log.info("started: %d jobs, listening on %s; the spool is drained from now on",
+                 len(core.records()), sock.getsockname() or "an inherited socket")
         log.info("SNMP: %s", status.serving())
-        runners = [every(config.spool_interval, drain.drain),
+        runners = [every(config.spool_interval, drain.drain, first=True),
                    every(config.watch_interval, Watcher(core, config).tick, first=True),
                    every(config.discovery_interval, crontabs.scan),
                    every(config.watch_interval, status.refresh_async)]
-        if cron_log is not None:  # after the first drain: wrappers' spooled events come first
+        if cron_log is not None:  # its verdicts wait for an owner's spool backlog to drain
             runners.append(cron_log.run())
         runners += [frontend.run() for frontend in frontends]
         if systemd_integration.watchdog_interval() is not None:
@@ -364,6 +364,9 @@ class StatusLine:
 
     def text(self) -> str:
         text = f"{len(self.core.records())} jobs; {self.serving()}"
+        backlog = sum(self.core.spool_backlog.values())
+        if backlog:
+            text += f"; catching up: {backlog} spooled events to apply"
         if self.core.storage_problem is not None:
             text += f"; state read-only ({self.core.storage_problem}): events refused, spooled"
         return text

@@ -97,6 +97,7 @@ class Scalar(enum.IntEnum):
     cronLogEntries = 14
     cronJobTableLastChange = 15
     cronJobRunHistorySize = 21
+    cronSpoolBacklog = 43
 
 
 class Column(enum.IntEnum):
@@ -326,6 +327,7 @@ SCALAR_SYNTAX: dict[Scalar, ObjectSyntax] = {
     Scalar.cronJobTableLastChange: _TIME,
     Scalar.cronJobRunHistorySize: ObjectSyntax(
         "Unsigned32", HistorySizeValue, value_range=(0, MAX_RUN_HISTORY)),
+    Scalar.cronSpoolBacklog: ObjectSyntax("Gauge32", rfc1902.Gauge32),
 }
 
 COLUMN_SYNTAX: dict[Column, ObjectSyntax] = {
@@ -624,6 +626,7 @@ def scalar_raws(stats: AgentStats) -> list[tuple[Scalar, int | bytes]]:
         (Scalar.cronLogEntries, _counter(stats.cron_log_entries)),
         (Scalar.cronJobTableLastChange, date_and_time(stats.table_changed_at or stats.started_at)),
         (Scalar.cronJobRunHistorySize, min(max(stats.run_history, 0), MAX_RUN_HISTORY)),
+        (Scalar.cronSpoolBacklog, min(max(stats.spool_backlog, 0), UINT32_MAX)),
     ]
 
 

@@ -160,6 +160,8 @@ class Writer:
         self._source_states = store.load_source_states()
         self._cron_log_entries = counters.get("cron_log_entries", 0)
         self.cron_log_state = CronLogState.disabled
+        # spooled events not applied yet, per owner uid, as the spool drain last counted them
+        self.spool_backlog: dict[int, int] = {}
         self._last_prune = 0.0
         # why events cannot be stored now (None: they can); logged once per outage
         self.storage_problem: str | None = store.problem
@@ -186,7 +188,7 @@ class Writer:
         return AgentStats(len(self._jobs), self._accepted, self._rejected, self._started_at,
                           self.notifications.suppressed, self._table_changed_at,
                           self.cron_log_state, self._cron_log_entries,
-                          self.config.run_history)
+                          self.config.run_history, sum(self.spool_backlog.values()))
 
     def set_cron_log_state(self, state: CronLogState) -> None:
         """Whether cron's log is followed (cronLogSource); listeners see it at once."""
@@ -221,9 +223,17 @@ class Writer:
         self._queue.put_nowait(_Item(self._count_rejection, None))
 
     async def _enqueue(self, apply: Callable[[Batch], Any]) -> Any:
+        return await self._put(apply)
+
+    def _put(self, apply: Callable[[Batch], Any]) -> asyncio.Future[Any]:
+        """Queue `apply`; the future resolves once its batch is committed."""
         future = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Item(apply, future))
-        return await future
+        return future
+
+    def _stats_changed(self) -> None:
+        for listener in self._listeners:
+            listener.stats_changed(self.stats())
 
     # ---- the writer ----
 

@@ -30,6 +30,7 @@ class Agent:
     base: Path
     extra: list[str] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] | None = None  # the agent's environment (None: this process's)
 
     @property
     def socket(self) -> Path:
@@ -58,7 +59,7 @@ class Agent:
     def start(self) -> Agent:
         self.crontabs.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(self.args(), stdout=log, stderr=log)
+            self.proc = subprocess.Popen(self.args(), stdout=log, stderr=log, env=self.env)
         wait_for(self.ready, f"agent listening on {self.socket}", proc=self.proc, log=self.log)
         return self
 

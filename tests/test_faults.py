@@ -76,7 +76,7 @@ def log_text(agent: Agent) -> str:
     return agent.log.read_text(errors="replace") if agent.log.exists() else ""
 
 
-STARTED_LINE = re.compile(r"started: \d+ jobs, (\d+) spooled events applied")
+STARTED_LINE = re.compile(r"first spool pass since the start: (\d+) spooled events applied")
 
 
 def spooled_applied_at_starts(agent: Agent) -> list[int]:

@@ -134,6 +134,9 @@ def query(path: str, jobs: list[str]) -> list[dict[str, Any]]:
     if obj.get("truncated"):
         print(f"cronwrap status: the agent left out {obj['truncated']} jobs to keep its reply "
               "small; name the jobs you want", file=sys.stderr)
+    if obj.get("spool_backlog"):
+        print(f"cronwrap status: the agent is catching up: {obj['spool_backlog']} spooled events "
+              "are still to be applied, so counts may lag", file=sys.stderr)
     return obj["jobs"]
 
 

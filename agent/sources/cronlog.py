@@ -41,7 +41,7 @@ import os
 import re
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from cronwrap.wrapper.events import Finished, Started
 
@@ -304,6 +304,9 @@ class CronLog:
         for verdict in state.verdicts:
             if verdict.due > now:
                 pending.append(verdict)
+                continue
+            if self.core.spool_backlog.get(verdict.uid):  # its start may still be spooled
+                pending.append(replace(verdict, due=now + self.verdict_delay))
                 continue
             problem = (f"cronwrap {NOT_STARTED_STATUSES[verdict.status]}: cron's log shows the "
                        f"shell of the crontab line exiting {verdict.status} at "

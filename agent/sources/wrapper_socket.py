@@ -250,21 +250,26 @@ class Intake:
         MAX_STATUS_REPLY_BYTES.
 
         Jobs that do not fit are left out and counted in "truncated"; asking by name gets them.
+        "spool_backlog": the spooled events of the caller (root, `everyone`: of all users)
+        still to be applied, when there are any.
         """
+        everyone = everyone or uid == 0
+        backlog = self.core.spool_backlog
+        waiting = sum(backlog.values()) if everyone else backlog.get(uid, 0)
         wanted = set(names)
         jobs = [
             job_json(job, self.core.cadence_of(job))
             for key, job in sorted(self.core.jobs().items(),
                                    key=lambda item: (item[0].owner_uid, item[0].name))
-            if (everyone or uid == 0 or key.owner_uid == uid)
-            and (not wanted or key.name in wanted)
+            if (everyone or key.owner_uid == uid) and (not wanted or key.name in wanted)
         ]
-        return _capped_status(jobs)
+        return _capped_status(jobs, {"spool_backlog": waiting} if waiting else {})
 
 
-def _capped_status(jobs: list[dict[str, object]]) -> bytes:
+def _capped_status(jobs: list[dict[str, object]], extra: dict[str, int]) -> bytes:
     encoded = [json.dumps(job, separators=(",", ":"), allow_nan=False).encode() for job in jobs]
-    room = MAX_STATUS_REPLY_BYTES - len(encode_reply({"ok": True, "jobs": [], "truncated": 0}))
+    room = MAX_STATUS_REPLY_BYTES - len(encode_reply({"ok": True, "jobs": [], "truncated": 0,
+                                                      **extra}))
     kept = 0
     for item in encoded:
         room -= len(item) + 1
@@ -272,5 +277,5 @@ def _capped_status(jobs: list[dict[str, object]]) -> bytes:
             break
         kept += 1
     if kept == len(encoded):
-        return encode_reply({"ok": True, "jobs": jobs})
-    return encode_reply({"ok": True, "jobs": jobs[:kept], "truncated": len(jobs) - kept})
+        return encode_reply({"ok": True, "jobs": jobs, **extra})
+    return encode_reply({"ok": True, "jobs": jobs[:kept], "truncated": len(jobs) - kept, **extra})

@@ -19,6 +19,13 @@ directory is removed (rmdir: only if empty) once a pass has applied everything i
 Problems are logged at most once a minute per user directory, with a count of the rest; entries
 of the spool root that are not users' directories (junk anyone may create there) are skipped
 and summed up in one line a minute for the whole root, and never counted as rejected events.
+
+The agent serves while it drains: a pass first counts each owner's spooled files (the backlog,
+cronSpoolBacklog), then takes slices of at most SLICE files, one owner after another in turn,
+each slice applied in one commit, so one owner's backlog delays another's events by one slice
+at most. Each owner may have `spool_events_per_second` events applied on average (a token
+bucket holding one spool interval's worth); an owner over it is deferred: the files stay where
+they are for later passes, and the core logs it once a minute.
 """
 
 from __future__ import annotations
@@ -26,23 +33,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import itertools
 import logging
 import os
 import stat
-from dataclasses import dataclass
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cronwrap.wrapper.events import MAX_MESSAGE_BYTES, Event, EventError, decode_message
 
+from ..config import Config
 from ..core import AgentCore, Rejected, Unavailable
 from ..owners import owner_name
-from ..ratelimit import RateLimitedLog
+from ..ratelimit import OwnerBudget, RateLimitedLog
 
 log = logging.getLogger(__name__)
 
-MAX_FILES_PER_PASS = 5000
 OWNER_SPOOL = "spool"  # the one cause of an owner's spool problems: a line a minute, then a count
+SLICE = 100  # files of one owner taken in one turn, their events applied in one commit
+# names of one directory listed at a time: a listing skips the holes unlinked files leave
+# (ext4 never shrinks a directory), so listing once a window, not once a slice, keeps the
+# drain of a big directory linear
+WINDOW = 1000
+MAX_SKIPPED_REPORTED = 10  # directories named *.json reported per listing
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
@@ -61,11 +76,31 @@ class Spooled:
 
 @dataclass
 class OwnerSpool:
-    """What one pass read from ROOT/<uid>: events in time order, refused and skipped names."""
+    """What one slice read from ROOT/<uid>: events in time order, refused names."""
 
     events: list[Spooled]
     refused: list[tuple[str, str]]  # (name, reason): removed and counted
+
+
+@dataclass
+class Listing:
+    """One listing of a spool directory: files (name, whether regular) and directories."""
+
+    files: list[tuple[str, bool]]
     skipped: list[str]  # directories named *.json: left in place
+    full: bool  # the window was filled: listing again may find more
+
+
+@dataclass
+class OwnerTurn:
+    """An owner's place in a pass: its directories still to drain, files counted and left,
+    and the names of its first directory's last listing not taken yet."""
+
+    uid: int
+    names: deque[str] = field(default_factory=deque)
+    left: int = 0
+    listed: deque[tuple[str, bool]] = field(default_factory=deque)
+    list_again: bool = True
 
 
 def is_fallback_name(name: str) -> bool:
@@ -105,6 +140,8 @@ def read_spooled(dir_fd: int, name: str, uid: int) -> Event:
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise SpoolError("a symlink") from None
+        if exc.errno == errno.ENOENT:
+            raise
         raise SpoolError(f"cannot open: {exc.strerror}") from None
     try:
         info = os.fstat(fd)
@@ -124,33 +161,64 @@ def read_spooled(dir_fd: int, name: str, uid: int) -> Event:
     return message
 
 
-def read_owner_spool(dir_fd: int, uid: int) -> OwnerSpool:
-    """At most MAX_FILES_PER_PASS entries of one owner's directory, read through `dir_fd`."""
-    spool = OwnerSpool([], [], [])
+def spooled_entries(dir_fd: int) -> Iterator[os.DirEntry[str]]:
+    """The entries of a spool directory that may be events: `*.json`, not hidden."""
     with os.scandir(dir_fd) as entries:
-        names = (e for e in entries if e.name.endswith(".json") and not e.name.startswith("."))
-        for entry in itertools.islice(names, MAX_FILES_PER_PASS):
-            if entry.is_dir(follow_symlinks=False):
-                spool.skipped.append(entry.name)
-                continue
-            if not entry.is_file(follow_symlinks=False):  # a FIFO or device is never opened
-                spool.refused.append((entry.name, "not a regular file (or a symlink)"))
-                continue
-            try:
-                spool.events.append(Spooled(entry.name, read_spooled(dir_fd, entry.name, uid)))
-            except SpoolError as exc:
-                spool.refused.append((entry.name, str(exc)))
+        for entry in entries:
+            if entry.name.endswith(".json") and not entry.name.startswith("."):
+                yield entry
+
+
+def count_spooled(dir_fd: int) -> int:
+    """How many files (directories aside) wait in a spool directory: its share of the backlog."""
+    return sum(1 for entry in spooled_entries(dir_fd) if not entry.is_dir(follow_symlinks=False))
+
+
+def list_spooled(dir_fd: int, window: int) -> Listing:
+    """The names of at most `window` files of a spool directory, in directory order."""
+    listing = Listing([], [], full=False)
+    for entry in spooled_entries(dir_fd):
+        if entry.is_dir(follow_symlinks=False):
+            if len(listing.skipped) < MAX_SKIPPED_REPORTED:
+                listing.skipped.append(entry.name)
+            continue
+        if len(listing.files) >= window:
+            listing.full = True
+            break
+        listing.files.append((entry.name, entry.is_file(follow_symlinks=False)))
+    return listing
+
+
+def read_owner_spool(dir_fd: int, uid: int, files: list[tuple[str, bool]]) -> OwnerSpool:
+    """The events in `files` (name, whether a regular file) of one owner's directory, read
+    through `dir_fd`, in time order; a file gone since it was listed is left out."""
+    spool = OwnerSpool([], [])
+    for name, regular in files:
+        if not regular:  # a FIFO or device is never opened
+            spool.refused.append((name, "not a regular file (or a symlink)"))
+            continue
+        try:
+            spool.events.append(Spooled(name, read_spooled(dir_fd, name, uid)))
+        except FileNotFoundError:
+            continue
+        except SpoolError as exc:
+            spool.refused.append((name, str(exc)))
     spool.events.sort(key=lambda s: (s.event.time, s.event.id))
     return spool
 
 
 class SpoolDrain:
-    """Walks ROOT/<uid>/*.json, applies the events in time order, unlinks what is done."""
+    """Walks ROOT/<uid>/*.json in slices, owner after owner, applies the events in time order
+    within each slice, unlinks what is done."""
 
-    def __init__(self, core: AgentCore, root: Path) -> None:
+    def __init__(self, core: AgentCore, root: Path, config: Config,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.core = core
         self.root = root
         self.limiter = RateLimitedLog("spool")
+        per_pass = max(SLICE, round(config.spool_events_per_second * config.spool_interval))
+        self.budget = OwnerBudget(per_pass, per_pass / config.spool_events_per_second, clock)
+        self.passes = 0
 
     async def drain(self) -> int:
         """One pass over the spool; returns how many events were applied. Never raises for
@@ -160,9 +228,14 @@ class SpoolDrain:
         one job's late runs are published at the end of the pass.
         """
         try:
-            return await self._drain_all()
+            applied = await self._drain_all()
         finally:
             self.core.flush_late()
+        if not self.passes:
+            log.info("first spool pass since the start: %d spooled events applied, %d left for "
+                     "later passes", applied, sum(self.core.spool_backlog.values()))
+        self.passes += 1
+        return applied
 
     async def _drain_all(self) -> int:
         try:
@@ -171,62 +244,138 @@ class SpoolDrain:
             self.limiter.warning("spool root", f"{self.root}: {exc.strerror or exc}")
             return 0
         try:
-            names = sorted(os.listdir(root_fd))
-            applied = 0
-            skipped: list[str] = []
-            for name in names:
-                applied += await self._drain_owner(root_fd, name, skipped)
+            owners = await asyncio.to_thread(self._census, root_fd)
+            return await self._take_turns(root_fd, owners)
         finally:
             os.close(root_fd)
+
+    def _census(self, root_fd: int) -> list[OwnerTurn]:
+        """Each owner with spooled files, its directories and how many files they hold."""
+        owners: dict[int, OwnerTurn] = {}
+        skipped: list[str] = []
+        for name in sorted(os.listdir(root_fd)):
+            try:
+                dir_fd, uid = open_owner_dir(root_fd, name)
+            except SpoolError as exc:
+                skipped.append(f"{name!r}: {exc}")
+                continue
+            try:
+                count = count_spooled(dir_fd)
+            except OSError as exc:  # e.g. an I/O error reading the directory: next pass
+                self.limiter.warning(OWNER_SPOOL, f"{self.root / name}: skipped this pass: "
+                                     f"{exc.strerror or exc}", uid)
+                continue
+            finally:
+                os.close(dir_fd)
+            if count == 0:
+                if is_fallback_name(name):
+                    _remove_if_empty(root_fd, name)
+                continue
+            owner = owners.setdefault(uid, OwnerTurn(uid))
+            owner.names.append(name)
+            owner.left += count
         if skipped:  # one line for the lot: junk in the root must not flood the log
             self.limiter.warning("junk in the spool root", f"{self.root}: skipped {len(skipped)} "
                                  f"entries that are not users' spool directories, e.g. "
                                  f"{skipped[0]}")
+        return list(owners.values())
+
+    async def _take_turns(self, root_fd: int, owners: list[OwnerTurn]) -> int:
+        """Slices round-robin across `owners` until each is drained or over its budget."""
+        applied = 0
+        deferred: dict[int, int] = {}
+        turns = deque(owners)
+        self._progress(owners, {})
+        while turns:
+            owner = turns.popleft()
+            granted = self._grant(owner.uid, min(SLICE, owner.left))
+            if granted == 0:
+                deferred[owner.uid] = owner.left
+                continue
+            done, more = await self._slice(root_fd, owner, granted)
+            applied += done
+            if more:
+                turns.append(owner)
+            self._progress(owners, {})
+        self._progress(owners, deferred)
         return applied
 
-    async def _drain_owner(self, root_fd: int, name: str, skipped: list[str]) -> int:
+    def _grant(self, uid: int, wanted: int) -> int:
+        """How many files `uid` may have applied now, up to `wanted` (its budget's tokens)."""
+        granted = 0
+        while granted < wanted and self.budget.take(uid):
+            granted += 1
+        return granted
+
+    def _progress(self, owners: list[OwnerTurn], deferred: dict[int, int]) -> None:
+        self.core.spool_progress({owner.uid: owner.left for owner in owners}, deferred)
+
+    async def _slice(self, root_fd: int, owner: OwnerTurn, limit: int) -> tuple[int, bool]:
+        """Apply up to `limit` files of the owner's first directory; (events applied, whether
+        the owner has files left for another turn in this pass)."""
+        name = owner.names[0]
         where = str(self.root / name)
         try:
             dir_fd, uid = open_owner_dir(root_fd, name)
-        except SpoolError as exc:
-            skipped.append(f"{name!r}: {exc}")
-            return 0
+        except SpoolError:  # replaced since the census: the next pass looks again
+            self._next_directory(owner)
+            return 0, bool(owner.names)
         try:
-            spool = await asyncio.to_thread(read_owner_spool, dir_fd, uid)
+            if not owner.listed and owner.list_again:
+                listing = await asyncio.to_thread(list_spooled, dir_fd, WINDOW)
+                owner.listed.extend(listing.files)
+                owner.list_again = listing.full
+                self._report_skipped(where, uid, listing.skipped)
+            files = [owner.listed.popleft() for _ in range(min(limit, len(owner.listed)))]
+            spool = await asyncio.to_thread(read_owner_spool, dir_fd, uid, files)
             self._report(where, dir_fd, uid, spool)
-            applied = await self._apply(where, dir_fd, uid, spool.events)
-            if applied == len(spool.events) and is_fallback_name(name):
-                _remove_if_empty(root_fd, name)
-            return applied
+            applied, complete = await self._apply(where, dir_fd, uid, spool.events)
         except OSError as exc:  # e.g. an I/O error reading the directory: try again next pass
             self.limiter.warning(OWNER_SPOOL, f"{where}: skipped this pass: "
                                  f"{exc.strerror or exc}", uid)
-            return 0
+            return 0, False
         finally:
             os.close(dir_fd)
+        owner.left = max(0, owner.left - applied - len(spool.refused))
+        if not owner.listed and not owner.list_again:  # this directory is drained
+            self._next_directory(owner)
+            if complete and is_fallback_name(name):
+                _remove_if_empty(root_fd, name)
+        return applied, complete and owner.left > 0 and bool(owner.names)
+
+    def _next_directory(self, owner: OwnerTurn) -> None:
+        owner.names.popleft()
+        owner.listed.clear()
+        owner.list_again = True
 
     def _report(self, where: str, dir_fd: int, uid: int, spool: OwnerSpool) -> None:
         for name, reason in spool.refused:
             self.core.reject()
             self._discard(where, dir_fd, uid, name, reason)
-        for name in spool.skipped:
+
+    def _report_skipped(self, where: str, uid: int, directories: list[str]) -> None:
+        for name in directories:
             self.limiter.warning(OWNER_SPOOL, f"{where}/{name}: a directory, not a "
                                  "spooled event; left in place", uid)
 
-    async def _apply(self, where: str, dir_fd: int, uid: int, events: list[Spooled]) -> int:
-        owner = owner_name(uid)
-        applied = 0
-        for item in events:
-            try:
-                await self.core.submit(uid, owner, item.event, late=True)
-            except Unavailable:
-                return applied  # keep the files; try again next pass
-            except Rejected as exc:
-                self._discard(where, dir_fd, uid, item.name, str(exc))
-                continue
-            _unlink(where, dir_fd, item.name)
-            applied += 1
-        return applied
+    async def _apply(self, where: str, dir_fd: int, uid: int, events: list[Spooled]
+                     ) -> tuple[int, bool]:
+        """Apply a slice in one commit; (events applied, False when the core could not store
+        them: their files stay for a later pass)."""
+        outcomes = await self.core.submit_all(uid, owner_name(uid), [s.event for s in events],
+                                              late=True)
+        applied, complete = 0, True
+        for item, outcome in zip(events, outcomes, strict=True):
+            if isinstance(outcome, Unavailable):
+                complete = False  # keep the file; try again next pass
+            elif isinstance(outcome, Rejected):
+                self._discard(where, dir_fd, uid, item.name, str(outcome))
+            elif outcome is None:
+                _unlink(where, dir_fd, item.name)
+                applied += 1
+            else:
+                raise outcome
+        return applied, complete
 
     def _discard(self, where: str, dir_fd: int, uid: int, name: str, reason: str) -> None:
         self.limiter.warning(OWNER_SPOOL, f"{where}/{name} refused and removed: "

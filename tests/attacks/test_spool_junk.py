@@ -57,7 +57,7 @@ def test_junk_in_own_spool_dir_at_start_up(attackers: tuple[User, ...],
     spool_runs(other, agent, "backup", 2)
     agent = start_root_agent(agent.base)
     try:
-        wait_for(lambda: re.search(r"started: \d+ jobs, 10 spooled events applied",
+        wait_for(lambda: re.search(r"first spool pass since the start: 10 spooled events applied",
                                    agent.log.read_text()), "the start-up drain",
                  proc=agent.proc, log=agent.log)
         assert runs_of(agent, f"{victim.name}/payroll") == 3

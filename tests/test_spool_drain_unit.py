@@ -1,0 +1,108 @@
+"""The spool drain's slices, turns and per-owner budget, on the real core and store with an
+injected clock (tests/attacks/test_spool_backlog.py is the attack against a real root agent)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+from agent_support import spool
+from cronwrap.agent.config import Config
+from cronwrap.agent.core import AgentCore
+from cronwrap.agent.model import JobKey
+from cronwrap.agent.sources.wrapper_spool import SLICE, SpoolDrain
+from cronwrap.agent.store import Store
+from cronwrap.wrapper.events import Finished, new_event_id
+
+CONFIG = Config(spool_events_per_second=100, spool_interval=2.0)  # 200 a pass, 100 a second
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def spool_runs(root: Path, uid: int, job: str, count: int) -> None:
+    for number in range(count):
+        spool(root, uid, Finished(new_event_id(), job, 1e9 + number + 0.5, 10,
+                                  start_time=1e9 + number, duration_ms=500))
+
+
+def runs(core: AgentCore, uid: int, job: str) -> int:
+    job_row = core.jobs().get(JobKey(uid, job))
+    return 0 if job_row is None else job_row.record.runs
+
+
+def files(root: Path, uid: int) -> int:
+    return len(list((root / str(uid)).glob("*.json")))
+
+
+def test_an_owner_over_budget_is_deferred_and_nothing_is_lost(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    root = tmp_path / "spool"
+    root.mkdir()
+    uid = os.getuid()
+    spool_runs(root, uid, "flood", 450)
+
+    async def scenario() -> list[tuple[int, int, int, int]]:
+        core = AgentCore(Store(tmp_path), CONFIG)
+        writer = asyncio.create_task(core.run())
+        clock = Clock()
+        drain = SpoolDrain(core, root, CONFIG, clock)
+        seen = []
+        for advance in (0.0, 0.0, 1.0, 10.0):  # seconds of the injected clock before a pass
+            clock.now += advance
+            applied = await drain.drain()
+            seen.append((applied, runs(core, uid, "flood"), files(root, uid),
+                         sum(core.spool_backlog.values())))
+        core.stop()
+        await writer
+        return seen
+
+    assert asyncio.run(scenario()) == [
+        (200, 200, 250, 250),  # a full bucket: one spool interval's worth, the rest stays
+        (0, 200, 250, 250),  # no time passed: deferred again, nothing dropped
+        (100, 300, 150, 150),  # a second refills 100
+        (150, 450, 0, 0),  # the rest, and the backlog is gone
+    ]
+    deferred = [r.getMessage() for r in caplog.records if "spool drain deferred" in r.getMessage()]
+    assert len(deferred) == 1 and f"250 spooled events of uid {uid}" in deferred[0]
+
+
+def test_owners_take_turns_one_slice_each(tmp_path: Path) -> None:
+    root = tmp_path / "spool"
+    root.mkdir()
+    big, small = 0, 1  # root's directory sorts first, as it did before turns
+    spool_runs(root, big, "flood", 5 * SLICE)
+    spool_runs(root, small, "mine", SLICE // 2)
+    (root / str(small)).chmod(0o700)
+    os.chown(root / str(small), small, small)
+    for path in (root / str(small)).iterdir():
+        os.chown(path, small, small)
+    config = Config(spool_events_per_second=10_000)
+    order: list[tuple[int, int]] = []
+
+    async def scenario() -> None:
+        core = AgentCore(Store(tmp_path), config)
+        writer = asyncio.create_task(core.run())
+        drain = SpoolDrain(core, root, config, Clock())
+        real_apply = drain._apply
+
+        async def apply(where: str, dir_fd: int, uid: int, events: list) -> tuple[int, bool]:
+            order.append((uid, len(events)))
+            return await real_apply(where, dir_fd, uid, events)
+
+        drain._apply = apply  # type: ignore[method-assign]
+        assert await drain.drain() == 5 * SLICE + SLICE // 2
+        assert (runs(core, big, "flood"), runs(core, small, "mine")) == (5 * SLICE, SLICE // 2)
+        core.stop()
+        await writer
+
+    asyncio.run(scenario())
+    # the small owner's events come right after the first slice of the big owner's backlog
+    assert order == [(big, SLICE), (small, SLICE // 2), *[(big, SLICE)] * 4]
