@@ -1,8 +1,10 @@
-"""The Debian package scripts/build-deb makes, checked without installing it (tests/host/ boots a
-Debian and installs it): its control data, conffiles, files and modes, maintainer scripts, the
-units as installed, and its private virtualenv run from an unpacked copy.
+"""The Debian package scripts/build-deb makes, checked without installing it (tests/host/ boots
+Debian 13 and 12 and installs it): its control data, conffiles, files and modes, maintainer
+scripts, the units as installed, and its bundled libraries, byte-compiled and run from an
+unpacked copy with this machine's /usr/bin/python3 (Debian's, with python3-systemd and
+python3-cryptography).
 
-The package is dist/cronwrap_<version>_<arch>.deb ($CRONWRAP_DEB overrides). When it is missing
+The package is dist/cronwrap_<version>_all.deb ($CRONWRAP_DEB overrides). When it is missing
 or was built from another tree, the tests skip, except under CI (CI=true), where a missing one
 is built once with scripts/build-deb and a stale one fails.
 """
@@ -17,7 +19,6 @@ import re
 import shutil
 import stat
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
@@ -26,9 +27,10 @@ from cronwrap.agent import mib
 
 REPO = Path(__file__).resolve().parent.parent
 VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
-PYVER = f"{sys.version_info[0]}.{sys.version_info[1]}"
+PYTHON3 = "/usr/bin/python3"  # what the launchers run: the distribution's python3
 VENV = "usr/lib/cronwrap"
-SITE = f"{VENV}/lib/python{PYVER}/site-packages"
+SITE = f"{VENV}/lib"
+DIST_PACKAGES = "/usr/lib/python3/dist-packages"
 TMPFILES = REPO / "packaging" / "tmpfiles.d" / "cronwrap.conf"
 SHIPPED = {  # file in the package -> the tree's file it is a copy of
     "lib/systemd/system/cronwrap-agent.service": "packaging/systemd/cronwrap-agent.service",
@@ -48,7 +50,7 @@ SHIPPED = {  # file in the package -> the tree's file it is a copy of
 MAN_PAGES = {"usr/share/man/man1/cronwrap.1.gz": "docs/man/cronwrap.1",
              "usr/share/man/man8/cronwrap-agent.8.gz": "docs/man/cronwrap-agent.8"}
 NOT_BUNDLED = ("pysmi", "jinja2", "lark", "requests", "pytest", "hypothesis", "ruff", "pip",
-               "setuptools")
+               "setuptools", "cryptography", "cffi", "systemd", "systemd_python")
 
 
 def run(*argv: str | Path, **kwargs: object) -> subprocess.CompletedProcess[str]:
@@ -60,8 +62,7 @@ def run(*argv: str | Path, **kwargs: object) -> subprocess.CompletedProcess[str]
 def deb() -> Path:
     if shutil.which("dpkg-deb") is None:
         pytest.skip("dpkg-deb is not installed")
-    arch = run("dpkg", "--print-architecture").stdout.strip()
-    path = Path(os.environ.get("CRONWRAP_DEB") or REPO / "dist" / f"cronwrap_{VERSION}_{arch}.deb")
+    path = Path(os.environ.get("CRONWRAP_DEB") or REPO / "dist" / f"cronwrap_{VERSION}_all.deb")
     if not path.exists():
         if os.environ.get("CI") != "true":
             pytest.skip(f"no {path.relative_to(REPO)}: build it with bash scripts/build-deb")
@@ -72,15 +73,12 @@ def deb() -> Path:
 
 @pytest.fixture(scope="module")
 def root(deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The package's files unpacked, plus what its venv links to: Python, python3-systemd."""
+    """The package's files unpacked (run with this machine's python3 and its dist-packages)."""
+    if not Path(PYTHON3).exists():
+        pytest.skip(f"no {PYTHON3}: the package runs the distribution's python3")
     where = tmp_path_factory.mktemp("root")
     unpacked = run("dpkg-deb", "-x", deb, where)
     assert unpacked.returncode == 0, unpacked.stderr
-    python = where / "usr" / "bin" / f"python{PYVER}"
-    python.symlink_to(f"/usr/bin/python{PYVER}")
-    debian_systemd = where / "usr/lib/python3/dist-packages/systemd"  # python3-systemd's
-    debian_systemd.parent.mkdir(parents=True)
-    debian_systemd.symlink_to("/usr/lib/python3/dist-packages/systemd")
     stale = [packaged for packaged, source in SHIPPED.items()
              if not (where / packaged).exists()
              or (where / packaged).read_bytes() != (REPO / source).read_bytes()]
@@ -108,9 +106,13 @@ def field(control: Path, name: str) -> str:
 def test_control_fields(control: Path) -> None:
     assert field(control, "Package") == "cronwrap"
     assert field(control, "Version") == VERSION
-    assert field(control, "Architecture") == run("dpkg", "--print-architecture").stdout.strip()
-    depends = [d.strip().split()[0] for d in field(control, "Depends").split(",")]
-    assert {f"python{PYVER}", "python3-systemd", "systemd"} <= set(depends)
+    assert field(control, "Architecture") == "all"
+    depends = [d.strip() for d in field(control, "Depends").split(",")]
+    names = [d.split()[0] for d in depends]
+    assert {"python3", "python3-systemd", "python3-cryptography", "systemd"} <= set(names)
+    # One package for Debian 12 (python3 3.11) and 13 (3.13): no minor version, no upper bound.
+    assert [d for d in depends if d.startswith("python3 ")] == ["python3 (>= 3.11)"]
+    assert not [n for n in names if re.fullmatch(r"python3\.\d+.*", n)], depends
     assert "snmpd" not in depends  # suggested, never pulled in
     assert "snmpd" in field(control, "Suggests")
 
@@ -140,31 +142,37 @@ def test_modes_and_links(root: Path) -> None:
         link = root / "usr/bin" / command
         assert os.readlink(link) == f"../lib/cronwrap/bin/{command}"
         launcher = (root / VENV / "bin" / command).read_text()
-        assert launcher.startswith(f"#!/usr/lib/cronwrap/bin/python{PYVER} -I\n")
-    for link, target in ((f"{VENV}/bin/python{PYVER}", f"usr/bin/python{PYVER}"),
-                         (f"{SITE}/systemd", "usr/lib/python3/dist-packages/systemd")):
-        resolved = os.path.normpath((root / link).parent / os.readlink(root / link))
-        assert resolved == str(root / target), link
+        assert launcher.startswith("#!/usr/bin/python3 -I\n")
+    rtupdate = root / "usr/share/python3/runtime.d/cronwrap.rtupdate"
+    assert stat.S_IMODE(rtupdate.stat().st_mode) == 0o755
+    assert stat.S_IMODE((root / VENV / "bytecode").stat().st_mode) == 0o755
 
 
-def test_the_venv_bundles_no_build_or_test_tools(root: Path) -> None:
+def test_the_bundle_holds_pure_python_and_no_build_or_test_tools(root: Path) -> None:
     names = {p.name.split("-")[0].lower() for p in (root / SITE).iterdir()}
     assert not names & set(NOT_BUNDLED)
-    assert {"pysnmp", "pyasn1", "cryptography", "croniter", "filelock", "cronwrap"} <= names
+    assert {"pysnmp", "pyasn1", "croniter", "filelock", "cronwrap"} <= names
+    compiled = [p for p in root.rglob("*") if p.suffix in (".so", ".pyc") or ".so." in p.name]
+    assert compiled == []  # Architecture: all; bytecode is made on the host
 
 
-def test_bytecode_is_shipped_and_never_rewritten(root: Path) -> None:
-    """Every module has its .pyc, hash-based and unchecked: Python never writes beside it."""
+def test_bytecode_is_made_for_the_hosts_python_and_removed(root: Path) -> None:
+    """postinst's compile: every module gets unchecked-hash bytecode (Python never rewrites it)
+    for this python3, silently (no SyntaxWarning from a bundled library); prerm's clean
+    removes all of it."""
+    tag = run(PYTHON3, "-c", "import sys; print(sys.implementation.cache_tag)").stdout.strip()
+    compiled = run(root / VENV / "bytecode", "compile")
+    assert (compiled.returncode, compiled.stdout, compiled.stderr) == (0, "", "")
     sources = list((root / SITE).rglob("*.py"))
     assert len(sources) > 100
     for source in sources:
-        if not (source.parent / "__pycache__").is_dir() and source.parent.is_symlink():
-            continue
-        tag = sys.implementation.cache_tag
         pyc = source.parent / "__pycache__" / f"{source.stem}.{tag}.pyc"
         assert pyc.exists(), f"no bytecode for {source.relative_to(root)}"
         flags = int.from_bytes(pyc.read_bytes()[4:8], "little")
         assert flags == 0b01, f"{pyc.relative_to(root)}: not unchecked-hash bytecode"
+    cleaned = run(root / VENV / "bytecode", "clean")
+    assert (cleaned.returncode, cleaned.stderr) == (0, "")
+    assert list((root / SITE).rglob("__pycache__")) == []
 
 
 def test_nothing_names_the_build_directory(root: Path) -> None:
@@ -172,31 +180,41 @@ def test_nothing_names_the_build_directory(root: Path) -> None:
     assert found.stdout == ""
 
 
-def bundled_python(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return run(root / VENV / "bin" / f"python{PYVER}", "-I", *args)
-
-
 def test_the_bundled_agent_runs(root: Path) -> None:
-    agent = root / VENV / "bin" / "cronwrap-agent"
-    version = bundled_python(root, str(agent), "--version")
+    """The launcher itself (its #! line: /usr/bin/python3 -I), through the /usr/bin link."""
+    agent = root / "usr/bin/cronwrap-agent"
+    version = run(agent, "--version")
     assert (version.returncode, version.stdout.strip()) == (0, f"cronwrap-agent {VERSION}")
-    checked = bundled_python(root, str(agent), "--config", str(root / "etc/cronwrap/agent.toml"),
-                             "--check-config")
+    checked = run(agent, "--config", root / "etc/cronwrap/agent.toml", "--check-config")
     assert checked.returncode == 0, checked.stderr
     assert "AgentX master: unix:/var/agentx/master" in checked.stdout
-    printed = bundled_python(root, str(agent), "--print-mib")
+    printed = run(agent, "--print-mib")
     assert printed.stdout == (REPO / "mibs" / "CRON-JOBS-MIB.txt").read_text()
 
 
 def test_the_bundled_libraries_import_and_pysmi_is_absent(root: Path) -> None:
-    code = ("import importlib.util as u, sys\n"
-            "import pysnmp.hlapi.v3arch.asyncio, cryptography.hazmat.primitives.ciphers\n"
+    """The bundled libraries come first; systemd-python and cryptography are Debian's, and
+    pysnmp's SNMPv3 privacy (AES-CFB) works with Debian's python3-cryptography."""
+    code = (f"import sys; sys.path.insert(0, {str(root / SITE)!r})\n"
+            "import importlib.util as u, pysnmp.hlapi.v3arch.asyncio, cryptography\n"
             "import croniter, filelock, systemd.daemon, cronwrap.agent.standalone\n"
             "import cronwrap.agent.agentx_session, cronwrap.wrapper.cli\n"
-            "print(u.find_spec('pysmi'), sys.prefix)")
-    done = bundled_python(root, "-c", code)
+            "from pysnmp.proto.secmod.rfc3826.priv import aes\n"
+            "assert not aes.PysnmpCryptoError, 'no AES privacy'\n"
+            "cipher = aes._cryptography_cipher(bytes(16), bytes(16))\n"
+            "sealed = cipher.encryptor().update(b'cronJobTable')\n"
+            "assert cipher.decryptor().update(sealed) == b'cronJobTable'\n"
+            "print(u.find_spec('pysmi'))\n"
+            "for module in (pysnmp, croniter, cronwrap.agent, systemd, cryptography):\n"
+            "    print(module.__name__, module.__file__)")
+    done = run(PYTHON3, "-I", "-W", "error::DeprecationWarning", "-c", code)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["None", str(root / VENV)]
+    found = dict(line.split() for line in done.stdout.splitlines()[1:])
+    assert done.stdout.splitlines()[0] == "None"
+    for name in ("pysnmp", "croniter", "cronwrap.agent"):
+        assert found[name].startswith(f"{root / SITE}/"), found
+    for name in ("systemd", "cryptography"):
+        assert found[name].startswith(f"{DIST_PACKAGES}/"), found
 
 
 def test_net_snmp_loads_the_mib_from_the_package_alone(root: Path) -> None:

@@ -65,9 +65,9 @@ NOT_RUN = {
     "bash scripts/build-deb": "builds the Debian package (root for its build tools, PyPI): "
         "tests/test_deb.py checks what it builds, tests/host/ installs it",
     "apt install ./dist/cronwrap_*.deb": "changes the host's packages: tests/host/ installs "
-        "the package in a booted Debian 12",
+        "the package in a booted Debian 13 and 12",
     "cp /usr/share/cronwrap/snmpd.conf /etc/snmp/snmpd.conf.d/cronwrap.conf": "changes the "
-        "host's snmpd: tests/host/ does it in a booted Debian 12; tests/test_deb.py checks it",
+        "host's snmpd: tests/host/ does it in booted Debian 13 and 12; test_deb.py checks it",
     "systemctl restart snmpd": "needs systemd as PID 1: tests/host/ runs it in a booted Debian",
     "systemctl restart cron": "needs systemd as PID 1: tests/test_cronlog_cron.py runs Debian's "
         "cron with -L 15 in a private mount namespace",

@@ -1,12 +1,13 @@
-"""The Debian 12 root the host tests boot: made once by debootstrap, cached, copied per module.
+"""The Debian roots the host tests boot (13 and 12): made once by debootstrap, cached, copied.
 
-The cache lives under /var/tmp/cronwrap-host-base/<key>, where the key is a hash of the suite,
-the variant, the mirror and the package list, so a changed list makes a new root and reruns are
-fast.  The list is a stock minimal Debian with systemd, cron and Net-SNMP, plus every package
-the .deb depends on: the booted container has no network (--private-network), so
-`apt install ./x.deb` inside must find its dependencies installed, as apt would after fetching
-them on a real host.  CRONWRAP_HOST_BASE names a ready root to use instead (it must hold every
-listed package); it is only ever copied, never changed.
+The cache lives under /var/tmp/cronwrap-host-base/<key>, where the key is a hash of the release
+(its suite name), the variant, the mirror and the package list, so a changed list makes a new
+root and reruns are fast.  The list is a stock minimal Debian with systemd, cron and Net-SNMP,
+plus every package the .deb depends on: the booted container has no network
+(--private-network), so `apt install ./x.deb` inside must find its dependencies installed, as
+apt would after fetching them on a real host.  CRONWRAP_HOST_BASE names a ready root to use
+instead (it must hold every listed package); it is only ever copied, never changed, and it
+serves one release only: set CRONWRAP_HOST_RELEASES to that release's suite name with it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-SUITE = "bookworm"
+# Debian's suite names, the current release first: the whole suite runs on it.
+RELEASES = {"trixie": "Debian 13", "bookworm": "Debian 12"}
+CURRENT = "trixie"
 VARIANT = "minbase"
 MIRROR = os.environ.get("CRONWRAP_HOST_MIRROR", "http://deb.debian.org/debian")
 CACHE = Path("/var/tmp/cronwrap-host-base")
@@ -29,6 +32,9 @@ STOCK_PACKAGES = (
     "systemd", "systemd-sysv", "dbus", "python3", "python3-venv", "snmpd", "snmp", "cron",
     "procps",
 )
+# debootstrap's resolver follows no virtual package, as apt would: what a package needs through
+# one (python3-cryptography's python3-cffi-backend-api-min) has to be named.
+THROUGH_VIRTUAL_PACKAGES = {"python3-cryptography": ("python3-cffi-backend",)}
 DEBOOTSTRAP_TIMEOUT = 1200
 HOSTNAME = "cronwrap-host"
 
@@ -50,7 +56,10 @@ def deb_dependencies(deb: Path) -> list[str]:
 
 def package_list(deb: Path) -> list[str]:
     """What the base root must hold: the stock packages and the .deb's dependencies, sorted."""
-    return sorted(set(STOCK_PACKAGES) | set(deb_dependencies(deb)))
+    packages = set(STOCK_PACKAGES) | set(deb_dependencies(deb))
+    for package in list(packages):
+        packages.update(THROUGH_VIRTUAL_PACKAGES.get(package, ()))
+    return sorted(packages)
 
 
 def installed_packages(root: Path) -> set[str]:
@@ -65,14 +74,14 @@ def installed_packages(root: Path) -> set[str]:
     return installed
 
 
-def cache_key(packages: list[str]) -> str:
-    """Names the cached root made from these packages (and this suite, variant and mirror)."""
-    text = f"{SUITE} {VARIANT} {MIRROR} {','.join(packages)}"
+def cache_key(suite: str, packages: list[str]) -> str:
+    """Names the cached root of this suite made from these packages (variant and mirror too)."""
+    text = f"{suite} {VARIANT} {MIRROR} {','.join(packages)}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def base_root(packages: list[str], log: Path) -> Path:
-    """A root holding `packages`: CRONWRAP_HOST_BASE, the cached one, or a new debootstrap."""
+def base_root(suite: str, packages: list[str], log: Path) -> Path:
+    """A `suite` root holding `packages`: CRONWRAP_HOST_BASE, the cached one, or a debootstrap."""
     given = os.environ.get("CRONWRAP_HOST_BASE")
     if given:
         missing = sorted(set(packages) - installed_packages(Path(given)))
@@ -80,21 +89,21 @@ def base_root(packages: list[str], log: Path) -> Path:
             raise RuntimeError(f"CRONWRAP_HOST_BASE={given} lacks packages: {' '.join(missing)}")
         return Path(given)
     CACHE.mkdir(mode=0o755, parents=True, exist_ok=True)
-    root = CACHE / cache_key(packages)
-    with open(CACHE / ".lock", "w") as lock:
+    root = CACHE / cache_key(suite, packages)
+    with open(CACHE / f".{root.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another session may be making the same root
         if not root.is_dir():
-            _debootstrap(packages, root, log)
+            _debootstrap(suite, packages, root, log)
     return root
 
 
-def _debootstrap(packages: list[str], root: Path, log: Path) -> None:
+def _debootstrap(suite: str, packages: list[str], root: Path, log: Path) -> None:
     """debootstrap into a scratch directory, then rename it into place (never half a root)."""
     scratch = root.with_name(root.name + ".partial")
     shutil.rmtree(scratch, ignore_errors=True)
     command = [
         "debootstrap", f"--variant={VARIANT}", f"--include={','.join(packages)}",
-        SUITE, str(scratch), MIRROR,
+        suite, str(scratch), MIRROR,
     ]
     with open(log, "ab") as out:
         result = subprocess.run(
@@ -102,6 +111,10 @@ def _debootstrap(packages: list[str], root: Path, log: Path) -> None:
             timeout=DEBOOTSTRAP_TIMEOUT,
         )
     if result.returncode != 0:
+        failed = scratch / "debootstrap/debootstrap.log"  # what went wrong inside, in detail
+        if failed.is_file():
+            with open(log, "ab") as out:
+                out.write(failed.read_bytes()[-20000:])
         shutil.rmtree(scratch, ignore_errors=True)
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
         raise RuntimeError(f"{' '.join(command)} exited {result.returncode}:\n{tail}")

@@ -1,5 +1,8 @@
-"""Fixtures of the real-host suite: the built .deb, the cached Debian root, a booted container.
+"""Fixtures of the real-host suite: the built .deb, the cached Debian roots, a booted container.
 
+Every test runs on the current Debian release (13, trixie); a test marked `every_release` runs
+on Debian 12 (bookworm) too, in a second container booted from a bookworm root: the same .deb
+installs on both. CRONWRAP_HOST_RELEASES (suite names, e.g. "bookworm") narrows the releases.
 In CI (CI=true, set by .ci/run) anything missing is a failure, never a skip; elsewhere the suite
 skips with one line saying why (not root, no systemd-nspawn, ...).
 """
@@ -16,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from .base import base_root, copy_root, package_list, remove_root
+from .base import CURRENT, RELEASES, base_root, copy_root, package_list, remove_root
 from .machine import Container
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,6 +63,30 @@ def require(reason: str | None) -> None:
 @pytest.fixture(scope="session")
 def host_ready() -> None:
     require(unavailable())
+
+
+def selected_releases() -> list[str]:
+    """The releases to boot: CRONWRAP_HOST_RELEASES's suite names, or all of them."""
+    chosen = os.environ.get("CRONWRAP_HOST_RELEASES", " ".join(RELEASES)).split()
+    unknown = sorted(set(chosen) - set(RELEASES))
+    if unknown:
+        raise pytest.UsageError(f"CRONWRAP_HOST_RELEASES: unknown {unknown}; know {list(RELEASES)}")
+    return [release for release in RELEASES if release in chosen]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Each test that boots a release: on the current one, and on all if marked every_release."""
+    if "release" not in metafunc.fixturenames:
+        return
+    every = metafunc.definition.get_closest_marker("every_release") is not None
+    releases = [release for release in selected_releases() if every or release == CURRENT]
+    metafunc.parametrize("release", releases, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def release(request: pytest.FixtureRequest) -> str:
+    """The Debian suite name the container boots (see pytest_generate_tests)."""
+    return request.param
 
 
 def project_version() -> str:
@@ -111,10 +138,10 @@ def built_deb(host_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 
 @pytest.fixture(scope="session")
-def base(built_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The cached Debian 12 root holding stock packages and the .deb's dependencies."""
-    log = tmp_path_factory.mktemp("debootstrap") / "debootstrap.log"
-    return base_root(package_list(built_deb), log)
+def base(release: str, built_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The cached root of the release holding stock packages and the .deb's dependencies."""
+    log = tmp_path_factory.mktemp(f"debootstrap-{release}") / "debootstrap.log"
+    return base_root(release, package_list(built_deb), log)
 
 
 @pytest.fixture(scope="module")

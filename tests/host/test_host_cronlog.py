@@ -1,4 +1,4 @@
-"""README's "Monitoring jobs you have not wrapped" on a booted Debian 12: the packaged agent, under
+"""README's "Monitoring jobs you have not wrapped" on a booted Debian 13: the packaged agent, under
 its systemd unit (sandboxed, as root), follows Debian's cron in the real system journal.
 
 The package is installed as README says, cron gets README's `EXTRA_OPTS="-L 15"` and restart,
