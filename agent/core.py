@@ -80,16 +80,20 @@ class AgentCore(Writer):
         self.life_log = RateLimitedLog("job life")
         self.drain_log = RateLimitedLog("spool drain deferred")
         self.discovered: dict[JobKey, schedule.Discovered] = {}
+        self._scanned = False  # a crontab scan was adopted since the agent started
 
     def cadence_of(self, job: Job) -> Cadence:
-        """The event-declared cadence, with the crontab's schedule when the events gave none.
+        """The event-declared cadence, with the crontab's schedule when the events gave none
+        (the schedule its line had, when the line is gone: it is still expected on that).
 
         The crontab's CRON_TZ (honoured on cronie hosts) applies when the schedule is the line's.
         """
         found = self.discovered.get(job.record.key)
         cadence = job.cadence
         if found is None:
-            return cadence
+            if job.crontab_schedule is None or cadence.schedule or cadence.every:
+                return cadence
+            return replace(cadence, schedule=job.crontab_schedule)
         if not (cadence.schedule or cadence.every):
             cadence = replace(cadence, schedule=found.schedule)
         same_line = schedule.NICKNAMES.get(cadence.schedule or "", cadence.schedule) == \
@@ -209,11 +213,17 @@ class AgentCore(Writer):
         await self.update(lambda txn: self._adopt_scan(txn, found))
 
     def _adopt_scan(self, txn: Txn, found: dict[JobKey, schedule.Discovered]) -> None:
-        old, self.discovered = self.discovered, found
+        before = self.discovered
+        old: set[JobKey] = set(before)
+        if not self._scanned:  # the lines the rows were seen on before the agent started
+            old = {key for key, job in self.jobs().items()
+                   if job.crontab_schedule is not None and job.record.line_gone is None}
+        self._scanned, self.discovered = True, found
         now = self._clock()
-        for key in set(old) | set(found):
+        for key in old | set(found):
             if key in found:
-                txn.submit(LineSeen(key, found[key], key in old and old[key] != found[key], now))
+                changed = key in before and before[key] != found[key]
+                txn.submit(LineSeen(key, found[key], changed, now))
             else:
                 txn.submit(LineGone(key, now))
 

@@ -112,6 +112,7 @@ class JobRecord:
     start_problem: str | None = None  # why the last run's wrapper did not start (cron's log)
     history: tuple[RunRecord, ...] = ()  # the last finished runs, oldest first (cronJobRunTable)
     last_message: str | None = None  # the last run's last line of output, if its job sends it
+    line_gone: str | None = None  # why it is expected with no line to run it (cronJobLineGone)
 
 
 @dataclass(frozen=True)

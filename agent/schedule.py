@@ -42,6 +42,7 @@ class Discovered:
     schedule: str
     tz: str | None = None
     source: JobSource = JobSource.wrapper
+    crontab: str = ""  # the crontab the line is in, e.g. /var/spool/cron/crontabs/alice
 
 
 @functools.lru_cache(maxsize=4096)

@@ -104,6 +104,9 @@ MIGRATIONS: list[str] = [
     """,
     # 8: the last run's last line of output, when its job sends it (cronJobLastMessage).
     "ALTER TABLE jobs ADD COLUMN last_message TEXT;",
+    # 9: the crontab a job's line was last seen in and, once that line is gone, why the job is
+    # still expected (on its last line's schedule: cronJobLineGone).
+    "ALTER TABLE jobs ADD COLUMN crontab TEXT; ALTER TABLE jobs ADD COLUMN line_gone TEXT;",
 ]
 
 
@@ -118,6 +121,7 @@ class Job:
     reported: bool = False  # an event has been applied (not only learnt from a crontab)
     crontab_schedule: str | None = None  # the schedule its crontab line had when last seen
     misses_in_a_row: int = 0  # watcher passes that found it missed since its last event
+    crontab: str | None = None  # the crontab its line was in when last seen
     # not stored: the times of its last starts, and whether they are a burst already notified
     recent_starts: tuple[float, ...] = ()
     in_burst: bool = False
@@ -127,11 +131,11 @@ _RECORD_COLUMNS = (
     "owner", "runs", "failures", "overlaps", "timeouts", "misses", "last_exit_status",
     "last_signal", "last_start", "last_success", "last_duration_ms", "state", "running_pid",
     "next_expected", "last_log_path", "log_problem", "paused_until", "last_result",
-    "counters_since", "last_message", "source", "start_problem",
+    "counters_since", "last_message", "source", "start_problem", "line_gone",
 )
 _CADENCE_COLUMNS = ("schedule", "every", "grace", "timeout", "max_runtime", "tz")
 _COLUMNS = ("owner_uid", "name", *_RECORD_COLUMNS, *_CADENCE_COLUMNS, "last_end", "alarm",
-            "reported", "crontab_schedule", "misses_in_a_row")
+            "reported", "crontab_schedule", "misses_in_a_row", "crontab")
 
 
 class Store:
@@ -305,7 +309,7 @@ def _row_from_job(job: Job) -> tuple[object, ...]:
     values[_COLUMNS.index("source")] = int(rec.source)
     values += [getattr(job.cadence, column) for column in _CADENCE_COLUMNS]
     return (*values, job.last_end, int(job.alarm), int(job.reported), job.crontab_schedule,
-            job.misses_in_a_row)
+            job.misses_in_a_row, job.crontab)
 
 
 def _last_result(data: dict[str, object]) -> JobState:
@@ -327,7 +331,8 @@ _TEXT_COLUMNS = {
     "owner": 32, "last_log_path": MAX_PATH_CHARS, "log_problem": MAX_PROBLEM_CHARS,
     "last_message": MAX_MESSAGE_CHARS, "start_problem": MAX_PROBLEM_CHARS,
     "schedule": MAX_SCHEDULE_CHARS, "tz": MAX_SCHEDULE_CHARS,
-    "crontab_schedule": MAX_SCHEDULE_CHARS,
+    "crontab_schedule": MAX_SCHEDULE_CHARS, "line_gone": MAX_PROBLEM_CHARS,
+    "crontab": MAX_PATH_CHARS,
 }
 
 
@@ -346,4 +351,4 @@ def _job_from_row(row: tuple[object, ...]) -> Job:
     cadence = Cadence(**{column: data[column] for column in _CADENCE_COLUMNS})  # type: ignore[arg-type]
     return Job(record, cadence, data["last_end"], bool(data["alarm"]),  # type: ignore[arg-type]
                bool(data["reported"]), data["crontab_schedule"],  # type: ignore[arg-type]
-               data["misses_in_a_row"])  # type: ignore[arg-type]
+               data["misses_in_a_row"], data["crontab"])  # type: ignore[arg-type]

@@ -25,6 +25,7 @@ def job_json(job: Job, cadence: Cadence) -> dict[str, Any]:
         "log_problem": rec.log_problem, "paused_until": rec.paused_until,
         "last_result": rec.last_result.name, "counters_since": rec.counters_since,
         "source": rec.source.name, "start_problem": rec.start_problem,
+        "line_gone": rec.line_gone,
         "cadence": {k: v for k, v in asdict(cadence).items() if v is not None},
         "history": [run_json(run) for run in rec.history],
     }

@@ -234,7 +234,7 @@ class Watcher:
                 job = txn.get(key)
                 if job is not None:
                     self.due.set(key, next_look(job, self.core.cadence_of(job), now,
-                                                self.config, in_crontab))
+                                                self.config))
                     self._looked[key] = job.record
             except Exception as exc:  # one bad row (an old database's schedule) stops no one
                 self.limiter.warning(f"job {key.name} of {before.record.owner}",

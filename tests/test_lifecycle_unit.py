@@ -12,10 +12,11 @@ import pytest
 from agent_support import cronwrap_command
 from cronwrap.agent import schedule
 from cronwrap.agent.config import Config
-from cronwrap.agent.core import AgentCore, NoSuchJob
+from cronwrap.agent.core import AgentCore, NoSuchJob, job_json
 from cronwrap.agent.model import JobKey, JobRecord, JobState, Notification, NotificationKind
 from cronwrap.agent.store import Store
 from cronwrap.agent.watch import Watcher
+from cronwrap.wrapper import status
 from cronwrap.wrapper.events import Cadence, Finished, Started, new_event_id
 
 T0 = 1_800_000_000.0
@@ -220,27 +221,75 @@ def test_a_job_in_a_crontab_or_with_retiring_off_is_never_retired(tmp_path: Path
     scenario(tmp_path / "b", off, config=Config(min_every=1.0, retire_after_periods=0))
 
 
-def test_a_job_whose_line_is_gone_retires_after_its_lines_periods(tmp_path: Path) -> None:
-    """No declared schedule: no misses without the line, but the line's schedule says when
-    three periods have passed with no start; the line coming back un-retires it."""
-    (tmp_path / "a").mkdir()
-    line = {KEY: schedule.Discovered(KEY, "alice", "*/10 * * * *")}
+CRONTAB = "/var/spool/cron/crontabs/alice"
+LINE = {KEY: schedule.Discovered(KEY, "alice", "*/10 * * * *", crontab=CRONTAB)}
+
+
+def test_a_job_whose_line_is_gone_stays_expected_on_it_until_it_retires(tmp_path: Path) -> None:
+    """No declared schedule, the line removed (or `crontab -r`): the job stays expected on its
+    line's schedule (issue 19: it used to go silent); its first missed slot raises cronJobMissed
+    with the cause in the row, the third retires it; the line coming back un-retires it."""
     clock = Clock()
     clock.wall = 1_800_000_600.0  # on a ten-minute boundary
 
     async def body(h: Harness) -> None:
-        await h.core.set_discovered(line)
+        await h.core.set_discovered(LINE)
         await h.run(h.clock.wall, cadence=Cadence())
         await h.core.set_discovered({})  # the line is removed
-        await h.ticks(25 * 60)
+        assert (h.row().line_gone or "").startswith(f"line gone from {CRONTAB} (seen ")
+        shown = status.notes([job_json(j, h.core.cadence_of(j)) for j in h.core.jobs().values()],
+                             h.clock.wall)
+        assert shown == [f"alice/backup: {h.row().line_gone}: still expected on its schedule "
+                         "until it retires (cronwrap forget ends it now)"]
+        await h.ticks(14 * 60)
         assert h.row().state == JobState.ok and h.kinds() == []
-        await h.ticks(11 * 60)  # the third slot (+30 min) and its grace (5 min) have passed
-        assert h.row().state == JobState.retired and h.kinds() == [NotificationKind.retired]
-        assert h.row().misses == 0
-        await h.core.set_discovered(line)  # the line is back
+        await h.ticks(2 * 60)  # its next slot (+10 min) and grace (5 min) have passed
+        (missed,) = h.notes()
+        assert missed.kind == NotificationKind.missed and missed.job.line_gone == h.row().line_gone
+        await h.ticks(20 * 60)  # the third slot and its grace: retired
+        assert h.kinds() == [NotificationKind.missed, NotificationKind.missed,
+                             NotificationKind.retired]
+        assert h.row().state == JobState.retired and h.row().misses == 3
+        await h.core.set_discovered(LINE)  # the line is back
         assert h.row().state == JobState.unknown and h.row().next_expected is not None
+        assert h.row().line_gone is None
 
-    scenario(tmp_path / "a", body, clock=clock)
+    scenario(tmp_path, body, clock=clock)
+
+
+def test_a_line_gone_while_the_agent_was_down_is_seen_at_its_first_scan(tmp_path: Path) -> None:
+    """The first scan after a start compares with the lines the rows were seen on: a run job
+    stays expected with the cause, a never-run row of a removed line goes (docs/agent.md)."""
+    never_run = JobKey(1000, "never-run")
+    lines = {**LINE, never_run: schedule.Discovered(never_run, "alice", "0 3 * * *",
+                                                    crontab=CRONTAB)}
+
+    async def before(h: Harness) -> None:
+        await h.core.set_discovered(lines)
+        await h.run(T0, cadence=Cadence())
+
+    async def after(h: Harness) -> None:
+        assert {r.key for r in h.core.records()} == {KEY, never_run}
+        await h.core.set_discovered({})  # `crontab -r` while the agent was stopped
+        assert [r.key for r in h.core.records()] == [KEY]
+        assert (h.row().line_gone or "").startswith(f"line gone from {CRONTAB}")
+        assert h.row().next_expected is not None
+
+    scenario(tmp_path, before)
+    scenario(tmp_path, after)
+
+
+def test_a_job_declaring_its_schedule_says_why_it_is_missed_too(tmp_path: Path) -> None:
+    async def body(h: Harness) -> None:
+        await h.core.set_discovered(LINE)
+        await h.run(T0)
+        await h.core.set_discovered({})
+        await h.ticks(60 + 15)
+        (missed,) = h.notes()
+        assert missed.kind == NotificationKind.missed
+        assert (missed.job.line_gone or "").startswith(f"line gone from {CRONTAB}")
+
+    scenario(tmp_path, body)
 
 
 def test_a_paused_job_is_not_retired_and_a_retired_one_is_not_expected_after_a_pause(

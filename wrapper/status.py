@@ -204,7 +204,8 @@ def history(job: dict[str, Any], now: float) -> str:
 
 
 def notes(jobs: list[dict[str, Any]], now: float) -> list[str]:
-    """Lines under the table for what its columns cannot say: pauses, runs that could not log."""
+    """Lines under the table for what its columns cannot say: pauses, runs that could not log,
+    lines gone from their crontab."""
     lines = []
     for job in jobs:
         who = f"{job['owner']}/{job['name']}"
@@ -214,6 +215,9 @@ def notes(jobs: list[dict[str, Any]], now: float) -> list[str]:
         if job.get("log_problem"):
             lines.append(f"{who}: its last run could not write its log: "
                          f"{printable(job['log_problem'])}")
+        if job.get("line_gone"):
+            lines.append(f"{who}: {printable(job['line_gone'])}: still expected on its "
+                         "schedule until it retires (cronwrap forget ends it now)")
     return lines
 
 

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from croniter import croniter
-from cronwrap.wrapper.events import Cadence, is_valid_zone_name
+from cronwrap.wrapper.events import MAX_PATH_CHARS, Cadence, is_valid_zone_name, safe_text
 
 from ..config import Config
 from ..core import AgentCore, Unavailable
@@ -71,14 +71,15 @@ def discover(root: Path, cron_tz: bool = False, plain_lines: bool = False
     system = [p for p in [root / "etc/crontab"] if p.exists()] + _cron_d_files(root / "etc/cron.d")
     for path in system:
         for user, schedule, command, tz in _lines(path, with_user=True):
-            _add(found, user, schedule, command, path, tz if cron_tz else None, plain_lines)
+            _add(found, user, schedule, command, _Crontab(root, path), tz if cron_tz else None,
+                 plain_lines)
     spool = root / "var/spool/cron/crontabs"
     if spool.is_dir():
         for path in sorted(spool.iterdir()):
             if path.is_file() and not path.is_symlink():
                 for _, schedule, command, tz in _lines(path, with_user=False):
-                    _add(found, path.name, schedule, command, path, tz if cron_tz else None,
-                         plain_lines)
+                    _add(found, path.name, schedule, command, _Crontab(root, path),
+                         tz if cron_tz else None, plain_lines)
     return found
 
 
@@ -145,8 +146,19 @@ def _parse_line(line: str, with_user: bool) -> tuple[str | None, str, str] | Non
     return user, schedule, rest
 
 
+class _Crontab:
+    """A crontab file, and its name as the host knows it (its path under crontab_root)."""
+
+    def __init__(self, root: Path, path: Path) -> None:
+        self.path = path
+        self.name = safe_text("/" + str(path.relative_to(root)), MAX_PATH_CHARS)
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+
 def _add(found: dict[JobKey, Discovered], user: str | None, schedule: str, command: str,
-         path: Path, tz: str | None, plain_lines: bool) -> None:
+         path: _Crontab, tz: str | None, plain_lines: bool) -> None:
     job = line_job(logged_command(command))
     if user is None or not (job.wrapped or plain_lines):
         return
@@ -164,4 +176,4 @@ def _add(found: dict[JobKey, Discovered], user: str | None, schedule: str, comma
         return
     key = JobKey(entry.pw_uid, name)
     source = JobSource.wrapper if job.wrapped else JobSource.cron_log
-    found[key] = Discovered(key, user, schedule, tz, source)
+    found[key] = Discovered(key, user, schedule, tz, source, path.name)

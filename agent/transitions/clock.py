@@ -122,9 +122,7 @@ def check(job: Job, cadence: Cadence, now: float, config: Config, pid_lost: bool
         return job, []
     if rec.next_expected is None:
         upcoming = schedule.next_after(cadence, now, zone)
-        if upcoming is None:  # nothing declared: retired once its last crontab line's slots pass
-            if not in_crontab and line_slots_passed(job, now, config):
-                return retire(job, config), [NotificationKind.retired]
+        if upcoming is None:  # nothing declared, and no line's schedule known
             return job, []
         return replace(job, record=replace(rec, next_expected=upcoming)), []
     limit = MAX_SLOTS_PER_PASS if budget is None else max(1, min(MAX_SLOTS_PER_PASS, budget.left))
@@ -167,32 +165,7 @@ def missed_slots(cadence: Cadence, slot: float, now: float, config: Config, limi
     return missed, upcoming
 
 
-def line_slots_passed(job: Job, now: float, config: Config) -> bool:
-    """For a job that declares no schedule and whose crontab line is gone: the schedule its
-    line had shows `retire_after_periods` slots (plus grace) since its last start.  Never
-    while paused, for a job that never had a line, or with `retire_after_periods` = 0."""
-    last_slot = line_retirement(job, config)
-    return last_slot is not None and now > last_slot
-
-
-def line_retirement(job: Job, config: Config) -> float | None:
-    """The time after which `line_slots_passed` holds (see there); None: it never does."""
-    rec = job.record
-    since = rec.last_start if rec.last_start is not None else job.last_end
-    if (not config.retire_after_periods or rec.paused_until is not None or since is None
-            or job.crontab_schedule is None):
-        return None
-    cadence = replace(job.cadence, schedule=job.crontab_schedule)
-    slot: float | None = since
-    for _ in range(config.retire_after_periods):
-        slot = schedule.next_after(cadence, slot, config.cron_timezone)
-        if slot is None:
-            return None
-    return slot + grace_for(cadence, slot, config)
-
-
-def next_look(job: Job, cadence: Cadence, now: float, config: Config, in_crontab: bool
-              ) -> float:
+def next_look(job: Job, cadence: Cadence, now: float, config: Config) -> float:
     """The earliest wall-clock time at which `check` may change `job` (math.inf: not before the
     job, its crontab line or its wrapper's pid changes); before then `check` leaves it as is.
 
@@ -212,19 +185,17 @@ def next_look(job: Job, cadence: Cadence, now: float, config: Config, in_crontab
         times.append(rec.next_expected + grace_for(cadence, rec.next_expected, config))
     elif schedule.next_after(cadence, now, config.cron_timezone) is not None:
         times.append(now)  # `check` sets its next expected start
-    elif not in_crontab:
-        retirement = line_retirement(job, config)
-        times += [] if retirement is None else [retirement]
     return min(times, default=math.inf)
 
 
 def retire(job: Job, config: Config) -> Job:
     """State `retired`: nothing is expected of it any more, so no more misses are declared."""
     rec = job.record
+    why = f"its {rec.line_gone}" if rec.line_gone else "no crontab line runs it"
     JOB_LINES.warning("retired", (
-        f"job {rec.key.name} of {rec.owner} retired: no crontab line runs it and it has not "
-        f"started for {config.retire_after_periods} periods; no more misses are declared, a "
-        "new run or its line brings it back"), rec.key.owner_uid)
+        f"job {rec.key.name} of {rec.owner} retired: {why} and it has not started for "
+        f"{config.retire_after_periods} periods; no more misses are declared, a new run or its "
+        "line brings it back"), rec.key.owner_uid)
     return replace(job, record=replace(rec, state=JobState.retired, next_expected=None),
                    alarm=False)
 

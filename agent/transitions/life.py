@@ -10,8 +10,9 @@ from cronwrap.wrapper.events import Cadence
 from .. import schedule
 from ..lifeevents import ForgetAsked, LineGone, LineSeen, PauseAsked, ResumeAsked
 from ..model import JobState, NotificationKind
+from ..schedule import Discovered
 from ..store import Job
-from .outcome import Context, Outcome, Raised
+from .outcome import Context, Outcome, Raised, utc_text
 
 log = logging.getLogger("cronwrap.agent.core")  # the core's lines, under one name for operators
 
@@ -44,32 +45,46 @@ def forget_asked(job: Job, event: ForgetAsked, ctx: Context) -> Outcome:
                                  requester=event.requester),))
 
 
-def in_crontab(job: Job, schedule_text: str) -> Job:
-    """A job seen on a crontab line: its schedule remembered; a retired job expected again."""
-    if job.record.state == JobState.retired:
-        log.warning("job %s of %s is in a crontab again: no longer retired", job.record.key.name,
-                    job.record.owner)
-        job = replace(job, record=replace(job.record, state=JobState.unknown, next_expected=None))
-    return replace(job, crontab_schedule=schedule_text)
+def in_crontab(job: Job, found: Discovered) -> Job:
+    """A job seen on a crontab line: its schedule and crontab remembered; a retired job, or one
+    whose line was gone, expected again."""
+    rec = job.record
+    if rec.state == JobState.retired:
+        log.warning("job %s of %s is in a crontab again: no longer retired", rec.key.name,
+                    rec.owner)
+        rec = replace(rec, state=JobState.unknown, next_expected=None)
+    elif rec.line_gone is not None:
+        rec = replace(rec, next_expected=None)  # expected on the line as it is now
+    return replace(job, record=replace(rec, line_gone=None), crontab_schedule=found.schedule,
+                   crontab=found.crontab or None)
 
 
 def line_seen(job: Job, event: LineSeen, ctx: Context) -> Outcome:
     """Its schedule remembered; the next expected start kept unless the line changed (a
     deadline computed before a restart still holds)."""
-    job = in_crontab(job, event.found.schedule)
+    job = in_crontab(job, event.found)
     if job.record.next_expected is not None and not event.changed:
         return Outcome(job)
     return Outcome(_expect_next(job, event.now, ctx))
 
 
 def line_gone(job: Job, event: LineGone, ctx: Context) -> Outcome:
-    """A row only its line made goes with it; a retired job stays; another is expected on its
-    declared cadence alone."""
+    """A row only its line made goes with it; a retired job stays; another stays expected on
+    its declared cadence, else on the schedule its line had (core.cadence_of): its next missed
+    slot raises cronJobMissed saying the line is gone, and retirement ends that."""
+    rec = job.record
     if not job.reported:
         return Outcome(None)
-    if job.record.state == JobState.retired:
-        return Outcome(job)  # its line is gone and it stopped: nothing is expected of it
-    return Outcome(_expect_next(job, event.now, ctx))
+    if rec.state == JobState.retired or rec.line_gone is not None:
+        return Outcome(job)  # it stopped already, or was told already
+    cause = f"line gone from {job.crontab or 'its crontab'} (seen {utc_text(event.now)})"
+    said = (("line gone", f"job {rec.key.name} of {rec.owner}: its {cause}; still expected on "
+             f"{ctx.cadence_of(job).schedule or 'its cadence'} until it retires or is "
+             "forgotten"),)
+    job = replace(job, record=replace(rec, line_gone=cause))
+    if rec.next_expected is None:
+        job = _expect_next(job, event.now, ctx)
+    return Outcome(job, warnings=said)
 
 
 def _expect_next(job: Job, now: float, ctx: Context) -> Job:
