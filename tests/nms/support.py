@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -43,3 +44,34 @@ def load_yaml(path: Path) -> Any:
 def table_index(owner: str, name: str) -> str:
     """A job's cronJobTable index: each string as its length, then its characters' codes."""
     return ".".join(str(n) for text in (owner, name) for n in (len(text), *text.encode()))
+
+
+class Daemon:
+    """A server in the foreground and its own session, its output in a file; `close` stops
+    its whole process group (zabbix_server and nrpe fork workers)."""
+
+    def __init__(self, argv: list[str], log: Path, user: str | None = None,
+                 cwd: Path | None = None) -> None:
+        self.log = log
+        as_user = ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups"]
+        with log.open("wb") as out:
+            self.proc = subprocess.Popen([*(as_user if user else []), *argv], stdout=out,
+                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         start_new_session=True, cwd=cwd)
+
+    def alive(self) -> bool:
+        """True while it runs; an AssertionError with its last output once it has exited."""
+        if self.proc.poll() is not None:
+            raise AssertionError(f"{self.proc.args} exited {self.proc.returncode}: "
+                                 f"{self.log.read_text(errors='replace')[-3000:]}")
+        return True
+
+    def close(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        except ProcessLookupError:
+            self.proc.wait()

@@ -4,10 +4,8 @@ wrapper: each check's state, as the daemon recorded it, for a failing, a missed 
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sysconfig
@@ -19,7 +17,7 @@ import pytest
 from netsnmp import free_port, wait_until
 
 from .conftest import CronJobs
-from .support import NMS, require, table_index
+from .support import NMS, Daemon, require, table_index
 
 pytestmark = pytest.mark.nms
 
@@ -33,31 +31,6 @@ EXPECTED = {
     "cron root/late": (1, "SNMP WARNING - root/late *6*"),
     "cron root/good": (0, "SNMP OK - root/good 1"),
 }
-
-
-class Daemon:
-    """A daemon in the foreground, its output in a file, stopped on close."""
-
-    def __init__(self, argv: list[str], log: Path) -> None:
-        self.log = log
-        with log.open("wb") as out:
-            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
-
-    def alive(self) -> bool:
-        if self.proc.poll() is not None:
-            raise AssertionError(f"{self.proc.args[0]} exited {self.proc.returncode}: "
-                                 f"{self.log.read_text(errors='replace')[-3000:]}")
-        return True
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
 
 
 @pytest.fixture(scope="module")
