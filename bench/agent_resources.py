@@ -126,6 +126,14 @@ def baselines() -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]:
                                                                  IDLE_ASYNCIO])
 
 
+def stop(agent: Agent, *others: subprocess.Popen[bytes]) -> None:
+    for proc in others:
+        proc.kill()
+        proc.wait()
+    if agent.proc is not None:
+        agent.stop()
+
+
 def measure(jobs: int, seconds: float, base: Path) -> dict[str, Any]:
     base.mkdir()
     snmpd = SnmpdMaster(base / "snmpd")
@@ -160,11 +168,7 @@ def measure(jobs: int, seconds: float, base: Path) -> dict[str, Any]:
             result["memory_kib"][str(size)] = memories(pids)
         result["idle"][str(jobs)] = idle_rates(pids, seconds)
     finally:
-        for proc in (sleeper, idle_loop):
-            proc.kill()
-            proc.wait()
-        if agent.proc is not None:
-            agent.stop()
+        stop(agent, sleeper, idle_loop)
         snmpd.stop()
     return result
 
@@ -203,11 +207,7 @@ def measure_crontabs(jobs: int, seconds: float, base: Path) -> dict[str, Any]:
         return {"jobs": per_user * len(users), "users": len(users), "seconds": seconds,
                 "memory_kib": memories(pids), "idle": idle_rates(pids, seconds)}
     finally:
-        for proc in (sleeper, idle_loop):
-            proc.kill()
-            proc.wait()
-        if agent.proc is not None:
-            agent.stop()
+        stop(agent, sleeper, idle_loop)
 
 
 def main() -> int:
