@@ -91,6 +91,7 @@ class Scalar(enum.IntEnum):
     cronJobTableLastChange = 15
     cronJobRunHistorySize = 21
     cronSpoolBacklog = 43
+    cronJobRowsRefused = 44
 
 
 class Column(enum.IntEnum):
@@ -321,6 +322,7 @@ SCALAR_SYNTAX: dict[Scalar, ObjectSyntax] = {
     Scalar.cronJobRunHistorySize: ObjectSyntax(
         "Unsigned32", HistorySizeValue, value_range=(0, MAX_RUN_HISTORY)),
     Scalar.cronSpoolBacklog: ObjectSyntax("Gauge32", rfc1902.Gauge32),
+    Scalar.cronJobRowsRefused: _COUNTER,
 }
 
 COLUMN_SYNTAX: dict[Column, ObjectSyntax] = {

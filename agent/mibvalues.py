@@ -176,6 +176,7 @@ def scalar_raws(stats: AgentStats) -> list[tuple[Scalar, int | bytes]]:
         (Scalar.cronJobTableLastChange, date_and_time(stats.table_changed_at or stats.started_at)),
         (Scalar.cronJobRunHistorySize, min(max(stats.run_history, 0), MAX_RUN_HISTORY)),
         (Scalar.cronSpoolBacklog, min(max(stats.spool_backlog, 0), UINT32_MAX)),
+        (Scalar.cronJobRowsRefused, _counter(stats.rows_refused)),
     ]
 
 
