@@ -28,6 +28,7 @@ class Config:
     max_connections: int = 512  # of all non-root users together; root's are not capped
     max_connections_per_uid: int = 32
     status_bytes_per_second: int = 2 * 1024 * 1024  # per non-root user
+    status_rows_per_second: int = 10000  # rows a non-root user's status requests may examine
     read_timeout: float = 10.0
     spool_interval: float = 10.0
     spool_events_per_second: int = 500  # per owner: the drain defers the rest to later passes
@@ -35,6 +36,8 @@ class Config:
     discovery_interval: float = 60.0
     min_every: float = 60.0  # events declaring a shorter --every are refused
     notifications_per_owner: int = 60  # a minute, per job owner; the rest are suppressed
+    events_per_second_per_owner: int = 50  # socket events per non-root user (burst: 10 s' worth)
+    log_lines_per_owner: int = 10  # agent log lines a minute a user's doings may cause
     default_grace: float = 300.0
     grace_fraction: float = 0.5
     timeout_slack: float = 10.0
@@ -113,7 +116,9 @@ def _check(path: Path, key: str, value: object) -> Any:
     if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
         raise ConfigError(f"{path}: [agent] {key} must be a non-negative number")
     if key in ("max_jobs_per_owner", "max_connections", "max_connections_per_uid",
-               "status_bytes_per_second", "notifications_per_owner", "spool_events_per_second"):
+               "status_bytes_per_second", "notifications_per_owner", "spool_events_per_second",
+               "events_per_second_per_owner", "log_lines_per_owner",
+               "status_rows_per_second"):
         if not isinstance(value, int) or value < 1:
             raise ConfigError(f"{path}: [agent] {key} must be a positive integer")
         return value

@@ -18,11 +18,12 @@ from typing import Any, NoReturn
 
 from cronwrap.wrapper import __version__
 
-from . import mib, mibvalues, systemd_integration
+from . import mib, systemd_integration
 from .config import DEFAULT_CONFIG_FILE, Config, ConfigError, load
 from .core import AgentCore
 from .mibview import Oid
 from .model import Notification
+from .ratelimit import OWNER_LINES
 from .sources.cronlog import CronLogSource
 from .sources.crontabs import CrontabSource
 from .sources.wrapper_socket import Intake
@@ -154,7 +155,7 @@ def build_config(args: argparse.Namespace) -> Config:
 
 def notification_payload(notification: Notification) -> tuple[Oid, list[tuple[Oid, Any]]]:
     """The trap OID and varbinds of a notification, as CRON-JOBS-MIB defines them."""
-    return mib.notification_oid(notification.kind), mibvalues.notification_varbinds(notification)
+    return mib.notification_oid(notification.kind), mib.notification_varbinds(notification)
 
 
 def build_frontends(args: argparse.Namespace, core: AgentCore, config: Config,
@@ -289,6 +290,7 @@ async def serve(args: argparse.Namespace, config: Config) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     make_dirs(config)
+    OWNER_LINES.configure(config.log_lines_per_owner)
     sock = systemd_integration.activated_unix_socket() or bind_socket(Path(config.event_socket))
     store = open_store(Path(config.state_dir))
     core = AgentCore(store, config)

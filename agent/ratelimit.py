@@ -30,18 +30,24 @@ class OwnerBudget:
         self._clock = clock
         self._buckets: dict[int, tuple[float, float]] = {}  # owner -> (tokens, when)
 
-    def take(self, owner: int) -> bool:
-        """Spend one of `owner`'s tokens; False when none is left."""
+    def take(self, owner: int, count: float = 1.0) -> bool:
+        """Spend `count` of `owner`'s tokens; False (nothing spent) when fewer are left."""
         now = self._clock()
         tokens, when = self._buckets.get(owner, (float(self.capacity), now))
         tokens = min(float(self.capacity), tokens + (now - when) * self._rate)
         if len(self._buckets) >= self.MAX_OWNERS:
             self._forget_full_buckets(now)
-        if tokens < 1.0:
+        if tokens < count:
             self._buckets[owner] = (tokens, now)
             return False
-        self._buckets[owner] = (tokens - 1.0, now)
+        self._buckets[owner] = (tokens - count, now)
         return True
+
+    def wait(self, owner: int, count: float) -> float:
+        """Seconds until `owner` has `count` tokens (at most `capacity` can be waited for)."""
+        tokens, when = self._buckets.get(owner, (float(self.capacity), self._clock()))
+        missing = min(count, self.capacity) - tokens - (self._clock() - when) * self._rate
+        return max(0.0, missing / self._rate)
 
     def _forget_full_buckets(self, now: float) -> None:
         """A bucket that has refilled is the same as no bucket: drop those."""
@@ -65,6 +71,7 @@ class OwnerLines:
     def configure(self, per_minute: int) -> None:
         self._budget = OwnerBudget(per_minute, 60.0, self._clock)
         self._suppressed: Counter[int] = Counter()
+        self.left_out = 0  # lines about owners not logged, repeats of a cause included
 
     def admit(self, owner: int | None) -> str | None:
         """None: drop the line (counted); else a suffix for it ("" or the count left out)."""
@@ -115,6 +122,7 @@ class RateLimitedLog:
         self._size += key not in causes
         if admitted is None:
             causes[key] = (last, suppressed + 1)
+            self._lines.left_out += owner is not None
             return
         causes[key] = (now, 0)
         more = f" ({suppressed} more since last logged)" if suppressed else ""

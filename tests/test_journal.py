@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import pwd
 import socket
 import struct
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -121,3 +124,31 @@ def test_bad_field_name_is_a_reason(tmp_path: Path) -> None:
 def test_encoding_uses_the_length_form_only_for_newlines() -> None:
     data = encode_fields([("MESSAGE", "hi"), ("NOTE", "a\nb"), ("RAW", b"\x00=")])
     assert data == b"MESSAGE=hi\nNOTE\n" + struct.pack("<Q", 3) + b"a\nb\nRAW=\x00=\n"
+
+
+FORGE = """
+import socket, sys
+from cronwrap.wrapper.journal import encode_fields
+sock = socket.socket(fileno=int(sys.argv[1]))
+sock.send(encode_fields([("MESSAGE", "cronwrap: backup ok in 1.0s"), ("PRIORITY", "6"),
+                         ("SYSLOG_IDENTIFIER", "cronwrap"), ("JOB_NAME", "backup"),
+                         ("JOB_STATE", "ok")]))
+"""
+
+
+@pytest.mark.integration
+def test_the_documented_query_names_the_owner_so_a_forged_record_is_left_out(
+        journald: PrivateJournald) -> None:
+    """docs/operations.md's `journalctl _UID=0 JOB_NAME=backup`: any user can log a record
+    that looks like root's backup run; only `_UID`, which journald sets, tells them apart."""
+    assert log_run(job="backup", state="failed", exit_status=3, duration_ms=1,
+                   socket_path=str(journald.socket_path)) is None
+    nobody = pwd.getpwnam("nobody")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.connect(str(journald.socket_path))  # root opens (the test dir is 0700); nobody sends
+        subprocess.run(["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}",
+                        "--clear-groups", sys.executable, "-c", FORGE, str(sock.fileno())],
+                       pass_fds=[sock.fileno()], check=True, timeout=60)
+    assert len(journald.wait_for("JOB_NAME=backup", count=2)) == 2  # the forgery is there
+    [root_run] = journald.read("_UID=0", "JOB_NAME=backup")
+    assert root_run["JOB_STATE"] == "failed"

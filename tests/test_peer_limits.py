@@ -7,7 +7,8 @@ import json
 
 import pytest
 from cronwrap.agent.config import Config
-from cronwrap.agent.sources.wrapper_socket import PeerLimits, _capped_status
+from cronwrap.agent.sources.wrapper_socket import PeerLimits
+from cronwrap.agent.status_work import CappedReply
 from cronwrap.wrapper.events import MAX_STATUS_REPLY_BYTES
 
 
@@ -49,13 +50,21 @@ def test_status_replies_are_paced_per_user_in_bytes_per_second(
     assert slept == [0.5]
 
 
+def capped(jobs: list[dict[str, object]]) -> bytes:
+    reply = CappedReply()
+    for job in jobs:
+        if not reply.add(job):
+            return reply.encode(truncated=len(jobs) - reply.kept)
+    return reply.encode()
+
+
 def test_a_status_reply_over_the_cap_leaves_jobs_out_and_says_how_many() -> None:
     job = {"name": "x", "last_log_path": "/" + "p" * 4000}
     jobs = [dict(job, name=f"job{i}") for i in range(3000)]  # about 12 MB
-    reply = _capped_status(jobs)
+    reply = capped(jobs)
     assert len(reply) <= MAX_STATUS_REPLY_BYTES
     obj = json.loads(reply)
     assert obj["ok"] and obj["truncated"] == 3000 - len(obj["jobs"]) > 0
     assert obj["jobs"] == jobs[:len(obj["jobs"])]
-    small = json.loads(_capped_status(jobs[:3]))
+    small = json.loads(capped(jobs[:3]))
     assert small == {"ok": True, "jobs": jobs[:3]}

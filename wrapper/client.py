@@ -61,6 +61,8 @@ def _check_reply(reply: bytes) -> None:
     if not isinstance(answer, dict) or not isinstance(answer.get("ok"), bool):
         raise TransportError("agent sent a reply without an 'ok' field")
     if not answer["ok"]:
+        if answer.get("reason") == "busy":  # over a per-user limit: spooled, applied later
+            raise TransportError(str(answer.get("error", "agent busy"))[:300])
         raise Rejected(str(answer.get("error", "no reason given"))[:300])
 
 

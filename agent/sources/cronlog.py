@@ -46,7 +46,7 @@ from dataclasses import asdict, dataclass, field, replace
 from cronwrap.wrapper.events import Finished, Started
 
 from ..config import Config
-from ..core import AgentCore, Rejected, RowRefused, Txn, Unavailable
+from ..core import AgentCore, Rejected, Txn, Unavailable
 from ..lifeevents import LifeEvent, RunCut, RunReported, StartLogged, WrapperNotStarted
 from ..linenames import line_job
 from ..model import CronLogState, JobKey, JobSource
@@ -220,8 +220,8 @@ class CronLog:
             return
         uid = self.user_id(line.user)
         if uid is None:
-            self.limiter.warning(line.user, "cron ran a job of a user with no passwd entry; "
-                                 "its lines are skipped")
+            self.limiter.warning("unknown user", f"cron ran a job of {line.user!r}, a user "
+                                 "with no passwd entry; its lines are skipped")
             return
         job = line_job(line.command)
         if isinstance(line, JobStarted):
@@ -272,10 +272,8 @@ class CronLog:
         """Submit `event`; a job its owner has no room for is said (rate-limited) and left out."""
         try:
             txn.submit(event)
-        except RowRefused:
-            pass  # the core counts and logs it
         except Rejected as exc:
-            self.limiter.warning(owner, f"{exc}; {what} not added")
+            self.limiter.warning(exc.cause, f"{exc}; {what} not added", event.key.owner_uid)
 
     def _start_without_pid(self, txn: Txn, uid: int, owner: str, name: str, wrapped: bool,
                            entry: Entry) -> None:

@@ -17,10 +17,13 @@ from ..config import Config
 from ..core import AgentCore, Unavailable
 from ..linenames import line_job, logged_command
 from ..model import JobKey, JobSource
+from ..ratelimit import RateLimitedLog
 from ..schedule import NICKNAMES, Discovered, refusal
 from .cronlog import CronLogSource
 
 log = logging.getLogger(__name__)
+# lines about crontab lines, which their owners write: a class per user a minute, then a count
+LINES = RateLimitedLog("crontab")
 
 CRON_TZ_LINE = re.compile(r"""CRON_TZ\s*=\s*(["']?)([^"'\s]*)\1\s*""")
 CRONIE_DAEMONS = ("usr/sbin/crond", "usr/bin/crond", "usr/sbin/cron")
@@ -163,16 +166,17 @@ def _add(found: dict[JobKey, Discovered], user: str | None, schedule: str, comma
     if user is None or not (job.wrapped or plain_lines):
         return
     name = job.name
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        LINES.warning("unknown user", f"{path}: unknown user {user!r} on the line for job {name}")
+        return
     problem = refusal(Cadence(schedule=schedule))
     if tz is not None and not is_valid_zone_name(tz):
         problem = "CRON_TZ above it is not a time zone name"
     if problem is not None:
-        log.warning("%s: %s: the line for job %s is ignored", path, problem, name)
-        return
-    try:
-        entry = pwd.getpwnam(user)
-    except KeyError:
-        log.warning("%s: unknown user %r on the line for job %s", path, user, name)
+        LINES.warning("line ignored", f"{path}: {problem}: the line for job {name} is ignored",
+                      entry.pw_uid)
         return
     key = JobKey(entry.pw_uid, name)
     source = JobSource.wrapper if job.wrapped else JobSource.cron_log

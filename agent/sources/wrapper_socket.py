@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import socket
 import struct
@@ -21,27 +20,28 @@ from collections.abc import AsyncIterator, Callable
 
 from cronwrap.wrapper.events import (
     MAX_MESSAGE_BYTES,
-    MAX_STATUS_REPLY_BYTES,
     EventError,
     StatusRequest,
     decode_message,
-    encode_reply,
     error_reply,
     ok_reply,
 )
 from cronwrap.wrapper.life_messages import ForgetRequest, LifeRequest, PauseRequest
 
 from ..config import Config
-from ..core import AgentCore, NoSuchJob, Rejected, RowRefused, Unavailable
+from ..core import AgentCore, NoSuchJob, Rejected, Unavailable
 from ..model import JobKey
 from ..owners import owner_name
-from ..ratelimit import RateLimitedLog
+from ..ratelimit import OwnerBudget, RateLimitedLog
 from ..status_access import StatusAccess
+from ..status_work import StatusWork
 from ..views import job_json
 
 log = logging.getLogger(__name__)
 
 PEERCRED = struct.Struct("3i")
+BUSY = "busy"  # a refusal's reason: try again later; the wrapper spools the event
+EVENT_BURST_SECONDS = 10  # a user may send this many seconds' worth of events at once
 
 
 def peer_uid(sock: socket.socket) -> int:
@@ -93,19 +93,24 @@ class Connection:
             everyone = self.intake.access.sees_every_job(self.uid,
                                                          self.writer.get_extra_info("socket"))
             async with self.intake.peers.status_turn(self.uid):
-                reply = self.intake.status(self.uid, message.jobs, everyone)
+                reply = await self.intake.status.reply(self.uid, message.jobs, everyone)
                 await self.intake.peers.pace(self.uid, len(reply))
                 await self.reply(reply)
             return b""
         if isinstance(message, LifeRequest):
             return await self.intake.life(self.uid, message)
+        refusal = self.intake.peers.over_event_budget(self.uid)
+        if refusal is not None:
+            self.intake.core.defer("events")
+            self.intake.limiter.warning("over the event rate", refusal, self.uid)
+            return error_reply(f"agent busy: {refusal}; spool the event, it is applied later",
+                               BUSY)
         try:
             await self.intake.core.submit(self.uid, self.owner, message)
         except Unavailable:
             return None
         except Rejected as exc:
-            if not isinstance(exc, RowRefused):  # the core logs those itself
-                self.intake.limiter.warning(exc.cause, f"uid {self.uid}: {exc}", self.uid)
+            self.intake.limiter.warning(exc.cause, f"uid {self.uid}: {exc}", self.uid)
             return error_reply(str(exc))
         return ok_reply()
 
@@ -130,6 +135,16 @@ class PeerLimits:
         self.unprivileged = 0
         self._status_locks: dict[int, asyncio.Lock] = {}
         self._paced_until: dict[int, float] = {}
+        rate = config.events_per_second_per_owner
+        self._events = OwnerBudget(rate * EVENT_BURST_SECONDS, EVENT_BURST_SECONDS, clock)
+
+    def over_event_budget(self, uid: int) -> str | None:
+        """Why an event of `uid` is refused now (over events_per_second_per_owner, with a
+        burst of EVENT_BURST_SECONDS' worth), None to take it; root is never refused."""
+        if uid == 0 or self._events.take(uid):
+            return None
+        return (f"uid {uid} sent more than {self.config.events_per_second_per_owner} events a "
+                "second (events_per_second_per_owner)")
 
     def refusal(self, uid: int) -> str | None:
         """Why a new connection from `uid` is refused, or None to admit it."""
@@ -182,6 +197,7 @@ class Intake:
         self.peers = PeerLimits(config)
         self.access = StatusAccess(config.status_group)
         self.refusals = RateLimitedLog("refused request")
+        self.status = StatusWork(core, config)
 
     async def serve(self, sock: socket.socket) -> None:
         """Serve on an already bound and listening socket until cancelled."""
@@ -198,7 +214,7 @@ class Intake:
         refusal = self.peers.refusal(uid)
         if refusal is not None:
             self.limiter.warning("busy", f"{refusal}: refused a connection", uid)
-            writer.write(error_reply(f"agent busy: {refusal}"))
+            writer.write(error_reply(f"agent busy: {refusal}", BUSY))
             writer.close()
             return
         self.peers.opened(uid)
@@ -225,7 +241,8 @@ class Intake:
         requester = owner_name(uid)
         if uid != 0 and owner_uid != uid:
             self.refusals.warning(request.KIND,
-                                  f"{requester} asked to {request.KIND} job {request.job!r} "
+                                  f"uid {uid} ({requester}) asked to {request.KIND} job "
+                                  f"{request.job!r} "
                                   f"of uid {owner_uid}: only root may", uid)
             return error_reply(f"permission denied: {requester} (uid {uid}) may {request.KIND} "
                                "only its own jobs; other users' jobs need root", "denied")
@@ -245,38 +262,3 @@ class Intake:
         except Unavailable:
             return error_reply("the agent cannot store the change now (see its log); "
                                "nothing changed", "unavailable")
-
-    def status(self, uid: int, names: tuple[str, ...], everyone: bool = False) -> bytes:
-        """The jobs `uid` may see (root, or `everyone`: all), as one reply line of at most
-        MAX_STATUS_REPLY_BYTES.
-
-        Jobs that do not fit are left out and counted in "truncated"; asking by name gets them.
-        "spool_backlog": the spooled events of the caller (root, `everyone`: of all users)
-        still to be applied, when there are any.
-        """
-        everyone = everyone or uid == 0
-        backlog = self.core.spool_backlog
-        waiting = sum(backlog.values()) if everyone else backlog.get(uid, 0)
-        wanted = set(names)
-        jobs = [
-            job_json(job, self.core.cadence_of(job))
-            for key, job in sorted(self.core.jobs().items(),
-                                   key=lambda item: (item[0].owner_uid, item[0].name))
-            if (everyone or key.owner_uid == uid) and (not wanted or key.name in wanted)
-        ]
-        return _capped_status(jobs, {"spool_backlog": waiting} if waiting else {})
-
-
-def _capped_status(jobs: list[dict[str, object]], extra: dict[str, int]) -> bytes:
-    encoded = [json.dumps(job, separators=(",", ":"), allow_nan=False).encode() for job in jobs]
-    room = MAX_STATUS_REPLY_BYTES - len(encode_reply({"ok": True, "jobs": [], "truncated": 0,
-                                                      **extra}))
-    kept = 0
-    for item in encoded:
-        room -= len(item) + 1
-        if room < 0:
-            break
-        kept += 1
-    if kept == len(encoded):
-        return encode_reply({"ok": True, "jobs": jobs, **extra})
-    return encode_reply({"ok": True, "jobs": jobs[:kept], "truncated": len(jobs) - kept, **extra})

@@ -26,9 +26,10 @@ PER_UID = 32  # [agent] max_connections_per_uid, the default
 
 @pytest.fixture
 def patient_agent(attackers: tuple[User, ...], shared_base: Path) -> Iterator[Agent]:
-    """A root agent that lets idle clients wait a minute, so held connections stay held."""
+    """A root agent that lets idle clients wait a minute, so held connections stay held, and
+    takes a thousand events at once (the attacker's rows for the unread replies)."""
     config = shared_base / "agent.toml"
-    config.write_text("[agent]\nread_timeout = 60.0\n")
+    config.write_text("[agent]\nread_timeout = 60.0\nevents_per_second_per_owner = 1000\n")
     agent = start_root_agent(shared_base / "agent", "--config", str(config))
     yield agent
     agent.close()

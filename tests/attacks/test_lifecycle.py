@@ -73,7 +73,8 @@ def test_a_user_cannot_change_another_users_job(attackers: tuple[User, User, Use
         assert (reply["ok"], reply["reason"]) == (False, "denied")
 
     assert everything(root_agent) == before  # nothing changed, nothing paused or forgotten
-    assert "refused request: uid " in root_agent.log.read_text()
+    assert f"refused request: resume: uid {mallory.uid} ({mallory.name}) asked" in \
+        root_agent.log.read_text()
 
     # what is one's own may be changed: mallory's report, not alice's of the same name
     assert cronwrap_as(mallory, root_agent, "pause", "report", "--for", "1h").returncode == 0
