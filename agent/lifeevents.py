@@ -38,10 +38,12 @@ class StartLogged:
 
 @dataclass(frozen=True)
 class RunCut:
-    """A run cron started (shell `pid`) in an earlier boot and whose end was never logged."""
+    """A run of a line that is not wrapped, which cron started (shell `pid`, at `start`) in an
+    earlier boot and whose end was never logged."""
 
     key: JobKey
     pid: int
+    start: float
 
 
 @dataclass(frozen=True)

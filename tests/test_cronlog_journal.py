@@ -135,6 +135,44 @@ def test_lines_are_applied_once_across_agent_and_journald_restarts_and_rotation(
         agent.close()
 
 
+class OwnBootIdAgent(Agent):
+    """An agent whose /proc shows another boot id than the journal's writer: a service with
+    ProtectProc= in a container (systemd-nspawn mounts the container's boot id over /proc,
+    which a service's own /proc does not show)."""
+
+    def args(self) -> list[str]:
+        boot_id = self.base / "boot_id"
+        boot_id.write_text("0123456789abcdef0123456789abcdef\n")
+        mount = 'mount --bind "$0" /proc/sys/kernel/random/boot_id && exec "$@"'
+        return ["unshare", "-m", "sh", "-c", mount, str(boot_id), *super().args()]
+
+
+def test_an_agent_restart_during_a_run_says_nothing_false(tmp_path: Path,
+                                                          journald: PrivateJournald) -> None:
+    """Issue 19: every restart while a job ran logged "... started ... in an earlier boot and
+    cron logged no end: its outcome is unknown" in the same boot, and forgot the run."""
+    cron = Cron(journald)
+    config = tmp_path / "agent.toml"
+    config.write_text(f'[agent]\ncron_log_journal = "{journald.journal_dir}"\n')
+    agent = OwnBootIdAgent(tmp_path / "agent", extra=["--config", str(config), *FAST]).start()
+    try:
+        wait_for(lambda: following(agent), "the agent following cron's log")
+        slow = cron.start("sleep 100")
+        slow_row = f"root/{name('sleep 100')}"
+        wait_for(lambda: agent.status().get(slow_row, {}).get("state") == "running",
+                 "the slow run shown running")
+        assert agent.stop() == 0
+        agent.start()
+        wait_for(lambda: agent.log.read_text().count("following cron's log") == 2,
+                 "the second start following")
+        cron.end(slow, "sleep 100", status=3)
+        wait_for(lambda: has_rows(agent, {name("sleep 100"): (1, 1, 3, 0)}), "the run's end")
+        log = agent.log.read_text()
+        assert "earlier boot" not in log and "outcome is unknown" not in log
+    finally:
+        agent.close()
+
+
 FORGE = """
 import socket, sys
 sock = socket.socket(fileno=int(sys.argv[1]))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from binascii import crc32
 from dataclasses import replace
 from pathlib import Path
@@ -305,7 +306,9 @@ def test_a_wrapper_that_reported_the_run_is_not_judged_not_started(tmp_path: Pat
     assert (record.runs, record.failures, record.start_problem) == (1, 1, None)
 
 
-def test_runs_of_an_earlier_boot_end_unknown(tmp_path: Path) -> None:
+def test_runs_of_an_earlier_boot_end_unknown(tmp_path: Path,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    """One outcome: unknown in the row, no run counted, no notification, one line saying so."""
     start = next(e for e in recorded_entries() if "CMD ([14555] sleep 100)" in e.message)
     reboot = Entry("other-cursor", start.time + 60, "b" * 32, "(root) CMD ([5] /bin/true)")
     ended = Entry("end", start.time + 61, "b" * 32, "(root) END ([5] /bin/true)")
@@ -326,6 +329,38 @@ def test_runs_of_an_earlier_boot_end_unknown(tmp_path: Path) -> None:
     sleeper = rows[derived("sleep 100")]
     assert (sleeper.state, sleeper.runs, sleeper.running_pid) == (JobState.unknown, 0, None)
     assert rows[derived("/bin/true")].runs == 1
+    said = [r.getMessage() for r in caplog.records if "earlier boot" in r.getMessage()]
+    assert len(said) == 1 and f"job {derived('sleep 100')} of root started at " in said[0]
+    assert said[0].endswith("its outcome is unknown (state unknown, no run counted)")
+
+
+def test_a_wrapped_run_cut_by_a_reboot_has_its_wrappers_outcome(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The wrapper stopped at shutdown spools how its run ended (killed by SIGTERM): that is
+    the run's one outcome, in the row and the notification; cron's log adds no "unknown"."""
+    from cronwrap.wrapper.events import Finished, Started, new_event_id
+    caplog.set_level(logging.INFO)
+    start = Entry("c1", 1_800_000_000.0, "a" * 32, "(root) CMD ([100] cronwrap -n w -- sleep 1h)")
+    reboot = Entry("c2", 1_800_000_600.0, "b" * 32, "(CRON) INFO (Running @reboot jobs)")
+
+    async def scenario() -> tuple[JobRecord, list[tuple[str, NotificationKind]]]:
+        life = Life(tmp_path, Config())
+        writer = asyncio.create_task(life.core.run())
+        await life.core.submit(0, "root", Started(new_event_id(), "w", start.time + 0.1, 101))
+        await life.apply([start], start.time)
+        await life.apply([reboot], reboot.time)
+        await life.core.submit(0, "root", Finished(
+            new_event_id(), "w", start.time + 300, 101, start_time=start.time + 0.1,
+            exit_status=143, signal=15, duration_ms=300_000), late=True)
+        life.core.stop()
+        await writer
+        return life.core.jobs()[JobKey(0, "w")].record, life.kinds()
+
+    record, kinds = asyncio.run(scenario())
+    assert (record.state, record.runs, record.last_exit_status, record.last_signal) == (
+        JobState.failed, 1, 143, 15)
+    assert kinds == [("w", NotificationKind.failed)]
+    assert "outcome is unknown" not in caplog.text and "earlier boot" not in caplog.text
 
 
 def test_starts_without_pids_note_the_start_only(tmp_path: Path,

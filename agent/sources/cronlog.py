@@ -15,7 +15,8 @@ What was seen on a real cron (tests/data/debian-cron-L15.jsonl) and what the age
 - a job running when cron is restarted keeps running (cron.service has KillMode=process) and
   the process that watched it still logs its error and END lines: the run ends normally;
 - a job cut by a reboot never gets an END: the first line of another boot (or the agent
-  starting in another boot) ends the wait, the row's state becomes unknown, no run is counted;
+  starting in another boot, as the journal tells it) ends the wait; a line that is not wrapped
+  has no outcome (RunCut), a wrapped one has its wrapper's;
 - `@reboot` lines run when cron starts at boot (`(CRON) INFO (Running @reboot jobs)`, not on a
   mere restart) and log CMD and END like any job: counted as runs, never expected (no schedule);
 - with cron's default `-L 1`, lines are `(root) CMD (/usr/local/bin/backup)` without a pid and
@@ -52,7 +53,7 @@ from ..linenames import line_job
 from ..model import CronLogState, JobKey, JobSource
 from ..owners import uid_of
 from ..ratelimit import RateLimitedLog
-from .journal import Entry, JournalReader, JournalUnavailable, Place, current_boot
+from .journal import Entry, JournalReader, JournalUnavailable, Place
 
 log = logging.getLogger(__name__)
 
@@ -286,16 +287,17 @@ class CronLog:
             self._submit(txn, StartLogged(JobKey(uid, name), owner, entry.time), owner, name)
 
     def close_other_boots(self, txn: Txn, state: SourceState, boot: str) -> None:
-        """Runs started in another boot never end: their rows' outcome is unknown."""
+        """Runs started in another boot never end: a line that is not wrapped has no outcome
+        (RunCut); a wrapped one's is its wrapper's to tell (a wrapper stopped at shutdown spools
+        how its run ended; one killed outright is a lost wrapper), so cron's log says nothing."""
         state.boot = boot
         for run_id, run in list(state.open_runs.items()):
             if run_id.startswith(f"{boot}:"):
                 continue
             del state.open_runs[run_id]
-            log.info("job %s of %s started at %s in an earlier boot and cron logged no end: "
-                     "its outcome is unknown", run.name, run.owner, time.ctime(run.start))
             if not run.wrapped:
-                txn.submit(RunCut(JobKey(run.uid, run.name), int(run_id.rsplit(":", 1)[1])))
+                txn.submit(RunCut(JobKey(run.uid, run.name), int(run_id.rsplit(":", 1)[1]),
+                                  run.start))
 
     def decide(self, txn: Txn, state: SourceState, now: float) -> None:
         """Submit the wrapped runs whose verdict is due: a wrapper that reported no start since
@@ -400,7 +402,7 @@ class CronLogSource:
         while await self._step(late=True) == READ_LIMIT:
             pass
         self.core.flush_late()
-        boot = current_boot()
+        boot = self.reader.current_boot()
         if boot and any(not run_id.startswith(f"{boot}:") for run_id in self.state.open_runs):
             state = self.state.copy()
             await self._commit(lambda txn: self._close_boots(txn, state, boot), state)

@@ -60,8 +60,10 @@ def entry_from_fields(fields: dict[str, Any]) -> Entry:
     return Entry(str(fields["__CURSOR"]), seconds, getattr(boot, "hex", boot), str(message))
 
 
-def current_boot() -> str:
-    """This boot's id as the journal writes it (32 hex digits), "" when unknown."""
+def kernel_boot() -> str:
+    """The kernel's boot id as this process sees it (32 hex digits), "" when unknown.  It can
+    differ from the journal's: a container's is mounted over /proc, which a service's own /proc
+    (systemd's ProtectProc=) does not show."""
     try:
         with open(BOOT_ID_FILE) as fh:
             return fh.read().strip().replace("-", "")
@@ -139,6 +141,28 @@ class JournalReader:
         since = time.time()
         reader.seek_realtime(since)
         return Place(since=since)
+
+    def current_boot(self) -> str:
+        """The boot the journal's writer is in (32 hex digits, "" when unknown): the kernel's
+        boot id if the journal has entries of it, else the boot of the journal's newest entry
+        (the agent's own start is logged before it reads, so that is its boot)."""
+        from systemd import journal
+
+        reader = journal.Reader(path=self.directory) if self.directory else journal.Reader()
+        try:
+            kernel = kernel_boot()
+            if kernel:
+                reader.add_match(_BOOT_ID=kernel)
+                reader.seek_head()
+                if reader.get_next():
+                    return kernel
+                reader.flush_matches()
+            reader.seek_tail()
+            newest = reader.get_previous()
+            boot = newest.get("_BOOT_ID", "") if newest else ""
+            return str(getattr(boot, "hex", boot))
+        finally:
+            reader.close()
 
     def read(self, limit: int) -> list[Entry]:
         """Up to `limit` entries after the last one returned (or after the seek)."""

@@ -11,7 +11,7 @@ from .. import schedule
 from ..lifeevents import RunCut, StartLogged, WrapperNotStarted
 from ..model import JobSource, JobState, NotificationKind
 from ..store import Job
-from .outcome import Context, EventFacts, Outcome, raised
+from .outcome import RUNNING_STATES, Context, EventFacts, Outcome, raised, utc_text
 from .runs import with_run
 
 START_SLACK = 2.0  # a wrapper's start this long before cron's CMD line is still that run's
@@ -31,11 +31,16 @@ def start_logged(job: Job, event: StartLogged, ctx: Context) -> Outcome:
 
 
 def run_cut(job: Job, event: RunCut, ctx: Context) -> Outcome:
-    """The row's run ended with its boot: its outcome is unknown, no run is counted."""
-    if job.record.running_pid != event.pid:
+    """The row's run ended with its boot: its outcome is unknown, no run is counted, no
+    notification, and one line says so (nothing when the row is no longer that run)."""
+    rec = job.record
+    if rec.running_pid != event.pid or rec.state not in RUNNING_STATES:
         return Outcome(job)
-    return Outcome(replace(job, record=replace(job.record, state=JobState.unknown,
-                                               running_pid=None)))
+    said = ("run cut", f"job {rec.key.name} of {rec.owner} started at {utc_text(event.start)} "
+            "in an earlier boot and cron logged no end: its outcome is unknown (state unknown, "
+            "no run counted)")
+    return Outcome(replace(job, record=replace(rec, state=JobState.unknown, running_pid=None)),
+                   warnings=(said,))
 
 
 def wrapper_not_started(job: Job, event: WrapperNotStarted, ctx: Context) -> Outcome:
