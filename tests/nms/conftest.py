@@ -1,9 +1,5 @@
-"""Fixtures of the NMS suite: one real agent whose jobs, run through the real wrapper, fail,
-succeed and are missed, shared by the tests of every NMS server.
-
-The suite is tests/nms/ (marker `nms`): in CI (CI=true) a missing server package is a failure,
-never a skip; elsewhere its tests skip with the package to install (support.require).
-"""
+"""The NMS suite's agent: one real cronwrap-agent whose jobs, run through the real wrapper,
+failed, succeeded and are missed, shared by the tests of every NMS server (marker `nms`)."""
 
 from __future__ import annotations
 
@@ -34,7 +30,6 @@ class CronJobs:
     """The agent and its jobs: root/good succeeded, root/bad failed, root/late is missed."""
 
     rig: Rig
-    owner: str = "root"
 
     @property
     def host(self) -> str:
