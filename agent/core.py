@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 from cronwrap.wrapper.events import Cadence, Event
 
@@ -32,11 +32,11 @@ from .transitions import transition
 from .transitions.outcome import Context, Outcome, utc_text
 from .transitions.runs import apply_event, note_start, run_time_of
 from .views import job_json
-from .writer import Batch, NoSuchJob, Rejected, Unavailable, Writer
+from .writer import Batch, NoSuchJob, Rejected, RowRefused, Unavailable, Writer
 
 # what sources, requests and tests import from the core
-__all__ = ["AgentCore", "NoSuchJob", "Rejected", "Txn", "Unavailable", "apply_event", "job_json",
-           "note_start"]
+__all__ = ["AgentCore", "NoSuchJob", "Rejected", "RowRefused", "Txn", "Unavailable", "apply_event",
+           "job_json", "note_start"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -79,8 +79,11 @@ class AgentCore(Writer):
         # count), so a user looping requests about their own jobs cannot flood the journal
         self.life_log = RateLimitedLog("job life")
         self.drain_log = RateLimitedLog("spool drain deferred")
+        self.row_log = RateLimitedLog("job limit")
         self.discovered: dict[JobKey, schedule.Discovered] = {}
         self._scanned = False  # a crontab scan was adopted since the agent started
+        # crontab lines the last scan found no room for: counted once while they stay refused
+        self.refused_lines: set[JobKey] = set()
 
     def cadence_of(self, job: Job) -> Cadence:
         """The event-declared cadence, with the crontab's schedule when the events gave none
@@ -188,12 +191,11 @@ class AgentCore(Writer):
     def _new_row(self, batch: Batch, event: LifeEvent) -> Job | None:
         """A new row for the job `event` is about, if that event makes one (None otherwise)."""
         key = event.key
-        if isinstance(event, LineSeen):  # counted against no cap: crontabs are the admin's
-            return Job(JobRecord(key, event.found.owner, counters_since=event.now,
-                                 source=event.found.source))
         if isinstance(event, ForgetAsked | PauseAsked | ResumeAsked):
             raise NoSuchJob(key)
-        if isinstance(event, RunReported):
+        if isinstance(event, LineSeen):
+            owner, since, source = event.found.owner, event.now, event.found.source
+        elif isinstance(event, RunReported):
             owner, since, source = event.owner, self._clock(), event.source
         elif isinstance(event, StartLogged):
             owner, since, source = event.owner, event.time, JobSource.cron_log
@@ -202,9 +204,22 @@ class AgentCore(Writer):
         else:
             return None  # passing time, a cut run, a line gone: nothing to do without a row
         if not self.room_for_job(batch, key.owner_uid):
-            raise Rejected(f"job limit reached: {owner} already has "
-                           f"{self.config.max_jobs_per_owner} jobs", "job limit")
+            self._refuse_row(batch, event, owner)
         return Job(JobRecord(key, owner, counters_since=since, source=source))
+
+    def _refuse_row(self, batch: Batch, event: LifeEvent, owner: str) -> NoReturn:
+        """A new row past max_jobs_per_owner, whatever the source: counted (a crontab line once
+        while it stays refused) and logged once a minute per owner, then RowRefused."""
+        key, limit = event.key, self.config.max_jobs_per_owner
+        if not (isinstance(event, LineSeen) and key in self.refused_lines):
+            batch.rows_refused += 1
+            where = _row_source(event)
+            self.row_log.warning("rows", (
+                f"{owner} (uid {key.owner_uid}) has {limit} jobs, the limit ([agent] "
+                f"max_jobs_per_owner): no row for job {key.name} from {where}; new jobs of "
+                f"{owner} are refused, whatever their source (cronJobRowsRefused)"),
+                key.owner_uid)
+        raise RowRefused(f"job limit reached: {owner} already has {limit} jobs", "job limit")
 
     # ---- crontab lines ----
 
@@ -220,12 +235,19 @@ class AgentCore(Writer):
                    if job.crontab_schedule is not None and job.record.line_gone is None}
         self._scanned, self.discovered = True, found
         now = self._clock()
-        for key in old | set(found):
-            if key in found:
+        refused: set[JobKey] = set()
+        # lines gone first (their rows may make room), then the lines found in crontab order,
+        # so that at max_jobs_per_owner the first lines of a crontab are the ones with rows
+        for key in [*(key for key in old if key not in found), *found]:
+            if key not in found:
+                txn.submit(LineGone(key, now))
+                continue
+            try:
                 changed = key in before and before[key] != found[key]
                 txn.submit(LineSeen(key, found[key], changed, now))
-            else:
-                txn.submit(LineGone(key, now))
+            except RowRefused:
+                refused.add(key)
+        self.refused_lines = refused
 
     # ---- a job's life: what `cronwrap forget/pause/resume` asks for over the socket ----
 
@@ -271,3 +293,12 @@ class AgentCore(Writer):
         if before is None:
             raise NoSuchJob(event.key)
         return txn.submit(event).job or before, before.record.paused_until is not None
+
+
+def _row_source(event: LifeEvent) -> str:
+    """Where a refused row came from, said the way the job-limit line says it."""
+    if isinstance(event, LineSeen):
+        return "a crontab line"
+    if isinstance(event, RunReported) and event.source == JobSource.wrapper:
+        return "a wrapper's event"
+    return "cron's log"

@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 from cronwrap.wrapper import __version__
 
-from . import mib, systemd_integration
+from . import mib, mibvalues, systemd_integration
 from .config import DEFAULT_CONFIG_FILE, Config, ConfigError, load
 from .core import AgentCore
 from .mibview import Oid
@@ -155,7 +155,7 @@ def build_config(args: argparse.Namespace) -> Config:
 
 def notification_payload(notification: Notification) -> tuple[Oid, list[tuple[Oid, Any]]]:
     """The trap OID and varbinds of a notification, as CRON-JOBS-MIB defines them."""
-    return mib.notification_oid(notification.kind), mib.notification_varbinds(notification)
+    return mib.notification_oid(notification.kind), mibvalues.notification_varbinds(notification)
 
 
 def build_frontends(args: argparse.Namespace, core: AgentCore, config: Config,

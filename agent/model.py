@@ -129,6 +129,7 @@ class AgentStats:
     cron_log_entries: int = 0  # cron's job lines applied, since the state was created
     run_history: int = 0  # finished runs kept per job (cronJobRunHistorySize)
     spool_backlog: int = 0  # spooled events seen in the spool and not applied yet
+    rows_refused: int = 0  # new rows refused at max_jobs_per_owner, since the state was created
     events_deferred: int = 0  # socket events refused over their owner's rate, since started_at
     status_deferred: int = 0  # status slices made to wait for their owner's budget, since then
     log_lines_left_out: int = 0  # log lines about users' doings left out, since started_at

@@ -6,7 +6,7 @@ sorted list of row indexes; an instance's OID and value are derived from them wh
 asks, so memory grows by rows, not by rows times columns.  The MIB's objects under the module
 (scalars, cronJobTable's and cronJobRunTable's columns) form a short sorted list: a Get is a
 bisect in it and a dictionary hit, a GetNext a bisect in it and one in the row indexes.  A new
-column costs no memory and no code here (mib.VALUE_COLUMNS, mib.column_raw).
+column costs no memory and no code here (mib.VALUE_COLUMNS, mibvalues.column_raw).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 from pyasn1.error import PyAsn1Error
 
-from . import mib
+from . import mib, mibvalues
 from .mibview import NO_SUCH_INSTANCE, NO_SUCH_OBJECT, Entry, NoSuch, Oid
 from .model import AgentStats, JobKey, JobRecord, RunRecord
 
@@ -109,8 +109,8 @@ class MibSnapshot:
     def job_changed(self, record: JobRecord) -> None:
         """Insert or update the record's row; a record the MIB cannot carry is logged, skipped."""
         try:
-            index = bytes(mib.row_index(record.owner, record.key.name))
-            mib.row_values(record)  # the MIB's constraints, checked once per change
+            index = bytes(mibvalues.row_index(record.owner, record.key.name))
+            mibvalues.row_values(record)  # the MIB's constraints, checked once per change
         except (ValueError, PyAsn1Error) as exc:
             log.error(
                 "job %r of %r left out of cronJobTable: %s", record.key.name, record.owner, exc
@@ -152,7 +152,7 @@ class MibSnapshot:
     def _show_runs(self, row: _Row, index: bytes, history: tuple[RunRecord, ...]) -> None:
         """Make the row's cronJobRunTable rows the runs of `history` the MIB can carry."""
         runs = tuple(sorted((run for run in history if self._carries(row.key, run)),
-                            key=mib.run_number))
+                            key=mibvalues.run_number))
         if bool(runs) != bool(row.runs):
             if runs:
                 bisect.insort(self._run_indexes, index)
@@ -164,7 +164,7 @@ class MibSnapshot:
     @staticmethod
     def _carries(key: JobKey, run: RunRecord) -> bool:
         try:
-            mib.run_values(run)
+            mibvalues.run_values(run)
         except PyAsn1Error as exc:
             log.error("run %d of job %r left out of cronJobRunTable: %s", run.number, key.name,
                       exc)
@@ -184,7 +184,7 @@ class MibSnapshot:
             self._run_count -= len(row.runs)
 
     def stats_changed(self, stats: AgentStats) -> None:
-        self._stats = dict(mib.scalar_raws(stats))
+        self._stats = dict(mibvalues.scalar_raws(stats))
 
     # --- MibView ------------------------------------------------------------------------------
 
@@ -199,10 +199,10 @@ class MibSnapshot:
             raw = self._stats.get(obj.member) if suffix == _INSTANCE else None  # type: ignore
         elif obj.kind is _Kind.column:
             row = self._rows.get(_sort_key(suffix))
-            raw = None if row is None else mib.column_raw(row.record, obj.member)  # type: ignore
+            raw = None if row is None else mibvalues.column_raw(row.record, obj.member)  # type: ignore
         else:
             run = self._run_at(suffix)
-            raw = None if run is None else mib.run_raw(run, obj.member)  # type: ignore
+            raw = None if run is None else mibvalues.run_raw(run, obj.member)  # type: ignore
         if raw is None:
             return NO_SUCH_INSTANCE
         return Entry(oid, raw=raw, value_class=obj.value_class)
@@ -211,8 +211,8 @@ class MibSnapshot:
         row = self._rows.get(_sort_key(suffix[:-1]))
         if row is None or not row.runs:
             return None
-        position = bisect.bisect_left(row.runs, suffix[-1], key=mib.run_number)
-        if position < len(row.runs) and mib.run_number(row.runs[position]) == suffix[-1]:
+        position = bisect.bisect_left(row.runs, suffix[-1], key=mibvalues.run_number)
+        if position < len(row.runs) and mibvalues.run_number(row.runs[position]) == suffix[-1]:
             return row.runs[position]
         return None
 
@@ -259,7 +259,7 @@ class MibSnapshot:
             return None
         row = self._ordered[i]
         entry = Entry(obj.oid + row.index, value_class=obj.value_class,
-                      raw=mib.column_raw(row.record, obj.member))  # type: ignore[arg-type]
+                      raw=mibvalues.column_raw(row.record, obj.member))  # type: ignore[arg-type]
         self._walk = (entry.oid, position, i)
         return entry
 
@@ -275,7 +275,7 @@ class MibSnapshot:
                 number = after[len(holder.index):]
                 runs = holder.runs
                 j = (bisect.bisect_left if include else bisect.bisect_right)(
-                    runs, number, key=lambda run: (mib.run_number(run),))
+                    runs, number, key=lambda run: (mibvalues.run_number(run),))
                 if j < len(runs):
                     return self._run_entry(obj, holder, runs[j])
         if i == len(indexes):
@@ -285,5 +285,6 @@ class MibSnapshot:
 
     @staticmethod
     def _run_entry(obj: _Object, row: _Row, run: RunRecord) -> Entry:
-        return Entry(obj.oid + row.index + (mib.run_number(run),), value_class=obj.value_class,
-                     raw=mib.run_raw(run, obj.member))  # type: ignore[arg-type]
+        return Entry(obj.oid + row.index + (mibvalues.run_number(run),),
+                     value_class=obj.value_class,
+                     raw=mibvalues.run_raw(run, obj.member))  # type: ignore[arg-type]

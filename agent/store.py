@@ -107,6 +107,8 @@ MIGRATIONS: list[str] = [
     # 9: the crontab a job's line was last seen in and, once that line is gone, why the job is
     # still expected (on its last line's schedule: cronJobLineGone).
     "ALTER TABLE jobs ADD COLUMN crontab TEXT; ALTER TABLE jobs ADD COLUMN line_gone TEXT;",
+    # 10: new rows refused at max_jobs_per_owner, whatever the source (cronJobRowsRefused).
+    "INSERT INTO counters VALUES ('rows_refused', 0);",
 ]
 
 

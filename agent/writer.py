@@ -76,6 +76,11 @@ class Rejected(Exception):
         self.cause = cause
 
 
+class RowRefused(Rejected):
+    """A new row refused at its owner's max_jobs_per_owner; the core has counted and logged it
+    (cronJobRowsRefused, one line a minute per owner), so sources say nothing more."""
+
+
 class Unavailable(Rejected):
     """The batch could not be committed; nothing in it was applied, the sender should retry."""
 
@@ -103,6 +108,7 @@ class Batch:
     # committed in the same transaction as the rows the source changed
     source_states: dict[str, str] = field(default_factory=dict)
     cron_log_entries: int = 0  # cron's job lines applied
+    rows_refused: int = 0  # new rows refused at max_jobs_per_owner
 
     def get(self, key: JobKey) -> Job | None:
         if key in self.removed:
@@ -127,7 +133,7 @@ class Batch:
 
     def empty(self) -> bool:
         return not (self.jobs or self.removed or self.applied or self.accepted or self.rejected
-                    or self.source_states or self.cron_log_entries)
+                    or self.source_states or self.cron_log_entries or self.rows_refused)
 
 
 @dataclass
@@ -160,6 +166,7 @@ class Writer:
         self._forgotten = store.load_forgotten()
         self._source_states = store.load_source_states()
         self._cron_log_entries = counters.get("cron_log_entries", 0)
+        self._rows_refused = counters.get("rows_refused", 0)
         self.cron_log_state = CronLogState.disabled
         # spooled events not applied yet, per owner uid, as the spool drain last counted them
         self.spool_backlog: dict[int, int] = {}
@@ -193,7 +200,7 @@ class Writer:
                           self.notifications.suppressed, self._table_changed_at,
                           self.cron_log_state, self._cron_log_entries,
                           self.config.run_history, sum(self.spool_backlog.values()),
-                          events_deferred=self.deferred["events"],
+                          self._rows_refused, events_deferred=self.deferred["events"],
                           status_deferred=self.deferred["status"],
                           log_lines_left_out=OWNER_LINES.left_out)
 
@@ -331,7 +338,8 @@ class Writer:
         """Runs in a worker thread; touches nothing but the store."""
         counters = {"events_accepted": self._accepted + batch.accepted,
                     "events_rejected": self._rejected + batch.rejected,
-                    "cron_log_entries": self._cron_log_entries + batch.cron_log_entries}
+                    "cron_log_entries": self._cron_log_entries + batch.cron_log_entries,
+                    "rows_refused": self._rows_refused + batch.rows_refused}
         self._store.commit(batch.jobs.values(), batch.removed, batch.applied.items(), counters,
                            prune, batch.forgotten.items(), batch.source_states)
 
@@ -349,6 +357,7 @@ class Writer:
         self._rejected += batch.rejected
         self._source_states.update(batch.source_states)
         self._cron_log_entries += batch.cron_log_entries
+        self._rows_refused += batch.rows_refused
         for raised in batch.notifications:  # queued only: the senders run after this
             job = self._jobs.get(raised.key)
             record = raised.record or (job.record if job is not None else None)

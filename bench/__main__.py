@@ -112,18 +112,29 @@ def cronlog_rows(r: Result) -> list[Row]:
 
 
 def resource_rows(r: Result) -> list[Row]:
+    """RSS at each size against the agent's own at 0 jobs; idle CPU at scale against its own
+    at 0 jobs (and an idle asyncio loop, the floor of any asyncio daemon)."""
+    mib = 1024.0
+    alone = r["memory_kib"]["0"]["agent"]["VmRSS"]
     rows: list[Row] = []
     for jobs, mems in r["memory_kib"].items():
-        rss, base = mems["agent"]["VmRSS"], mems["asyncio_idle"]["VmRSS"]
-        rows.append((f"agent RSS, {int(jobs):,} jobs (VmHWM {mems['agent']['VmHWM'] / 1024:.1f})",
-                     f"{rss / 1024:.1f} MiB", f"{base / 1024:.1f} MiB idle asyncio python",
-                     ratio(rss, base)))
-    for jobs, rates in r["idle"].items():
-        ours, snmpd = rates["agent"]["wakeups_per_s"], rates["snmpd"]["wakeups_per_s"]
-        rows.append((f"agent idle wakeups/s, {int(jobs):,} jobs ({r['seconds']:g} s)",
-                     f"{ours:.1f}/s", f"{snmpd:.1f}/s snmpd, "
-                     f"{rates['asyncio_idle']['wakeups_per_s']:.1f}/s asyncio, "
-                     f"{rates['sleep']['wakeups_per_s']:.1f}/s sleep", ratio(ours, snmpd)))
+        rss = mems["agent"]["VmRSS"]
+        rows.append((f"agent RSS, {int(jobs):,} jobs x {r.get('runs', 1)} runs "
+                     f"(VmHWM {mems['agent']['VmHWM'] / mib:.1f})",
+                     f"{rss / mib:.1f} MiB (+{(rss - alone) / mib:.1f})",
+                     f"{alone / mib:.1f} MiB agent at 0 jobs", ratio(rss, alone)))
+    idle = [(f"{int(jobs):,} jobs from events", rates) for jobs, rates in r["idle"].items()]
+    if "crontabs" in r:
+        tabs = r["crontabs"]
+        idle.append((f"{tabs['jobs']:,} jobs from {tabs['users']} users' crontabs",
+                     tabs["idle"]))
+    at_zero = r["idle"]["0"]["agent"]
+    for what, rates in idle:
+        ours = rates["agent"]
+        rows.append((f"agent idle, {what} ({r['seconds']:g} s)",
+                     f"{ours['cpu_ms_per_s'] / 10:.2f}% CPU, {ours['wakeups_per_s']:.1f} wakeups/s",
+                     f"{at_zero['cpu_ms_per_s'] / 10:.2f}%, {at_zero['wakeups_per_s']:.1f}/s at 0 "
+                     f"jobs; asyncio {rates['asyncio_idle']['wakeups_per_s']:.1f}/s", ""))
     return rows
 
 
@@ -157,9 +168,10 @@ BENCHMARKS = (
               "snmpbulkwalk vs Net-SNMP C subagent and pass_persist"),
     Benchmark("trap", "trap_latency.py", ("--runs", "200"), ("--runs", "20"), trap_rows,
               "failure-to-trap latency vs agentxtrap"),
-    Benchmark("resources", "agent_resources.py", ("--jobs", "10000", "--seconds", "10"),
-              ("--jobs", "1000", "--seconds", "3"), resource_rows,
-              "agent RSS and idle wakeups"),
+    Benchmark("resources", "agent_resources.py",
+              ("--jobs", "10000", "--seconds", "20", "--crontabs"),
+              ("--jobs", "1000", "--seconds", "3", "--crontabs"), resource_rows,
+              "agent RSS at 0 / 1,000 / 10,000 jobs x 5 runs, idle CPU with 10,000 jobs"),
     Benchmark("cronlog", "cronlog_idle.py", ("--seconds", "20"), ("--seconds", "3"),
               cronlog_rows, "agent wakeups and CPU following cron's log vs not (needs root)"),
     Benchmark("soak", "soak.py", ("--hours", "24", "--jobs", "100"),

@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from cronwrap.agent import mib
+from cronwrap.agent import mib, mibvalues
 from cronwrap.agent.model import AgentStats, JobKey, JobRecord, JobState
 from cronwrap.agent.snapshot import MibSnapshot
 
@@ -84,7 +84,7 @@ def time_size(n: int, rng: random.Random) -> tuple[float, float, float, float]:
     walked = walk_us(snapshot)
     starts = [
         mib.column_oid(mib.Column(rng.randint(3, 15)))
-        + mib.row_index(f"user{rng.randrange(50)}", f"job-{rng.randrange(n):05d}")
+        + mibvalues.row_index(f"user{rng.randrange(50)}", f"job-{rng.randrange(n):05d}")
         for _ in range(2000)
     ]
     it = iter(starts * 10)

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cronwrap.agent import mib
+from cronwrap.agent import mib, mibvalues
 from cronwrap.agent.config import Config
 from cronwrap.agent.core import AgentCore
 from cronwrap.agent.model import JobKey, Notification, NotificationKind
@@ -271,7 +271,7 @@ def _drain(queue: asyncio.Queue[Notification], seen: dict[JobKey, Counter[str]])
 
 def nms_counts(snapshot: MibSnapshot, name: str) -> Counter[str]:
     """The job's counters as an NMS reads them: cronJobTable column instances."""
-    index = mib.row_index(OWNER, name)
+    index = mibvalues.row_index(OWNER, name)
     found: Counter[str] = Counter()
     for counter, column in COLUMNS.items():
         entry = snapshot.get(mib.column_oid(column) + index)

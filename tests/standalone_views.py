@@ -11,7 +11,7 @@ from typing import Any
 
 import agentx_views
 import pytest
-from cronwrap.agent import mib
+from cronwrap.agent import mib, mibvalues
 from cronwrap.agent.mibview import Oid
 from cronwrap.agent.model import Notification, NotificationKind
 from cronwrap.agent.snmp_config import SnmpConfig
@@ -21,7 +21,7 @@ from pysnmp.proto import rfc1902
 
 SUBTREE: Oid = mib.ROOT
 JOB_ENTRY: Oid = mib.JOB_ENTRY
-row_index = mib.row_index
+row_index = mibvalues.row_index
 NOTIFY_OWNER = SUBTREE + (2, 1)
 NOTIFY_NAME = SUBTREE + (2, 2)
 FAILURES = JOB_ENTRY + (4,)
@@ -50,7 +50,7 @@ def job_rows(count: int) -> dict[Oid, Any]:
 
 
 def notification_varbinds(note: Notification) -> tuple[tuple[int, ...], list[tuple[Any, Any]]]:
-    """The in-test stand-in for mib.notification_varbinds: trap OID and a few objects."""
+    """The in-test stand-in for mibvalues.notification_varbinds: trap OID and a few objects."""
     if note.job.key.name == "bad-one":
         raise ValueError("no varbinds for this job")
     number = list(NotificationKind).index(note.kind) + 1

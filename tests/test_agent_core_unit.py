@@ -59,7 +59,7 @@ def test_store_round_trip_and_migrations(tmp_path: Path) -> None:
     again = Store(tmp_path)
     assert again.load_jobs() == {KEY: job}
     assert again.load_counters() == {"events_accepted": 4, "events_rejected": 1,
-                                     "cron_log_entries": 0}
+                                     "cron_log_entries": 0, "rows_refused": 0}
     assert again.load_source_states() == {"cronlog": '{"place": {}}'}
     assert again.load_applied(T0 - 1) == {"a" * 32: T0}
     again.commit([], [KEY], [], {}, prune_before=T0 + 1)
@@ -182,12 +182,13 @@ def test_core_listeners_notifications_and_cap(tmp_path: Path) -> None:
         core.reject()
         await core.submit(KEY.owner_uid, "alice", finished(T0 + 10))
         assert core.stats().events_rejected == 2
+        assert core.stats().rows_refused == 1  # the job limit's refusal, counted apart
         writer.cancel()
 
     asyncio.run(scenario())
     again = Store(tmp_path)
     assert again.load_counters() == {"events_accepted": 7, "events_rejected": 2,
-                                     "cron_log_entries": 0}
+                                     "cron_log_entries": 0, "rows_refused": 1}
     assert again.load_jobs()[KEY].record.runs == 7
 
 

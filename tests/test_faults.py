@@ -22,7 +22,7 @@ from unittest.mock import patch
 
 import pytest
 from agent_support import Agent, wait_for
-from cronwrap.agent import mib
+from cronwrap.agent import mib, mibvalues
 from cronwrap.wrapper.events import MAX_MESSAGE_BYTES, Finished, Started, new_event_id
 from cronwrap.wrapper.spool import spool_event
 from netsnmp import SnmpdMaster, free_port, have_netsnmp, snmp
@@ -192,7 +192,8 @@ def test_snmpd_restarted_during_walks(tmp_path: Path, record_property: Any) -> N
     try:
         agent.start()
         assert run_wrapper(wrapper_argv(tmp_path, agent, "walked", "true")).returncode == 0
-        row_oid = oid_text(mib.column_oid(mib.Column.cronJobRuns) + mib.row_index("root", "walked"))
+        row_oid = oid_text(mib.column_oid(mib.Column.cronJobRuns)
+                           + mibvalues.row_index("root", "walked"))
         wait_for(lambda: subtree_answers(master.address), "the subtree registered")
         walker = threading.Thread(target=walk_until, args=(master.address, row_oid, stop, walks))
         walker.start()
@@ -423,7 +424,8 @@ def test_job_ignoring_sigterm_is_killed_and_reported_as_timed_out(
         # Delivered live, or spooled when a loaded machine stretched the 1 s budget: either way
         # the run is counted once the agent has it.
         row = wait_for(lambda: _counted(agent, "stubborn"), "the timed-out run to be counted")
-        column = mib.column_oid(mib.Column.cronJobTimeouts) + mib.row_index("root", "stubborn")
+        column = mib.column_oid(mib.Column.cronJobTimeouts) + mibvalues.row_index("root",
+                                                                                  "stubborn")
         answer = snmp("snmpget", "-On", "-v2c", "-c", "public", "-t", "2", "-r", "1",
                       f"127.0.0.1:{port}", oid_text(column)).stdout
     finally:

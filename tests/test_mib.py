@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cronwrap.agent import mib, mibcompile
+from cronwrap.agent import mib, mibcompile, mibvalues
 from cronwrap.agent.model import (
     AgentStats,
     JobKey,
@@ -112,7 +112,7 @@ def test_snmptranslate_resolves_every_name_to_the_codes_oid() -> None:
 
 @needs_snmptranslate
 def test_snmptranslate_names_an_instance_and_shows_the_time_convention() -> None:
-    index = mib.row_index("root", "backup")
+    index = mibvalues.row_index("root", "backup")
     run = snmptranslate("-OS", dotted(mib.column_oid(mib.Column.cronJobState) + index))
     assert run.stdout.strip() == 'CRON-JOBS-MIB::cronJobState."root"."backup"'
     detail = snmptranslate("-Td", "CRON-JOBS-MIB::cronJobLastStart").stdout
@@ -372,7 +372,7 @@ def test_pysnmp_modules_load_and_agree(tmp_path: Path) -> None:
     (last_start,) = mib_builder.import_symbols("CRON-JOBS-MIB", "cronJobLastStart")
     syntax = last_start.getSyntax()
     assert syntax.clone(b"") == b""
-    assert syntax.clone(mib.date_and_time(0.0)) == mib.date_and_time(0.0)
+    assert syntax.clone(mibvalues.date_and_time(0.0)) == mibvalues.date_and_time(0.0)
     with pytest.raises(PyAsn1Error):
         syntax.clone(b"12345")
 
@@ -381,16 +381,17 @@ def test_pysnmp_modules_load_and_agree(tmp_path: Path) -> None:
 
 
 def test_date_and_time() -> None:
-    assert mib.date_and_time(None) == b""
+    assert mibvalues.date_and_time(None) == b""
     # 2026-11-25 06:58:21.75 UTC
-    assert mib.date_and_time(1795589901.75) == bytes([0x07, 0xEA, 11, 25, 6, 58, 21, 7, 43, 0, 0])
-    assert mib.date_and_time(0) == bytes([0x07, 0xB2, 1, 1, 0, 0, 0, 0, 43, 0, 0])
+    assert mibvalues.date_and_time(1795589901.75) == bytes(
+        [0x07, 0xEA, 11, 25, 6, 58, 21, 7, 43, 0, 0])
+    assert mibvalues.date_and_time(0) == bytes([0x07, 0xB2, 1, 1, 0, 0, 0, 0, 43, 0, 0])
 
 
 def test_row_index_is_length_prefixed_owner_then_name() -> None:
-    assert mib.row_index("root", "db-1") == (4, *b"root", 4, *b"db-1")
-    assert mib.row_index("a", "b") < mib.row_index("a", "ab")  # shorter strings first
-    longest = mib.column_oid(mib.Column.cronJobRunningPid) + mib.row_index("u" * 32, "n" * 64)
+    assert mibvalues.row_index("root", "db-1") == (4, *b"root", 4, *b"db-1")
+    assert mibvalues.row_index("a", "b") < mibvalues.row_index("a", "ab")  # shorter strings first
+    longest = mib.column_oid(mib.Column.cronJobRunningPid) + mibvalues.row_index("u" * 32, "n" * 64)
     assert len(longest) < 128
 
 
@@ -399,12 +400,12 @@ def test_row_index_is_length_prefixed_owner_then_name() -> None:
 )
 def test_row_index_rejects_what_the_mib_cannot_carry(owner: str, name: str) -> None:
     with pytest.raises(ValueError, match="owner|job name"):
-        mib.row_index(owner, name)
+        mibvalues.row_index(owner, name)
 
 
 def test_row_values_map_none_fields() -> None:
     record = JobRecord(JobKey(0, "backup"), "root")
-    values = dict(mib.row_values(record))
+    values = dict(mibvalues.row_values(record))
     assert list(values) == list(mib.VALUE_COLUMNS)
     assert int(values[mib.Column.cronJobLastExitStatus]) == -1
     assert int(values[mib.Column.cronJobLastDuration]) == 0
@@ -436,37 +437,37 @@ def test_row_values_carry_the_record_with_mib_types() -> None:
         running_pid=4242,
         next_expected=3600.0,
     )
-    values = dict(mib.row_values(record))
+    values = dict(mibvalues.row_values(record))
     assert isinstance(values[mib.Column.cronJobRuns], rfc1902.Counter32)
     assert int(values[mib.Column.cronJobRuns]) == 5  # Counter32 wraps
     assert [int(values[c]) for c in mib.VALUE_COLUMNS[1:7]] == [3, 1, 2, 4, 124, 9]
-    assert bytes(values[mib.Column.cronJobLastSuccess]) == mib.date_and_time(86400.0)
+    assert bytes(values[mib.Column.cronJobLastSuccess]) == mibvalues.date_and_time(86400.0)
     assert isinstance(values[mib.Column.cronJobLastDuration], rfc1902.Unsigned32)
     assert int(values[mib.Column.cronJobLastDuration]) == 1500
     assert int(values[mib.Column.cronJobState]) == 5
     assert int(values[mib.Column.cronJobRunningPid]) == 4242
-    assert bytes(values[mib.Column.cronJobNextExpected]) == mib.date_and_time(3600.0)
+    assert bytes(values[mib.Column.cronJobNextExpected]) == mibvalues.date_and_time(3600.0)
 
 
 def test_scalar_values() -> None:
     values = dict(
-        mib.scalar_values(
+        mibvalues.scalar_values(
             AgentStats(job_count=7, events_accepted=2**32, events_rejected=1, started_at=0.0)
         )
     )
     assert isinstance(values[mib.Scalar.cronJobCount], rfc1902.Gauge32)
     assert [int(values[s]) for s in list(mib.Scalar)[:3]] == [7, 0, 1]
-    assert bytes(values[mib.Scalar.cronAgentStartTime]) == mib.date_and_time(0.0)
+    assert bytes(values[mib.Scalar.cronAgentStartTime]) == mibvalues.date_and_time(0.0)
 
 
 def test_notification_varbinds_follow_the_objects_clause() -> None:
     record = JobRecord(
         JobKey(0, "backup"), "root", failures=3, last_exit_status=2, last_duration_ms=10
     )
-    binds = mib.notification_varbinds(Notification(
+    binds = mibvalues.notification_varbinds(Notification(
         NotificationKind.failed, record, 0.0, exit_status=9, signal=15, event_time=86400.0,
         message="no space left"))
-    index = mib.row_index("root", "backup")
+    index = mibvalues.row_index("root", "backup")
     assert [oid for oid, _ in binds] == [
         mib.ROOT + (2, 1, 0),
         mib.ROOT + (2, 2, 0),
@@ -490,7 +491,7 @@ def test_notification_varbinds_follow_the_objects_clause() -> None:
     # the event's own exit status, signal and time, not the row's
     assert [int(v) for _, v in binds[9:11]] == [9, 15]
     assert bytes(binds[11][1]) == b"no space left"  # its own last line of output
-    assert bytes(binds[12][1]) == mib.date_and_time(86400.0)
+    assert bytes(binds[12][1]) == mibvalues.date_and_time(86400.0)
     assert [int(v) for _, v in binds[13:]] == [8, 8]  # unknown, unknown
     assert mib.SNMP_TRAP_OID not in [oid for oid, _ in binds]
     assert mib.notification_oid(NotificationKind.failed) == mib.ROOT + (0, 1)
@@ -500,12 +501,12 @@ def test_a_late_coalesced_notification_says_so() -> None:
     record = JobRecord(JobKey(0, "backup"), "root", overlaps=7)
     note = Notification(NotificationKind.overlapped, record, 0.0, late=True, run_time=86400.5,
                         run_count=250)
-    binds = dict(mib.notification_varbinds(note))
+    binds = dict(mibvalues.notification_varbinds(note))
     assert int(binds[mib.notify_object_oid(mib.NotifyObject.cronNotifyLate) + (0,)]) == 1
     assert bytes(binds[mib.notify_object_oid(mib.NotifyObject.cronNotifyRunTime) + (0,)]) == (
-        mib.date_and_time(86400.5))
+        mibvalues.date_and_time(86400.5))
     assert int(binds[mib.notify_object_oid(mib.NotifyObject.cronNotifyRunCount) + (0,)]) == 250
-    missed = mib.notification_varbinds(Notification(NotificationKind.missed, record, 0.0))
+    missed = mibvalues.notification_varbinds(Notification(NotificationKind.missed, record, 0.0))
     assert len(missed) == len(mib.NOTIFICATION_OBJECTS[NotificationKind.missed]) + len(
         mib.STATE_OBJECTS)
 

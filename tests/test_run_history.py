@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from agent_support import run_cronwrap, send_or_spool, spool, wait_for
-from cronwrap.agent import mib
+from cronwrap.agent import mib, mibvalues
 from cronwrap.agent.config import Config, ConfigError, load
 from cronwrap.agent.core import AgentCore, job_json
 from cronwrap.agent.model import JobKey, JobState, RunRecord
@@ -112,7 +112,7 @@ def test_the_snapshot_shows_exactly_the_history(tmp_path: Path) -> None:
     snapshot = MibSnapshot()
     core.add_listener(snapshot)
     record = core.jobs()[JobKey(UID, "job")].record
-    index = mib.row_index("root", "job")
+    index = mibvalues.row_index("root", "job")
 
     def run_cells() -> dict[tuple[int, ...], object]:
         cells = {}

@@ -8,7 +8,7 @@ import logging
 from typing import Any
 
 import pytest
-from cronwrap.agent import mib
+from cronwrap.agent import mib, mibvalues
 from cronwrap.agent.mibview import NO_SUCH_INSTANCE, NO_SUCH_OBJECT, Entry, NoSuch, Oid
 from cronwrap.agent.model import AgentStats, JobKey, JobRecord, JobState, RunRecord
 from cronwrap.agent.snapshot import MibSnapshot
@@ -34,13 +34,13 @@ class Naive:
     def instances(self) -> list[tuple[Oid, Any]]:
         rows: list[tuple[Oid, Any]] = []
         if self.stats is not None:
-            rows += [(mib.scalar_oid(s) + (0,), v) for s, v in mib.scalar_values(self.stats)]
+            rows += [(mib.scalar_oid(s) + (0,), v) for s, v in mibvalues.scalar_values(self.stats)]
         for r in self.jobs.values():
-            index = mib.row_index(r.owner, r.key.name)
-            rows += [(COL(c) + index, v) for c, v in mib.row_values(r)]
+            index = mibvalues.row_index(r.owner, r.key.name)
+            rows += [(COL(c) + index, v) for c, v in mibvalues.row_values(r)]
             for run in r.history:
-                rows += [(mib.run_column_oid(c) + index + (mib.run_number(run),), v)
-                         for c, v in mib.run_values(run)]
+                rows += [(mib.run_column_oid(c) + index + (mibvalues.run_number(run),), v)
+                         for c, v in mibvalues.run_values(run)]
         return sorted(rows, key=lambda ov: ov[0])
 
     def get(self, oid: Oid) -> Any:
@@ -71,8 +71,8 @@ def two_rows() -> MibSnapshot:
     return snapshot
 
 
-ALICE = mib.row_index("alice", "sync")
-ROOT_ROW = mib.row_index("root", "backup")
+ALICE = mibvalues.row_index("alice", "sync")
+ROOT_ROW = mibvalues.row_index("root", "backup")
 
 
 def test_rows_are_ordered_by_length_prefixed_index(two_rows: MibSnapshot) -> None:
@@ -96,7 +96,7 @@ def test_get(two_rows: MibSnapshot) -> None:
     ("oid", "why"),
     [
         (COL(RUNS), NO_SUCH_INSTANCE),  # the column itself
-        (COL(RUNS) + mib.row_index("bob", "x"), NO_SUCH_INSTANCE),
+        (COL(RUNS) + mibvalues.row_index("bob", "x"), NO_SUCH_INSTANCE),
         (COL(RUNS) + (2**64,), NO_SUCH_INSTANCE),
         (mib.scalar_oid(mib.Scalar.cronJobCount) + (1,), NO_SUCH_INSTANCE),
         (mib.scalar_oid(mib.Scalar.cronJobCount) + (0, 0), NO_SUCH_INSTANCE),
@@ -170,7 +170,7 @@ def test_owner_rename_moves_the_row() -> None:
     snapshot = MibSnapshot()
     snapshot.job_changed(record("1000", "sync", uid=1000))
     snapshot.job_changed(record("alice", "sync", uid=1000))
-    assert snapshot.get(COL(RUNS) + mib.row_index("1000", "sync")) is NO_SUCH_INSTANCE
+    assert snapshot.get(COL(RUNS) + mibvalues.row_index("1000", "sync")) is NO_SUCH_INSTANCE
     assert isinstance(snapshot.get(COL(RUNS) + ALICE), Entry)
     assert len(snapshot) == len(mib.VALUE_COLUMNS)
 

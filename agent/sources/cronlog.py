@@ -47,7 +47,7 @@ from dataclasses import asdict, dataclass, field, replace
 from cronwrap.wrapper.events import Finished, Started
 
 from ..config import Config
-from ..core import AgentCore, Rejected, Txn, Unavailable
+from ..core import AgentCore, Rejected, RowRefused, Txn, Unavailable
 from ..lifeevents import LifeEvent, RunCut, RunReported, StartLogged, WrapperNotStarted
 from ..linenames import line_job
 from ..model import CronLogState, JobKey, JobSource
@@ -273,6 +273,8 @@ class CronLog:
         """Submit `event`; a job its owner has no room for is said (rate-limited) and left out."""
         try:
             txn.submit(event)
+        except RowRefused:
+            pass  # the core counts and logs it
         except Rejected as exc:
             self.limiter.warning(exc.cause, f"{exc}; {what} not added", event.key.owner_uid)
 

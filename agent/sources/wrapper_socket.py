@@ -29,7 +29,7 @@ from cronwrap.wrapper.events import (
 from cronwrap.wrapper.life_messages import ForgetRequest, LifeRequest, PauseRequest
 
 from ..config import Config
-from ..core import AgentCore, NoSuchJob, Rejected, Unavailable
+from ..core import AgentCore, NoSuchJob, Rejected, RowRefused, Unavailable
 from ..model import JobKey
 from ..owners import owner_name
 from ..ratelimit import OwnerBudget, RateLimitedLog
@@ -110,7 +110,8 @@ class Connection:
         except Unavailable:
             return None
         except Rejected as exc:
-            self.intake.limiter.warning(exc.cause, f"uid {self.uid}: {exc}", self.uid)
+            if not isinstance(exc, RowRefused):  # the core logs those itself
+                self.intake.limiter.warning(exc.cause, f"uid {self.uid}: {exc}", self.uid)
             return error_reply(str(exc))
         return ok_reply()
 
