@@ -122,6 +122,7 @@ class Column(enum.IntEnum):
     cronJobLastResult = 26
     cronJobCountersSince = 27
     cronJobLastMessage = 36
+    cronJobLineGone = 46
 
 
 class NotifyObject(enum.IntEnum):
@@ -358,6 +359,7 @@ COLUMN_SYNTAX: dict[Column, ObjectSyntax] = {
         "INTEGER", LastResultValue, enums=tuple((s.name, int(s)) for s in RESULTS)),
     Column.cronJobCountersSince: _TIME,
     Column.cronJobLastMessage: ObjectSyntax("DisplayString", TextValue, sizes=(TEXT_SIZE,)),
+    Column.cronJobLineGone: ObjectSyntax("DisplayString", TextValue, sizes=(TEXT_SIZE,)),
 }
 
 RUN_COLUMN_SYNTAX: dict[RunColumn, ObjectSyntax] = {
@@ -467,6 +469,9 @@ STATE_OBJECTS: tuple[NotifyObject | Column, ...] = (
 # The finished run's own last line of output (--last-message; "" when not sent).
 MESSAGE_OBJECTS: tuple[NotifyObject, ...] = (NotifyObject.cronNotifyMessage,)
 
+# Why a job is expected though its crontab line is gone: last, and left out while a line runs it.
+LINE_GONE_OBJECTS: tuple[Column, ...] = (Column.cronJobLineGone,)
+
 # Appended after the OBJECTS clause of the notifications defined before (RFC 3416 4.2.6 lets an
 # agent add varbinds; the MIB's DESCRIPTIONs say so): positions of the OBJECTS stay put.
 APPENDED_OBJECTS: dict[NotificationKind, tuple[NotifyObject | Column, ...]] = {
@@ -474,13 +479,13 @@ APPENDED_OBJECTS: dict[NotificationKind, tuple[NotifyObject | Column, ...]] = {
     NotificationKind.overlapped: RUN_OBJECTS + STATE_OBJECTS,
     NotificationKind.timed_out: RUN_OBJECTS + EXIT_OBJECTS + MESSAGE_OBJECTS + STATE_OBJECTS,
     NotificationKind.recovered: RUN_OBJECTS + EXIT_OBJECTS + STATE_OBJECTS,
-    NotificationKind.missed: STATE_OBJECTS,
+    NotificationKind.missed: STATE_OBJECTS + LINE_GONE_OBJECTS,
     NotificationKind.overrunning: STATE_OBJECTS,
     NotificationKind.log_failing: STATE_OBJECTS,
     NotificationKind.log_recovered: STATE_OBJECTS,
     NotificationKind.wrapper_lost: STATE_OBJECTS,
     NotificationKind.forgotten: STATE_OBJECTS,
-    NotificationKind.retired: STATE_OBJECTS,
+    NotificationKind.retired: STATE_OBJECTS + LINE_GONE_OBJECTS,
 }
 
 

@@ -113,6 +113,7 @@ _COLUMN_RAW: dict[Column, Callable[[JobRecord], int | bytes]] = {
     Column.cronJobLastResult: lambda r: int(r.last_result),
     Column.cronJobCountersSince: lambda r: date_and_time(r.counters_since),
     Column.cronJobLastMessage: lambda r: display_text(r.last_message),
+    Column.cronJobLineGone: lambda r: display_text(r.line_gone),
 }
 
 
@@ -189,7 +190,8 @@ def scalar_values(stats: AgentStats) -> list[tuple[Scalar, Any]]:
 
 
 def notification_varbinds(n: Notification) -> list[tuple[Oid, Any]]:
-    """The varbinds of the notification's OBJECTS, in order, without sysUpTime.0/snmpTrapOID.0.
+    """The varbinds of the notification's OBJECTS and appended objects, in order, without
+    sysUpTime.0/snmpTrapOID.0 (and without cronJobLineGone while a crontab line runs the job).
 
     Table columns are instances of the job's row; cronNotifyJobOwner/Name are instance .0.
     """
@@ -197,6 +199,8 @@ def notification_varbinds(n: Notification) -> list[tuple[Oid, Any]]:
     index = row_index(job.owner, job.key.name)
     varbinds: list[tuple[Oid, Any]] = []
     for obj in NOTIFICATION_OBJECTS[n.kind] + APPENDED_OBJECTS.get(n.kind, ()):
+        if obj is Column.cronJobLineGone and job.line_gone is None:
+            continue  # its line runs it: no empty varbind stands for a cause
         if isinstance(obj, Column):
             varbinds.append((column_oid(obj) + index, column_value(job, obj)))
         else:

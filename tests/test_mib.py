@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -509,6 +510,14 @@ def test_a_late_coalesced_notification_says_so() -> None:
     missed = mibvalues.notification_varbinds(Notification(NotificationKind.missed, record, 0.0))
     assert len(missed) == len(mib.NOTIFICATION_OBJECTS[NotificationKind.missed]) + len(
         mib.STATE_OBJECTS)
+    # its crontab line gone: the cause follows, last; the varbinds before it stay in place
+    cause = "line gone from /var/spool/cron/crontabs/root (seen 2026-12-07T03:40:00Z)"
+    gone = mib.notification_varbinds(Notification(
+        NotificationKind.missed, replace(record, line_gone=cause), 0.0))
+    assert [oid for oid, _ in gone[:-1]] == [oid for oid, _ in missed]
+    assert gone[-1][0] == mib.column_oid(mib.Column.cronJobLineGone) + mib.row_index(
+        record.owner, record.key.name)
+    assert bytes(gone[-1][1]) == cause.encode()
 
 
 def notification_description(name: str) -> str:
@@ -529,8 +538,13 @@ def test_the_mib_says_which_notifications_get_appended_objects() -> None:
     text = " ".join(MIB_FILE.read_text().split())
     assert ("Every notification of this module ends with cronNotifyEventTime, cronJobState and "
             "cronJobLastResult") in text
+    assert ("cronJobMissed and cronJobRetired are followed by cronJobLineGone, last, when the "
+            "job's crontab line is gone") in text
     for kind in NotificationKind:
         objects = mib.NOTIFICATION_OBJECTS[kind] + mib.APPENDED_OBJECTS.get(kind, ())
+        if kind in (NotificationKind.missed, NotificationKind.retired):
+            assert objects[-1:] == mib.LINE_GONE_OBJECTS  # last: left out while a line runs it
+            objects = objects[:-1]
         if kind is not NotificationKind.cleared:
             assert objects[-3:] == mib.STATE_OBJECTS
         finished = kind in (NotificationKind.failed, NotificationKind.timed_out,
