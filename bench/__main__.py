@@ -159,6 +159,13 @@ def getnext_rows(r: Result) -> list[Row]:
              ratio(v["after"], v["baseline"])) for size, v in r.items()]
 
 
+def status_flood_rows(r: Result) -> list[Row]:
+    return [(f"event round trip under {r['flooders']} status flooders, {r['jobs']:,} jobs "
+             f"({r['flood_requests_per_s']:,} flood requests/s answered)",
+             ms(r["flooded_ms"]), f"{ms(r['alone_ms'])} alone", ratio(r["flooded_ms"],
+                                                                    r["alone_ms"]))]
+
+
 BENCHMARKS = (
     Benchmark("wrapper", "wrapper_overhead", ("50",), ("10",), wrapper_rows,
               "cronwrap start-up vs `python -c 'import filelock'`"),
@@ -181,6 +188,9 @@ BENCHMARKS = (
               "MibSnapshot get_next at 100 / 10,000 jobs"),
     Benchmark("getnext", "agentx_getnext.py", (), (), getnext_rows,
               "AgentX GetNext decode/lookup/encode per varbind"),
+    Benchmark("status", "status_flood.py", ("--seconds", "5"), ("--jobs", "1000", "--seconds",
+                                                                 "1"), status_flood_rows,
+              "another user's event round trip under a status flood vs alone (needs root)"),
 )
 NAMES = [b.name for b in BENCHMARKS]
 
