@@ -133,6 +133,15 @@ def test_rejected_event_is_reported_and_not_spooled(dirs: Dirs, agent_factory) -
     assert dirs.spooled() == []
 
 
+def test_a_busy_agent_gets_its_events_spooled_silently(dirs: Dirs, agent_factory) -> None:
+    """Over a per-user limit the agent answers "busy": not a rejection, the events are spooled
+    and the agent applies them from the spool later."""
+    agent_factory(error_reply("agent busy: uid 1000 sent more than 50 events a second", "busy"))
+    result = run(dirs, "-n", "eager", "--", "true")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert [type(e) for e in dirs.spooled()] == [Started, Finished]
+
+
 def test_silent_agent_costs_a_bounded_wait_then_events_are_spooled(
     dirs: Dirs, agent_factory
 ) -> None:

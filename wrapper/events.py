@@ -306,8 +306,9 @@ def _schedule(obj: dict[str, Any]) -> str | None:
 
 
 _ESCAPES = {"\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
-# one character of safe_text's output: an escape, or a printable ASCII character
-_SAFE_TOKEN = re.compile(r"\\(?:x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8}|.)|.", re.DOTALL)
+# one character of safe_text's output: an escape, or a printable ASCII character (compiled on
+# first use: every cron run imports this module)
+_SAFE_TOKEN = r"\\(?:x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8}|.)|."
 
 
 def safe_text(text: str, max_chars: int) -> str:
@@ -336,7 +337,7 @@ def cut_text(text: str, max_chars: int) -> str:
         return text
     room = max_chars - len(CUT_MARK)
     kept = 0
-    for token in _SAFE_TOKEN.finditer(text):
+    for token in re.finditer(_SAFE_TOKEN, text, re.DOTALL):
         if token.end() > room:
             break
         kept = token.end()
