@@ -512,10 +512,10 @@ def test_a_late_coalesced_notification_says_so() -> None:
         mib.STATE_OBJECTS)
     # its crontab line gone: the cause follows, last; the varbinds before it stay in place
     cause = "line gone from /var/spool/cron/crontabs/root (seen 2026-12-07T03:40:00Z)"
-    gone = mib.notification_varbinds(Notification(
+    gone = mibvalues.notification_varbinds(Notification(
         NotificationKind.missed, replace(record, line_gone=cause), 0.0))
     assert [oid for oid, _ in gone[:-1]] == [oid for oid, _ in missed]
-    assert gone[-1][0] == mib.column_oid(mib.Column.cronJobLineGone) + mib.row_index(
+    assert gone[-1][0] == mib.column_oid(mib.Column.cronJobLineGone) + mibvalues.row_index(
         record.owner, record.key.name)
     assert bytes(gone[-1][1]) == cause.encode()
 
