@@ -8,6 +8,7 @@ import json
 import socket
 import subprocess
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,7 @@ from .support import NMS, require
 pytestmark = pytest.mark.nms
 
 RULES = NMS / "prometheus" / "cronwrap-rules.yml"
+DASHBOARD = NMS / "grafana" / "cronwrap-dashboard.json"
 # scrape_timeout below snmp_exporter's own (5 s x 3 retries): an agent that does not answer
 # makes the scrape fail within one interval, so up == 0.
 CONFIG = """global:
@@ -81,6 +83,13 @@ class Prometheus:
             reply = json.load(response)
         assert reply["status"] == "success", reply
         return reply["data"]
+
+    def query(self, expression: str) -> list[dict[str, Any]]:
+        """An instant query's result vector."""
+        params = urllib.parse.urlencode({"query": expression})
+        data = self.api(f"query?{params}")
+        assert data["resultType"] == "vector", data
+        return data["result"]
 
     def alerts(self) -> list[dict[str, Any]]:
         return self.api("alerts")["alerts"]
@@ -158,3 +167,29 @@ def test_an_agent_that_does_not_answer_is_pending_unreachable(prometheus: Promet
     assert alert["state"] == "pending"  # for: 2m
     assert alert["labels"]["instance"] != cron_jobs.rig.listener
     assert alert["labels"]["severity"] == "critical"
+
+
+def test_dashboard_queries_answer_from_the_real_series(prometheus: Prometheus,
+                                                       cron_jobs: CronJobs) -> None:
+    """Every Grafana panel's query runs in Prometheus ($instance: the agent); the stat and
+    table panels show the agent's jobs."""
+    instance = cron_jobs.rig.listener
+    wait_until(lambda: prometheus.query(f'cronjob_count{{instance="{instance}"}}'), 60,
+               "a scrape of the agent")
+    panels = {panel["title"]: [target["expr"].replace("$instance", instance)
+                               for target in panel["targets"]]
+              for panel in json.loads(DASHBOARD.read_text())["panels"]}
+    results = {title: [prometheus.query(expr) for expr in exprs]
+               for title, exprs in panels.items()}
+
+    def value(title: str) -> float:
+        ((sample,),) = results[title]
+        return float(sample["value"][1])
+
+    assert value("Jobs failing now") == 2  # root/bad failed, root/late missed
+    assert value("Jobs monitored") == 3
+    assert value("Agents not answering") == 0  # the dead target is not this $instance
+    ((*table,),) = results["Jobs and their state"]
+    assert {(row["metric"]["owner"], row["metric"]["name"], row["metric"]["cronjob_state"])
+            for row in table} == {("root", "good", "ok"), ("root", "bad", "failed"),
+                                  ("root", "late", "missed")}
