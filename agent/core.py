@@ -242,6 +242,8 @@ class AgentCore(Writer):
             if key not in found:
                 txn.submit(LineGone(key, now))
                 continue
+            if key in before and before[key] == found[key] and txn.get(key) is not None:
+                continue  # the last scan's line, its row made: nothing new to adopt
             try:
                 changed = key in before and before[key] != found[key]
                 txn.submit(LineSeen(key, found[key], changed, now))

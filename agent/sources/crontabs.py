@@ -36,6 +36,7 @@ class CrontabSource:
         self.core = core
         self.root = Path(config.crontab_root)
         self.cron_log = cron_log
+        self.read = CrontabReader()
         self.cron_tz = (honours_cron_tz(self.root) if config.crontab_cron_tz == "auto"
                         else config.crontab_cron_tz == "honour")
         log.info("schedules are evaluated in %s; CRON_TZ lines in crontabs are %s",
@@ -45,7 +46,8 @@ class CrontabSource:
     async def scan(self) -> None:
         """Scan the crontabs; lines that do not run cronwrap too when cron's log reports them."""
         plain_lines = self.cron_log is not None and self.cron_log.starts_seen
-        found = await asyncio.to_thread(discover, self.root, self.cron_tz, plain_lines)
+        found = await asyncio.to_thread(discover, self.root, self.cron_tz, plain_lines,
+                                        self.read)
         with contextlib.suppress(Unavailable):  # the state is read-only: the core said so once
             await self.core.set_discovered(found)
 
@@ -66,24 +68,56 @@ def honours_cron_tz(root: Path) -> bool:
     return False
 
 
-def discover(root: Path, cron_tz: bool = False, plain_lines: bool = False
-             ) -> dict[JobKey, Discovered]:
+def discover(root: Path, cron_tz: bool = False, plain_lines: bool = False,
+             read: CrontabReader | None = None) -> dict[JobKey, Discovered]:
     """Every cronwrap job in system and user crontabs; cron_tz: honour CRON_TZ lines (cronie);
-    plain_lines: every other line too, named by linenames' rule (cron's log reports its runs)."""
+    plain_lines: every other line too, named by linenames' rule (cron's log reports its runs);
+    read: where the lines of crontabs unchanged since the last scan are kept."""
+    read = read or CrontabReader()
     found: dict[JobKey, Discovered] = {}
+    uids: dict[str, int | None] = {}  # user name -> uid, looked up once a scan
     system = [p for p in [root / "etc/crontab"] if p.exists()] + _cron_d_files(root / "etc/cron.d")
     for path in system:
-        for user, schedule, command, tz in _lines(path, with_user=True):
+        for user, schedule, command, tz in read.lines(path, with_user=True):
             _add(found, user, schedule, command, _Crontab(root, path), tz if cron_tz else None,
-                 plain_lines)
+                 plain_lines, uids)
     spool = root / "var/spool/cron/crontabs"
     if spool.is_dir():
         for path in sorted(spool.iterdir()):
             if path.is_file() and not path.is_symlink():
-                for _, schedule, command, tz in _lines(path, with_user=False):
+                for _, schedule, command, tz in read.lines(path, with_user=False):
                     _add(found, path.name, schedule, command, _Crontab(root, path),
-                         tz if cron_tz else None, plain_lines)
+                         tz if cron_tz else None, plain_lines, uids)
+    read.forget_all_but(set(system) | (set(spool.iterdir()) if spool.is_dir() else set()))
     return found
+
+
+Line = tuple[str | None, str, str, str | None]
+
+
+class CrontabReader:
+    """The job lines of each crontab, read again only when the file changed (its inode, size
+    or modification time): a scan of unchanged crontabs costs a stat per file."""
+
+    def __init__(self) -> None:
+        self._read: dict[tuple[Path, bool], tuple[tuple[int, ...], list[Line]]] = {}
+
+    def lines(self, path: Path, with_user: bool) -> list[Line]:
+        try:
+            info = path.stat()
+        except OSError:
+            return _lines(path, with_user)  # says why it cannot be read
+        version = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+        kept = self._read.get((path, with_user))
+        if kept is not None and kept[0] == version:
+            return kept[1]
+        lines = _lines(path, with_user)
+        self._read[(path, with_user)] = (version, lines)
+        return lines
+
+    def forget_all_but(self, paths: set[Path]) -> None:
+        """Drop what was kept for crontabs that are gone."""
+        self._read = {key: kept for key, kept in self._read.items() if key[0] in paths}
 
 
 def _cron_d_files(directory: Path) -> list[Path]:
@@ -96,7 +130,7 @@ def _cron_d_files(directory: Path) -> list[Path]:
     ]
 
 
-def _lines(path: Path, with_user: bool) -> list[tuple[str | None, str, str, str | None]]:
+def _lines(path: Path, with_user: bool) -> list[Line]:
     """(user, schedule, command, the CRON_TZ set above the line) for each job line; the command
     is kept as cron keeps it (leading blanks dropped, the rest verbatim)."""
     try:
@@ -160,15 +194,23 @@ class _Crontab:
         return str(self.path)
 
 
+def _uid(user: str, uids: dict[str, int | None]) -> int | None:
+    if user not in uids:
+        try:
+            uids[user] = pwd.getpwnam(user).pw_uid
+        except KeyError:
+            uids[user] = None
+    return uids[user]
+
+
 def _add(found: dict[JobKey, Discovered], user: str | None, schedule: str, command: str,
-         path: _Crontab, tz: str | None, plain_lines: bool) -> None:
+         path: _Crontab, tz: str | None, plain_lines: bool, uids: dict[str, int | None]) -> None:
     job = line_job(logged_command(command))
     if user is None or not (job.wrapped or plain_lines):
         return
     name = job.name
-    try:
-        entry = pwd.getpwnam(user)
-    except KeyError:
+    uid = _uid(user, uids)
+    if uid is None:
         LINES.warning("unknown user", f"{path}: unknown user {user!r} on the line for job {name}")
         return
     problem = refusal(Cadence(schedule=schedule))
@@ -176,8 +218,8 @@ def _add(found: dict[JobKey, Discovered], user: str | None, schedule: str, comma
         problem = "CRON_TZ above it is not a time zone name"
     if problem is not None:
         LINES.warning("line ignored", f"{path}: {problem}: the line for job {name} is ignored",
-                      entry.pw_uid)
+                      uid)
         return
-    key = JobKey(entry.pw_uid, name)
+    key = JobKey(uid, name)
     source = JobSource.wrapper if job.wrapped else JobSource.cron_log
     found[key] = Discovered(key, user, schedule, tz, source, path.name)
