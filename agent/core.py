@@ -258,9 +258,10 @@ class AgentCore(Writer):
         (spooled) events arrive, a later run starts a new row.  NoSuchJob if there is none."""
         job: Job = await self.update(lambda txn: self._forget(txn, key, requester))
         rec = job.record
-        self.life_log.warning(f"forget by {requester}", (
+        self.life_log.warning("forget", (
             f"job {key.name} of {rec.owner} forgotten at the request of {requester} "
-            f"({rec.runs} runs, {rec.failures} failures, {rec.misses} misses dropped)"))
+            f"({rec.runs} runs, {rec.failures} failures, {rec.misses} misses dropped)"),
+            key.owner_uid)
         return job
 
     def _forget(self, txn: Txn, key: JobKey, requester: str) -> Job:
@@ -275,9 +276,10 @@ class AgentCore(Writer):
         its runs are still counted.  NoSuchJob if there is none."""
         job, _ = await self.update(
             lambda txn: self._request(txn, PauseAsked(key, self._clock() + seconds)))
-        self.life_log.warning(f"pause by {requester}", (
+        self.life_log.warning("pause", (
             f"job {key.name} of {job.record.owner} paused until "
-            f"{utc_text(job.record.paused_until or 0)} at the request of {requester}"))
+            f"{utc_text(job.record.paused_until or 0)} at the request of {requester}"),
+            key.owner_uid)
         return job
 
     async def resume(self, key: JobKey, requester: str) -> tuple[Job, bool]:
@@ -285,8 +287,9 @@ class AgentCore(Writer):
         job, was_paused = await self.update(
             lambda txn: self._request(txn, ResumeAsked(key, self._clock())))
         if was_paused:
-            self.life_log.warning(f"resume by {requester}", (
-                f"job {key.name} of {job.record.owner} resumed at the request of {requester}"))
+            self.life_log.warning("resume", (
+                f"job {key.name} of {job.record.owner} resumed at the request of {requester}"),
+                key.owner_uid)
         return job, was_paused
 
     def _request(self, txn: Txn, event: PauseAsked | ResumeAsked) -> tuple[Job, bool]:

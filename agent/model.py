@@ -217,10 +217,10 @@ class NotificationHub:
         job = notification.job
         if not self._budget.take(job.key.owner_uid):
             self.suppressed += 1
-            self._log.warning(f"{job.owner} (uid {job.key.owner_uid})",
-                              f"over {self._budget.capacity} a minute: {notification.kind.value} "
+            self._log.warning("over budget", f"{job.owner} (uid {job.key.owner_uid}): over "
+                              f"{self._budget.capacity} a minute: {notification.kind.value} "
                               f"for {job.key.name} not sent ({self.suppressed} suppressed "
-                              "since start)")
+                              "since start)", job.key.owner_uid)
             return False
         for queue in self._queues:
             if queue.full():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Callable
 from dataclasses import replace
@@ -15,8 +14,6 @@ from ..model import JobKey, JobState, NotificationKind, RunRecord, StartBurst
 from ..store import Job
 from .life import end_pause
 from .outcome import RUNNING_STATES, Context, EventFacts, Outcome, Raised, raised, utc_text
-
-log = logging.getLogger("cronwrap.agent.core")  # the core's lines, under one name for operators
 
 # States raised by a notification that a successful end of the run clears (cronJobCleared).
 CLEARED_BY_SUCCESS = frozenset({JobState.overlapped, JobState.overrunning})
@@ -45,20 +42,21 @@ def run_reported(job: Job, reported: RunReported, ctx: Context) -> Outcome:
     if isinstance(event, Started | Overlapped):
         job, burst = note_start(job, event.time, ctx.cadence_of(job), config.cron_timezone,
                                 config.too_often_starts)
+    owner = job.record.owner
+    warnings: tuple[tuple[str, str], ...] = ()
     if retired and job.record.state != JobState.retired:
-        log.warning("job %s of %s runs again: no longer retired", job.record.key.name,
-                    job.record.owner)
+        warnings = (("runs again", f"job {job.record.key.name} of {owner} runs again: no "
+                                   "longer retired"),)
     notices = raised(job, kinds, run_time_of(event), reported.late, facts_of(event))
     if burst is None:
-        return Outcome(job, notices)
-    owner = job.record.owner
-    warning = ("runs too often", (
+        return Outcome(job, notices, warnings)
+    warnings += (("runs too often", (
         f"job {job.record.key.name} of {owner} started {burst.starts} times since "
         f"{utc_text(burst.since)}, where its schedule has {burst.expected} starts: it runs "
-        "too often"))
+        "too often")),)
     too_often = Raised(NotificationKind.runs_too_often, job.record.key, event.time,
                        reported.late, job.record, facts=EventFacts(event.time), burst=burst)
-    return Outcome(job, (*notices, too_often), (warning,))
+    return Outcome(job, (*notices, too_often), warnings)
 
 
 def apply_event(job: Job, event: Event, cadence_of: Callable[[Job], Cadence], cron_zone: str = ""
