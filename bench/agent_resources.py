@@ -11,8 +11,8 @@ through the event socket (50 concurrent clients, one Finished event per connecti
 do; RUNS finished runs per job, each declaring an hourly schedule at minute N % 60, so every
 job is scheduled; the per-owner cap is raised in a --config file since all jobs belong to one
 uid).  With --crontabs, a second agent discovers the same number of jobs from the crontabs of
-10 system users (hourly lines, never run) under its own crontab root, and its idle rates are
-measured too.
+10 system users (hourly lines, never run) under its own crontab root, scanning them every 10 s,
+and its idle rates are measured too.
 
 Wakeups: over SECONDS of idleness, the growth of voluntary_ctxt_switches plus
 nonvoluntary_ctxt_switches summed over every thread in /proc/PID/task/*/status - each switch is
@@ -51,6 +51,7 @@ SENDERS = 50
 RUNS = 5  # finished runs per job: the default run_history keeps 5
 SIZES = (1_000, 10_000)
 CRONTAB_USERS = 10
+DISCOVERY_INTERVAL = 10  # seconds between crontab scans in the --crontabs agent
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -182,10 +183,13 @@ def crontab_users() -> list[str]:
 
 
 def measure_crontabs(jobs: int, seconds: float, base: Path) -> dict[str, Any]:
-    """Idle rates of an agent whose `jobs` jobs come from 10 users' crontabs (hourly lines)."""
+    """Idle rates of an agent whose `jobs` jobs come from 10 users' crontabs (hourly lines),
+    scanned every DISCOVERY_INTERVAL seconds (6 times as often as by default) so that every idle
+    window holds scans."""
     base.mkdir()
     config = base / "agent.toml"
-    config.write_text(f"[agent]\nmax_jobs_per_owner = {jobs + 1}\n")
+    config.write_text(f"[agent]\nmax_jobs_per_owner = {jobs + 1}\n"
+                      f"discovery_interval = {DISCOVERY_INTERVAL}\n")
     listen = f"127.0.0.1:{free_port()}"
     agent = Agent(base / "agent", extra=["--config", str(config), "--listen", f"udp:{listen}",
                                          "--log-level", "warning"])
