@@ -43,6 +43,7 @@ class Config:
     timeout_slack: float = 10.0
     dead_pid_grace: float = 30.0
     applied_retention: float = 7 * 24 * 3600.0
+    event_ids_per_owner: int = 10000  # applied event ids remembered per owner, newest kept
     clock_jump: float = 5.0
     late_notifications_per_job: int = 10
     retire_after_periods: int = 3
@@ -118,7 +119,7 @@ def _check(path: Path, key: str, value: object) -> Any:
     if key in ("max_jobs_per_owner", "max_connections", "max_connections_per_uid",
                "status_bytes_per_second", "notifications_per_owner", "spool_events_per_second",
                "events_per_second_per_owner", "log_lines_per_owner",
-               "status_rows_per_second"):
+               "status_rows_per_second", "event_ids_per_owner"):
         if not isinstance(value, int) or value < 1:
             raise ConfigError(f"{path}: [agent] {key} must be a positive integer")
         return value

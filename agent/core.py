@@ -160,7 +160,7 @@ class AgentCore(Writer):
             raise Rejected(problem, "cadence refused")
         run = RunReported(JobKey(owner_uid, event.job), owner, event, late)  # type: ignore[arg-type]
         self.apply(batch, run)
-        batch.applied[event.id] = self._clock()
+        batch.applied[event.id] = (self._clock(), owner_uid)
         batch.accepted += 1
 
     def apply(self, batch: Batch, event: LifeEvent) -> Outcome:

@@ -109,6 +109,12 @@ MIGRATIONS: list[str] = [
     "ALTER TABLE jobs ADD COLUMN crontab TEXT; ALTER TABLE jobs ADD COLUMN line_gone TEXT;",
     # 10: new rows refused at max_jobs_per_owner, whatever the source (cronJobRowsRefused).
     "INSERT INTO counters VALUES ('rows_refused', 0);",
+    # 11: whose event each remembered id is: at most [agent] event_ids_per_owner kept per owner
+    # (ids kept before: owner -1, trimmed like any owner's).
+    """
+    ALTER TABLE applied ADD COLUMN owner_uid INTEGER NOT NULL DEFAULT -1;
+    CREATE INDEX applied_owner ON applied (owner_uid);
+    """,
 ]
 
 
@@ -230,16 +236,22 @@ class Store:
         """Each event source's saved state (JSON text), by source name."""
         return dict(self._db.execute("SELECT name, state FROM source_state").fetchall())
 
-    def load_applied(self, since: float) -> dict[str, float]:
-        rows = self._db.execute("SELECT id, time FROM applied WHERE time >= ?", (since,))
-        return dict(rows.fetchall())
+    def load_applied(self, since: float) -> list[tuple[str, float, int]]:
+        """The remembered event ids applied since `since`: (id, when, owner uid)."""
+        rows = self._db.execute("SELECT id, time, owner_uid FROM applied WHERE time >= ?",
+                                (since,))
+        return rows.fetchall()
 
     def commit(self, jobs: Iterable[Job], removed: Iterable[JobKey],
-               applied: Iterable[tuple[str, float]], counters: dict[str, int],
+               applied: Iterable[tuple[str, float, int]], counters: dict[str, int],
                prune_before: float | None = None,
                forgotten: Iterable[tuple[JobKey, float]] = (),
-               source_states: dict[str, str] | None = None) -> None:
-        """Write one batch in one transaction; durable when this returns."""
+               source_states: dict[str, str] | None = None,
+               dropped_ids: Iterable[str] = ()) -> None:
+        """Write one batch in one transaction; durable when this returns.
+
+        `applied`: event ids to remember, (id, when, owner uid); `dropped_ids`: ids no longer
+        remembered (pushed out by their owner's newer ones)."""
         jobs = list(jobs)
         if self.problem is not None:
             writable = self._open_writable()  # raises while the disk is still full
@@ -254,7 +266,9 @@ class Store:
             db.executemany("DELETE FROM jobs WHERE owner_uid = ? AND name = ?",
                            [(key.owner_uid, key.name) for key in removed])
             _write_histories(db, jobs, removed)
-            db.executemany("INSERT OR IGNORE INTO applied VALUES (?, ?)", applied)
+            db.executemany("INSERT OR IGNORE INTO applied (id, time, owner_uid) VALUES (?, ?, ?)",
+                           applied)
+            db.executemany("DELETE FROM applied WHERE id = ?", [(i,) for i in dropped_ids])
             db.executemany("INSERT OR REPLACE INTO forgotten VALUES (?, ?, ?)",
                            [(key.owner_uid, key.name, at) for key, at in forgotten])
             db.executemany("UPDATE counters SET value = ? WHERE name = ?",

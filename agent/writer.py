@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .config import Config
+from .eventids import RememberedIds
 from .model import (
     AgentStats,
     CronLogState,
@@ -94,10 +95,10 @@ class Batch:
     """The changes made by one group of queued items, applied over the committed state."""
 
     base: dict[JobKey, Job]
-    applied_base: dict[str, float]
+    applied_base: RememberedIds
     jobs: dict[JobKey, Job] = field(default_factory=dict)
     removed: set[JobKey] = field(default_factory=set)
-    applied: dict[str, float] = field(default_factory=dict)
+    applied: dict[str, tuple[float, int]] = field(default_factory=dict)  # id: (when, owner)
     new_per_owner: Counter[int] = field(default_factory=Counter)
     accepted: int = 0
     rejected: int = 0
@@ -162,7 +163,11 @@ class Writer:
         counters = store.load_counters()
         self._accepted = counters["events_accepted"]
         self._rejected = counters["events_rejected"]
-        self._applied = store.load_applied(clock() - config.applied_retention)
+        self._applied = RememberedIds(config.event_ids_per_owner)
+        # ids pushed out as the store's were loaded (a lower event_ids_per_owner, ids kept
+        # before owners were): deleted from the store with the next commit
+        self._dropped_ids = self._applied.add_all(
+            store.load_applied(clock() - config.applied_retention))
         self._forgotten = store.load_forgotten()
         self._source_states = store.load_source_states()
         self._cron_log_entries = counters.get("cron_log_entries", 0)
@@ -297,9 +302,13 @@ class Writer:
         prune = None
         if now - self._last_prune > PRUNE_EVERY:
             prune = now - self.config.applied_retention
+        dropped, self._dropped_ids = self._dropped_ids, []
+        dropped += self._applied.overflow(
+            (event_id, owner) for event_id, (_, owner) in batch.applied.items())
         try:
-            await asyncio.to_thread(self._commit, batch, prune)
+            await asyncio.to_thread(self._commit, batch, prune, dropped)
         except Exception as exc:  # noqa: BLE001 - the disk failed: nothing was acked
+            self._dropped_ids = [i for i in dropped if i in self._applied] + self._dropped_ids
             self._storage_failed(exc)
             failure = Unavailable("the agent cannot store events right now")
             outcomes = [(False, failure)] * len(items)
@@ -307,7 +316,7 @@ class Writer:
             self._storage_works()
             if prune is not None:
                 self._last_prune = now
-                self._applied = {k: t for k, t in self._applied.items() if t >= prune}
+                self._applied.prune(prune)
                 self._forgotten = {k: t for k, t in self._forgotten.items() if t >= prune}
             self._install(batch)
         self._answer(items, outcomes)
@@ -334,14 +343,15 @@ class Writer:
                 else:
                     item.future.set_exception(value)
 
-    def _commit(self, batch: Batch, prune: float | None) -> None:
+    def _commit(self, batch: Batch, prune: float | None, dropped_ids: list[str]) -> None:
         """Runs in a worker thread; touches nothing but the store."""
         counters = {"events_accepted": self._accepted + batch.accepted,
                     "events_rejected": self._rejected + batch.rejected,
                     "cron_log_entries": self._cron_log_entries + batch.cron_log_entries,
                     "rows_refused": self._rows_refused + batch.rows_refused}
-        self._store.commit(batch.jobs.values(), batch.removed, batch.applied.items(), counters,
-                           prune, batch.forgotten.items(), batch.source_states)
+        applied = [(event_id, when, owner) for event_id, (when, owner) in batch.applied.items()]
+        self._store.commit(batch.jobs.values(), batch.removed, applied, counters, prune,
+                           batch.forgotten.items(), batch.source_states, dropped_ids)
 
     def _install(self, batch: Batch) -> None:
         now = self._clock()
@@ -351,7 +361,8 @@ class Writer:
         for key in batch.removed:
             self._jobs.pop(key, None)
         self._per_owner = Counter(key.owner_uid for key in self._jobs)
-        self._applied.update(batch.applied)
+        for event_id, (when, owner) in batch.applied.items():
+            self._applied.add(event_id, when, owner)  # pushes out what overflow() dropped
         self._forgotten.update(batch.forgotten)
         self._accepted += batch.accepted
         self._rejected += batch.rejected

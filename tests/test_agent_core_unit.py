@@ -53,7 +53,7 @@ def test_store_round_trip_and_migrations(tmp_path: Path) -> None:
                         last_log_path="/l", source=JobSource.cron_log, start_problem="why"),
               Cadence(schedule="* * * * *", grace=5.0), last_end=T0 + 1, alarm=True,
               reported=True)
-    db.commit([job], [], [("a" * 32, T0)], {"events_accepted": 4, "events_rejected": 1},
+    db.commit([job], [], [("a" * 32, T0, 1000)], {"events_accepted": 4, "events_rejected": 1},
               source_states={"cronlog": '{"place": {}}'})
     db.close()
     again = Store(tmp_path)
@@ -61,9 +61,9 @@ def test_store_round_trip_and_migrations(tmp_path: Path) -> None:
     assert again.load_counters() == {"events_accepted": 4, "events_rejected": 1,
                                      "cron_log_entries": 0, "rows_refused": 0}
     assert again.load_source_states() == {"cronlog": '{"place": {}}'}
-    assert again.load_applied(T0 - 1) == {"a" * 32: T0}
+    assert again.load_applied(T0 - 1) == [("a" * 32, T0, 1000)]
     again.commit([], [KEY], [], {}, prune_before=T0 + 1)
-    assert again.load_jobs() == {} and again.load_applied(0) == {}
+    assert again.load_jobs() == {} and again.load_applied(0) == []
     again.close()
     with sqlite3.connect(tmp_path / store.DB_NAME) as raw:
         assert raw.execute("PRAGMA user_version").fetchone()[0] == len(store.MIGRATIONS)
@@ -317,6 +317,6 @@ def test_the_wal_stays_small_so_a_nearly_full_disk_can_recover(tmp_path: Path) -
     db = Store(tmp_path)
     for i in range(300):  # one durable commit per event, as a spool drain does
         job = Job(JobRecord(JobKey(0, f"job{i % 7}"), "root", runs=i))
-        db.commit([job], [], [(f"{i:032x}", float(i))], {"events_accepted": i})
+        db.commit([job], [], [(f"{i:032x}", float(i), 1000)], {"events_accepted": i})
     assert (tmp_path / "agent.db-wal").stat().st_size <= store.WAL_SIZE_LIMIT
     assert len(db.load_jobs()) == 7

@@ -15,6 +15,7 @@ from cronwrap.agent.model import JobKey
 from cronwrap.agent.sources.wrapper_spool import SLICE, SpoolDrain
 from cronwrap.agent.store import Store
 from cronwrap.wrapper.events import Finished, new_event_id
+from cronwrap.wrapper.spool import Spool
 
 CONFIG = Config(spool_events_per_second=100, spool_interval=2.0)  # 200 a pass, 100 a second
 
@@ -106,3 +107,33 @@ def test_owners_take_turns_one_slice_each(tmp_path: Path) -> None:
     asyncio.run(scenario())
     # the small owner's events come right after the first slice of the big owner's backlog
     assert order == [(big, SLICE), (small, SLICE // 2), *[(big, SLICE)] * 4]
+
+
+def test_retries_are_drained_before_the_rest(tmp_path: Path) -> None:
+    root = tmp_path / "spool"
+    root.mkdir()
+    uid = os.getuid()
+    spool_runs(root, uid, "flood", 10 * SLICE)  # without the rule, 1 chance in 10 to be first
+    retry = Finished(new_event_id(), "flood", 1.0, 10, start_time=0.5, duration_ms=500)
+    Spool(str(root), uid).write(retry.id, retry.to_wire(), retry=True)
+    config = Config(spool_events_per_second=10_000)
+    first: list[str] = []
+
+    async def scenario() -> None:
+        core = AgentCore(Store(tmp_path), config)
+        writer = asyncio.create_task(core.run())
+        drain = SpoolDrain(core, root, config, Clock())
+        real_apply = drain._apply
+
+        async def apply(where: str, dir_fd: int, uid: int, events: list) -> tuple[int, bool]:
+            if not first:
+                first.extend(item.name for item in events)
+            return await real_apply(where, dir_fd, uid, events)
+
+        drain._apply = apply  # type: ignore[method-assign]
+        assert await drain.drain() == 10 * SLICE + 1
+        core.stop()
+        await writer
+
+    asyncio.run(scenario())
+    assert first[0] == f"r-{retry.id}.json"  # the earliest event of the first slice

@@ -152,6 +152,9 @@ def test_silent_agent_costs_a_bounded_wait_then_events_are_spooled(
     spooled = dirs.spooled()
     assert [type(e) for e in spooled] == [Started, Finished]
     assert spooled[0].to_wire() == agent.received[0]
+    # the agent may have applied the event it was sent: spooled as a retry, drained first
+    names = {path.name for path in (dirs.spool / str(os.getuid())).glob("*.json")}
+    assert names == {f"r-{spooled[0].id}.json", f"{spooled[1].id}.json"}
 
 
 def test_garbled_reply_counts_as_a_transport_failure(dirs: Dirs, agent_factory) -> None:

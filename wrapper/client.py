@@ -23,7 +23,15 @@ class Rejected(Exception):
 
 
 class TransportError(Exception):
-    """No usable reply (no agent, refused, slow, closed, garbled): the event should be spooled."""
+    """No usable reply (no agent, refused, slow, closed, garbled): the event should be spooled.
+
+    `sent`: the whole line was sent, so the agent may have applied it (its reply was lost): the
+    event is spooled as a retry, which the agent drains first (docs/protocol.md, Exactly once).
+    """
+
+    def __init__(self, problem: str, sent: bool = False) -> None:
+        super().__init__(problem)
+        self.sent = sent
 
 
 def deliver(socket_path: str, wire: bytes, timeout: float) -> None:
@@ -32,34 +40,36 @@ def deliver(socket_path: str, wire: bytes, timeout: float) -> None:
 
     deadline = time.monotonic() + timeout
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    sent = False
     try:
         sock.settimeout(timeout)
         sock.connect(socket_path)
         sock.sendall(wire)
+        sent = True
         reply = b""
         while not reply.endswith(b"\n"):
             left = deadline - time.monotonic()
             if left <= 0 or len(reply) > MAX_REPLY_BYTES:
-                raise TransportError("no complete reply in time")
+                raise TransportError("no complete reply in time", sent)
             sock.settimeout(left)
             chunk = sock.recv(4096)
             if not chunk:
-                raise TransportError("agent closed the connection without replying")
+                raise TransportError("agent closed the connection without replying", sent)
             reply += chunk
     except OSError as exc:
-        raise TransportError(exc.strerror or str(exc)) from None
+        raise TransportError(exc.strerror or str(exc), sent) from None
     finally:
         sock.close()
-    _check_reply(reply)
+    _check_reply(reply, sent)
 
 
-def _check_reply(reply: bytes) -> None:
+def _check_reply(reply: bytes, sent: bool) -> None:
     try:
         answer = json.loads(reply)
     except ValueError:
-        raise TransportError("agent sent a reply that is not JSON") from None
+        raise TransportError("agent sent a reply that is not JSON", sent) from None
     if not isinstance(answer, dict) or not isinstance(answer.get("ok"), bool):
-        raise TransportError("agent sent a reply without an 'ok' field")
+        raise TransportError("agent sent a reply without an 'ok' field", sent)
     if not answer["ok"]:
         if answer.get("reason") == "busy":  # over a per-user limit: spooled, applied later
             raise TransportError(str(answer.get("error", "agent busy"))[:300])
@@ -80,6 +90,7 @@ class Reporter:
     def report(self, event: Event) -> None:
         """Never raises and never blocks past the budget: problems become one stderr line."""
         wire = event.to_wire()
+        retry = False
         if self._budget_left > 0:  # a missing agent fails at once; a slow one uses up the budget
             began = time.monotonic()
             try:
@@ -88,19 +99,19 @@ class Reporter:
             except Rejected as exc:
                 _warn(f"the agent rejected the {event.KIND} event for job {event.job!r}: {exc}")
                 return
-            except TransportError:
-                pass
+            except TransportError as exc:
+                retry = exc.sent
             finally:
                 self._budget_left -= time.monotonic() - began
-        self._spool(event, wire)
+        self._spool(event, wire, retry)
 
-    def _spool(self, event: Event, wire: bytes) -> None:
+    def _spool(self, event: Event, wire: bytes, retry: bool) -> None:
         from cronwrap.wrapper.spool import Spool  # only needed when the agent is unreachable
 
         if self._spool_dir is None:
             self._spool_dir = Spool(self.spool_root, self.uid)
         try:
-            self._spool_dir.write(event.id, wire)
+            self._spool_dir.write(event.id, wire, retry)
         except (OSError, WrapperError) as exc:
             if not self._spool_warned:
                 self._spool_warned = True

@@ -15,6 +15,7 @@ import stat
 
 from cronwrap.wrapper.errors import UnsafePathError
 
+RETRY_PREFIX = "r-"  # an event the agent may have applied already: drained first
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _TMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -27,8 +28,11 @@ class Spool:
         self.uid = uid
         self.dir_name = str(uid)  # becomes the fallback's name once <uid> proves unusable
 
-    def write(self, event_id: str, wire: bytes) -> str:
+    def write(self, event_id: str, wire: bytes, retry: bool = False) -> str:
         """Write `wire` atomically and durably as <dir>/<event_id>.json; return the path.
+
+        `retry`: the agent may have applied the event already (its reply was lost): the file
+        is named `r-<event_id>.json`, which the agent drains before the owner's other files.
 
         Two fsyncs per event, the least that is both atomic and durable: the file's (so the
         name never points at missing data after a crash) and the directory's after the rename
@@ -39,8 +43,8 @@ class Spool:
         for _ in range(3):
             dir_fd = self._open_dir()
             try:
-                _write_event(dir_fd, event_id, wire)
-                return os.path.join(self.root, self.dir_name, f"{event_id}.json")
+                name = _write_event(dir_fd, event_id, wire, retry)
+                return os.path.join(self.root, self.dir_name, name)
             except FileNotFoundError:
                 if self.dir_name == str(self.uid):
                     raise
@@ -74,8 +78,8 @@ def spool_event(root: str, uid: int, event_id: str, wire: bytes) -> str:
     return Spool(root, uid).write(event_id, wire)
 
 
-def _write_event(dir_fd: int, event_id: str, wire: bytes) -> None:
-    temp, final = f".{event_id}.tmp", f"{event_id}.json"
+def _write_event(dir_fd: int, event_id: str, wire: bytes, retry: bool) -> str:
+    temp, final = f".{event_id}.tmp", f"{RETRY_PREFIX if retry else ''}{event_id}.json"
     fd = os.open(temp, _TMP_FLAGS, 0o600, dir_fd=dir_fd)
     try:
         view = memoryview(wire)
@@ -89,6 +93,7 @@ def _write_event(dir_fd: int, event_id: str, wire: bytes) -> None:
     os.close(fd)
     os.rename(temp, final, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     os.fsync(dir_fd)
+    return final
 
 
 def _open_root(root: str, uid: int) -> int:

@@ -21,11 +21,12 @@ of the spool root that are not users' directories (junk anyone may create there)
 and summed up in one line a minute for the whole root, and never counted as rejected events.
 
 The agent serves while it drains: a pass first counts each owner's spooled files (the backlog,
-cronSpoolBacklog), then takes slices of at most SLICE files, one owner after another in turn,
-each slice applied in one commit, so one owner's backlog delays another's events by one slice
-at most. Each owner may have `spool_events_per_second` events applied on average (a token
-bucket holding one spool interval's worth); an owner over it is deferred: the files stay where
-they are for later passes, and the core logs it once a minute.
+cronSpoolBacklog) and notes the retries among them (`r-<id>.json`: events whose delivery may have
+been applied, drained first so that their ids are still remembered), then takes slices of at most
+SLICE files, one owner after another in turn, each slice applied in one commit, so one owner's
+backlog delays another's events by one slice at most. Each owner may have `spool_events_per_second`
+events applied on average (a token bucket holding one spool interval's worth); an owner over it is
+deferred: the files stay where they are for later passes, and the core logs it once a minute.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cronwrap.wrapper.events import MAX_MESSAGE_BYTES, Event, EventError, decode_message
+from cronwrap.wrapper.spool import RETRY_PREFIX
 
 from ..config import Config
 from ..core import AgentCore, Rejected, Unavailable
@@ -101,6 +103,7 @@ class OwnerTurn:
     left: int = 0
     listed: deque[tuple[str, bool]] = field(default_factory=deque)
     list_again: bool = True
+    retries: dict[str, list[tuple[str, bool]]] = field(default_factory=dict)  # by directory
 
 
 def is_fallback_name(name: str) -> bool:
@@ -169,9 +172,17 @@ def spooled_entries(dir_fd: int) -> Iterator[os.DirEntry[str]]:
                 yield entry
 
 
-def count_spooled(dir_fd: int) -> int:
-    """How many files (directories aside) wait in a spool directory: its share of the backlog."""
-    return sum(1 for entry in spooled_entries(dir_fd) if not entry.is_dir(follow_symlinks=False))
+def survey(dir_fd: int) -> tuple[int, list[tuple[str, bool]]]:
+    """How many files (directories aside) wait in a spool directory (its share of the backlog),
+    and the first WINDOW retries among them (`r-<id>.json`: name, whether a regular file)."""
+    count, retries = 0, []
+    for entry in spooled_entries(dir_fd):
+        if entry.is_dir(follow_symlinks=False):
+            continue
+        count += 1
+        if entry.name.startswith(RETRY_PREFIX) and len(retries) < WINDOW:
+            retries.append((entry.name, entry.is_file(follow_symlinks=False)))
+    return count, retries
 
 
 def list_spooled(dir_fd: int, window: int) -> Listing:
@@ -260,7 +271,7 @@ class SpoolDrain:
                 skipped.append(f"{name!r}: {exc}")
                 continue
             try:
-                count = count_spooled(dir_fd)
+                count, retries = survey(dir_fd)
             except OSError as exc:  # e.g. an I/O error reading the directory: next pass
                 self.limiter.warning(OWNER_SPOOL, f"{self.root / name}: skipped this pass: "
                                      f"{exc.strerror or exc}", uid)
@@ -274,6 +285,7 @@ class SpoolDrain:
             owner = owners.setdefault(uid, OwnerTurn(uid))
             owner.names.append(name)
             owner.left += count
+            owner.retries[name] = retries
         if skipped:  # one line for the lot: junk in the root must not flood the log
             self.limiter.warning("junk in the spool root", f"{self.root}: skipped {len(skipped)} "
                                  f"entries that are not users' spool directories, e.g. "
@@ -322,6 +334,7 @@ class SpoolDrain:
             return 0, bool(owner.names)
         try:
             if not owner.listed and owner.list_again:
+                owner.listed.extend(owner.retries.pop(name, []))  # retries first
                 listing = await asyncio.to_thread(list_spooled, dir_fd, WINDOW)
                 owner.listed.extend(listing.files)
                 owner.list_again = listing.full
