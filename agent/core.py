@@ -145,7 +145,7 @@ class AgentCore(Writer):
         backlog = {uid: left for uid, left in backlog.items() if left > 0}
         if backlog != self.spool_backlog:
             self.spool_backlog = backlog
-            self._stats_changed()
+            self._publish_stats()
 
     def _apply_wrapper_event(self, batch: Batch, owner_uid: int, owner: str, event: Event,
                              late: bool) -> None:

@@ -260,10 +260,6 @@ class Writer:
         self._queue.put_nowait(_Item(apply, future))
         return future
 
-    def _stats_changed(self) -> None:
-        for listener in self._listeners:
-            listener.stats_changed(self.stats())
-
     # ---- the writer ----
 
     async def run(self) -> None:
