@@ -75,6 +75,32 @@ def test_an_owner_over_budget_is_deferred_and_nothing_is_lost(
     assert len(deferred) == 1 and f"250 spooled events of uid {uid}" in deferred[0]
 
 
+def drain_recording_slices(tmp_path: Path, root: Path, config: Config
+                           ) -> tuple[AgentCore, list[tuple[int, list[str]]], int]:
+    """One pass of a drain on a fresh core; the core, each slice as (uid, file names) in the
+    order applied, and how many events the pass applied."""
+    slices: list[tuple[int, list[str]]] = []
+
+    async def scenario() -> tuple[AgentCore, int]:
+        core = AgentCore(Store(tmp_path), config)
+        writer = asyncio.create_task(core.run())
+        drain = SpoolDrain(core, root, config, Clock())
+        real_apply = drain._apply
+
+        async def apply(where: str, dir_fd: int, uid: int, events: list) -> tuple[int, bool]:
+            slices.append((uid, [item.name for item in events]))
+            return await real_apply(where, dir_fd, uid, events)
+
+        drain._apply = apply  # type: ignore[method-assign]
+        applied = await drain.drain()
+        core.stop()
+        await writer
+        return core, applied
+
+    core, applied = asyncio.run(scenario())
+    return core, slices, applied
+
+
 def test_owners_take_turns_one_slice_each(tmp_path: Path) -> None:
     root = tmp_path / "spool"
     root.mkdir()
@@ -85,28 +111,13 @@ def test_owners_take_turns_one_slice_each(tmp_path: Path) -> None:
     os.chown(root / str(small), small, small)
     for path in (root / str(small)).iterdir():
         os.chown(path, small, small)
-    config = Config(spool_events_per_second=10_000)
-    order: list[tuple[int, int]] = []
-
-    async def scenario() -> None:
-        core = AgentCore(Store(tmp_path), config)
-        writer = asyncio.create_task(core.run())
-        drain = SpoolDrain(core, root, config, Clock())
-        real_apply = drain._apply
-
-        async def apply(where: str, dir_fd: int, uid: int, events: list) -> tuple[int, bool]:
-            order.append((uid, len(events)))
-            return await real_apply(where, dir_fd, uid, events)
-
-        drain._apply = apply  # type: ignore[method-assign]
-        assert await drain.drain() == 5 * SLICE + SLICE // 2
-        assert (runs(core, big, "flood"), runs(core, small, "mine")) == (5 * SLICE, SLICE // 2)
-        core.stop()
-        await writer
-
-    asyncio.run(scenario())
+    core, slices, applied = drain_recording_slices(
+        tmp_path, root, Config(spool_events_per_second=10_000))
+    assert applied == 5 * SLICE + SLICE // 2
+    assert (runs(core, big, "flood"), runs(core, small, "mine")) == (5 * SLICE, SLICE // 2)
     # the small owner's events come right after the first slice of the big owner's backlog
-    assert order == [(big, SLICE), (small, SLICE // 2), *[(big, SLICE)] * 4]
+    assert [(uid, len(names)) for uid, names in slices] == [
+        (big, SLICE), (small, SLICE // 2), *[(big, SLICE)] * 4]
 
 
 def test_retries_are_drained_before_the_rest(tmp_path: Path) -> None:
@@ -116,24 +127,7 @@ def test_retries_are_drained_before_the_rest(tmp_path: Path) -> None:
     spool_runs(root, uid, "flood", 10 * SLICE)  # without the rule, 1 chance in 10 to be first
     retry = Finished(new_event_id(), "flood", 1.0, 10, start_time=0.5, duration_ms=500)
     Spool(str(root), uid).write(retry.id, retry.to_wire(), retry=True)
-    config = Config(spool_events_per_second=10_000)
-    first: list[str] = []
-
-    async def scenario() -> None:
-        core = AgentCore(Store(tmp_path), config)
-        writer = asyncio.create_task(core.run())
-        drain = SpoolDrain(core, root, config, Clock())
-        real_apply = drain._apply
-
-        async def apply(where: str, dir_fd: int, uid: int, events: list) -> tuple[int, bool]:
-            if not first:
-                first.extend(item.name for item in events)
-            return await real_apply(where, dir_fd, uid, events)
-
-        drain._apply = apply  # type: ignore[method-assign]
-        assert await drain.drain() == 10 * SLICE + 1
-        core.stop()
-        await writer
-
-    asyncio.run(scenario())
-    assert first[0] == f"r-{retry.id}.json"  # the earliest event of the first slice
+    _, slices, applied = drain_recording_slices(
+        tmp_path, root, Config(spool_events_per_second=10_000))
+    assert applied == 10 * SLICE + 1
+    assert slices[0][1][0] == f"r-{retry.id}.json"  # the earliest event of the first slice
