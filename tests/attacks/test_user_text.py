@@ -72,6 +72,20 @@ def attack(r: Rig, attacker: User) -> None:
              "the spool drained", timeout=30, proc=r.agent.proc, log=r.agent.log)
 
 
+CRONTAB = ("CRON_TZ=Europe/\x1b[2J\n"  # Debian's cron ignores it; the agent too, then
+           "0 3 * * * cronwrap -n tabbed -- true\n"
+           "*\x1b * * * * cronwrap -n ctlsched -- true\n"  # not cron syntax: no job
+           "0 4 * * * cronwrap -n 'bad\x1bname' -- true\n"
+           "0 5 * * * cronwrap -n echoed -- printf '\x1b]0;owned\x07\\n'\n")
+
+
+def plant_crontab(base: Path, attacker: User) -> None:
+    """The attacker's crontab, as `crontab -e` leaves it, read by the agent's discovery."""
+    crontabs = base / "agent" / "root" / "var/spool/cron/crontabs"
+    crontabs.mkdir(parents=True)
+    (crontabs / attacker.name).write_text(CRONTAB)
+
+
 def assert_printable(where: str, text: str) -> None:
     found = CONTROL.search(text)
     assert found is None, f"{where} holds {found[0]!r}: {text!r}"
@@ -80,13 +94,14 @@ def assert_printable(where: str, text: str) -> None:
 def test_control_characters_reach_no_walk_trap_status_or_log_line(
         attackers: tuple[User, ...], shared_base: Path) -> None:
     attacker = attackers[0]
+    plant_crontab(shared_base, attacker)
     with hostile_rig(shared_base) as r:
         attack(r, attacker)
         failed = received_about(r, attacker, "sent")
         received_about(r, attacker, "spooled")
         walk = r.walk("snmpwalk", TABLE)
         rows = parse_table_walk(walk)  # every line is one varbind of the table
-        assert set(rows) == {"sent", "spooled"}, sorted(rows)
+        assert set(rows) == {"sent", "spooled", "tabbed", "echoed"}, sorted(rows)
         for name in ("sent", "spooled"):
             assert rows[name]["cronJobLastMessage"].startswith("disk \\x1b]0;owned\\x07")
             assert len(rows[name]["cronJobLastMessage"]) <= 255
@@ -101,10 +116,12 @@ def test_control_characters_reach_no_walk_trap_status_or_log_line(
         assert all("NET-SNMP version" in line or "Created directory" in line for line in rest)
         assert "cronNotifyMessage.0 = STRING: disk \\x1b]0;owned\\x07\\x1b[2J\\r\\t\\n" in failed
         status = r.agent.status()
-        assert {f"{attacker.name}/sent", f"{attacker.name}/spooled"} == set(status)
-        for job in status.values():
-            for key in ("last_log_path", "log_problem"):
-                assert job[key].isascii() and job[key].isprintable(), job[key]
+        assert {f"{attacker.name}/{name}" for name in ("sent", "spooled", "tabbed", "echoed")
+                } == set(status)
+        texts = [value for job in status.values() for value in job.values()
+                 if isinstance(value, str)]
+        assert all(text.isascii() and text.isprintable() for text in texts), texts
+        assert status[f"{attacker.name}/sent"]["last_log_path"].startswith("/tmp/disk \\x1b]0;")
         shown = run_cronwrap(r.agent, "status")
         assert shown.returncode in (0, 2), shown
         for where, text in (("snmpwalk", walk), ("snmptrapd's log", traps),
