@@ -36,7 +36,7 @@ class Config:
     discovery_interval: float = 60.0
     min_every: float = 60.0  # events declaring a shorter --every are refused
     notifications_per_owner: int = 60  # a minute, per job owner; the rest are suppressed
-    events_per_second_per_owner: int = 50  # socket events per non-root user (burst: 10 s' worth)
+    events_per_second_per_owner: int = 200  # socket events per non-root user (burst: 10 s' worth)
     log_lines_per_owner: int = 10  # agent log lines a minute a user's doings may cause
     default_grace: float = 300.0
     grace_fraction: float = 0.5
