@@ -1,5 +1,6 @@
 """A crontab scan of unchanged crontabs reads no file again and adopts nothing again: its cost is
-a stat per crontab, not a parse and an event per line; a changed or new crontab is read.
+a stat per crontab and a look-up per user, not a parse and an event per line; a changed or new
+crontab is read.
 
 These drive the real discovery and core on crontabs under a private root.
 """
@@ -52,7 +53,7 @@ def test_unchanged_crontabs_are_not_read_again(tmp_path: Path, reads: list[Path]
     first = crontabs.discover(tmp_path, read=reader)
     assert sorted(reads) == sorted([root_tab, daemon_tab]) and len(first) == 500
     reads.clear()
-    assert crontabs.discover(tmp_path, read=reader) == first
+    assert crontabs.discover(tmp_path, read=reader) is first  # nothing changed: the last scan's
     assert reads == []
     write_crontab(tmp_path, "daemon", 200, first=1000)  # crontab -e: the same size, new lines
     os.utime(daemon_tab, ns=(1, 1))

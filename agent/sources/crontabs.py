@@ -15,7 +15,7 @@ from cronwrap.wrapper.events import MAX_PATH_CHARS, Cadence, is_valid_zone_name,
 
 from ..config import Config
 from ..core import AgentCore, Unavailable
-from ..linenames import line_job, logged_command
+from ..linenames import LineJob, line_job, logged_command
 from ..model import JobKey, JobSource
 from ..ratelimit import RateLimitedLog
 from ..schedule import NICKNAMES, Discovered, refusal
@@ -72,42 +72,53 @@ def discover(root: Path, cron_tz: bool = False, plain_lines: bool = False,
              read: CrontabReader | None = None) -> dict[JobKey, Discovered]:
     """Every cronwrap job in system and user crontabs; cron_tz: honour CRON_TZ lines (cronie);
     plain_lines: every other line too, named by linenames' rule (cron's log reports its runs);
-    read: where the lines of crontabs unchanged since the last scan are kept."""
-    read = read or CrontabReader()
-    found: dict[JobKey, Discovered] = {}
-    uids: dict[str, int | None] = {}  # user name -> uid, looked up once a scan
+    read: what the last scans found, so that unchanged crontabs are not read again."""
     system = [p for p in [root / "etc/crontab"] if p.exists()] + _cron_d_files(root / "etc/cron.d")
-    for path in system:
-        for user, schedule, command, tz in read.lines(path, with_user=True):
-            _add(found, user, schedule, command, _Crontab(root, path), tz if cron_tz else None,
-                 plain_lines, uids)
     spool = root / "var/spool/cron/crontabs"
-    if spool.is_dir():
-        for path in sorted(spool.iterdir()):
-            if path.is_file() and not path.is_symlink():
-                for _, schedule, command, tz in read.lines(path, with_user=False):
-                    _add(found, path.name, schedule, command, _Crontab(root, path),
-                         tz if cron_tz else None, plain_lines, uids)
-    read.forget_all_but(set(system) | (set(spool.iterdir()) if spool.is_dir() else set()))
-    return found
+    users = [path for path in sorted(spool.iterdir()) if path.is_file()
+             and not path.is_symlink()] if spool.is_dir() else []
+    crontabs = [(path, True) for path in system] + [(path, False) for path in users]
+    return (read or CrontabReader()).scan(root, crontabs, cron_tz, plain_lines)
 
 
-Line = tuple[str | None, str, str, str | None]
+Line = tuple[str | None, str, LineJob, str | None]  # user, schedule, job, CRON_TZ
 
 
 class CrontabReader:
-    """The job lines of each crontab, read again only when the file changed (its inode, size
-    or modification time): a scan of unchanged crontabs costs a stat per file."""
+    """The job lines of each crontab, read and named again only when the file changed (its
+    inode, size or times); a scan that finds every crontab and user as the last one did
+    returns the last scan's jobs (the same dict): it costs a stat per crontab and a user
+    look-up per crontab user."""
 
     def __init__(self) -> None:
         self._read: dict[tuple[Path, bool], tuple[tuple[int, ...], list[Line]]] = {}
+        self._last: tuple[object, dict[str, int | None], dict[JobKey, Discovered]] | None = None
+
+    def scan(self, root: Path, crontabs: list[tuple[Path, bool]], cron_tz: bool,
+             plain_lines: bool) -> dict[JobKey, Discovered]:
+        """The jobs of `crontabs` (path, whether its lines name a user: the system's do)."""
+        signature = (root, cron_tz, plain_lines,
+                     tuple((path, with_user, _version(path)) for path, with_user in crontabs))
+        last = self._last
+        if last is not None and last[0] == signature and all(
+                _uid(user, {}) == uid for user, uid in last[1].items()):
+            return last[2]
+        found: dict[JobKey, Discovered] = {}
+        uids: dict[str, int | None] = {}  # user name -> uid, looked up once a scan
+        for path, with_user in crontabs:
+            crontab = _Crontab(root, path)
+            for user, schedule, job, tz in self.lines(path, with_user):
+                _add(found, user if with_user else path.name, schedule, job, crontab,
+                     tz if cron_tz else None, plain_lines, uids)
+        paths = {path for path, _ in crontabs}
+        self._read = {key: kept for key, kept in self._read.items() if key[0] in paths}
+        self._last = (signature, uids, found)
+        return found
 
     def lines(self, path: Path, with_user: bool) -> list[Line]:
-        try:
-            info = path.stat()
-        except OSError:
+        version = _version(path)
+        if version is None:
             return _lines(path, with_user)  # says why it cannot be read
-        version = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
         kept = self._read.get((path, with_user))
         if kept is not None and kept[0] == version:
             return kept[1]
@@ -115,9 +126,14 @@ class CrontabReader:
         self._read[(path, with_user)] = (version, lines)
         return lines
 
-    def forget_all_but(self, paths: set[Path]) -> None:
-        """Drop what was kept for crontabs that are gone."""
-        self._read = {key: kept for key, kept in self._read.items() if key[0] in paths}
+
+def _version(path: Path) -> tuple[int, ...] | None:
+    """What changes when a crontab is written (None: it cannot be looked at)."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns
 
 
 def _cron_d_files(directory: Path) -> list[Path]:
@@ -131,8 +147,8 @@ def _cron_d_files(directory: Path) -> list[Path]:
 
 
 def _lines(path: Path, with_user: bool) -> list[Line]:
-    """(user, schedule, command, the CRON_TZ set above the line) for each job line; the command
-    is kept as cron keeps it (leading blanks dropped, the rest verbatim)."""
+    """(user, schedule, job, the CRON_TZ set above the line) for each job line; the job is named
+    from the command as cron keeps it (leading blanks dropped, the rest verbatim)."""
     try:
         text = path.read_text(errors="surrogateescape")
     except OSError as exc:
@@ -147,7 +163,8 @@ def _lines(path: Path, with_user: bool) -> list[Line]:
             continue
         entry = _parse_line(raw, with_user)
         if entry is not None:
-            entries.append((*entry, tz))
+            user, schedule, command = entry
+            entries.append((user, schedule, line_job(logged_command(command)), tz))
     return entries
 
 
@@ -203,9 +220,8 @@ def _uid(user: str, uids: dict[str, int | None]) -> int | None:
     return uids[user]
 
 
-def _add(found: dict[JobKey, Discovered], user: str | None, schedule: str, command: str,
+def _add(found: dict[JobKey, Discovered], user: str | None, schedule: str, job: LineJob,
          path: _Crontab, tz: str | None, plain_lines: bool, uids: dict[str, int | None]) -> None:
-    job = line_job(logged_command(command))
     if user is None or not (job.wrapped or plain_lines):
         return
     name = job.name
