@@ -14,12 +14,14 @@ uid).  With --crontabs, a second agent discovers the same number of jobs from th
 10 system users (hourly lines, never run) under its own crontab root, scanning them every 10 s,
 and its idle rates are measured too.
 
-Wakeups: over SECONDS of idleness, the growth of voluntary_ctxt_switches plus
-nonvoluntary_ctxt_switches summed over every thread in /proc/PID/task/*/status - each switch is
-the process leaving the CPU, i.e. one wake-up's worth of work.  Counted the same way in the same
-windows for baselines: an idle `sleep`, an idle asyncio loop (`asyncio.run(Event().wait())`),
-and snmpd itself; also the CPU time each used (utime + stime from /proc/PID/stat).  The
-agent's own figures at 0 jobs are the baseline for its figures at scale.
+Idle windows start SETTLE (15) seconds after the last job was made (the watcher's first look
+at each new or changed job is start-up work, not idleness).  Wakeups: over SECONDS of idleness,
+the growth of voluntary_ctxt_switches plus nonvoluntary_ctxt_switches summed over every thread
+in /proc/PID/task/*/status - each switch is the process leaving the CPU, i.e. one wake-up's
+worth of work.  Counted the same way in the same windows for baselines: an idle `sleep`, an idle
+asyncio loop (`asyncio.run(Event().wait())`), and snmpd itself; also the CPU time each used
+(utime + stime from /proc/PID/stat).  The agent's own figures at 0 jobs are the baseline for its
+figures at scale.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ RUNS = 5  # finished runs per job: the default run_history keeps 5
 SIZES = (1_000, 10_000)
 CRONTAB_USERS = 10
 DISCOVERY_INTERVAL = 10  # seconds between crontab scans in the --crontabs agent
+SETTLE = 15.0  # seconds from the last job made to the idle window: the watcher's first looks
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -167,6 +170,7 @@ def measure(jobs: int, seconds: float, base: Path) -> dict[str, Any]:
                        60, f"both front ends to count {size} jobs")
             time.sleep(2.0)
             result["memory_kib"][str(size)] = memories(pids)
+        time.sleep(SETTLE)
         result["idle"][str(jobs)] = idle_rates(pids, seconds)
     finally:
         stop(agent, sleeper, idle_loop)
@@ -206,7 +210,7 @@ def measure_crontabs(jobs: int, seconds: float, base: Path) -> dict[str, Any]:
         assert agent.proc is not None
         wait_until(lambda: job_count(listen) == per_user * len(users), 120,
                    f"the agent to discover {per_user * len(users)} jobs")
-        time.sleep(5.0)
+        time.sleep(SETTLE)
         pids = {"agent": agent.proc.pid, "asyncio_idle": idle_loop.pid, "sleep": sleeper.pid}
         return {"jobs": per_user * len(users), "users": len(users), "seconds": seconds,
                 "memory_kib": memories(pids), "idle": idle_rates(pids, seconds)}
