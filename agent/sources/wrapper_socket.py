@@ -14,6 +14,7 @@ import contextlib
 import logging
 import socket
 import struct
+import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -40,6 +41,10 @@ from ..views import job_json
 log = logging.getLogger(__name__)
 
 PEERCRED = struct.Struct("3i")
+# Python 3.13 (Debian 13) unlinks a Unix server's socket file when the server closes; the file is
+# systemd's (cronwrap-agent.socket listens on it across agent restarts), or a stale one the next
+# start replaces: an agent that stops must leave it, or wrappers find no socket until a reboot.
+KEEP_SOCKET_FILE = {"cleanup_socket": False} if sys.version_info >= (3, 13) else {}
 BUSY = "busy"  # a refusal's reason: try again later; the wrapper spools the event
 EVENT_BURST_SECONDS = 10  # a user may send this many seconds' worth of events at once
 
@@ -202,7 +207,8 @@ class Intake:
 
     async def serve(self, sock: socket.socket) -> None:
         """Serve on an already bound and listening socket until cancelled."""
-        server = await asyncio.start_unix_server(self.accept, sock=sock, limit=MAX_MESSAGE_BYTES)
+        server = await asyncio.start_unix_server(self.accept, sock=sock, limit=MAX_MESSAGE_BYTES,
+                                                 **KEEP_SOCKET_FILE)
         async with server:
             await server.serve_forever()
 
