@@ -49,6 +49,9 @@ class Config:
     retire_after_periods: int = 3
     run_history: int = 5  # finished runs kept per job (cronJobRunTable, status --history)
     too_often_starts: int = 10  # this many starts in a quarter of their scheduled time: too often
+    duration_window: int = 20  # successful runs' durations kept per job for its learned bounds
+    duration_factor: float = 4.0  # learned bounds: this many typical deviations from the median
+    duration_min_ratio: float = 2.0  # learned bounds: never closer to the median than this ratio
     status_group: str = ""  # a group whose members read every job's status ("": none)
     cron_timezone: str = ""  # the zone cron reads crontabs in; "": the agent's own local zone
     crontab_cron_tz: str = "auto"  # CRON_TZ lines in crontabs: "auto" (cronie), "honour", "ignore"
@@ -90,6 +93,7 @@ CRONTAB_CRON_TZ = ("auto", "honour", "ignore")
 CRON_LOG = ("on", "off")
 MAX_RUN_HISTORY = 100  # runs kept per job at most: bounds the agent's memory (docs/mib.md)
 MAX_TOO_OFTEN_STARTS = 100  # start times remembered per job at most
+MAX_DURATION_WINDOW = 100  # successful durations kept per job at most
 
 
 def _check(path: Path, key: str, value: object) -> Any:
@@ -130,6 +134,11 @@ def _check(path: Path, key: str, value: object) -> Any:
                                       or value > MAX_TOO_OFTEN_STARTS):
         raise ConfigError(f"{path}: [agent] too_often_starts must be 0 (off) or an integer from "
                           f"2 to {MAX_TOO_OFTEN_STARTS}")
+    if key == "duration_window" and (not isinstance(value, int) or value > MAX_DURATION_WINDOW):
+        raise ConfigError(f"{path}: [agent] duration_window must be 0 (no statistics, no learned "
+                          f"bounds) or an integer up to {MAX_DURATION_WINDOW}")
+    if key == "duration_min_ratio" and value < 1:
+        raise ConfigError(f"{path}: [agent] duration_min_ratio must be at least 1")
     if key in _INTEGERS:
         if not isinstance(value, int):
             raise ConfigError(f"{path}: [agent] {key} must be a non-negative integer")

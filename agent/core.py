@@ -40,6 +40,7 @@ __all__ = ["AgentCore", "NoSuchJob", "Rejected", "RowRefused", "Txn", "Unavailab
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+NO_BOUNDS = Cadence()
 
 
 class Txn:
@@ -89,7 +90,8 @@ class AgentCore(Writer):
         """The event-declared cadence, with the crontab's schedule when the events gave none
         (the schedule its line had, when the line is gone: it is still expected on that).
 
-        The crontab's CRON_TZ (honoured on cronie hosts) applies when the schedule is the line's.
+        The crontab's CRON_TZ (honoured on cronie hosts) applies when the schedule is the line's;
+        the line's duration bounds where the events declared none.
         """
         found = self.discovered.get(job.record.key)
         cadence = job.cadence
@@ -103,7 +105,7 @@ class AgentCore(Writer):
             found.schedule
         if found.tz and cadence.tz is None and same_line:
             cadence = replace(cadence, tz=found.tz)
-        return cadence
+        return with_line_bounds(cadence, found.bounds)
 
     # ---- submitting ----
 
@@ -298,6 +300,14 @@ class AgentCore(Writer):
         if before is None:
             raise NoSuchJob(event.key)
         return txn.submit(event).job or before, before.record.paused_until is not None
+
+
+def with_line_bounds(cadence: Cadence, line: Cadence) -> Cadence:
+    """`cadence` with the duration bounds of the job's crontab line where its events gave none."""
+    if line == NO_BOUNDS:
+        return cadence
+    return replace(cadence, **{name: getattr(line, name) for name in Cadence.OMITTED_WHEN_NONE
+                               if getattr(cadence, name) is None})
 
 
 def _row_source(event: LifeEvent) -> str:

@@ -25,8 +25,9 @@ from binascii import crc32
 from dataclasses import dataclass
 
 from cronwrap.wrapper.cli import job_name, parse_options
+from cronwrap.wrapper.durations import parse_duration
 from cronwrap.wrapper.errors import UsageError
-from cronwrap.wrapper.events import is_valid_job_name
+from cronwrap.wrapper.events import Cadence, is_valid_job_name
 from cronwrap.wrapper.names import derive_job_name
 
 # cron logs at most about 1000 bytes of a command, less the "[pid] " in front; the first 960
@@ -44,6 +45,8 @@ class LineJob:
 
     name: str
     wrapped: bool
+    # the line's --min-duration, --max-duration and --no-duration-baseline (a wrapped line's)
+    bounds: Cadence = Cadence()
 
 
 def logged_command(command: str) -> str:
@@ -113,9 +116,9 @@ def line_job(logged: str) -> LineJob:
     """The job of the crontab line whose command cron logs as `logged` (see the rule above)."""
     logged = logged[:IDENTITY_CHARS]
     command = unprintable(logged)
-    wrapped = job_name_in(command)
+    wrapped = wrapper_call(command)
     if wrapped is not None:
-        return LineJob(wrapped, True)
+        return LineJob(*wrapped)
     comment = NAME_COMMENT.search(logged)
     if comment is not None and is_valid_job_name(comment.group(1)):
         return LineJob(comment.group(1), False)
@@ -136,10 +139,17 @@ def first_program(command: str) -> str:
 
 
 def job_name_in(command: str) -> str | None:
-    """The job name of the first valid cronwrap invocation in a crontab command.
+    """The job name of the first valid cronwrap invocation in a crontab command."""
+    wrapped = wrapper_call(command)
+    return None if wrapped is None else wrapped[0]
+
+
+def wrapper_call(command: str) -> tuple[str, bool, Cadence] | None:
+    """(job name, True, duration bounds) of the first valid cronwrap invocation in a crontab
+    command; None when there is none.
 
     The wrapper's own option parser and name rule decide: `-n NAME`, or else the name cronwrap
-    derives from the command after `--`.
+    derives from the command after `--`.  A bound cronwrap would refuse is left out.
     """
     try:
         words = shlex.split(command.split("%")[0])  # cron feeds the rest to stdin
@@ -150,7 +160,21 @@ def job_name_in(command: str) -> str | None:
             try:
                 given, job = parse_options(words[index + 1:])
                 names = [str(value) for _, key, value in given if key == "name"]
-                return job_name(names[-1] if names else None, job[0]) if job else None
+                name = job_name(names[-1] if names else None, job[0]) if job else None
             except UsageError:
                 continue
+            return None if name is None else (name, True, _bounds(given))
     return None
+
+
+def _bounds(given: list[tuple[str, str, str | bool]]) -> Cadence:
+    """The duration bounds among a cronwrap invocation's options."""
+    seconds: dict[str, float] = {}
+    for option, key, value in given:
+        if key in ("min_duration", "max_duration"):
+            try:
+                seconds[key] = parse_duration(str(value), option)
+            except UsageError:
+                continue
+    baseline = False if any(key == "no_duration_baseline" for _, key, _ in given) else None
+    return Cadence(duration_baseline=baseline, **seconds)

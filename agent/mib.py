@@ -21,6 +21,7 @@ from .mibview import Oid
 from .model import (
     RESULTS,
     RUN_RESULTS,
+    BoundKind,
     CronLogState,
     JobSource,
     JobState,
@@ -123,6 +124,14 @@ class Column(enum.IntEnum):
     cronJobCountersSince = 27
     cronJobLastMessage = 36
     cronJobLineGone = 46
+    cronJobDurationAnomalies = 50
+    cronJobDurationMin = 51
+    cronJobDurationMedian = 52
+    cronJobDurationMax = 53
+    cronJobDurationLowBound = 54
+    cronJobDurationHighBound = 55
+    cronJobLastCpuTime = 56
+    cronJobLastMaxRss = 57
 
 
 class NotifyObject(enum.IntEnum):
@@ -141,6 +150,10 @@ class NotifyObject(enum.IntEnum):
     cronNotifyExpectedStarts = 18
     cronNotifyBurstSince = 19
     cronNotifyMessage = 20
+    cronNotifyDuration = 40
+    cronNotifyDurationBound = 41
+    cronNotifyDurationBoundKind = 42
+    cronNotifyDurationMedian = 43
 
 
 class RunColumn(enum.IntEnum):
@@ -153,6 +166,8 @@ class RunColumn(enum.IntEnum):
     cronJobRunSignal = 5
     cronJobRunResult = 6
     cronJobRunLate = 7
+    cronJobRunCpuTime = 10
+    cronJobRunMaxRss = 11
 
 
 INDEX_COLUMNS: tuple[Column, ...] = (Column.cronJobOwner, Column.cronJobName)
@@ -219,12 +234,22 @@ class CronLogStateValue(rfc1902.Integer32):
 
 
 class RunResultValue(rfc1902.Integer32):
-    """cronJobRunResult: how a finished run ended, INTEGER { ok(1), failed(2), timedOut(5) }."""
+    """cronJobRunResult: how a finished run ended, INTEGER { ok(1), failed(2), timedOut(5),
+    durationAnomaly(20) }."""
 
     subtypeSpec = rfc1902.Integer32.subtypeSpec + constraint.SingleValueConstraint(
         *(int(s) for s in RUN_RESULTS)
     )
     namedValues = namedval.NamedValues(*((s.name, int(s)) for s in RUN_RESULTS))
+
+
+class BoundKindValue(rfc1902.Integer32):
+    """cronNotifyDurationBoundKind: INTEGER { minDuration(1) ... learnedHigh(4) }."""
+
+    subtypeSpec = rfc1902.Integer32.subtypeSpec + constraint.SingleValueConstraint(
+        *(int(k) for k in BoundKind)
+    )
+    namedValues = namedval.NamedValues(*((k.name, int(k)) for k in BoundKind))
 
 
 class HistorySizeValue(rfc1902.Unsigned32):
@@ -312,6 +337,7 @@ _TIME = ObjectSyntax("CronDateAndTimeOrNever", DateAndTimeOrNever, sizes=((0, 0)
 _COUNTER = ObjectSyntax("Counter32", rfc1902.Counter32)
 _OWNER = ObjectSyntax("DisplayString", OwnerValue, sizes=(OWNER_SIZE,))
 _NAME = ObjectSyntax("DisplayString", NameValue, sizes=(NAME_SIZE,))
+_UNSIGNED = ObjectSyntax("Unsigned32", rfc1902.Unsigned32)
 
 SCALAR_SYNTAX: dict[Scalar, ObjectSyntax] = {
     Scalar.cronJobCount: ObjectSyntax("Gauge32", rfc1902.Gauge32),
@@ -360,6 +386,14 @@ COLUMN_SYNTAX: dict[Column, ObjectSyntax] = {
     Column.cronJobCountersSince: _TIME,
     Column.cronJobLastMessage: ObjectSyntax("DisplayString", TextValue, sizes=(TEXT_SIZE,)),
     Column.cronJobLineGone: ObjectSyntax("DisplayString", TextValue, sizes=(TEXT_SIZE,)),
+    Column.cronJobDurationAnomalies: _COUNTER,
+    Column.cronJobDurationMin: _UNSIGNED,
+    Column.cronJobDurationMedian: _UNSIGNED,
+    Column.cronJobDurationMax: _UNSIGNED,
+    Column.cronJobDurationLowBound: _UNSIGNED,
+    Column.cronJobDurationHighBound: _UNSIGNED,
+    Column.cronJobLastCpuTime: _UNSIGNED,
+    Column.cronJobLastMaxRss: _UNSIGNED,
 }
 
 RUN_COLUMN_SYNTAX: dict[RunColumn, ObjectSyntax] = {
@@ -374,6 +408,8 @@ RUN_COLUMN_SYNTAX: dict[RunColumn, ObjectSyntax] = {
         "INTEGER", RunResultValue, enums=tuple((s.name, int(s)) for s in RUN_RESULTS)),
     RunColumn.cronJobRunLate: ObjectSyntax(
         "TruthValue", TruthValue, enums=(("true", 1), ("false", 2))),
+    RunColumn.cronJobRunCpuTime: _UNSIGNED,
+    RunColumn.cronJobRunMaxRss: _UNSIGNED,
 }
 
 NOTIFY_OBJECT_SYNTAX: dict[NotifyObject, ObjectSyntax] = {
@@ -393,6 +429,11 @@ NOTIFY_OBJECT_SYNTAX: dict[NotifyObject, ObjectSyntax] = {
     NotifyObject.cronNotifyExpectedStarts: ObjectSyntax("Unsigned32", rfc1902.Unsigned32),
     NotifyObject.cronNotifyBurstSince: _TIME,
     NotifyObject.cronNotifyMessage: ObjectSyntax("DisplayString", TextValue, sizes=(TEXT_SIZE,)),
+    NotifyObject.cronNotifyDuration: _UNSIGNED,
+    NotifyObject.cronNotifyDurationBound: _UNSIGNED,
+    NotifyObject.cronNotifyDurationBoundKind: ObjectSyntax(
+        "INTEGER", BoundKindValue, enums=tuple((k.name, int(k)) for k in BoundKind)),
+    NotifyObject.cronNotifyDurationMedian: _UNSIGNED,
 }
 
 # --- notifications ---------------------------------------------------------------------------
@@ -412,6 +453,7 @@ NOTIFICATION_NUMBER: dict[NotificationKind, int] = {
     NotificationKind.not_started: 15,
     NotificationKind.cleared: 17,
     NotificationKind.runs_too_often: 23,
+    NotificationKind.duration_anomaly: 40,
 }
 
 _OWNER_AND_NAME = (NotifyObject.cronNotifyJobOwner, NotifyObject.cronNotifyJobName)
@@ -456,6 +498,11 @@ NOTIFICATION_OBJECTS: dict[NotificationKind, tuple[NotifyObject | Column, ...]] 
     + (NotifyObject.cronNotifyExitStatus, Column.cronJobStartProblem, Column.cronJobFailures)
     + RUN_OBJECTS + (NotifyObject.cronNotifyEventTime, Column.cronJobState,
                      Column.cronJobLastResult),
+    NotificationKind.duration_anomaly: _OWNER_AND_NAME
+    + (NotifyObject.cronNotifyDuration, NotifyObject.cronNotifyDurationBound,
+       NotifyObject.cronNotifyDurationBoundKind, NotifyObject.cronNotifyDurationMedian,
+       Column.cronJobDurationAnomalies) + RUN_OBJECTS
+    + (NotifyObject.cronNotifyEventTime, Column.cronJobState, Column.cronJobLastResult),
 }
 
 

@@ -114,6 +114,14 @@ _COLUMN_RAW: dict[Column, Callable[[JobRecord], int | bytes]] = {
     Column.cronJobCountersSince: lambda r: date_and_time(r.counters_since),
     Column.cronJobLastMessage: lambda r: display_text(r.last_message),
     Column.cronJobLineGone: lambda r: display_text(r.line_gone),
+    Column.cronJobDurationAnomalies: lambda r: _counter(r.duration_anomalies),
+    Column.cronJobDurationMin: lambda r: _unsigned(r.durations.minimum),
+    Column.cronJobDurationMedian: lambda r: _unsigned(r.durations.median),
+    Column.cronJobDurationMax: lambda r: _unsigned(r.durations.maximum),
+    Column.cronJobDurationLowBound: lambda r: _unsigned(r.durations.low),
+    Column.cronJobDurationHighBound: lambda r: _unsigned(r.durations.high),
+    Column.cronJobLastCpuTime: lambda r: _unsigned(r.last_cpu_ms),
+    Column.cronJobLastMaxRss: lambda r: _unsigned(r.last_max_rss_kib),
 }
 
 
@@ -142,6 +150,8 @@ _RUN_RAW: dict[RunColumn, Callable[[RunRecord], int | bytes]] = {
     RunColumn.cronJobRunSignal: lambda r: r.signal,
     RunColumn.cronJobRunResult: lambda r: int(r.result),
     RunColumn.cronJobRunLate: lambda r: 1 if r.late else 2,
+    RunColumn.cronJobRunCpuTime: lambda r: _unsigned(r.cpu_ms),
+    RunColumn.cronJobRunMaxRss: lambda r: _unsigned(r.max_rss_kib),
 }
 
 
@@ -225,4 +235,8 @@ _NOTIFY_RAW: dict[NotifyObject, Callable[[Notification], int | bytes]] = {
     NotifyObject.cronNotifyExpectedStarts: lambda n: n.burst.expected if n.burst else 0,
     NotifyObject.cronNotifyBurstSince: lambda n: date_and_time(n.burst.since if n.burst else None),
     NotifyObject.cronNotifyMessage: lambda n: display_text(n.message),
+    NotifyObject.cronNotifyDuration: lambda n: _unsigned(n.anomaly and n.anomaly.duration_ms),
+    NotifyObject.cronNotifyDurationBound: lambda n: _unsigned(n.anomaly and n.anomaly.bound_ms),
+    NotifyObject.cronNotifyDurationBoundKind: lambda n: int(n.anomaly.kind) if n.anomaly else 1,
+    NotifyObject.cronNotifyDurationMedian: lambda n: _unsigned(n.anomaly and n.anomaly.median_ms),
 }

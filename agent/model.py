@@ -34,13 +34,16 @@ class JobState(enum.IntEnum):
     paused = 9  # shown while a pause lasts (JobRecord.paused_until); never stored as `state`
     retired = 10  # its crontab line is gone and it stopped running: nothing is expected
     wrapperLost = 12
+    durationAnomaly = 20  # the last run succeeded, in a time outside its bounds
 
 
 # The values cronJobLastResult takes: outcomes of a run, never an activity.
 RESULTS: tuple[JobState, ...] = (JobState.ok, JobState.failed, JobState.timedOut,
-                                 JobState.missed, JobState.unknown, JobState.wrapperLost)
+                                 JobState.missed, JobState.unknown, JobState.wrapperLost,
+                                 JobState.durationAnomaly)
 # How a finished run can end (cronJobRunResult).
-RUN_RESULTS: tuple[JobState, ...] = (JobState.ok, JobState.failed, JobState.timedOut)
+RUN_RESULTS: tuple[JobState, ...] = (JobState.ok, JobState.failed, JobState.timedOut,
+                                     JobState.durationAnomaly)
 
 
 class JobSource(enum.IntEnum):
@@ -75,8 +78,44 @@ class RunRecord:
     duration_ms: int
     exit_status: int
     signal: int
-    result: JobState  # ok, failed or timedOut
+    result: JobState  # ok, failed, timedOut or durationAnomaly
     late: bool  # learnt from the spool, after the fact
+    cpu_ms: int | None = None  # its processes' CPU time, user + system (None: not reported)
+    max_rss_kib: int | None = None  # the peak RSS of its largest single process
+
+
+class BoundKind(enum.IntEnum):
+    """Values of CRON-JOBS-MIB::cronNotifyDurationBoundKind: which bound a run's duration broke."""
+
+    minDuration = 1  # --min-duration
+    maxDuration = 2  # --max-duration
+    learnedLow = 3  # the job's own recent successful runs: shorter than they allow
+    learnedHigh = 4  # the same: longer than they allow
+
+
+@dataclass(frozen=True, slots=True)
+class DurationStats:
+    """A job's recent successful runs' durations (ms) and the bounds its next successful run is
+    judged by (the tighter of --min/--max-duration and the learned ones; None: no bound)."""
+
+    runs: int = 0  # how many successful runs the statistics are over
+    minimum: int | None = None
+    median: int | None = None
+    maximum: int | None = None
+    low: int | None = None
+    low_kind: BoundKind | None = None
+    high: int | None = None
+    high_kind: BoundKind | None = None
+
+
+@dataclass(frozen=True)
+class DurationAnomaly:
+    """A successful run whose duration broke a bound (cronJobDurationAnomaly)."""
+
+    duration_ms: int
+    bound_ms: int
+    kind: BoundKind
+    median_ms: int | None  # the learned median it was judged against, if any
 
 
 @dataclass(frozen=True)
@@ -113,6 +152,10 @@ class JobRecord:
     history: tuple[RunRecord, ...] = ()  # the last finished runs, oldest first (cronJobRunTable)
     last_message: str | None = None  # the last run's last line of output, if its job sends it
     line_gone: str | None = None  # why it is expected with no line to run it (cronJobLineGone)
+    duration_anomalies: int = 0  # successful runs outside their duration bounds
+    durations: DurationStats = DurationStats()
+    last_cpu_ms: int | None = None  # the last finished run's CPU time (RunRecord.cpu_ms)
+    last_max_rss_kib: int | None = None  # its largest process's peak RSS (RunRecord.max_rss_kib)
 
 
 @dataclass(frozen=True)
@@ -152,6 +195,7 @@ class NotificationKind(enum.Enum):
     cleared = "cronJobCleared"
     runs_too_often = "cronJobRunsTooOften"
     not_started = "cronJobNotStarted"
+    duration_anomaly = "cronJobDurationAnomaly"
 
 
 @dataclass(frozen=True)
@@ -179,6 +223,7 @@ class Notification:
     event_time: float | None = None  # when the event happened (None: when it was noticed)
     burst: StartBurst | None = None  # cronJobRunsTooOften: the starts that were too many
     message: str | None = None  # the finished run's own last line of output (--last-message)
+    anomaly: DurationAnomaly | None = None  # cronJobDurationAnomaly: the bound the run broke
 
 
 class JobTableListener(Protocol):

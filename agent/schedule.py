@@ -43,6 +43,7 @@ class Discovered:
     tz: str | None = None
     source: JobSource = JobSource.wrapper
     crontab: str = ""  # the crontab the line is in, e.g. /var/spool/cron/crontabs/alice
+    bounds: Cadence = Cadence()  # the line's --min-duration, --max-duration, --no-duration-...
 
 
 @functools.lru_cache(maxsize=4096)

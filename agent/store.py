@@ -115,6 +115,20 @@ MIGRATIONS: list[str] = [
     ALTER TABLE applied ADD COLUMN owner_uid INTEGER NOT NULL DEFAULT -1;
     CREATE INDEX applied_owner ON applied (owner_uid);
     """,
+    # 12: runs judged by their duration (--min/--max-duration, --no-duration-baseline, the last
+    # successful durations as space-separated milliseconds, oldest first) and the resources
+    # a run used (CPU milliseconds, the largest process's peak RSS in KiB).
+    """
+    ALTER TABLE jobs ADD COLUMN min_duration REAL;
+    ALTER TABLE jobs ADD COLUMN max_duration REAL;
+    ALTER TABLE jobs ADD COLUMN duration_baseline INTEGER;
+    ALTER TABLE jobs ADD COLUMN duration_sample TEXT NOT NULL DEFAULT '';
+    ALTER TABLE jobs ADD COLUMN duration_anomalies INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN last_cpu_ms INTEGER;
+    ALTER TABLE jobs ADD COLUMN last_max_rss_kib INTEGER;
+    ALTER TABLE runs ADD COLUMN cpu_ms INTEGER;
+    ALTER TABLE runs ADD COLUMN max_rss_kib INTEGER;
+    """,
 ]
 
 
@@ -130,6 +144,8 @@ class Job:
     crontab_schedule: str | None = None  # the schedule its crontab line had when last seen
     misses_in_a_row: int = 0  # watcher passes that found it missed since its last event
     crontab: str | None = None  # the crontab its line was in when last seen
+    # the last successful runs' durations (ms), oldest first: its learned duration bounds
+    duration_sample: tuple[int, ...] = ()
     # not stored: the times of its last starts, and whether they are a burst already notified
     recent_starts: tuple[float, ...] = ()
     in_burst: bool = False
@@ -140,10 +156,12 @@ _RECORD_COLUMNS = (
     "last_signal", "last_start", "last_success", "last_duration_ms", "state", "running_pid",
     "next_expected", "last_log_path", "log_problem", "paused_until", "last_result",
     "counters_since", "last_message", "source", "start_problem", "line_gone",
+    "duration_anomalies", "last_cpu_ms", "last_max_rss_kib",
 )
-_CADENCE_COLUMNS = ("schedule", "every", "grace", "timeout", "max_runtime", "tz")
+_CADENCE_COLUMNS = ("schedule", "every", "grace", "timeout", "max_runtime", "tz", "min_duration",
+                    "max_duration", "duration_baseline")
 _COLUMNS = ("owner_uid", "name", *_RECORD_COLUMNS, *_CADENCE_COLUMNS, "last_end", "alarm",
-            "reported", "crontab_schedule", "misses_in_a_row", "crontab")
+            "reported", "crontab_schedule", "misses_in_a_row", "crontab", "duration_sample")
 
 
 class Store:
@@ -215,9 +233,10 @@ class Store:
         for uid, name, *run in self._db.execute(
                 f"SELECT owner_uid, name, {', '.join(_RUN_COLUMNS)} FROM runs "
                 "ORDER BY owner_uid, name, number"):
-            number, start, duration_ms, exit_status, signal, result, late = run
+            number, start, duration_ms, exit_status, signal, result, late, cpu, rss = run
             histories.setdefault(JobKey(uid, name), []).append(RunRecord(
-                number, start, duration_ms, exit_status, signal, JobState(result), bool(late)))
+                number, start, duration_ms, exit_status, signal, JobState(result), bool(late),
+                cpu, rss))
         for key, history in histories.items():
             if key in jobs:
                 job = jobs[key]
@@ -285,7 +304,8 @@ class Store:
             raise
 
 
-_RUN_COLUMNS = ("number", "start", "duration_ms", "exit_status", "signal", "result", "late")
+_RUN_COLUMNS = ("number", "start", "duration_ms", "exit_status", "signal", "result", "late",
+                "cpu_ms", "max_rss_kib")
 
 
 def _write_histories(db: sqlite3.Connection, jobs: Iterable[Job],
@@ -307,7 +327,8 @@ def _write_histories(db: sqlite3.Connection, jobs: Iterable[Job],
             f"INSERT OR REPLACE INTO runs (owner_uid, name, {', '.join(_RUN_COLUMNS)}) "
             f"VALUES ({marks})",
             [(key.owner_uid, key.name, run.number, run.start, run.duration_ms, run.exit_status,
-              run.signal, int(run.result), int(run.late)) for run in history])
+              run.signal, int(run.result), int(run.late), run.cpu_ms, run.max_rss_kib)
+             for run in history])
 
 
 def _migrate(db: sqlite3.Connection) -> None:
@@ -325,7 +346,7 @@ def _row_from_job(job: Job) -> tuple[object, ...]:
     values[_COLUMNS.index("source")] = int(rec.source)
     values += [getattr(job.cadence, column) for column in _CADENCE_COLUMNS]
     return (*values, job.last_end, int(job.alarm), int(job.reported), job.crontab_schedule,
-            job.misses_in_a_row, job.crontab)
+            job.misses_in_a_row, job.crontab, " ".join(map(str, job.duration_sample)))
 
 
 def _last_result(data: dict[str, object]) -> JobState:
@@ -364,7 +385,10 @@ def _job_from_row(row: tuple[object, ...]) -> Job:
         state=JobState(data["state"]),
         last_result=_last_result(data), source=JobSource(data["source"]),
     )
+    if data["duration_baseline"] is not None:
+        data["duration_baseline"] = bool(data["duration_baseline"])
     cadence = Cadence(**{column: data[column] for column in _CADENCE_COLUMNS})  # type: ignore[arg-type]
     return Job(record, cadence, data["last_end"], bool(data["alarm"]),  # type: ignore[arg-type]
                bool(data["reported"]), data["crontab_schedule"],  # type: ignore[arg-type]
-               data["misses_in_a_row"], data["crontab"])  # type: ignore[arg-type]
+               data["misses_in_a_row"], data["crontab"],  # type: ignore[arg-type]
+               duration_sample=tuple(map(int, str(data["duration_sample"]).split())))

@@ -7,7 +7,7 @@ from typing import Any
 
 from cronwrap.wrapper.events import Cadence
 
-from .model import RunRecord
+from .model import DurationStats, RunRecord
 from .store import Job
 
 
@@ -26,13 +26,25 @@ def job_json(job: Job, cadence: Cadence) -> dict[str, Any]:
         "last_result": rec.last_result.name, "counters_since": rec.counters_since,
         "source": rec.source.name, "start_problem": rec.start_problem,
         "line_gone": rec.line_gone,
+        "last_cpu_ms": rec.last_cpu_ms, "last_max_rss_kib": rec.last_max_rss_kib,
+        "duration_anomalies": rec.duration_anomalies, "durations": durations_json(rec.durations),
         "cadence": {k: v for k, v in asdict(cadence).items() if v is not None},
         "history": [run_json(run) for run in rec.history],
     }
+
+
+def durations_json(stats: DurationStats) -> dict[str, Any]:
+    """A job's recent successful durations and its bounds (ms; null: none), and which bound
+    is whose ("minDuration", "learnedLow"...)."""
+    return {"runs": stats.runs, "min_ms": stats.minimum, "median_ms": stats.median,
+            "max_ms": stats.maximum, "low_ms": stats.low,
+            "low_from": stats.low_kind.name if stats.low_kind else None,
+            "high_ms": stats.high,
+            "high_from": stats.high_kind.name if stats.high_kind else None}
 
 
 def run_json(run: RunRecord) -> dict[str, Any]:
     """One run of a job's history in a status reply, oldest first (docs/agent.md)."""
     return {"number": run.number, "start": run.start, "duration_ms": run.duration_ms,
             "exit_status": run.exit_status, "signal": run.signal, "result": run.result.name,
-            "late": run.late}
+            "late": run.late, "cpu_ms": run.cpu_ms, "max_rss_kib": run.max_rss_kib}

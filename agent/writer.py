@@ -25,6 +25,7 @@ from .model import (
 )
 from .ratelimit import OWNER_LINES
 from .store import Job, Store
+from .transitions import durations
 from .transitions.outcome import LIFE_KINDS, EventFacts, Raised
 from .transitions.runs import trim_history
 
@@ -159,7 +160,7 @@ class Writer:
         self.config = config
         self._store = store
         self._clock = clock
-        self._jobs = trim_history(store.load_jobs(), config.run_history)
+        self._jobs = durations.refresh(trim_history(store.load_jobs(), config.run_history), config)
         counters = store.load_counters()
         self._accepted = counters["events_accepted"]
         self._rejected = counters["events_rejected"]
@@ -377,7 +378,7 @@ class Writer:
                                         requester=raised.requester,
                                         exit_status=facts.exit_status, signal=facts.signal,
                                         event_time=facts.time, burst=raised.burst,
-                                        message=facts.message)
+                                        message=facts.message, anomaly=facts.anomaly)
             if not raised.late or self._late.admit(notification):
                 self.notifications.publish(notification)
         for listener in self._listeners:

@@ -159,7 +159,8 @@ def test_nagios_with_no_jobs_at_all_is_unknown(agent: Agent) -> None:
     assert result.stdout.rstrip().endswith("| jobs=0;;;0 ok=0;;;0 failed=0;;;0 running=0;;;0 "
                                            "overlapped=0;;;0 timedOut=0;;;0 missed=0;;;0 "
                                            "overrunning=0;;;0 unknown=0;;;0 paused=0;;;0 "
-                                           "retired=0;;;0 wrapperLost=0;;;0")
+                                           "retired=0;;;0 wrapperLost=0;;;0 "
+                                           "durationAnomaly=0;;;0")
 
 
 def test_the_nagios_line_fits_in_an_nrpe_packet(agent: Agent) -> None:

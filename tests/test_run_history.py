@@ -185,11 +185,11 @@ def test_both_front_ends_and_status_show_the_last_runs(tmp_path: Path) -> None:
         assert status.returncode == 0, status.stderr
         lines = status.stdout.splitlines()
         assert lines[0] == "root/hist: last 3 finished runs"
-        assert lines[1].split() == ["RUN", "STARTED", "DURATION", "EXIT", "SIGNAL", "RESULT",
-                                    "LATE"]
+        assert lines[1].split() == ["RUN", "STARTED", "DURATION", "CPU", "MAXRSS", "EXIT",
+                                    "SIGNAL", "RESULT", "LATE"]
         rows = [line.split() for line in lines[2:]]
-        # RUN, STARTED (date and time), DURATION, then EXIT, SIGNAL, RESULT, LATE
-        assert [(row[0], row[4:]) for row in rows] == [
+        # RUN, STARTED (date and time), DURATION, CPU, MAXRSS, then EXIT, SIGNAL, RESULT, LATE
+        assert [(row[0], row[6:]) for row in rows] == [
             ("3", ["143", "15", "failed"]), ("4", ["124", "15", "timedOut"]),
             ("5", ["3", "-", "failed", "late"])]
 

@@ -19,6 +19,8 @@ from cronwrap.agent import mib
 from cronwrap.agent.main import notification_payload
 from cronwrap.agent.mibview import NO_SUCH_OBJECT, NoSuch
 from cronwrap.agent.model import (
+    BoundKind,
+    DurationAnomaly,
     JobKey,
     JobRecord,
     JobState,
@@ -69,12 +71,16 @@ EXPECTED: dict[NotificationKind, tuple[str, str]] = {
         "MAJOR",
         "Cron job backup of root lost its wrapper: pid 4242, started 2027-1-15,8:0:0.0,+0:0"),
     NotificationKind.cleared: (
-        "NORMAL", "Cron job backup of root: its overlap or overrun is over, exit status 0"),
+        "NORMAL", "Cron job backup of root: its overlap, overrun or duration anomaly is over, "
+        "exit status 0"),
     NotificationKind.not_started: (
         "MAJOR", "Cron job backup of root did not start: cronwrap exited 127 (cronwrap was not "
         "found)"),
     NotificationKind.runs_too_often: (
         "WARNING", "Cron job backup of root runs too often: 10 starts where its schedule has 1"),
+    NotificationKind.duration_anomaly: (
+        "WARNING", "Cron job backup of root succeeded in 100 milliseconds, outside its bound of "
+        "750 milliseconds (learnedLow)"),
 }
 
 
@@ -115,9 +121,11 @@ def notification(kind: NotificationKind) -> Notification:
                            NotificationKind.cleared: (0, 0),
                            NotificationKind.not_started: (127, 0)}.get(kind, (None, 0))
     burst = StartBurst(10, 1, T0 - 9) if kind == NotificationKind.runs_too_often else None
+    anomaly = DurationAnomaly(100, 750, BoundKind.learnedLow, 1500) \
+        if kind == NotificationKind.duration_anomaly else None
     return Notification(kind, job, T0 + 61, run_time=T0, requester="alice",
                         exit_status=exit_status, signal=signal, event_time=T0 + 61, burst=burst,
-                        message="disk quota exceeded")
+                        message="disk quota exceeded", anomaly=anomaly)
 
 
 def snmptt_ini(directory: Path) -> Path:

@@ -68,6 +68,12 @@ monitoring (carried in every event to the agent):
   --every DURATION        expected time between starts
   --grace DURATION        lateness tolerated before a start counts as missed
   --max-runtime DURATION  running longer than this counts as overrunning
+  --min-duration DURATION a successful run that ends sooner is a duration anomaly
+                          (a backup that "succeeds" in 2 minutes instead of 50)
+  --max-duration DURATION a successful run that takes longer is a duration anomaly
+  --no-duration-baseline  do not judge runs against the durations this job's own
+                          recent successful runs had (the agent learns them: median
+                          and spread of the last 20, judged from 5 on; agent.md)
   --last-message          send the output's last line (255 characters at most) to the
                           agent: cronJobLastMessage, and in the failed/timed-out
                           notifications. Off by default: output can hold secrets
@@ -120,6 +126,8 @@ OPTIONS: dict[str, tuple[str, bool]] = {
     "--max-log-size": ("max_log_size", True), "--log-group": ("log_group", True),
     "--schedule": ("schedule", True), "--every": ("every", True), "--grace": ("grace", True),
     "--max-runtime": ("max_runtime", True), "--tz": ("tz", True),
+    "--min-duration": ("min_duration", True), "--max-duration": ("max_duration", True),
+    "--no-duration-baseline": ("no_duration_baseline", False),
     "--last-message": ("last_message", False),
     "--socket": ("socket", True), "--spool-dir": ("spool_dir", True),
     "--mail-to": ("mail_to", True), "--mail-on": ("mail_on", True),

@@ -50,6 +50,9 @@ class Settings:
         self.every: float | None = None
         self.grace: float | None = None
         self.max_runtime: float | None = None
+        self.min_duration: float | None = None  # a successful run shorter is an anomaly
+        self.max_duration: float | None = None  # a successful run longer is an anomaly
+        self.duration_baseline: bool | None = None  # False: --no-duration-baseline
         self.journal = True
         self.mail_to: list[str] = []  # raw --mail-to / mail_to values, checked by resolve_mail
         self.mail_on = "failure"
@@ -80,6 +83,8 @@ def apply_option(settings: Settings, key: str, value: str | bool, where: str) ->
         setattr(settings, key, bool(value))
     elif key == "no_journal":
         settings.journal = False
+    elif key == "no_duration_baseline":
+        settings.duration_baseline = False
     elif key == "mail_to":
         settings.mail_to.append(str(value))
     elif key == "env_file":
@@ -105,7 +110,7 @@ def _apply_number(settings: Settings, key: str, text: str, where: str) -> None:
         settings.keep_days = parse_number(text, where)
     elif key == "overlap_exit":
         settings.overlap_exit = parse_count(text, where, 0, 255)
-    else:  # timeout, kill_after, lock_wait, every, grace, max_runtime
+    else:  # timeout, kill_after, lock_wait, every, grace, max_runtime, min/max_duration
         setattr(settings, key, parse_duration(text, where))
 
 

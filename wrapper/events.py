@@ -27,6 +27,7 @@ ZONE_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_+-]*(?:/[A-Za-z0-9][A-Za-z0-9_+-]*)*
 MAX_ZONE_CHARS = 64
 MAX_PID = 2**22
 MAX_DURATION_MS = 2**32 - 1
+MAX_USAGE = 2**32 - 1  # a run's CPU milliseconds, its peak RSS in KiB (Unsigned32 columns)
 MAX_SECONDS = 10 * 365 * 24 * 3600
 MAX_PATH_CHARS = 4096
 MAX_SCHEDULE_CHARS = 128
@@ -65,6 +66,13 @@ class Cadence:
     timeout: float | None = None  # the wrapper's --timeout, seconds
     max_runtime: float | None = None  # seconds after which a running job is overrunning
     tz: str | None = None  # the IANA zone `schedule` is in (--tz, CRON_TZ); None: cron's own
+    min_duration: float | None = None  # seconds: a successful run shorter is an anomaly
+    max_duration: float | None = None  # seconds: a successful run longer is an anomaly
+    duration_baseline: bool | None = None  # False: no learned bounds (--no-duration-baseline)
+
+    # added after the first agents: left out of the wire while None (see Event)
+    OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ("min_duration", "max_duration",
+                                                    "duration_baseline")
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,10 @@ class Event:
         for name in self.OMITTED_WHEN_NONE:
             if fields[name] is None:
                 del fields[name]
+        cadence = fields.get("cadence")
+        for name in Cadence.OMITTED_WHEN_NONE if cadence is not None else ():
+            if cadence[name] is None:
+                del cadence[name]
         return encode_message({"v": SCHEMA_VERSION, "type": self.KIND, **fields})
 
 
@@ -101,7 +113,8 @@ class Finished(Event):
     """A run ended: how, how long it took, and where its log is."""
 
     KIND: ClassVar[str] = "finished"
-    OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ("log_problem", "last_message")
+    OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ("log_problem", "last_message", "cpu_ms",
+                                                    "max_rss_kib")
     start_time: float = 0.0
     exit_status: int = 0  # what the wrapper exits with: the job's status, 128+N, 124, 126, 127
     signal: int = 0  # the signal that ended the job, 0 if it exited
@@ -111,6 +124,8 @@ class Finished(Event):
     cadence: Cadence = field(default_factory=Cadence)
     log_problem: str | None = None  # why the run's log could not be written (all of it)
     last_message: str | None = None  # the output's last line, if the job asked (--last-message)
+    cpu_ms: int | None = None  # the job's processes' CPU time, user + system, milliseconds
+    max_rss_kib: int | None = None  # the peak RSS of its largest single process, KiB
 
 
 @dataclass(frozen=True)
@@ -205,7 +220,7 @@ _EXTRA: dict[str, set[str]] = {
     "started": {"cadence"},
     "finished": {
         "start_time", "exit_status", "signal", "duration_ms", "timed_out", "log_path", "cadence",
-        "log_problem", "last_message",
+        "log_problem", "last_message", "cpu_ms", "max_rss_kib",
     },
     "overlapped": {"holder_pid", "cadence", "lost_wrapper_pid"},
 }
@@ -235,6 +250,9 @@ def _decode_event(cls: type[Event], obj: dict[str, Any]) -> Event:
         fields["log_path"] = _optional_text(obj, "log_path", MAX_PATH_CHARS)
         fields["log_problem"] = _optional_text(obj, "log_problem", MAX_PROBLEM_CHARS)
         fields["last_message"] = _optional_text(obj, "last_message", MAX_MESSAGE_CHARS)
+        for name in ("cpu_ms", "max_rss_kib"):
+            if obj.get(name) is not None:
+                fields[name] = _integer(obj, name, 0, MAX_USAGE)
     elif cls is Overlapped:
         if obj.get("holder_pid") is not None:
             fields["holder_pid"] = _integer(obj, "holder_pid", 1, MAX_PID)
@@ -246,16 +264,19 @@ def _decode_event(cls: type[Event], obj: dict[str, Any]) -> Event:
 def _decode_cadence(value: object) -> Cadence:
     if not isinstance(value, dict):
         raise EventError("'cadence' must be an object")
-    _reject_unknown(value, {"schedule", "every", "grace", "timeout", "max_runtime", "tz"})
+    _reject_unknown(value, {"schedule", "every", "grace", "timeout", "max_runtime", "tz",
+                            *Cadence.OMITTED_WHEN_NONE})
     schedule = _schedule(value)
     tz = value.get("tz")
     if tz is not None and not is_valid_zone_name(tz):
         raise EventError("'tz' must be a time zone name like Europe/London")
     seconds = {
         key: None if value.get(key) is None else _number(value, key, 0, MAX_SECONDS)
-        for key in ("every", "grace", "timeout", "max_runtime")
+        for key in ("every", "grace", "timeout", "max_runtime", "min_duration", "max_duration")
     }
-    return Cadence(schedule=schedule, tz=tz, **seconds)
+    baseline = None if value.get("duration_baseline") is None else _boolean(
+        value, "duration_baseline")
+    return Cadence(schedule=schedule, tz=tz, duration_baseline=baseline, **seconds)
 
 
 def _reject_unknown(obj: dict[str, Any], allowed: set[str]) -> None:

@@ -56,7 +56,8 @@ def run_job(settings: Settings) -> int:
     uid = os.getuid()
     job = settings.name or ""
     cadence = Cadence(settings.schedule, settings.every, settings.grace, settings.timeout,
-                      settings.max_runtime, settings.tz)
+                      settings.max_runtime, settings.tz, settings.min_duration,
+                      settings.max_duration, settings.duration_baseline)
     reporter = Reporter(settings.socket, settings.spool_dir, uid)
     log_dir = settings.log_dir or default_log_dir(uid, os.environ)
     user = user_name(uid)
@@ -93,6 +94,7 @@ def run_job(settings: Settings) -> int:
         duration_ms=outcome.duration_ms, timed_out=outcome.timed_out,
         log_path=log_path, cadence=cadence, log_problem=log_problem,
         last_message=last_line(output) if settings.last_message else None,
+        cpu_ms=outcome.cpu_ms, max_rss_kib=outcome.max_rss_kib,
     ))
     if outcome.exit_status != 0:
         _report_failure(job, outcome, log_path, log_problem, output[-FAILURE_TAIL_BYTES:],

@@ -34,10 +34,18 @@ def after_run(settings: Settings, uid: int, outcome: Outcome, log_path: str | No
     if settings.journal:
         _journal(settings, job=job, state=state, exit_status=outcome.exit_status,
                  signal=outcome.signal, duration_ms=duration_ms, timed_out=outcome.timed_out,
-                 log_path=log_path)
+                 log_path=log_path, extra=usage_fields(outcome))
     if settings.mail is not None:
         _mail_run(settings, uid, state, outcome.exit_status, duration_ms, log_path,
                   output_tail.decode("utf-8", "replace"))
+
+
+def usage_fields(outcome: Outcome) -> dict[str, str]:
+    """The run's resource use as journal fields: CPU_MS (user + system, milliseconds) and
+    MAX_RSS_KIB (the largest single process's peak); none for a job that did not start."""
+    if outcome.cpu_ms is None or outcome.max_rss_kib is None:
+        return {}
+    return {"CPU_MS": str(outcome.cpu_ms), "MAX_RSS_KIB": str(outcome.max_rss_kib)}
 
 
 def after_overlap(settings: Settings, message: str) -> None:

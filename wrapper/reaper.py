@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import _signal
 import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from resource import struct_rusage
 
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -96,18 +100,43 @@ def send(process: Process, sig: int) -> bool:
     return True
 
 
-def reap_children() -> bool:
-    """Collect every child that has exited; True while some child of the wrapper is still alive."""
+class Usage:
+    """What the job's processes used, summed from the rusage of each child the wrapper reaps.
+
+    wait4(2) gives a reaped child's own use plus that of the descendants it waited for; every
+    orphan below the wrapper (its subreaper) is reaped by the wrapper itself, so the sum covers
+    the whole tree.  ru_maxrss is one process's peak (Linux: KiB), so the tree's is the largest
+    single process's, not their sum.
+    """
+
+    __slots__ = ("cpu_seconds", "max_rss_kib")
+
+    def __init__(self) -> None:
+        self.cpu_seconds = 0.0  # user + system
+        self.max_rss_kib = 0
+
+    def add(self, usage: struct_rusage) -> None:
+        """Count one reaped child's use."""
+        self.cpu_seconds += usage.ru_utime + usage.ru_stime
+        self.max_rss_kib = max(self.max_rss_kib, usage.ru_maxrss)
+
+
+def reap_children(usage: Usage) -> bool:
+    """Collect every child that has exited, counting its `usage`; True while some child of the
+    wrapper is still alive."""
     while True:
         try:
-            if os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG) is None:
-                return True
+            pid, _, rusage = os.wait3(os.WNOHANG)
         except ChildProcessError:
             return False
+        if pid == 0:
+            return True
+        usage.add(rusage)
 
 
-def reap_orphans(job_pid: int) -> None:
-    """Collect exited children other than the job itself (orphans the wrapper inherited)."""
+def reap_orphans(job_pid: int, usage: Usage) -> None:
+    """Collect exited children other than the job itself (orphans the wrapper inherited),
+    counting their `usage`."""
     while True:
         try:
             info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
@@ -115,7 +144,7 @@ def reap_orphans(job_pid: int) -> None:
             return
         if info is None or info.si_pid == job_pid:
             return
-        os.waitpid(info.si_pid, 0)
+        usage.add(os.wait4(info.si_pid, 0)[2])
 
 
 def describe(process: Process) -> str:

@@ -11,8 +11,9 @@ import time
 from collections.abc import Callable
 
 from cronwrap.wrapper.errors import WrapperError
-from cronwrap.wrapper.events import MAX_DURATION_MS
+from cronwrap.wrapper.events import MAX_DURATION_MS, MAX_USAGE
 from cronwrap.wrapper.reaper import (
+    Usage,
     become_subreaper,
     descendants,
     describe,
@@ -32,7 +33,7 @@ class Outcome:
     """How a run ended: the status the wrapper exits with and why (plain class: cheap import)."""
 
     __slots__ = ("exit_status", "signal", "timed_out", "forwarded", "duration", "killed",
-                 "survivors")
+                 "survivors", "cpu_ms", "max_rss_kib")
 
     def __init__(self, exit_status: int, signal: int = 0, timed_out: bool = False,
                  forwarded: int = 0, duration: float = 0.0) -> None:
@@ -43,6 +44,8 @@ class Outcome:
         self.duration = duration
         self.killed: list[str] = []  # "pid (name)" of processes left running at the end, killed
         self.survivors: list[str] = []  # the same, for those that could not be killed
+        self.cpu_ms: int | None = None  # the job's processes' CPU time, user + system (None:
+        self.max_rss_kib: int | None = None  # not run); the largest one's peak RSS, KiB
 
     @property
     def duration_ms(self) -> int:
@@ -117,6 +120,7 @@ class Supervisor:
         kill_at: float | None = None
         timed_out = False
         forwarded = 0
+        usage = Usage()
         while os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
             now = time.monotonic()
             if deadline is not None and now >= deadline:
@@ -133,17 +137,20 @@ class Supervisor:
                             forwarded = signum
                             _killpg(pid, signum)
                             kill_at = kill_at or time.monotonic() + self.kill_after
-                    reap_orphans(pid)
+                    reap_orphans(pid, usage)
                 elif not self._pump(out_fd):
                     poller.unregister(out_fd)
-        _, status = os.waitpid(pid, 0)
-        killed, survivors = self._kill_leftovers(wake_fd)
+        _, status, rusage = os.wait4(pid, 0)
+        usage.add(rusage)
+        killed, survivors = self._kill_leftovers(wake_fd, usage)
         self._drain(out_fd)
         outcome = _outcome(status, timed_out, forwarded, time.monotonic() - started)
         outcome.killed, outcome.survivors = killed, survivors
+        outcome.cpu_ms = min(round(usage.cpu_seconds * 1000), MAX_USAGE)
+        outcome.max_rss_kib = min(usage.max_rss_kib, MAX_USAGE)
         return outcome
 
-    def _kill_leftovers(self, wake_fd: int) -> tuple[list[str], list[str]]:
+    def _kill_leftovers(self, wake_fd: int, usage: Usage) -> tuple[list[str], list[str]]:
         """SIGKILL and reap every process still below the wrapper once the job's main one ended.
 
         Returns the processes killed and those that could not be, as "pid (name)".
@@ -151,7 +158,7 @@ class Supervisor:
         killed: dict[int, str] = {}
         refused: dict[int, str] = {}
         give_up = time.monotonic() + LEFTOVER_SECONDS
-        while reap_children():  # the common case, nothing left: no walk of /proc at all
+        while reap_children(usage):  # the common case, nothing left: no walk of /proc at all
             targets = [p for p in descendants(os.getpid()) if p.pid not in refused]
             if not targets or time.monotonic() > give_up:
                 break
@@ -164,7 +171,7 @@ class Supervisor:
             select.select([wake_fd], [], [], 0.05)  # SIGCHLD (through the wakeup fd) or a tick
             with contextlib.suppress(BlockingIOError):
                 os.read(wake_fd, 512)
-        lingering = descendants(os.getpid()) if reap_children() else []
+        lingering = descendants(os.getpid()) if reap_children(usage) else []
         alive = {process.pid for process in lingering}
         return ([name for pid, name in killed.items() if pid not in alive],
                 [describe(process) for process in lingering])

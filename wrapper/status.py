@@ -21,22 +21,24 @@ NAGIOS_OK, NAGIOS_WARNING, NAGIOS_CRITICAL, NAGIOS_UNKNOWN = 0, 1, 2, 3
 NAGIOS_LABELS = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
 # failed, timedOut and missed runs and lost wrappers need someone; overlapped and overrunning
 # runs may sort themselves out; ok, running, unknown (never ran yet), paused (on purpose) and
-# retired (no crontab line runs it any more) are fine.
+# retired (no crontab line runs it any more) are fine; a run that succeeded in a suspicious time
+# (durationAnomaly) needs a look.
 NAGIOS_SEVERITY = {"failed": 2, "timedOut": 2, "missed": 2, "wrapperLost": 2, "overrunning": 1,
-                   "overlapped": 1}
+                   "overlapped": 1, "durationAnomaly": 1}
 # NRPE before 4.0 carries 1,024 bytes of plugin output, its terminating NUL included; 4.x
 # carries 64 KiB.  The --nagios line stays within the smaller, newline not counted.
 NAGIOS_MAX_BYTES = 1000
-COLUMNS = ("OWNER", "NAME", "STATE", "LAST RUN", "EXIT", "DURATION", "RUNS", "FAILED",
-           "TIMEOUTS", "OVERLAPS", "MISSES", "NEXT EXPECTED")
-NUMERIC_COLUMNS = frozenset(range(6, 11))
+COLUMNS = ("OWNER", "NAME", "STATE", "LAST RUN", "EXIT", "DURATION", "CPU", "MAXRSS", "RUNS",
+           "FAILED", "TIMEOUTS", "OVERLAPS", "MISSES", "NEXT EXPECTED")
+NUMERIC_COLUMNS = frozenset(range(6, 13))
 
 EPILOG = """\
 Who sees what: each user their own jobs; root and members of the agent's status_group
 ([agent] status_group in /etc/cronwrap/agent.toml, e.g. "nagios") every user's jobs.
 FAILED counts every failed run, timed-out ones included; TIMEOUTS those that timed out;
 OVERLAPS runs skipped because the previous one still ran; MISSES expected starts that did
-not happen.  Times are the local time of this host.
+not happen.  CPU is the last run's CPU time (user + system, all its processes); MAXRSS the
+peak memory of its largest single process.  Times are the local time of this host.
 
 examples:
   cronwrap status                 all the jobs you may see, as a table
@@ -158,6 +160,13 @@ def duration(ms: int | None) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
+def memory(kib: int | None) -> str:
+    """A peak RSS in KiB as `812K` or `70.7M` (binary units)."""
+    if kib is None:
+        return "-"
+    return f"{kib}K" if kib < 1024 else f"{kib / 1024:.1f}M"
+
+
 def exit_text(job: dict[str, Any]) -> str:
     """The last exit status as cronJobLastExitStatus has it, with cronJobLastSignal when a
     signal ended the run: `143 (sig 15)`, a timeout `124 (sig 15)`."""
@@ -170,7 +179,8 @@ def exit_text(job: dict[str, Any]) -> str:
 def table(jobs: list[dict[str, Any]], now: float) -> str:
     rows = [COLUMNS] + [(
         job["owner"], job["name"], job["state"], when(job["last_start"], now), exit_text(job),
-        duration(job["last_duration_ms"]), str(job["runs"]), str(job["failures"]),
+        duration(job["last_duration_ms"]), duration(job.get("last_cpu_ms")),
+        memory(job.get("last_max_rss_kib")), str(job["runs"]), str(job["failures"]),
         str(job["timeouts"]), str(job["overlaps"]), str(job["misses"]),
         when(job["next_expected"], now),
     ) for job in jobs]
@@ -181,8 +191,9 @@ def table(jobs: list[dict[str, Any]], now: float) -> str:
                      for row in rows)
 
 
-HISTORY_COLUMNS = ("RUN", "STARTED", "DURATION", "EXIT", "SIGNAL", "RESULT", "LATE")
-HISTORY_NUMERIC = frozenset({0, 2, 3, 4})
+HISTORY_COLUMNS = ("RUN", "STARTED", "DURATION", "CPU", "MAXRSS", "EXIT", "SIGNAL", "RESULT",
+                   "LATE")
+HISTORY_NUMERIC = frozenset({0, 2, 3, 4, 5, 6})
 
 
 def history(job: dict[str, Any], now: float) -> str:
@@ -193,7 +204,8 @@ def history(job: dict[str, Any], now: float) -> str:
         return heading + "no finished runs kept"
     rows = [HISTORY_COLUMNS] + [(
         str(run["number"]), when(run["start"], now), duration(run["duration_ms"]),
-        str(run["exit_status"]), str(run["signal"]) if run["signal"] else "-", run["result"],
+        duration(run.get("cpu_ms")), memory(run.get("max_rss_kib")), str(run["exit_status"]),
+        str(run["signal"]) if run["signal"] else "-", run["result"],
         "late" if run["late"] else "",
     ) for run in runs]
     widths = [max(len(row[i]) for row in rows) for i in range(len(HISTORY_COLUMNS))]
@@ -215,10 +227,22 @@ def notes(jobs: list[dict[str, Any]], now: float) -> list[str]:
         if job.get("log_problem"):
             lines.append(f"{who}: its last run could not write its log: "
                          f"{printable(job['log_problem'])}")
+        if job.get("last_result") == "durationAnomaly":
+            lines.append(f"{who}: {anomaly_note(job)}")
         if job.get("line_gone"):
             lines.append(f"{who}: {printable(job['line_gone'])}: still expected on its "
                          "schedule until it retires (cronwrap forget ends it now)")
     return lines
+
+
+def anomaly_note(job: dict[str, Any]) -> str:
+    """What a run that succeeded in a suspicious time looked like beside the job's others."""
+    stats = job.get("durations") or {}
+    usual = (f"; its last {stats['runs']} successful runs took {duration(stats['min_ms'])} to "
+             f"{duration(stats['max_ms'])}, median {duration(stats['median_ms'])}"
+             if stats.get("runs") else "")
+    return (f"its last run succeeded in {duration(job['last_duration_ms'])}, outside its "
+            f"duration bounds{usual} (cronwrap status --json: the bounds)")
 
 
 def printable(text: str) -> str:
@@ -258,7 +282,8 @@ def nagios(jobs: list[dict[str, Any]], wanted: list[JobSpec], who: str) -> tuple
     perf = [f"jobs={len(jobs)};;;0"] + [
         f"{state}={counts.get(state, 0)};;;0"
         for state in ("ok", "failed", "running", "overlapped", "timedOut", "missed",
-                      "overrunning", "unknown", "paused", "retired", "wrapperLost")]
+                      "overrunning", "unknown", "paused", "retired", "wrapperLost",
+                      "durationAnomaly")]
     per_job = [f"'{job['owner']}/{job['name']} duration'={job['last_duration_ms'] / 1000:.3f}s;;;0"
                for job in jobs if wanted and job["last_duration_ms"] is not None]
     details = [text for _, text in sorted(problems, key=lambda item: -item[0])]

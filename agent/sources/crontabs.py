@@ -238,4 +238,4 @@ def _add(found: dict[JobKey, Discovered], user: str | None, schedule: str, job: 
         return
     key = JobKey(uid, name)
     source = JobSource.wrapper if job.wrapped else JobSource.cron_log
-    found[key] = Discovered(key, user, schedule, tz, source, path.name)
+    found[key] = Discovered(key, user, schedule, tz, source, path.name, job.bounds)

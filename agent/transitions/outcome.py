@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from cronwrap.wrapper.events import Cadence
 
 from ..config import Config
-from ..model import JobKey, JobRecord, JobState, NotificationKind, StartBurst
+from ..model import DurationAnomaly, JobKey, JobRecord, JobState, NotificationKind, StartBurst
 from ..store import Job
 
 RUNNING_STATES = frozenset({JobState.running, JobState.overlapped, JobState.overrunning})
@@ -25,6 +25,7 @@ class EventFacts:
     exit_status: int | None = None  # a finished run's exit status
     signal: int = 0  # the signal that ended a finished run
     message: str | None = None  # a finished run's last line of output (--last-message)
+    anomaly: DurationAnomaly | None = None  # the duration bound a successful run broke
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,9 @@ from cronwrap.wrapper.events import Cadence, Event, Finished, Overlapped, Starte
 
 from .. import schedule
 from ..lifeevents import RunReported
-from ..model import JobKey, JobState, NotificationKind, RunRecord, StartBurst
+from ..model import DurationAnomaly, JobKey, JobState, NotificationKind, RunRecord, StartBurst
 from ..store import Job
+from . import durations
 from .life import end_pause
 from .outcome import RUNNING_STATES, Context, EventFacts, Outcome, Raised, raised, utc_text
 
@@ -35,9 +36,14 @@ def run_reported(job: Job, reported: RunReported, ctx: Context) -> Outcome:
         job = replace(job, record=replace(job.record, source=reported.source,
                                           start_problem=None))
     runs_before = job.record.runs
-    job, kinds = apply_event(job, event, ctx.cadence_of, config.cron_timezone)
+    anomaly = None
+    if isinstance(event, Finished):
+        cadence = ctx.cadence_of(with_declared_cadence(job, event))
+        anomaly = durations.judge(job, event, cadence, config)
+    job, kinds = apply_event(job, event, ctx.cadence_of, config.cron_timezone, anomaly)
     if isinstance(event, Finished) and job.record.runs > runs_before:
-        job = with_run(job, event, reported.late, config.run_history)
+        job = durations.learn(job, event, anomaly, ctx.cadence_of(job), config)
+        job = with_run(job, event, reported.late, config.run_history, anomaly)
     burst = None
     if isinstance(event, Started | Overlapped):
         job, burst = note_start(job, event.time, ctx.cadence_of(job), config.cron_timezone,
@@ -47,7 +53,7 @@ def run_reported(job: Job, reported: RunReported, ctx: Context) -> Outcome:
     if retired and job.record.state != JobState.retired:
         warnings = (("runs again", f"job {job.record.key.name} of {owner} runs again: no "
                                    "longer retired"),)
-    notices = raised(job, kinds, run_time_of(event), reported.late, facts_of(event))
+    notices = raised(job, kinds, run_time_of(event), reported.late, facts_of(event, anomaly))
     if burst is None:
         return Outcome(job, notices, warnings)
     warnings += (("runs too often", (
@@ -59,30 +65,38 @@ def run_reported(job: Job, reported: RunReported, ctx: Context) -> Outcome:
     return Outcome(job, (*notices, too_often), warnings)
 
 
-def apply_event(job: Job, event: Event, cadence_of: Callable[[Job], Cadence], cron_zone: str = ""
-                ) -> tuple[Job, list[NotificationKind]]:
+def apply_event(job: Job, event: Event, cadence_of: Callable[[Job], Cadence], cron_zone: str = "",
+                anomaly: DurationAnomaly | None = None) -> tuple[Job, list[NotificationKind]]:
     """The state machine: the job after `event`, and the notifications the transition raises.
 
     cron_zone: the zone cron reads crontabs in (config cron_timezone; "": the local zone).
+    anomaly: the duration bound a successful finished run broke (durations.judge).
     """
-    cadence: Cadence = event.cadence  # type: ignore[attr-defined]
-    if isinstance(event, Started) or cadence != Cadence():  # each start redeclares it
-        job = replace(job, cadence=cadence)
-    job = replace(job, reported=True, misses_in_a_row=0)
+    job = replace(with_declared_cadence(job, event), reported=True, misses_in_a_row=0)
     if isinstance(event, Started):
         return _started(job, event, cadence_of(job), cron_zone), []
     if isinstance(event, Finished):
-        return _finished(job, event, cadence_of(job), cron_zone)
+        return _finished(job, event, cadence_of(job), cron_zone, anomaly)
     if isinstance(event, Overlapped):
         return _overlapped(job, event, cadence_of(job), cron_zone)
     raise TypeError(f"not an event: {event!r}")
 
 
-def facts_of(event: Event) -> EventFacts:
-    """The event's own time, and for a finished run its exit status and signal."""
+def with_declared_cadence(job: Job, event: Event) -> Job:
+    """The job with the cadence `event` declares: each start redeclares it, and any event
+    that carries one."""
+    cadence: Cadence = event.cadence  # type: ignore[attr-defined]
+    if isinstance(event, Started) or cadence != Cadence():
+        return replace(job, cadence=cadence)
+    return job
+
+
+def facts_of(event: Event, anomaly: DurationAnomaly | None = None) -> EventFacts:
+    """The event's own time, and for a finished run its exit status, signal and the duration
+    bound it broke."""
     if isinstance(event, Finished):
         return EventFacts(event.start_time + event.duration_ms / 1000, event.exit_status,
-                          event.signal, event.last_message)
+                          event.signal, event.last_message, anomaly)
     return EventFacts(event.time)
 
 
@@ -102,12 +116,14 @@ def _started(job: Job, event: Started, cadence: Cadence, cron_zone: str) -> Job:
         next_expected=schedule.next_after(cadence, event.time, cron_zone)))
 
 
-def _finished(job: Job, event: Finished, cadence: Cadence, cron_zone: str
-              ) -> tuple[Job, list[NotificationKind]]:
+def _finished(job: Job, event: Finished, cadence: Cadence, cron_zone: str,
+              anomaly: DurationAnomaly | None) -> tuple[Job, list[NotificationKind]]:
     rec = job.record
     failed = event.exit_status != 0 or event.signal != 0 or event.timed_out
     kinds = [NotificationKind.timed_out if event.timed_out else NotificationKind.failed] if failed \
         else []
+    if anomaly is not None:
+        kinds.append(NotificationKind.duration_anomaly)
     rec = replace(rec, runs=rec.runs + 1, failures=rec.failures + failed,
                   timeouts=rec.timeouts + event.timed_out)
     end = event.start_time + event.duration_ms / 1000
@@ -117,14 +133,16 @@ def _finished(job: Job, event: Finished, cadence: Cadence, cron_zone: str
     if not failed and (rec.last_success is None or event.start_time > rec.last_success):
         rec = replace(rec, last_success=event.start_time)
     kinds += _log_transition(rec.log_problem, event.log_problem)
+    anomaly_before = rec.last_result == JobState.durationAnomaly
     rec = replace(rec, last_exit_status=event.exit_status, last_signal=event.signal,
                   last_duration_ms=event.duration_ms,
                   last_log_path=event.log_path or rec.last_log_path,
-                  log_problem=event.log_problem, last_message=event.last_message)
+                  log_problem=event.log_problem, last_message=event.last_message,
+                  last_cpu_ms=event.cpu_ms, last_max_rss_kib=event.max_rss_kib)
     job = replace(job, last_end=end)
     newer_run = (rec.state in RUNNING_STATES and rec.running_pid not in (None, event.pid)
                  and rec.last_start is not None and rec.last_start > event.start_time)
-    state = JobState.timedOut if event.timed_out else JobState.failed if failed else JobState.ok
+    state = run_result(event, anomaly)
     if newer_run:  # another run started since: it keeps the row's state
         return replace(job, record=replace(rec, last_result=state),
                        alarm=failed or job.alarm), kinds
@@ -133,7 +151,7 @@ def _finished(job: Job, event: Finished, cadence: Cadence, cron_zone: str
                       next_expected=schedule.next_after(cadence, event.start_time, cron_zone))
     if not failed and job.alarm:
         kinds.append(NotificationKind.recovered)
-    elif not failed and rec.state in CLEARED_BY_SUCCESS:
+    elif not failed and anomaly is None and (rec.state in CLEARED_BY_SUCCESS or anomaly_before):
         kinds.append(NotificationKind.cleared)
     return replace(job, record=replace(rec, state=state, last_result=state, running_pid=None),
                    alarm=failed), kinds
@@ -179,12 +197,21 @@ def _slots_within(cadence: Cadence, first: float, last: float, cron_zone: str, l
     return slots
 
 
-def with_run(job: Job, event: Finished, late: bool, keep: int) -> Job:
+def run_result(event: Finished, anomaly: DurationAnomaly | None) -> JobState:
+    """How a finished run ended: timedOut, failed, durationAnomaly or ok."""
+    if event.timed_out:
+        return JobState.timedOut
+    if event.exit_status != 0 or event.signal != 0:
+        return JobState.failed
+    return JobState.durationAnomaly if anomaly is not None else JobState.ok
+
+
+def with_run(job: Job, event: Finished, late: bool, keep: int,
+             anomaly: DurationAnomaly | None = None) -> Job:
     """The job with its just counted run added to its history, keeping the newest `keep`."""
-    failed = event.exit_status != 0 or event.signal != 0
-    result = JobState.timedOut if event.timed_out else JobState.failed if failed else JobState.ok
     run = RunRecord(job.record.runs, event.start_time, event.duration_ms, event.exit_status,
-                    event.signal, result, late)
+                    event.signal, run_result(event, anomaly), late, event.cpu_ms,
+                    event.max_rss_kib)
     history = (*job.record.history, run)[-keep:] if keep > 0 else ()
     return replace(job, record=replace(job.record, history=history))
 
