@@ -131,3 +131,17 @@ def test_retries_are_drained_before_the_rest(tmp_path: Path) -> None:
         tmp_path, root, Config(spool_events_per_second=10_000))
     assert applied == 10 * SLICE + 1
     assert slices[0][1][0] == f"r-{retry.id}.json"  # the earliest event of the first slice
+
+
+def test_one_pass_takes_a_small_spool_with_a_retry_whole(tmp_path: Path) -> None:
+    """The retry is listed once: a directory smaller than a slice is emptied by one pass."""
+    root = tmp_path / "spool"
+    root.mkdir()
+    uid = os.getuid()
+    spool_runs(root, uid, "flood", 20)
+    retry = Finished(new_event_id(), "flood", 1.0, 10, start_time=0.5, duration_ms=500)
+    Spool(str(root), uid).write(retry.id, retry.to_wire(), retry=True)
+    core, slices, applied = drain_recording_slices(tmp_path, root, Config())
+    assert (applied, runs(core, uid, "flood")) == (21, 21)
+    assert not list((root / str(uid)).iterdir())
+

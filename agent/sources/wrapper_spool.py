@@ -185,10 +185,13 @@ def survey(dir_fd: int) -> tuple[int, list[tuple[str, bool]]]:
     return count, retries
 
 
-def list_spooled(dir_fd: int, window: int) -> Listing:
-    """The names of at most `window` files of a spool directory, in directory order."""
+def list_spooled(dir_fd: int, window: int, taken: frozenset[str] = frozenset()) -> Listing:
+    """The names of at most `window` files of a spool directory, in directory order, leaving
+    out those already `taken` (the retries, listed first)."""
     listing = Listing([], [], full=False)
     for entry in spooled_entries(dir_fd):
+        if entry.name in taken:
+            continue
         if entry.is_dir(follow_symlinks=False):
             if len(listing.skipped) < MAX_SKIPPED_REPORTED:
                 listing.skipped.append(entry.name)
@@ -334,8 +337,10 @@ class SpoolDrain:
             return 0, bool(owner.names)
         try:
             if not owner.listed and owner.list_again:
-                owner.listed.extend(owner.retries.pop(name, []))  # retries first
-                listing = await asyncio.to_thread(list_spooled, dir_fd, WINDOW)
+                retries = owner.retries.pop(name, [])
+                owner.listed.extend(retries)  # first: their ids are surely still remembered
+                listing = await asyncio.to_thread(list_spooled, dir_fd, WINDOW,
+                                                  frozenset(name for name, _ in retries))
                 owner.listed.extend(listing.files)
                 owner.list_again = listing.full
                 self._report_skipped(where, uid, listing.skipped)
