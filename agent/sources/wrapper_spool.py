@@ -53,7 +53,8 @@ from ..ratelimit import OwnerBudget, RateLimitedLog
 
 log = logging.getLogger(__name__)
 
-OWNER_SPOOL = "spool"  # the one cause of an owner's spool problems: a line a minute, then a count
+# the one cause of an owner's spool problems: a line a minute, then a count
+OWNER_SPOOL = "a user's spool"
 SLICE = 100  # files of one owner taken in one turn, their events applied in one commit
 # names of one directory listed at a time: a listing skips the holes unlinked files leave
 # (ext4 never shrinks a directory), so listing once a window, not once a slice, keeps the
@@ -373,7 +374,7 @@ class SpoolDrain:
 
     def _report_skipped(self, where: str, uid: int, directories: list[str]) -> None:
         for name in directories:
-            self.limiter.warning(OWNER_SPOOL, f"{where}/{name}: a directory, not a "
+            self.limiter.warning(OWNER_SPOOL, f"{where}: {name}: a directory, not a "
                                  "spooled event; left in place", uid)
 
     async def _apply(self, where: str, dir_fd: int, uid: int, events: list[Spooled]
@@ -396,8 +397,8 @@ class SpoolDrain:
         return applied, complete
 
     def _discard(self, where: str, dir_fd: int, uid: int, name: str, reason: str) -> None:
-        self.limiter.warning(OWNER_SPOOL, f"{where}/{name} refused and removed: "
-                             f"{reason}", uid)
+        self.limiter.warning(OWNER_SPOOL, f"{where}: {name} refused and removed: {reason}",
+                             uid)
         _unlink(where, dir_fd, name)
 
 
