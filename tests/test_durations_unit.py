@@ -1,6 +1,7 @@
 """Runs judged by their duration: the learned bounds' statistics (one outlier does not move
 them), explicit bounds, the durationAnomaly result, its notification and its clearing, and the
-sample kept across a store round trip (transitions/durations.py, no sockets)."""
+sample kept across a store round trip, a crontab line's bounds (transitions/durations.py, no
+sockets)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from pathlib import Path
 
 import pytest
 from cronwrap.agent.config import Config
+from cronwrap.agent.core import with_line_bounds
 from cronwrap.agent.lifeevents import RunReported
+from cronwrap.agent.linenames import LineJob, line_job
 from cronwrap.agent.model import BoundKind, JobKey, JobRecord, JobState, NotificationKind
 from cronwrap.agent.store import Job, Store
 from cronwrap.agent.transitions import transition
@@ -172,3 +175,14 @@ def test_the_sample_survives_a_restart(tmp_path: Path, window: int) -> None:
     assert again.duration_sample == job.duration_sample[-window:]
     assert again.record.durations.median == 1500
     assert again.record.history[-1].cpu_ms == 160
+
+
+def test_a_crontab_lines_bounds_apply_where_the_events_give_none() -> None:
+    line = line_job("cronwrap -n nightly --min-duration 30m --max-duration=bogus "
+                    "--no-duration-baseline -- /usr/local/bin/backup")
+    assert line == LineJob("nightly", True, Cadence(min_duration=1800.0,
+                                                    duration_baseline=False))
+    declared = Cadence(schedule="0 3 * * *", max_duration=7200.0)
+    assert with_line_bounds(declared, line.bounds) == Cadence(
+        schedule="0 3 * * *", min_duration=1800.0, max_duration=7200.0, duration_baseline=False)
+    assert with_line_bounds(declared, Cadence()) is declared

@@ -234,6 +234,7 @@ def test_each_run_leaves_a_journal_record(dirs: Dirs, journald: PrivateJournald)
     logs = dirs.job_logs("nightly")
     assert [e["LOG_PATH"] for e in entries] == [str(path) for path in logs]
     assert all(e["DURATION_MS"].isdigit() for e in entries)
+    assert all(e["CPU_MS"].isdigit() and int(e["MAX_RSS_KIB"]) > 0 for e in entries)
     assert entries[0]["MESSAGE"].startswith("cronwrap: nightly failed (exit 3) in ")
     assert entries[0]["SYSLOG_IDENTIFIER"] == "cronwrap"
     assert entries[0]["_TRANSPORT"] == "journal"
