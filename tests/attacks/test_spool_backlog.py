@@ -25,7 +25,7 @@ from agent_support import Agent, wait_for
 from cronwrap.wrapper.events import Finished, Started, new_event_id
 from netsnmp import free_port, snmp
 
-from .support import FAST_AGENT, User, run_as, send_as, tool
+from .support import FAST_AGENT, User, cronwrap_as, run_as, send_as, tool
 
 FLOOD = 50_000
 OTHER_SPOOLED = 300
@@ -107,6 +107,8 @@ def test_a_big_spool_never_keeps_the_agent_dark(attackers: tuple[User, ...],
             keep_reading(notify)
             assert runs(at_ready, flooder, "flood") < FLOOD, "READY only after the drain"
             assert snmp_value(port, BACKLOG_OID) > 0  # SNMP answers, and shows the backlog
+            shown = cronwrap_as(flooder, agent, "status", "flood")  # the user is told too
+            assert shown.returncode == 0 and "catching up" in shown.stderr, shown.stderr
 
             start = Started(new_event_id(), "live", 1_800_000_000.0, os.getpid())
             end = Finished(new_event_id(), "live", 1_800_000_001.0, os.getpid(),
