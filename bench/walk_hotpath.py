@@ -6,8 +6,9 @@ starting at the previous answer.  This replays such a walk of a MibSnapshot hold
 / 10,000 jobs through the session's read path (the one-range GetNext fast path, as
 _Connection.data_received takes it) and RequestHandler, without sockets, and
 prints ns per varbind beside a baseline measured in the same run (a dict lookup plus a bytes
-join per varbind); the second and later walks find every encoded varbind in the Entry caches,
-as in a long-running agent.  --profile adds a cProfile of one walk at the largest size.
+join per varbind); each varbind is derived from its row and encoded when asked (the snapshot
+keeps rows, not encoded instances), so the first and later walks cost the same.  --profile
+adds a cProfile of one walk at the largest size.
 """
 
 from __future__ import annotations
