@@ -8,7 +8,9 @@ import contextlib
 import logging
 import pwd
 import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from croniter import croniter
 from cronwrap.wrapper.events import MAX_PATH_CHARS, Cadence, is_valid_zone_name, safe_text
@@ -25,6 +27,8 @@ log = logging.getLogger(__name__)
 # lines about crontab lines, which their owners write: a class per user a minute, then a count
 LINES = RateLimitedLog("crontab")
 
+# a longer crontab line is never a job cron runs (cron refuses commands over 1,000 bytes)
+MAX_LINE_BYTES = 64 * 1024
 CRON_TZ_LINE = re.compile(r"""CRON_TZ\s*=\s*(["']?)([^"'\s]*)\1\s*""")
 CRONIE_DAEMONS = ("usr/sbin/crond", "usr/bin/crond", "usr/sbin/cron")
 
@@ -150,13 +154,32 @@ def _lines(path: Path, with_user: bool) -> list[Line]:
     """(user, schedule, job, the CRON_TZ set above the line) for each job line; the job is named
     from the command as cron keeps it (leading blanks dropped, the rest verbatim)."""
     try:
-        text = path.read_text(errors="surrogateescape")
+        with path.open("rb") as crontab:
+            return _entries(_bounded_lines(crontab), with_user)
     except OSError as exc:
         log.warning("cannot read crontab %s: %s", path, exc.strerror)
         return []
+
+
+def _bounded_lines(crontab: BinaryIO) -> Iterator[str]:
+    """The lines of a crontab, read one at a time, without those over MAX_LINE_BYTES (never
+    held whole: a user's crontab may hold comment lines of any length, crontab(1) takes them).
+
+    cron reads up to "\n": a "\r" belongs to the command, so no newline is translated.
+    """
+    while line := crontab.readline(MAX_LINE_BYTES + 1):
+        if len(line) > MAX_LINE_BYTES:
+            while line and not line.endswith(b"\n"):  # the rest of it, a slice at a time
+                line = crontab.readline(MAX_LINE_BYTES)
+            continue
+        yield line.removesuffix(b"\n").decode(errors="surrogateescape")
+
+
+def _entries(lines: Iterable[str], with_user: bool) -> list[Line]:
+    """The job lines among a crontab's `lines`, each with the CRON_TZ set above it."""
     entries = []
     tz: str | None = None
-    for raw in text.split("\n"):  # cron reads up to "\n": a "\r" belongs to the command
+    for raw in lines:
         setting = CRON_TZ_LINE.fullmatch(raw.strip())
         if setting:
             tz = setting.group(2) or None
