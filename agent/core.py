@@ -25,6 +25,7 @@ from .lifeevents import (
     StartLogged,
     WrapperNotStarted,
 )
+from .linenames import line_name
 from .model import JobKey, JobRecord, JobSource
 from .ratelimit import RateLimitedLog
 from .store import Job, Store
@@ -85,6 +86,9 @@ class AgentCore(Writer):
         self._scanned = False  # a crontab scan was adopted since the agent started
         # crontab lines the last scan found no room for: counted once while they stay refused
         self.refused_lines: set[JobKey] = set()
+        # the rows the last scan gave plain lines, by (owner uid, the line as cron logs it):
+        # cron's log names a run of such a line by it, whatever file the line is in
+        self.line_keys: dict[tuple[int, str], JobKey] = {}
 
     def cadence_of(self, job: Job) -> Cadence:
         """The event-declared cadence, with the crontab's schedule when the events gave none
@@ -225,17 +229,20 @@ class AgentCore(Writer):
 
     # ---- crontab lines ----
 
-    async def set_discovered(self, found: dict[JobKey, schedule.Discovered]) -> None:
+    async def set_discovered(self, lines: list[schedule.Discovered]) -> None:
         """Adopt a crontab scan: rows for jobs that never ran, new schedules, vanished lines."""
-        await self.update(lambda txn: self._adopt_scan(txn, found))
+        await self.update(lambda txn: self._adopt_scan(txn, lines))
 
-    def _adopt_scan(self, txn: Txn, found: dict[JobKey, schedule.Discovered]) -> None:
+    def _adopt_scan(self, txn: Txn, lines: list[schedule.Discovered]) -> None:
         before = self.discovered
         old: set[JobKey] = set(before)
         if not self._scanned:  # the lines the rows were seen on before the agent started
             old = {key for key, job in self.jobs().items()
                    if job.crontab_schedule is not None and job.record.line_gone is None}
+        found = self._named(txn, lines)
         self._scanned, self.discovered = True, found
+        self.line_keys = {(key.owner_uid, line.command_line): key for key, line in found.items()
+                          if line.source == JobSource.cron_log and line.command_line}
         now = self._clock()
         refused: set[JobKey] = set()
         # lines gone first (their rows may make room), then the lines found in crontab order,
@@ -252,6 +259,38 @@ class AgentCore(Writer):
             except RowRefused:
                 refused.add(key)
         self.refused_lines = refused
+
+    def _named(self, txn: Txn, lines: list[schedule.Discovered]
+               ) -> dict[JobKey, schedule.Discovered]:
+        """The scan's lines by job, in crontab order, each plain line named (linenames.line_name)
+        from the rows and the names given to the lines before it, so two lines never share one."""
+        found: dict[JobKey, schedule.Discovered] = {}
+        given: dict[JobKey, str] = {}  # names given in this scan -> their lines
+        for line in lines:
+            if not line.key.name:
+                uid, logged = line.key.owner_uid, line.command_line or ""
+                key = JobKey(uid, self._line_name(txn, uid, logged, line.crontab, given))
+                given[key] = logged
+                line = replace(line, key=key)
+            found[line.key] = line
+        return found
+
+    def plain_line_key(self, txn: Txn, uid: int, logged: str) -> JobKey:
+        """The job of a plain crontab line whose run cron's log shows (`logged`: its command as
+        cron logs it): the row the scans gave it, else the name linenames.line_name gives."""
+        return self.line_keys.get((uid, logged)) or JobKey(uid, self._line_name(txn, uid, logged))
+
+    @staticmethod
+    def _line_name(txn: Txn, uid: int, logged: str, crontab: str = "",
+                   given: dict[JobKey, str] | None = None) -> str:
+        def holder(name: str) -> str | None:
+            key = JobKey(uid, name)
+            if given and key in given:
+                return given[key]
+            job = txn.get(key)
+            return None if job is None else job.record.command_line or ""
+
+        return line_name(logged, crontab, holder)
 
     # ---- a job's life: what `cronwrap forget/pause/resume` asks for over the socket ----
 

@@ -25,6 +25,7 @@ class RunReported:
     event: Started | Finished | Overlapped
     late: bool = False  # learnt after the fact (the spool, or cron's log caught up on)
     source: JobSource = JobSource.wrapper  # who learnt it; the row says so from now on
+    command_line: str | None = None  # cron's log: the plain line's command, as cron logs it
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class StartLogged:
     key: JobKey
     owner: str
     time: float
+    command_line: str | None = None  # the plain line's command, as cron logs it
 
 
 @dataclass(frozen=True)

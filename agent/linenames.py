@@ -9,11 +9,14 @@ sides name a line from the command *as cron logs it* (`logged_command`). The rul
    its command (`job_name_in`, the wrapper's own option parser and naming rule);
 2. a line whose command ends with the shell comment `# cronwrap-name=NAME` is the job NAME
    (the comment changes nothing for the shell; it must come before any `%`);
-3. any other line is `PROGRAM-CRC`: PROGRAM is the name the wrapper would derive from the first
-   word of the command that is not a `VAR=value` assignment (wrapper.names.derive_job_name, cut
-   to 55 characters; `cron` when none derives), CRC the 8 hex digits of the CRC-32 of the whole
-   logged command. Editing the command therefore makes a new job; two lines running the same
-   program stay two jobs.
+3. any other line gets a readable name (`readable_name`: `cron-hourly` for `run-parts
+   /etc/cron.hourly`, else the first real program past shell guards, agent/commands.py; else
+   the /etc/cron.d file's name), made unique to the line with `-` and the CRC-32 of its logged
+   command only when another line or job has that name already (`line_name`). The core gives
+   the name, from the rows it has: a row keeps the command of its line (cronJobCommandLine),
+   so a line keeps the name it was given, and a row an older agent named `PROGRAM-CRC`
+   (`legacy_name`) keeps that name. Editing the command therefore makes a new job; two lines
+   running the same program stay two jobs.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import os
 import re
 import shlex
 from binascii import crc32
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cronwrap.wrapper.cli import job_name, parse_options
@@ -40,10 +44,11 @@ ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 
 @dataclass(frozen=True)
 class LineJob:
-    """The job a crontab line is: its name, and whether cronwrap runs it (then the wrapper's
-    events are the truth about its runs, not cron's log)."""
+    """The job a crontab line is: the name it declares (None for a plain line, which the core
+    names: line_name), and whether cronwrap runs it (then the wrapper's events are the truth
+    about its runs, not cron's log)."""
 
-    name: str
+    name: str | None
     wrapped: bool
     # the line's --min-duration, --max-duration and --no-duration-baseline (a wrapped line's)
     bounds: Cadence = Cadence()
@@ -113,21 +118,21 @@ def unprintable(logged: str) -> str:
 
 
 def line_job(logged: str) -> LineJob:
-    """The job of the crontab line whose command cron logs as `logged` (see the rule above)."""
+    """The job of the crontab line whose command cron logs as `logged`: the name it declares
+    (rules 1 and 2 above), or none (rule 3: line_name, with the rows the core has)."""
     logged = logged[:IDENTITY_CHARS]
-    command = unprintable(logged)
-    wrapped = wrapper_call(command)
+    wrapped = wrapper_call(unprintable(logged))
     if wrapped is not None:
         return LineJob(*wrapped)
     comment = NAME_COMMENT.search(logged)
     if comment is not None and is_valid_job_name(comment.group(1)):
         return LineJob(comment.group(1), False)
-    program = derive_job_name(first_program(command)) or "cron"
-    return LineJob(f"{program[:PROGRAM_CHARS]}-{crc32(logged.encode()):08x}", False)
+    return LineJob(None, False)
 
 
 def first_program(command: str) -> str:
-    """The first word of a shell command that is not a VAR=value assignment ("" if none)."""
+    """The first word of a shell command that is not a VAR=value assignment ("" if none): the
+    PROGRAM of the names given before readable names (legacy_name)."""
     try:
         words = shlex.split(command, comments=True)
     except ValueError:  # unbalanced quotes: the shell would fail too; words are good enough
@@ -136,6 +141,60 @@ def first_program(command: str) -> str:
         if not ASSIGNMENT.match(word):
             return word
     return ""
+
+
+def legacy_name(logged: str) -> str:
+    """`PROGRAM-CRC`, the name a plain line had before readable names: its row keeps it."""
+    logged = logged[:IDENTITY_CHARS]
+    program = derive_job_name(first_program(unprintable(logged))) or "cron"
+    return f"{program[:PROGRAM_CHARS]}-{crc32(logged.encode()):08x}"
+
+
+def with_crc(name: str, logged: str) -> str:
+    """`name` made unique to its line: cut to 55 characters, `-` and the line's CRC-32."""
+    return f"{name[:PROGRAM_CHARS]}-{crc32(logged[:IDENTITY_CHARS].encode()):08x}"
+
+
+def readable_name(logged: str, crontab: str | None = None) -> str:
+    """The readable name of a plain crontab line (before any CRC suffix keeps it apart):
+
+    `run-parts DIR` is DIR's name with dots made dashes (`cron-hourly`); else the first real
+    program (commands.first_real_program: shell guards, keywords and delays skipped, a script
+    named for itself rather than its interpreter); for a line of nothing but guards, the name
+    of the /etc/cron.d file `crontab` holding it, else its first program (`true`, `sleep`);
+    else `cron`.
+    """
+    from .commands import first_program, first_real_program
+
+    command = unprintable(logged[:IDENTITY_CHARS])
+    cron_d = os.path.basename(crontab) if crontab and "/cron.d/" in crontab else None
+    for word in (first_real_program(command), cron_d, first_program(command)):
+        name = derive_job_name(word) if word else None
+        if name:
+            return name
+    return "cron"
+
+
+def line_name(logged: str, crontab: str | None, holder: Callable[[str], str | None]) -> str:
+    """The name of the plain line `logged` (in the file `crontab`, None when not known): a name
+    once given stays.
+
+    `holder(name)` says who has a name: None (nobody), the command line of the row holding it,
+    or "" for a row whose line is not known (made before rows kept their line). In order: the
+    name of the row that holds this line (its legacy name, its readable name or that with the
+    CRC); a row of the line's legacy name whose line is unknown, which an older agent named
+    so (it keeps its name and gets its line); the readable name, unless another line's or a
+    wrapped job's row has it; else the readable name with the line's CRC.
+    """
+    legacy = legacy_name(logged)
+    readable = readable_name(logged, crontab)
+    candidates = (legacy, readable, with_crc(readable, logged))
+    for name in candidates:
+        if holder(name) == logged:
+            return name
+    if holder(legacy) == "":
+        return legacy
+    return readable if holder(readable) is None else candidates[2]
 
 
 def job_name_in(command: str) -> str | None:

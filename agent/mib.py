@@ -123,6 +123,7 @@ class Column(enum.IntEnum):
     cronJobLastResult = 26
     cronJobCountersSince = 27
     cronJobLastMessage = 36
+    cronJobCommandLine = 45
     cronJobLineGone = 46
     cronJobDurationAnomalies = 50
     cronJobDurationMin = 51
@@ -385,6 +386,7 @@ COLUMN_SYNTAX: dict[Column, ObjectSyntax] = {
         "INTEGER", LastResultValue, enums=tuple((s.name, int(s)) for s in RESULTS)),
     Column.cronJobCountersSince: _TIME,
     Column.cronJobLastMessage: ObjectSyntax("DisplayString", TextValue, sizes=(TEXT_SIZE,)),
+    Column.cronJobCommandLine: ObjectSyntax("DisplayString", TextValue, sizes=(TEXT_SIZE,)),
     Column.cronJobLineGone: ObjectSyntax("DisplayString", TextValue, sizes=(TEXT_SIZE,)),
     Column.cronJobDurationAnomalies: _COUNTER,
     Column.cronJobDurationMin: _UNSIGNED,
@@ -513,7 +515,8 @@ EXIT_OBJECTS: tuple[NotifyObject, ...] = (
 STATE_OBJECTS: tuple[NotifyObject | Column, ...] = (
     NotifyObject.cronNotifyEventTime, Column.cronJobState, Column.cronJobLastResult)
 
-# The finished run's own last line of output (--last-message; "" when not sent).
+# The finished run's own last line of output (--last-message): last, and left out when the job
+# does not send it, so the varbinds before it keep their positions.
 MESSAGE_OBJECTS: tuple[NotifyObject, ...] = (NotifyObject.cronNotifyMessage,)
 
 # Why a job is expected though its crontab line is gone: last, and left out while a line runs it.
@@ -522,9 +525,9 @@ LINE_GONE_OBJECTS: tuple[Column, ...] = (Column.cronJobLineGone,)
 # Appended after the OBJECTS clause of the notifications defined before (RFC 3416 4.2.6 lets an
 # agent add varbinds; the MIB's DESCRIPTIONs say so): positions of the OBJECTS stay put.
 APPENDED_OBJECTS: dict[NotificationKind, tuple[NotifyObject | Column, ...]] = {
-    NotificationKind.failed: RUN_OBJECTS + EXIT_OBJECTS + MESSAGE_OBJECTS + STATE_OBJECTS,
+    NotificationKind.failed: RUN_OBJECTS + EXIT_OBJECTS + STATE_OBJECTS + MESSAGE_OBJECTS,
     NotificationKind.overlapped: RUN_OBJECTS + STATE_OBJECTS,
-    NotificationKind.timed_out: RUN_OBJECTS + EXIT_OBJECTS + MESSAGE_OBJECTS + STATE_OBJECTS,
+    NotificationKind.timed_out: RUN_OBJECTS + EXIT_OBJECTS + STATE_OBJECTS + MESSAGE_OBJECTS,
     NotificationKind.recovered: RUN_OBJECTS + EXIT_OBJECTS + STATE_OBJECTS,
     NotificationKind.missed: STATE_OBJECTS + LINE_GONE_OBJECTS,
     NotificationKind.overrunning: STATE_OBJECTS,

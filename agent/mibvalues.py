@@ -113,6 +113,7 @@ _COLUMN_RAW: dict[Column, Callable[[JobRecord], int | bytes]] = {
     Column.cronJobLastResult: lambda r: int(r.last_result),
     Column.cronJobCountersSince: lambda r: date_and_time(r.counters_since),
     Column.cronJobLastMessage: lambda r: display_text(r.last_message),
+    Column.cronJobCommandLine: lambda r: display_text(r.command_line),
     Column.cronJobLineGone: lambda r: display_text(r.line_gone),
     Column.cronJobDurationAnomalies: lambda r: _counter(r.duration_anomalies),
     Column.cronJobDurationMin: lambda r: _unsigned(r.durations.minimum),
@@ -201,7 +202,8 @@ def scalar_values(stats: AgentStats) -> list[tuple[Scalar, Any]]:
 
 def notification_varbinds(n: Notification) -> list[tuple[Oid, Any]]:
     """The varbinds of the notification's OBJECTS and appended objects, in order, without
-    sysUpTime.0/snmpTrapOID.0 (and without cronJobLineGone while a crontab line runs the job).
+    sysUpTime.0/snmpTrapOID.0 (without cronJobLineGone while a crontab line runs the job, and
+    without cronNotifyMessage when the run sent no last line).
 
     Table columns are instances of the job's row; cronNotifyJobOwner/Name are instance .0.
     """
@@ -211,6 +213,8 @@ def notification_varbinds(n: Notification) -> list[tuple[Oid, Any]]:
     for obj in NOTIFICATION_OBJECTS[n.kind] + APPENDED_OBJECTS.get(n.kind, ()):
         if obj is Column.cronJobLineGone and job.line_gone is None:
             continue  # its line runs it: no empty varbind stands for a cause
+        if obj is NotifyObject.cronNotifyMessage and n.message is None:
+            continue  # the job does not send its last line: no empty varbind stands for it
         if isinstance(obj, Column):
             varbinds.append((column_oid(obj) + index, column_value(job, obj)))
         else:

@@ -156,6 +156,7 @@ class JobRecord:
     durations: DurationStats = DurationStats()
     last_cpu_ms: int | None = None  # the last finished run's CPU time (RunRecord.cpu_ms)
     last_max_rss_kib: int | None = None  # its largest process's peak RSS (RunRecord.max_rss_kib)
+    command_line: str | None = None  # its crontab line's command as cron logs it, if known
 
 
 @dataclass(frozen=True)

@@ -37,13 +37,14 @@ class Discovered:
     """A job found on a crontab line, with the CRON_TZ cron applies to it (cronie), and where
     its runs are learnt from: the wrapper's events, or cron's log for a line not wrapped."""
 
-    key: JobKey
+    key: JobKey  # a line that is not wrapped is named by the core: its name is "" until then
     owner: str
     schedule: str
     tz: str | None = None
     source: JobSource = JobSource.wrapper
     crontab: str = ""  # the crontab the line is in, e.g. /var/spool/cron/crontabs/alice
     bounds: Cadence = Cadence()  # the line's --min-duration, --max-duration, --no-duration-...
+    command_line: str | None = None  # the line's command as cron logs it (its identity)
 
 
 @functools.lru_cache(maxsize=4096)

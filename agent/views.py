@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from cronwrap.wrapper.events import Cadence
+from cronwrap.wrapper.events import Cadence, safe_text
 
 from .model import DurationStats, RunRecord
 from .store import Job
+
+SHOWN_LINE_CHARS = 255  # cronJobCommandLine's size, and what `cronwrap status JOB` shows
 
 
 def job_json(job: Job, cadence: Cadence) -> dict[str, Any]:
@@ -28,6 +30,8 @@ def job_json(job: Job, cadence: Cadence) -> dict[str, Any]:
         "line_gone": rec.line_gone,
         "last_cpu_ms": rec.last_cpu_ms, "last_max_rss_kib": rec.last_max_rss_kib,
         "duration_anomalies": rec.duration_anomalies, "durations": durations_json(rec.durations),
+        "command_line": None if rec.command_line is None else safe_text(
+            rec.command_line, SHOWN_LINE_CHARS),
         "cadence": {k: v for k, v in asdict(cadence).items() if v is not None},
         "history": [run_json(run) for run in rec.history],
     }

@@ -267,7 +267,7 @@ def test_jobs_without_a_name_are_discovered_under_the_wrappers_name(tmp_path: Pa
         "0 4 * * * test -x /x && /usr/bin/cronwrap -- ./backup.sh > /dev/null 2>&1\n"
         "0 5 * * * cronwrap -- /bin/.bäckup\n"  # the wrapper derives backup-<crc32>
         "0 6 * * * cronwrap --bogus -- /bin/true\n")  # the wrapper refuses it: no job
-    found = discover(tmp_path)
+    found = {d.key: d for d in discover(tmp_path)}
     names = sorted(key.name for key in found)
     assert names == ["backup-" + format(crc32(".bäckup".encode()), "08x"), "backup.sh",
                      "sync-mirror"]
@@ -282,12 +282,12 @@ def test_cron_tz_lines_count_only_where_cron_reads_them(tmp_path: Path) -> None:
         "30 9 * * * cronwrap -n after -- true\n")
     assert not honours_cron_tz(tmp_path)  # no cron daemon: Debian's rules
     ignored = discover(tmp_path, cron_tz=False)
-    assert {k.name: d.tz for k, d in ignored.items()} == {"before": None, "after": None}
+    assert {d.key.name: d.tz for d in ignored} == {"before": None, "after": None}
     (tmp_path / "usr/sbin").mkdir(parents=True)
     (tmp_path / "usr/sbin/crond").write_bytes(b"\x7fELF...CRON_TZ\x00...")
     assert honours_cron_tz(tmp_path)
     honoured = discover(tmp_path, cron_tz=True)
-    assert {k.name: d.tz for k, d in honoured.items()} == {"before": None, "after": "Asia/Kolkata"}
+    assert {d.key.name: d.tz for d in honoured} == {"before": None, "after": "Asia/Kolkata"}
 
     async def adopt() -> Cadence:
         core = AgentCore(Store(tmp_path), Config(cron_timezone="UTC"))

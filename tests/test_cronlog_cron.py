@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import time
-from binascii import crc32
 from pathlib import Path
 
 import pytest
@@ -48,19 +47,25 @@ SIGNAL = re.compile(r"\(CRON\) error \(grandchild #(?P<pid>\d+) terminated by si
 ROW = re.compile(r'CRON-JOBS-MIB::(\w+)\."([^"]+)"\."([^"]+)" = (?:[\w ]+: ?)?(.*)$')
 
 
-def line_name(command: str) -> str:
-    """The documented name of a crontab line, restated: the wrapper's -n, a trailing
-    `# cronwrap-name=NAME`, else PROGRAM-CRC32 of the command as cron logs it."""
+def line_name(command: str, names: dict[tuple[str, str], str], user: str = "root") -> str:
+    """The job of a crontab line: the name it declares (the wrapper's -n, a trailing
+    `# cronwrap-name=NAME`), else the name the agent gave the line, from `names` (its rows by
+    (owner, cronJobCommandLine); the naming rule itself is tested in test_linenames_unit)."""
     wrapped = re.search(r"cronwrap\b.* -n (\S+)", command)
     if wrapped:
         return wrapped.group(1)
     named = re.search(r"# cronwrap-name=(\S+)$", command)
-    if named:
-        return named.group(1)
-    return f"{command.split()[0].rsplit('/', 1)[-1]}-{crc32(command.encode()):08x}"
+    return named.group(1) if named else names[(user, command)]
 
 
-def what_cron_ran(journald: PrivateJournald) -> dict[tuple[str, str], dict[str, int]]:
+def line_names(r: Rig) -> dict[tuple[str, str], str]:
+    """(owner, command as cron logs it) -> the name of the row that keeps that line."""
+    return {(job["owner"], job["command_line"]): job["name"] for job in r.agent.status().values()
+            if job["command_line"]}
+
+
+def what_cron_ran(journald: PrivateJournald, names: dict[tuple[str, str], str]
+                  ) -> dict[tuple[str, str], dict[str, int]]:
     """(user, job name) -> runs, failures, last exit status and signal, from cron's lines."""
     started: dict[str, tuple[str, str]] = {}
     outcome: dict[str, tuple[int, int]] = {}
@@ -68,7 +73,8 @@ def what_cron_ran(journald: PrivateJournald) -> dict[tuple[str, str], dict[str, 
     for entry in journald.read("SYSLOG_IDENTIFIER=CRON", "_UID=0"):
         message = str(entry["MESSAGE"])
         if match := CMD.fullmatch(message):
-            started[match["pid"]] = (match["user"], line_name(match["command"]))
+            started[match["pid"]] = (match["user"],
+                                     line_name(match["command"], names, match["user"]))
         elif match := STATUS.fullmatch(message):
             outcome[match["pid"]] = (int(match["status"]), 0)
         elif match := SIGNAL.match(message):
@@ -103,8 +109,10 @@ def scalar(r: Rig, name: str) -> str:
 
 
 def runs(r: Rig, owner: str, name: str) -> int:
-    job = r.agent.status().get(f"{owner}/{name}")
-    return 0 if job is None else int(job["runs"])
+    """The runs of the job named `name`, or of the plain line `name` (its command)."""
+    jobs = [job for job in r.agent.status().values() if job["owner"] == owner
+            and name in (job["name"], job["command_line"])]
+    return int(jobs[0]["runs"]) if jobs else 0
 
 
 def test_the_table_is_what_debian_cron_ran(tmp_path: Path) -> None:
@@ -145,15 +153,14 @@ def test_the_table_is_what_debian_cron_ran(tmp_path: Path) -> None:
                 run_the_minute(r, cron, journald, gate, minute, user.name)
             finally:
                 gate.touch()  # never leave the gated job running
-            check(r, journald)
+            check(r, journald, user.name)
 
 
 def run_the_minute(r: Rig, cron: PrivateCron, journald: PrivateJournald, gate: Path,
                    minute: time.struct_time, user: str) -> None:
-    booted = line_name("echo booted")
-    wait_for(lambda: runs(r, "root", booted) == 1, "the @reboot line's run", timeout=30)
-    quick = [("root", line_name(c)) for c in ("/bin/true", "sh -c 'exit 3'", "kill -TERM $$")]
-    quick += [(user, line_name(c)) for c in ("/bin/true", "exit 4", "kill -KILL $$")]
+    wait_for(lambda: runs(r, "root", "echo booted") == 1, "the @reboot line's run", timeout=30)
+    quick = [("root", c) for c in ("/bin/true", "sh -c 'exit 3'", "kill -TERM $$")]
+    quick += [(user, c) for c in ("/bin/true", "exit 4", "kill -KILL $$")]
     quick += [("root", "wrapped")]
     wait_for(lambda: all(runs(r, owner, name) == 1 for owner, name in quick),
              "the minute's quick runs", timeout=seconds_until(minute) + 30)
@@ -172,8 +179,9 @@ def run_the_minute(r: Rig, cron: PrivateCron, journald: PrivateJournald, gate: P
              "the runs logged while the agent was stopped, and the verdict on unstartable")
 
 
-def check(r: Rig, journald: PrivateJournald) -> None:
-    ran = what_cron_ran(journald)
+def check(r: Rig, journald: PrivateJournald, user: str) -> None:
+    names = line_names(r)
+    ran = what_cron_ran(journald, names)
     wrapped = {("root", "wrapped"), ("root", "unstartable")}
     assert {name for _, name in ran} >= {"gated", "wrapped", "unstartable"}
     rows = table(r)
@@ -200,25 +208,31 @@ def check(r: Rig, journald: PrivateJournald) -> None:
         assert got == want, key
         assert row["cronJobState"] == ("failed(2)" if counts["failures"] else "ok(1)"), key
         assert row["cronJobRunningPid"] == "0"
-    signals = {name: counts["signal"] for (_, name), counts in ran.items()}
-    assert signals[line_name("kill -TERM $$")] == 15 and signals[line_name("kill -KILL $$")] == 9
+    # each plain line's row shows the line, as cron logged it
+    shown = {(owner, row["cronJobCommandLine"]) for (owner, _), row in rows.items()}
+    assert {(owner, line) for owner, line in names if "cronwrap" not in line} <= shown
+    assert ran[("root", line_name("kill -TERM $$", names))]["signal"] == 15
+    assert ran[(user, line_name("kill -KILL $$", names, user))]["signal"] == 9
     assert scalar(r, "cronLogSource") == "INTEGER: following(2)"
     assert scalar(r, "cronLogEntries") == f"Counter32: {job_lines(journald)}"
     check_notifications(r, ran)
 
 
 def check_notifications(r: Rig, ran: dict[tuple[str, str], dict[str, int]]) -> None:
-    failed = {name for (_, name), counts in ran.items()
+    failed = {(owner, name) for (owner, name), counts in ran.items()
               if counts["failures"] and name != "unstartable"}
     assert len(failed) == 4
-    for name in failed:
-        r.trapd.wait_for(rf"cronJobFailed\t.*cronNotifyJobName\.0 = STRING: {re.escape(name)}\t")
+
+    def about(owner: str, name: str) -> str:
+        return (rf"cronJobFailed\t.*cronNotifyJobOwner\.0 = STRING: {re.escape(owner)}\t"
+                rf"CRON-JOBS-MIB::cronNotifyJobName\.0 = STRING: {re.escape(name)}\t")
+
+    for owner, name in failed:
+        r.trapd.wait_for(about(owner, name))
     r.trapd.wait_for(r"cronJobNotStarted\t.*cronNotifyJobName\.0 = STRING: unstartable\t")
     text = r.trapd.text()
-    for name in failed:
-        sent = re.findall(rf"cronJobFailed\t.*cronNotifyJobName\.0 = STRING: {re.escape(name)}\t",
-                          text)
-        assert len(sent) == 1, name  # once, the agent's restart notwithstanding
+    for owner, name in failed:
+        assert len(re.findall(about(owner, name), text)) == 1, name  # once, restart or not
     assert len(re.findall(r"cronJobNotStarted\t", text)) == 1
     assert len(re.findall(r"cronJobFailed\t", text)) == len(failed)
     assert "cronJobRecovered" not in text

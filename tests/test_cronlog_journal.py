@@ -12,7 +12,6 @@ import pwd
 import socket
 import subprocess
 import sys
-from binascii import crc32
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,8 +23,9 @@ FAST = ("--spool-interval", "0.2", "--watch-interval", "0.5")
 
 
 def name(command: str) -> str:
-    """The documented name of a crontab line that is not wrapped (linenames.py's rule)."""
-    return f"{command.split()[0].rsplit('/', 1)[-1]}-{crc32(command.encode()):08x}"
+    """The documented name of a crontab line that is not wrapped, for the lines here: its
+    program's file name (no guard before it, no two lines of one program)."""
+    return command.split()[0].rsplit("/", 1)[-1]
 
 
 def syslog_datagram(message: str, pid: int, identifier: str = "CRON") -> bytes:

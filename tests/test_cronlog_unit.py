@@ -12,14 +12,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from binascii import crc32
+import re
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from cronwrap.agent.config import Config, ConfigError, load
 from cronwrap.agent.core import AgentCore
-from cronwrap.agent.linenames import LineJob, line_job, logged_command, printable
+from cronwrap.agent.lifeevents import RunReported
+from cronwrap.agent.linenames import LineJob, legacy_name, line_job, logged_command, printable
 from cronwrap.agent.model import JobKey, JobRecord, JobSource, JobState, NotificationKind
 from cronwrap.agent.sources import cronlog, crontabs
 from cronwrap.agent.sources.cronlog import (
@@ -32,6 +35,7 @@ from cronwrap.agent.sources.cronlog import (
 )
 from cronwrap.agent.sources.journal import Entry, Place, entry_from_fields
 from cronwrap.agent.store import Store
+from cronwrap.wrapper.events import Started
 
 RECORDING = Path(__file__).with_name("data") / "debian-cron-L15.jsonl"
 USERS = {"root": 0, "cwcronlog": 1004}
@@ -48,10 +52,13 @@ def recorded_entries() -> list[Entry]:
             if fields["SYSLOG_IDENTIFIER"] == "CRON" and fields["_UID"] == "0"]
 
 
-def derived(command: str) -> str:
-    """The documented rule for a line that is not wrapped, restated independently."""
-    program = command.split()[0].rsplit("/", 1)[-1]
-    return f"{program}-{crc32(command.encode()):08x}"
+T = TypeVar("T")
+
+
+def by_line(rows: dict[JobKey, JobRecord]) -> dict[tuple[int, str | None], JobRecord]:
+    """Rows by (owner uid, the command of their crontab line): how a test finds the row of a
+    line without restating the naming rule (tests/test_linenames_unit.py tests that)."""
+    return {(key.owner_uid, record.command_line): record for key, record in rows.items()}
 
 
 # ---- the parser -------------------------------------------------------------------------------
@@ -125,15 +132,11 @@ def test_printable_matches_the_recording() -> None:
     ("cd / && cronwrap -- /usr/local/bin/backup --full", LineJob("backup", True)),
     ("/nonexistent/cronwrap -n broken -- true", LineJob("broken", True)),
     ("/usr/local/bin/backup  # cronwrap-name=nightly-backup", LineJob("nightly-backup", False)),
-    ("/usr/local/bin/backup #cronwrap-name=../evil",  # not a job name: derived instead
-     LineJob(derived("/usr/local/bin/backup #cronwrap-name=../evil"), False)),
-    ("/usr/local/bin/backup", LineJob(derived("/usr/local/bin/backup"), False)),
-    ("/usr/local/bin/backup --full", LineJob(derived("/usr/local/bin/backup --full"), False)),
-    ("cd / && run-parts --report /etc/cron.hourly",
-     LineJob(derived("cd / && run-parts --report /etc/cron.hourly"), False)),
-    ("LANG=C MAILTO=x /opt/sync.sh", LineJob("sync.sh-" + format(crc32(
-        b"LANG=C MAILTO=x /opt/sync.sh"), "08x"), False)),
-    ("{ ( ; }", LineJob("cron-" + format(crc32(b"{ ( ; }"), "08x"), False)),
+    # not a job name: a plain line, which the core names
+    ("/usr/local/bin/backup #cronwrap-name=../evil", LineJob(None, False)),
+    ("/usr/local/bin/backup", LineJob(None, False)),
+    ("cd / && run-parts --report /etc/cron.hourly", LineJob(None, False)),
+    ("LANG=C MAILTO=x /opt/sync.sh", LineJob(None, False)),
 ])
 def test_line_job(command: str, job: LineJob) -> None:
     assert line_job(logged_command(command)) == job
@@ -150,13 +153,28 @@ def test_discovery_names_plain_lines_as_cron_logs_them(tmp_path: Path) -> None:
     (etc / "crontab").write_text("SHELL=/bin/sh\n" + "".join(
         f"*/5 *\t* * *   root\t{command}\n" for command in lines) + "@reboot root echo rebooted\n")
     found = crontabs.discover(tmp_path, plain_lines=True)
-    assert {key.name for key in found} == {line_job(c).name for c in lines}
-    assert all(d.schedule == "*/5 * * * *" for d in found.values())
-    sources = {key.name: d.source for key, d in found.items()}
-    assert sources.pop("broken") == JobSource.wrapper
-    assert set(sources.values()) == {JobSource.cron_log}
+    assert sorted(d.command_line or "" for d in found) == lines  # as cron logs them
+    assert all(d.schedule == "*/5 * * * *" for d in found)
+    assert [(d.key.name, d.source) for d in found if d.key.name] == [
+        ("broken", JobSource.wrapper)]
+    assert {d.source for d in found if not d.key.name} == {JobSource.cron_log}
     wrapped_only = crontabs.discover(tmp_path)
-    assert [key.name for key in wrapped_only] == ["broken"]
+    assert [d.key.name for d in wrapped_only] == ["broken"]
+
+    async def adopted() -> tuple[dict[JobKey, JobRecord], list[JobKey]]:
+        life = Life(tmp_path / "state", Config())
+        writer = asyncio.create_task(life.core.run())
+        await life.core.set_discovered(found)
+        # cron's log names each line's runs by the row the scan gave it
+        keys = await life.core.update(lambda txn: [life.core.plain_line_key(txn, 0, line)
+                                                   for line in lines if "cronwrap" not in line])
+        life.core.stop()
+        await writer
+        return {key: job.record for key, job in life.core.jobs().items()}, keys
+
+    rows, keys = asyncio.run(adopted())
+    assert [rows[key].command_line for key in keys] == [c for c in lines if "cronwrap" not in c]
+    assert len(set(keys)) == len(keys)  # one row per line
 
 
 # ---- applying the recording ------------------------------------------------------------------
@@ -233,40 +251,47 @@ EXPECTED = {  # (owner uid, command): (runs, failures, last exit status, last si
 
 
 def check_rows(rows: dict[JobKey, JobRecord]) -> None:
-    want = {JobKey(uid, line_job(command).name): counts for (uid, command), counts
-            in EXPECTED.items()}
-    want[JobKey(0, "broken")] = (1, 1, 127, 0)
-    got = {key: (r.runs, r.failures, r.last_exit_status, r.last_signal)
-           for key, r in rows.items()}
+    want = dict(EXPECTED)
+    want[(0, None)] = (1, 1, 127, 0)  # broken: a wrapped line's row is the wrapper's
+    got = {line: (r.runs, r.failures, r.last_exit_status, r.last_signal)
+           for line, r in by_line(rows).items()}
     assert got == want
+    assert by_line(rows)[(0, None)].key.name == "broken"
     for key, record in rows.items():
         assert record.running_pid is None
         assert record.state == (JobState.failed if record.failures == record.runs else
                                 JobState.ok)
         assert record.source == (JobSource.wrapper if key.name == "broken" else
                                  JobSource.cron_log)
-    slow = rows[JobKey(CWCRONLOG, derived("sleep 2; exit 0"))]
+    slow = by_line(rows)[(CWCRONLOG, "sleep 2; exit 0")]
     assert slow.last_duration_ms is not None and 1900 < slow.last_duration_ms < 2200
     broken = rows[JobKey(0, "broken")]
     assert broken.start_problem is not None and "cronwrap was not found" in broken.start_problem
     assert [(run.number, run.exit_status, run.result) for run in broken.history] == \
         [(1, 127, JobState.failed)]
-    false = rows[JobKey(CWCRONLOG, derived("/bin/false"))]
+    false = by_line(rows)[(CWCRONLOG, "/bin/false")]
     assert [(run.number, run.exit_status) for run in false.history] == [(1, 1), (2, 1)]
     assert broken.last_start is not None and broken.last_duration_ms is not None
 
 
-def expected_notifications() -> set[tuple[str, NotificationKind]]:
-    failed = {(line_job(command).name, NotificationKind.failed)
-              for (_, command), counts in EXPECTED.items() if counts[1]}
+def expected_notifications(rows: dict[JobKey, JobRecord]) -> set[tuple[str, NotificationKind]]:
+    failed = {(by_line(rows)[line].key.name, NotificationKind.failed)
+              for line, counts in EXPECTED.items() if counts[1]}
     return failed | {("broken", NotificationKind.not_started)}
 
 
 def test_the_recording_applied_in_one_go(tmp_path: Path) -> None:
     rows, kinds, count = asyncio.run(run_lives(tmp_path, [], Config(spool_interval=1.0)))
     check_rows(rows)
-    assert set(kinds) == expected_notifications()
-    assert len(kinds) == len(expected_notifications()) + 1  # /bin/false failed twice
+    assert set(kinds) == expected_notifications(rows)
+    assert len(kinds) == len(expected_notifications(rows)) + 1  # /bin/false failed twice
+    # readable names, one per line, a CRC only where two lines would share one
+    names = {line: by_line(rows)[line].key.name for line in EXPECTED}
+    assert names[(0, "echo rebooted")] == "echo" and names[(0, "/bin/true")] == "true"
+    assert names[(0, "ulimit -c unlimited; kill -ABRT $$")] == "ulimit"
+    assert names[(CWCRONLOG, "/bin/false")] == "false"
+    kills = [names[(0, line)] for line in ("kill -SEGV $$", "kill -TERM $$")]
+    assert "kill" in kills and any(re.fullmatch(r"kill-[0-9a-f]{8}", n) for n in kills)
     assert count == sum(parse(e.message) is not None for e in recorded_entries())
 
 
@@ -317,20 +342,20 @@ def test_runs_of_an_earlier_boot_end_unknown(tmp_path: Path,
         life = Life(tmp_path, Config())
         writer = asyncio.create_task(life.core.run())
         await life.apply([start], start.time)
-        assert life.core.jobs()[JobKey(0, derived("sleep 100"))].record.state == \
-            JobState.running
+        rows = {key: job.record for key, job in life.core.jobs().items()}
+        assert by_line(rows)[(0, "sleep 100")].state == JobState.running
         await life.apply([reboot, ended], ended.time)
         assert life.state().open_runs == {}
         life.core.stop()
         await writer
-        return {key.name: job.record for key, job in life.core.jobs().items()}
+        return by_line({key: job.record for key, job in life.core.jobs().items()})
 
     rows = asyncio.run(scenario())
-    sleeper = rows[derived("sleep 100")]
+    sleeper = rows[(0, "sleep 100")]
     assert (sleeper.state, sleeper.runs, sleeper.running_pid) == (JobState.unknown, 0, None)
-    assert rows[derived("/bin/true")].runs == 1
+    assert rows[(0, "/bin/true")].runs == 1
     said = [r.getMessage() for r in caplog.records if "earlier boot" in r.getMessage()]
-    assert len(said) == 1 and f"job {derived('sleep 100')} of root started at " in said[0]
+    assert len(said) == 1 and f"job {sleeper.key.name} of root started at " in said[0]
     assert said[0].endswith("its outcome is unknown (state unknown, no run counted)")
 
 
@@ -378,7 +403,7 @@ def test_starts_without_pids_note_the_start_only(tmp_path: Path,
         life.core.stop()
         await writer
         assert life.state().starts_seen
-        return life.core.jobs()[JobKey(0, derived("/usr/local/bin/backup"))].record
+        return life.core.jobs()[JobKey(0, "backup")].record
 
     record = asyncio.run(scenario())
     assert (record.runs, record.state, record.last_start) == (0, JobState.unknown, second.time)
@@ -413,3 +438,42 @@ def test_cron_log_setting_is_checked(tmp_path: Path) -> None:
         load(path)
     path.write_text('[agent]\ncron_log = "off"\ncron_log_journal = "/var/log/journal"\n')
     assert load(path).cron_log == "off"
+
+
+def test_rows_an_older_agent_named_keep_their_names(tmp_path: Path) -> None:
+    """A row named PROGRAM-CRC before readable names, whose line it never knew, is that line's
+    when the scan sees it: no second row; a line new to the agent gets its readable name; after
+    a restart cron's log names the line's runs by the old row."""
+    etc = tmp_path / "root" / "etc"
+    etc.mkdir(parents=True)
+    (etc / "crontab").write_text("17 * * * * root cd / && run-parts --report /etc/cron.hourly\n"
+                                 "25 6 * * * root test -x /usr/sbin/anacron || { cd / && "
+                                 "run-parts --report /etc/cron.daily; }\n")
+    found = crontabs.discover(tmp_path / "root", plain_lines=True)
+    hourly, daily = (d.command_line or "" for d in found)
+    old = JobKey(0, legacy_name(hourly))  # cd-6c39522d, as Debian's hosts had it
+    assert old.name.startswith("cd-")
+    older_agent = RunReported(old, "root", Started(id="", job=old.name, time=1.0, pid=5),
+                              source=JobSource.cron_log)  # its row: a run, no line
+    assert life_of(tmp_path, lambda core: core.update(lambda txn: txn.submit(older_agent)))[0] \
+        == {old.name: None}
+    rows, _ = life_of(tmp_path, lambda core: core.set_discovered(found))
+    assert rows == {old.name: hourly, "cron-daily": daily}
+    rows, key = life_of(tmp_path, lambda core: core.update(
+        lambda txn: core.plain_line_key(txn, 0, hourly)))
+    assert key == old and len(rows) == 2
+
+
+def life_of(tmp_path: Path, apply: Callable[[AgentCore], Awaitable[T]]
+            ) -> tuple[dict[str, str | None], T]:
+    """One life of an agent on tmp_path/state doing `apply`: its rows' lines by name after it,
+    and what `apply` gave."""
+    async def life() -> tuple[dict[str, str | None], T]:
+        lived = Life(tmp_path / "state", Config())
+        writer = asyncio.create_task(lived.core.run())
+        result = await apply(lived.core)
+        lived.core.stop()
+        await writer
+        return {k.name: job.record.command_line for k, job in lived.core.jobs().items()}, result
+
+    return asyncio.run(life())

@@ -40,8 +40,13 @@ SHIPPED = {  # file in the package -> the tree's file it is a copy of
     "etc/cronwrap/cronwrap.toml": "docs/cronwrap.toml.example",
     "usr/share/cronwrap/snmpd.conf": "packaging/snmpd/snmpd.conf",
     "usr/share/cronwrap/snmptt/cronwrap.conf": "packaging/snmptt/cronwrap.conf",
+    "usr/share/cronwrap/snmptt/snmptt.ini": "packaging/snmptt/snmptt.ini",
+    "usr/share/cronwrap/snmptrapd/cronwrap.conf": "packaging/snmptrapd/cronwrap.conf",
+    "usr/share/cronwrap/snmptrapd/snmptrapd.service.d/cronwrap.conf":
+        "packaging/snmptrapd/snmptrapd.service.d/cronwrap.conf",
     "usr/share/doc/cronwrap/README.md": "README.md",
     "usr/share/doc/cronwrap/docs/operations.md": "docs/operations.md",
+    "usr/share/doc/cronwrap/docs/nms/receivers.md": "docs/nms/receivers.md",
     **{f"usr/share/snmp/mibs/{p.name}": f"mibs/{p.name}" for p in (REPO / "mibs").glob("*.txt")},
     "usr/share/cronwrap/prometheus/snmp.yml": "packaging/prometheus/snmp.yml",
     **{f"usr/share/cronwrap/{p.parent.name}/{p.name}": str(p.relative_to(REPO))

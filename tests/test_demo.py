@@ -61,8 +61,11 @@ def test_demo_shows_the_table_and_the_trap_and_stops_what_it_started(tmp_path: P
     assert re.search(r'"root"\."backup"\s+2\s+0\s+0\s+0\s+0\s+0\s+0 ', out), out
     assert re.search(r'"root"\."nightly-report"\s+1\s+1\s+0\s+0\s+0\s+3\s+0 ', out), out
     # the trap snmptrapd received from the agent
-    assert "OID: CRON-JOBS-MIB::cronJobFailed" in out
+    assert "SNMPv2-MIB::snmpTrapOID.0 = OID: CRON-JOBS-MIB::cronJobFailed" in out
+    assert "SNMPv2-MIB::sysUpTime.0 = Timeticks: " in out
+    assert "SNMPv2-SMI::" not in out  # every varbind by its name
     assert "CRON-JOBS-MIB::cronNotifyJobName.0 = STRING: nightly-report" in out
+    assert "cronNotifyMessage" not in out  # the job did not ask to send its last line
     assert 'CRON-JOBS-MIB::cronJobLastExitStatus."root"."nightly-report" = INTEGER: 3' in out
     # everything it started is stopped
     demo = tmp_path / "state" / "cronwrap-demo"

@@ -57,14 +57,15 @@ def test_only_jobs_that_ask_send_it_and_failures_carry_their_own(tmp_path: Path,
         script = "printf 'starting\\nuser quota exceeded on /srv\\n\\n'; exit 3"
         assert r.wrap("-n", "quota", "--last-message", "--", "sh", "-c", script).returncode == 3
         line = received(r.trapd, "cronJobFailed", "quota")
-        assert "CRON-JOBS-MIB::cronNotifyMessage.0 = STRING: user quota exceeded on /srv\t" in line
+        assert line.endswith("\tCRON-JOBS-MIB::cronNotifyMessage.0 = STRING: user quota exceeded "
+                             "on /srv")  # the last varbind
         assert r.get(instance("cronJobLastMessage", "quota")) == [
             "STRING: user quota exceeded on /srv"]
 
         # off by default: the same output, no flag, nothing sent
         assert r.wrap("-n", "quiet", "--", "sh", "-c", script).returncode == 3
         line = received(r.trapd, "cronJobFailed", "quiet")
-        assert "CRON-JOBS-MIB::cronNotifyMessage.0 = STRING: \t" in line
+        assert "cronNotifyMessage" not in line  # no empty varbind stands for it
         assert r.get(instance("cronJobLastMessage", "quiet")) == ["STRING: "]
 
         # a success replaces the row's message with its own last line
@@ -76,5 +77,5 @@ def test_only_jobs_that_ask_send_it_and_failures_carry_their_own(tmp_path: Path,
         slow = "echo waiting for the backup server; exec sleep 30"
         assert r.wrap("-n", "slow", "--timeout", "1s", "--", "sh", "-c", slow).returncode == 124
         line = received(r.trapd, "cronJobTimedOut", "slow")
-        assert "CRON-JOBS-MIB::cronNotifyMessage.0 = STRING: waiting for the backup server\t" \
-            in line
+        assert line.endswith("\tCRON-JOBS-MIB::cronNotifyMessage.0 = STRING: waiting for the "
+                             "backup server")

@@ -203,7 +203,7 @@ def test_a_stopped_job_without_a_crontab_line_retires_after_three_misses(
 
 def test_a_job_in_a_crontab_or_with_retiring_off_is_never_retired(tmp_path: Path) -> None:
     async def in_crontab(h: Harness) -> None:
-        await h.core.set_discovered({KEY: schedule.Discovered(KEY, "alice", "* * * * *")})
+        await h.core.set_discovered([schedule.Discovered(KEY, "alice", "* * * * *")])
         await h.run(T0)
         await h.ticks(10 * 60)
         assert h.row().state == JobState.missed and h.row().misses > 3
@@ -222,7 +222,7 @@ def test_a_job_in_a_crontab_or_with_retiring_off_is_never_retired(tmp_path: Path
 
 
 CRONTAB = "/var/spool/cron/crontabs/alice"
-LINE = {KEY: schedule.Discovered(KEY, "alice", "*/10 * * * *", crontab=CRONTAB)}
+LINE = [schedule.Discovered(KEY, "alice", "*/10 * * * *", crontab=CRONTAB)]
 
 
 def test_a_job_whose_line_is_gone_stays_expected_on_it_until_it_retires(tmp_path: Path) -> None:
@@ -235,7 +235,7 @@ def test_a_job_whose_line_is_gone_stays_expected_on_it_until_it_retires(tmp_path
     async def body(h: Harness) -> None:
         await h.core.set_discovered(LINE)
         await h.run(h.clock.wall, cadence=Cadence())
-        await h.core.set_discovered({})  # the line is removed
+        await h.core.set_discovered([])  # the line is removed
         assert (h.row().line_gone or "").startswith(f"line gone from {CRONTAB} (seen ")
         shown = status.notes([job_json(j, h.core.cadence_of(j)) for j in h.core.jobs().values()],
                              h.clock.wall)
@@ -261,8 +261,7 @@ def test_a_line_gone_while_the_agent_was_down_is_seen_at_its_first_scan(tmp_path
     """The first scan after a start compares with the lines the rows were seen on: a run job
     stays expected with the cause, a never-run row of a removed line goes (docs/agent.md)."""
     never_run = JobKey(1000, "never-run")
-    lines = {**LINE, never_run: schedule.Discovered(never_run, "alice", "0 3 * * *",
-                                                    crontab=CRONTAB)}
+    lines = [*LINE, schedule.Discovered(never_run, "alice", "0 3 * * *", crontab=CRONTAB)]
 
     async def before(h: Harness) -> None:
         await h.core.set_discovered(lines)
@@ -270,7 +269,7 @@ def test_a_line_gone_while_the_agent_was_down_is_seen_at_its_first_scan(tmp_path
 
     async def after(h: Harness) -> None:
         assert {r.key for r in h.core.records()} == {KEY, never_run}
-        await h.core.set_discovered({})  # `crontab -r` while the agent was stopped
+        await h.core.set_discovered([])  # `crontab -r` while the agent was stopped
         assert [r.key for r in h.core.records()] == [KEY]
         assert (h.row().line_gone or "").startswith(f"line gone from {CRONTAB}")
         assert h.row().next_expected is not None
@@ -283,7 +282,7 @@ def test_a_job_declaring_its_schedule_says_why_it_is_missed_too(tmp_path: Path) 
     async def body(h: Harness) -> None:
         await h.core.set_discovered(LINE)
         await h.run(T0)
-        await h.core.set_discovered({})
+        await h.core.set_discovered([])
         await h.ticks(60 + 15)
         (missed,) = h.notes()
         assert missed.kind == NotificationKind.missed
@@ -348,13 +347,13 @@ def test_a_catch_up_pass_retires_nothing_by_itself(tmp_path: Path) -> None:
 def test_the_line_of_a_forgotten_job_can_go(tmp_path: Path) -> None:
     """A scan that no longer finds the line of a job forgotten since is adopted (the scan used
     to fail as an internal error), and the line coming back makes a row again."""
-    line = {KEY: schedule.Discovered(KEY, "alice", "*/10 * * * *")}
+    line = [schedule.Discovered(KEY, "alice", "*/10 * * * *")]
 
     async def body(h: Harness) -> None:
         await h.core.set_discovered(line)
         await h.run(T0)
         await h.core.forget(KEY, "alice")
-        await h.core.set_discovered({})
+        await h.core.set_discovered([])
         assert h.core.records() == [] and h.core.discovered == {}
         await h.core.set_discovered(line)
         assert h.row().runs == 0 and h.row().next_expected is not None

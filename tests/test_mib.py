@@ -481,20 +481,24 @@ def test_notification_varbinds_follow_the_objects_clause() -> None:
         mib.ROOT + (2, 5, 0),
         mib.ROOT + (2, 9, 0),
         mib.ROOT + (2, 10, 0),
-        mib.ROOT + (2, 20, 0),
         mib.ROOT + (2, 11, 0),
         mib.column_oid(mib.Column.cronJobState) + index,
         mib.column_oid(mib.Column.cronJobLastResult) + index,
+        mib.ROOT + (2, 20, 0),
     ]
     assert [bytes(v) for _, v in binds[:2]] == [b"root", b"backup"]
     assert [int(v) for _, v in binds[2:6]] == [2, 0, 10, 3]
     assert int(binds[6][1]) == 2 and bytes(binds[7][1]) == b"" and int(binds[8][1]) == 1
     # the event's own exit status, signal and time, not the row's
     assert [int(v) for _, v in binds[9:11]] == [9, 15]
-    assert bytes(binds[11][1]) == b"no space left"  # its own last line of output
-    assert bytes(binds[12][1]) == mibvalues.date_and_time(86400.0)
-    assert [int(v) for _, v in binds[13:]] == [8, 8]  # unknown, unknown
+    assert bytes(binds[11][1]) == mibvalues.date_and_time(86400.0)
+    assert [int(v) for _, v in binds[12:14]] == [8, 8]  # unknown, unknown
+    assert bytes(binds[14][1]) == b"no space left"  # its own last line of output, last
     assert mib.SNMP_TRAP_OID not in [oid for oid, _ in binds]
+    # a job that does not send its last line: no cronNotifyMessage at all, the rest in place
+    unsent = mibvalues.notification_varbinds(Notification(
+        NotificationKind.failed, record, 0.0, exit_status=9, signal=15, event_time=86400.0))
+    assert [oid for oid, _ in unsent] == [oid for oid, _ in binds][:-1]
     assert mib.notification_oid(NotificationKind.failed) == mib.ROOT + (0, 1)
 
 
@@ -540,10 +544,15 @@ def test_the_mib_says_which_notifications_get_appended_objects() -> None:
             "cronJobLastResult") in text
     assert ("cronJobMissed and cronJobRetired are followed by cronJobLineGone, last, when the "
             "job's crontab line is gone") in text
+    assert ("cronJobFailed and cronJobTimedOut are followed by cronNotifyMessage, last, when "
+            "the job sends its last line") in text
     for kind in NotificationKind:
         objects = mib.NOTIFICATION_OBJECTS[kind] + mib.APPENDED_OBJECTS.get(kind, ())
         if kind in (NotificationKind.missed, NotificationKind.retired):
             assert objects[-1:] == mib.LINE_GONE_OBJECTS  # last: left out while a line runs it
+            objects = objects[:-1]
+        if kind in (NotificationKind.failed, NotificationKind.timed_out):
+            assert objects[-1:] == mib.MESSAGE_OBJECTS  # last: left out when not sent
             objects = objects[:-1]
         if kind is not NotificationKind.cleared:
             assert objects[-3:] == mib.STATE_OBJECTS

@@ -40,6 +40,7 @@ COUNTERS_SINCE = datetime(2026, 11, 20, 8, 0, 0, tzinfo=UTC)
 TABLE_CHANGED = datetime(2026, 11, 25, 4, 45, 0, tzinfo=UTC)
 DISK_FULL = "writing /var/log/cronwrap/root/backup/x.log failed: No space left on device"
 STATES = tuple(state.name for state in JobState)  # the MIB's cronJobState names
+HOURLY = b"cd / && run-parts --report /etc/cron.hourly"
 PAUSED_UNTIL = datetime(2026, 11, 25, 7, 0, 0, tzinfo=UTC)
 
 
@@ -54,8 +55,8 @@ def date_and_time(when: datetime | None) -> rfc1902.OctetString:
 
 def job(owner: str, name: str, runs: int, failures: int, state: str, exit_status: int,
         last_success: datetime | None, log_problem: bytes = b"",
-        paused_until: datetime | None = None, last_message: bytes = b""
-        ) -> dict[tuple[int, ...], object]:
+        paused_until: datetime | None = None, last_message: bytes = b"",
+        command_line: bytes = b"") -> dict[tuple[int, ...], object]:
     index = row_index(owner, name)
     columns: dict[int, object] = {
         3: rfc1902.Counter32(runs), 4: rfc1902.Counter32(failures),
@@ -67,6 +68,7 @@ def job(owner: str, name: str, runs: int, failures: int, state: str, exit_status
         16: rfc1902.OctetString(log_problem), 17: date_and_time(paused_until),
         26: rfc1902.Integer32(JobState.ok if exit_status == 0 else JobState.failed),
         27: date_and_time(COUNTERS_SINCE), 36: rfc1902.OctetString(last_message),
+        45: rfc1902.OctetString(command_line),
     }
     return {JOB_ENTRY + (column,) + index: value for column, value in columns.items()}
 
@@ -84,7 +86,7 @@ def known_view() -> SortedView:
         **scalars,
         **job("root", "backup", runs=7, failures=2, state="failed", exit_status=3,
               last_success=None, log_problem=DISK_FULL.encode(),
-              last_message=b"user quota exceeded on /srv"),
+              last_message=b"user quota exceeded on /srv", command_line=HOURLY),
         **job("alice", "report", runs=3, failures=0, state="paused", exit_status=0,
               last_success=LAST_SUCCESS, paused_until=PAUSED_UNTIL),
     })
@@ -190,6 +192,15 @@ def test_last_message_is_a_label_and_empty_when_not_sent(runner: AgentRunner,
     assert samples['cronjob_last_message{cronjob_last_message="user quota exceeded on /srv",'
                    'name="backup",owner="root"}'] == 1
     assert samples['cronjob_last_message{cronjob_last_message="",name="report",owner="alice"}'] \
+        == 1
+
+
+def test_command_line_is_a_label(runner: AgentRunner, exporter: Exporter) -> None:
+    agent = runner.start(view=known_view())
+    samples = exporter.scrape(agent.address)
+    assert samples[f'cronjob_command_line{{cronjob_command_line="{HOURLY.decode()}",'
+                   'name="backup",owner="root"}'] == 1
+    assert samples['cronjob_command_line{cronjob_command_line="",name="report",owner="alice"}'] \
         == 1
 
 

@@ -2,8 +2,9 @@
 
 packaging/snmptt/cronwrap.conf is generated from the MIB's --#SUMMARY/--#ARGUMENTS/--#SEVERITY
 hints (packaging/snmptt/generate.sh).  The end-to-end test sends one notification of every
-kind from the real standalone agent's sender (pysnmp) to a real snmptrapd, which hands each
-trap to snmptt in standalone mode (`traphandle default snmptt`) as the shipped file says.
+kind from the real standalone agent's sender (pysnmp) to a real snmptrapd running with the
+shipped settings (packaging/snmptrapd), which hands each trap to snmptt in standalone mode with
+the shipped snmptt.ini: every line readable (dates, "-" for what is empty or not sent).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -35,6 +37,7 @@ from netsnmp import Snmptrapd, free_port, have_netsnmp, wait_until
 REPO = Path(__file__).resolve().parent.parent
 SNMPTT_DIR = REPO / "packaging" / "snmptt"
 SHIPPED = SNMPTT_DIR / "cronwrap.conf"
+SNMPTRAPD_CONF = REPO / "packaging" / "snmptrapd" / "cronwrap.conf"
 T0 = 1_800_000_000.0
 
 # What each notification must say: the severity and the words of its FORMAT once snmptt has
@@ -52,11 +55,11 @@ EXPECTED: dict[NotificationKind, tuple[str, str]] = {
         "last line: disk quota exceeded"),
     NotificationKind.missed: (
         "MINOR",
-        "Cron job backup of root missed its schedule, last start 2027-1-15,8:0:0.0,+0:0, "
+        "Cron job backup of root missed its schedule, last start 2027-01-15 08:00:00 UTC, "
         "misses 1"),
     NotificationKind.overrunning: (
         "WARNING",
-        "Cron job backup of root is overrunning, pid 4242, started 2027-1-15,8:0:0.0,+0:0"),
+        "Cron job backup of root is overrunning, pid 4242, started 2027-01-15 08:00:00 UTC"),
     NotificationKind.recovered: ("NORMAL", "Cron job backup of root recovered: exit status 0"),
     NotificationKind.log_failing: (
         "WARNING", "Cron job backup of root cannot write its log: disk full"),
@@ -66,10 +69,10 @@ EXPECTED: dict[NotificationKind, tuple[str, str]] = {
     NotificationKind.retired: (
         "NORMAL",
         "Cron job backup of root retired: no crontab line runs it, last start "
-        "2027-1-15,8:0:0.0,+0:0"),
+        "2027-01-15 08:00:00 UTC"),
     NotificationKind.wrapper_lost: (
         "MAJOR",
-        "Cron job backup of root lost its wrapper: pid 4242, started 2027-1-15,8:0:0.0,+0:0"),
+        "Cron job backup of root lost its wrapper: pid 4242, started 2027-01-15 08:00:00 UTC"),
     NotificationKind.cleared: (
         "NORMAL", "Cron job backup of root: its overlap, overrun or duration anomaly is over, "
         "exit status 0"),
@@ -98,8 +101,10 @@ def test_every_notification_has_an_event_with_a_severity_and_a_summary() -> None
         assert oid == _dotted(mib.notification_oid(kind))
         assert severity == EXPECTED[kind][0]
     formats = re.findall(r"^FORMAT (.*)$", SHIPPED.read_text(), re.M)
-    assert len(formats) == len(NotificationKind)
+    # cronJobFailed and cronJobTimedOut twice: with cronNotifyMessage and without it
+    assert len(formats) == len(NotificationKind) + 2
     assert all(f.startswith("Cron job $2 of $1") for f in formats), formats
+    assert sum(f.endswith(", last line: -") for f in formats) == 2
 
 
 @pytest.mark.skipif(shutil.which("snmpttconvertmib") is None, reason="snmptt is not installed")
@@ -128,28 +133,35 @@ def notification(kind: NotificationKind) -> Notification:
                         message="disk quota exceeded", anomaly=anomaly)
 
 
+def unsent() -> list[tuple[Notification, tuple[str, str]]]:
+    """Notifications with values the receiver must not print raw, and their lines: a job that
+    does not send its last line (the agent leaves cronNotifyMessage out) and a last start that
+    is "never" (an empty DateAndTime)."""
+    failed = notification(NotificationKind.failed)
+    quiet = replace(failed, job=replace(failed.job, key=JobKey(0, "quiet")), message=None)
+    retired = notification(NotificationKind.retired)
+    never = replace(retired, job=replace(retired.job, key=JobKey(0, "never"), last_start=None))
+    return [
+        (quiet, ("MAJOR", "Cron job quiet of root failed: exit status 3, signal 0, last line: -")),
+        (never, ("NORMAL",
+                 "Cron job never of root retired: no crontab line runs it, last start -")),
+    ]
+
+
 def snmptt_ini(directory: Path) -> Path:
+    """The shipped snmptt.ini, logging to files in `directory` instead of syslog and reading
+    the shipped cronwrap.conf from the source tree."""
+    text = (SNMPTT_DIR / "snmptt.ini").read_text()
+    for shipped, here in (
+            ("log_enable = 0", f"log_enable = 1\nlog_file = {directory / 'snmptt.log'}"),
+            ("unknown_trap_log_enable = 0", "unknown_trap_log_enable = 1\n"
+             f"unknown_trap_log_file = {directory / 'unknown.log'}"),
+            ("syslog_enable = 1", "syslog_enable = 0"),
+            ("/usr/share/cronwrap/snmptt/cronwrap.conf", str(SHIPPED))):
+        assert text.count(f"\n{shipped}\n") == 1, shipped
+        text = text.replace(f"\n{shipped}\n", f"\n{here}\n")
     ini = directory / "snmptt.ini"
-    ini.write_text(f"""[General]
-mode = standalone
-net_snmp_perl_enable = 0
-dns_enable = 0
-[Logging]
-stdout_enable = 0
-log_enable = 1
-log_file = {directory / "snmptt.log"}
-log_system_enable = 0
-unknown_trap_log_enable = 1
-unknown_trap_log_file = {directory / "unknown.log"}
-syslog_enable = 0
-syslog_system_enable = 0
-[Debugging]
-DEBUGGING = 0
-[TrapFiles]
-snmptt_conf_files = <<END
-{SHIPPED}
-END
-""")
+    ini.write_text(text)
     return ini
 
 
@@ -164,11 +176,12 @@ async def send_all(trapd: Snmptrapd, state_dir: Path) -> None:
     task = asyncio.create_task(frontend.run())
     try:
         await asyncio.wait_for(frontend.wait_ready(), 30)
-        for kind in NotificationKind:
-            queue.put_nowait(notification(kind))
+        sent = [notification(kind) for kind in NotificationKind] + [n for n, _ in unsent()]
+        for each in sent:
+            queue.put_nowait(each)
         trap_oids = re.compile(re.escape(_dotted(mib.NOTIFICATIONS)) + r"\.\d+\b")
         for _ in range(600):
-            if len(trap_oids.findall(trapd.text())) >= len(NotificationKind):
+            if len(trap_oids.findall(trapd.text())) >= len(sent):
                 break
             await asyncio.sleep(0.05)
     finally:
@@ -198,25 +211,30 @@ def test_snmptt_translates_every_notification_with_its_severity(tmp_path: Path) 
     work = tmp_path / "snmptt"
     work.mkdir()
     ini = snmptt_ini(work)
-    config = f"authCommunity log,execute public\ntraphandle default /usr/sbin/snmptt --ini={ini}"
-    trapd = Snmptrapd(tmp_path / "trapd", config=config, mibs="CRON-JOBS-MIB:SNMPv2-MIB",
-                      numeric=True)
+    # the shipped snmptrapd settings, with the test's ini and the MIBs of the source tree
+    shipped = "/usr/sbin/snmptt --ini=/usr/share/cronwrap/snmptt/snmptt.ini"
+    config = SNMPTRAPD_CONF.read_text()
+    assert config.count(f"traphandle default {shipped}\n") == 1
+    config = config.replace(shipped, f"/usr/bin/env MIBDIRS=+{REPO / 'mibs'} /usr/sbin/snmptt "
+                                     f"--ini={ini}")
+    # names, not -On, as the shipped snmptrapd.service drop-in runs it
+    trapd = Snmptrapd(tmp_path / "trapd", config=config, mibs="CRON-JOBS-MIB:SNMPv2-MIB")
     state = tmp_path / "state"
     state.mkdir()
     with trapd:
         asyncio.run(send_all(trapd, state))
         log = work / "snmptt.log"
-        lines = _wait_lines(log, len(NotificationKind))
+        lines = _wait_lines(log, len(NotificationKind) + len(unsent()))
     assert not (work / "unknown.log").exists() or not (work / "unknown.log").read_text()
     # snmptt's default log line: DATE TRAP-OID SEVERITY "CATEGORY" HOST - FORMAT
-    logged = {}
+    logged = []
     for line in lines:
         match = re.fullmatch(r'.* (\.[0-9.]+) (\S+) "Status Events" \S+ - (.*)', line)
         assert match, line
-        logged[match[1]] = (match[2], match[3])
-    assert len(logged) == len(lines) == len(NotificationKind)
-    for kind in NotificationKind:
-        assert logged[_dotted(mib.notification_oid(kind))] == EXPECTED[kind]
+        logged.append((match[1], match[2], match[3]))
+    expected = [(_dotted(mib.notification_oid(kind)), *EXPECTED[kind]) for kind in NotificationKind]
+    expected += [(_dotted(mib.notification_oid(n.kind)), *line) for n, line in unsent()]
+    assert sorted(logged) == sorted(expected)
 
 
 def _wait_lines(path: Path, count: int) -> list[str]:

@@ -44,7 +44,8 @@ examples:
   cronwrap status                 all the jobs you may see, as a table
   cronwrap status backup --json   jobs named backup, as the agent's JSON (its fields:
                                   /usr/share/doc/cronwrap/docs/agent.md)
-  cronwrap status root/backup     root's job backup only (OWNER/NAME)
+  cronwrap status root/backup     root's job backup only (OWNER/NAME); for jobs named, also
+                                  the crontab line each was last seen on
   cronwrap status backup --history  its last runs: start, duration, exit status, signal,
                                   result and LATE (the agent learnt of it from the spool)
   cronwrap status --nagios        a Nagios/Icinga check: exit 0 OK, 1 WARNING, 2 CRITICAL,
@@ -215,12 +216,15 @@ def history(job: dict[str, Any], now: float) -> str:
     return heading + f"last {len(runs)} finished runs\n" + "\n".join(lines)
 
 
-def notes(jobs: list[dict[str, Any]], now: float) -> list[str]:
+def notes(jobs: list[dict[str, Any]], now: float, named: bool = False) -> list[str]:
     """Lines under the table for what its columns cannot say: pauses, runs that could not log,
-    lines gone from their crontab."""
+    lines gone from their crontab, and for jobs asked for by name the crontab line each was
+    last seen on."""
     lines = []
     for job in jobs:
         who = f"{job['owner']}/{job['name']}"
+        if named and job.get("command_line"):
+            lines.append(f"{who}: crontab line: {printable(job['command_line'])}")
         if job.get("paused_until") is not None:
             lines.append(f"{who}: paused until {when(job['paused_until'], now)} "
                          "(no notifications, no missed starts; cronwrap resume ends it)")
@@ -355,7 +359,7 @@ def main(argv: list[str]) -> int:
         print("\n\n".join(history(job, time.time()) for job in jobs))
     elif jobs:
         print(table(jobs, time.time()))
-        for line in notes(jobs, time.time()):
+        for line in notes(jobs, time.time(), named=bool(args.jobs)):
             print(line)
     else:
         print("no jobs known" + (" by those names" if args.jobs else ""))

@@ -49,7 +49,7 @@ from cronwrap.wrapper.events import Finished, Started
 from ..config import Config
 from ..core import AgentCore, Rejected, RowRefused, Txn, Unavailable
 from ..lifeevents import LifeEvent, RunCut, RunReported, StartLogged, WrapperNotStarted
-from ..linenames import line_job
+from ..linenames import IDENTITY_CHARS, line_job
 from ..model import CronLogState, JobKey, JobSource
 from ..owners import uid_of
 from ..ratelimit import RateLimitedLog
@@ -135,6 +135,7 @@ class OpenRun:
     start: float
     status: int = 0
     signal: int = 0
+    command_line: str | None = None  # a plain line's command as cron logs it
 
 
 @dataclass
@@ -224,14 +225,13 @@ class CronLog:
             self.limiter.warning("unknown user", f"cron ran a job of {line.user!r}, a user "
                                  "with no passwd entry; its lines are skipped")
             return
-        job = line_job(line.command)
         if isinstance(line, JobStarted):
             state.starts_seen = True
+            run = self._run_of(txn, uid, line, entry.time)
             if line.pid is None:
-                self._start_without_pid(txn, uid, line.user, job.name, job.wrapped, entry)
+                self._start_without_pid(txn, run)
             else:
-                self._open(txn, state, OpenRun(uid, line.user, job.name, job.wrapped,
-                                               entry.time), f"{entry.boot}:{line.pid}", line.pid)
+                self._open(txn, state, run, f"{entry.boot}:{line.pid}", line.pid)
             return
         run = state.open_runs.pop(f"{entry.boot}:{line.pid}", None)
         if run is None:
@@ -239,6 +239,16 @@ class CronLog:
                       "agent followed cron's log", line.pid, line.command)
             return
         self._close(txn, state, run, line.pid, entry.time, late)
+
+    def _run_of(self, txn: Txn, uid: int, line: JobStarted, start: float) -> OpenRun:
+        """The run cron started: of the job its line declares (cronwrap -n, a name comment),
+        else of the job the core named the plain line."""
+        command = line.command[:IDENTITY_CHARS]
+        job = line_job(command)
+        if job.name is not None:
+            return OpenRun(uid, line.user, job.name, job.wrapped, start)
+        name = self.core.plain_line_key(txn, uid, command).name
+        return OpenRun(uid, line.user, name, False, start, command_line=command)
 
     def _open(self, txn: Txn, state: SourceState, run: OpenRun, run_id: str, pid: int) -> None:
         if len(state.open_runs) >= MAX_OPEN_RUNS:
@@ -267,7 +277,8 @@ class CronLog:
              ) -> None:
         """A run of a line that is not wrapped, reported as its wrapper would."""
         self._submit(txn, RunReported(JobKey(run.uid, run.name), run.owner, event, late,
-                                      JobSource.cron_log), run.owner, f"{run.name} (cron's log)")
+                                      JobSource.cron_log, run.command_line),
+                     run.owner, f"{run.name} (cron's log)")
 
     def _submit(self, txn: Txn, event: LifeEvent, owner: str, what: str) -> None:
         """Submit `event`; a job its owner has no room for is said (rate-limited) and left out."""
@@ -278,15 +289,15 @@ class CronLog:
         except Rejected as exc:
             self.limiter.warning(exc.cause, f"{exc}; {what} not added", event.key.owner_uid)
 
-    def _start_without_pid(self, txn: Txn, uid: int, owner: str, name: str, wrapped: bool,
-                           entry: Entry) -> None:
+    def _start_without_pid(self, txn: Txn, run: OpenRun) -> None:
         if not self.hinted:
             self.hinted = True
             log.warning("cron logs job starts without their pids, ends or exit statuses: set "
                         'EXTRA_OPTS="-L 15" in /etc/default/cron (then restart cron) for the '
                         "outcome of jobs that are not wrapped")
-        if not wrapped:
-            self._submit(txn, StartLogged(JobKey(uid, name), owner, entry.time), owner, name)
+        if not run.wrapped:
+            self._submit(txn, StartLogged(JobKey(run.uid, run.name), run.owner, run.start,
+                                          run.command_line), run.owner, run.name)
 
     def close_other_boots(self, txn: Txn, state: SourceState, boot: str) -> None:
         """Runs started in another boot never end: a line that is not wrapped has no outcome

@@ -73,10 +73,11 @@ def honours_cron_tz(root: Path) -> bool:
 
 
 def discover(root: Path, cron_tz: bool = False, plain_lines: bool = False,
-             read: CrontabReader | None = None) -> dict[JobKey, Discovered]:
-    """Every cronwrap job in system and user crontabs; cron_tz: honour CRON_TZ lines (cronie);
-    plain_lines: every other line too, named by linenames' rule (cron's log reports its runs);
-    read: what the last scans found, so that unchanged crontabs are not read again."""
+             read: CrontabReader | None = None) -> list[Discovered]:
+    """Every cronwrap job in system and user crontabs, in the order cron reads them; cron_tz:
+    honour CRON_TZ lines (cronie); plain_lines: every other line too (cron's log reports its
+    runs), with the name "" that the core replaces (linenames.line_name); read: what the last
+    scans found, so that unchanged crontabs are not read again."""
     system = [p for p in [root / "etc/crontab"] if p.exists()] + _cron_d_files(root / "etc/cron.d")
     spool = root / "var/spool/cron/crontabs"
     users = [path for path in sorted(spool.iterdir()) if path.is_file()
@@ -85,21 +86,22 @@ def discover(root: Path, cron_tz: bool = False, plain_lines: bool = False,
     return (read or CrontabReader()).scan(root, crontabs, cron_tz, plain_lines)
 
 
-Line = tuple[str | None, str, LineJob, str | None]  # user, schedule, job, CRON_TZ
+# user, schedule, job, CRON_TZ, the command as cron logs it
+Line = tuple[str | None, str, LineJob, str | None, str]
 
 
 class CrontabReader:
     """The job lines of each crontab, read and named again only when the file changed (its
     inode, size or times); a scan that finds every crontab and user as the last one did
-    returns the last scan's jobs (the same dict): it costs a stat per crontab and a user
+    returns the last scan's jobs (the same list): it costs a stat per crontab and a user
     look-up per crontab user."""
 
     def __init__(self) -> None:
         self._read: dict[tuple[Path, bool], tuple[tuple[int, ...], list[Line]]] = {}
-        self._last: tuple[object, dict[str, int | None], dict[JobKey, Discovered]] | None = None
+        self._last: tuple[object, dict[str, int | None], list[Discovered]] | None = None
 
     def scan(self, root: Path, crontabs: list[tuple[Path, bool]], cron_tz: bool,
-             plain_lines: bool) -> dict[JobKey, Discovered]:
+             plain_lines: bool) -> list[Discovered]:
         """The jobs of `crontabs` (path, whether its lines name a user: the system's do)."""
         signature = (root, cron_tz, plain_lines,
                      tuple((path, with_user, _version(path)) for path, with_user in crontabs))
@@ -107,12 +109,12 @@ class CrontabReader:
         if last is not None and last[0] == signature and all(
                 _uid(user, {}) == uid for user, uid in last[1].items()):
             return last[2]
-        found: dict[JobKey, Discovered] = {}
+        found: list[Discovered] = []
         uids: dict[str, int | None] = {}  # user name -> uid, looked up once a scan
         for path, with_user in crontabs:
             crontab = _Crontab(root, path)
-            for user, schedule, job, tz in self.lines(path, with_user):
-                _add(found, user if with_user else path.name, schedule, job, crontab,
+            for user, schedule, job, tz, logged in self.lines(path, with_user):
+                _add(found, user if with_user else path.name, schedule, (job, logged), crontab,
                      tz if cron_tz else None, plain_lines, uids)
         paths = {path for path, _ in crontabs}
         self._read = {key: kept for key, kept in self._read.items() if key[0] in paths}
@@ -187,7 +189,8 @@ def _entries(lines: Iterable[str], with_user: bool) -> list[Line]:
         entry = _parse_line(raw, with_user)
         if entry is not None:
             user, schedule, command = entry
-            entries.append((user, schedule, line_job(logged_command(command)), tz))
+            logged = logged_command(command)
+            entries.append((user, schedule, line_job(logged), tz, logged))
     return entries
 
 
@@ -243,11 +246,12 @@ def _uid(user: str, uids: dict[str, int | None]) -> int | None:
     return uids[user]
 
 
-def _add(found: dict[JobKey, Discovered], user: str | None, schedule: str, job: LineJob,
+def _add(found: list[Discovered], user: str | None, schedule: str, line: tuple[LineJob, str],
          path: _Crontab, tz: str | None, plain_lines: bool, uids: dict[str, int | None]) -> None:
+    job, logged = line
     if user is None or not (job.wrapped or plain_lines):
         return
-    name = job.name
+    name = job.name or f"`{logged[:60]}`"  # a plain line is named by the core
     uid = _uid(user, uids)
     if uid is None:
         LINES.warning("unknown user", f"{path}: unknown user {user!r} on the line for job {name}")
@@ -259,6 +263,6 @@ def _add(found: dict[JobKey, Discovered], user: str | None, schedule: str, job: 
         LINES.warning("line ignored", f"{path}: {problem}: the line for job {name} is ignored",
                       uid)
         return
-    key = JobKey(uid, name)
+    key = JobKey(uid, job.name or "")
     source = JobSource.wrapper if job.wrapped else JobSource.cron_log
-    found[key] = Discovered(key, user, schedule, tz, source, path.name, job.bounds)
+    found.append(Discovered(key, user, schedule, tz, source, path.name, job.bounds, logged))

@@ -11,6 +11,7 @@ from .. import schedule
 from ..lifeevents import RunCut, StartLogged, WrapperNotStarted
 from ..model import JobSource, JobState, NotificationKind
 from ..store import Job
+from .life import with_line
 from .outcome import RUNNING_STATES, Context, EventFacts, Outcome, raised, utc_text
 from .runs import with_run
 
@@ -20,6 +21,7 @@ START_SLACK = 2.0  # a wrapper's start this long before cron's CMD line is still
 def start_logged(job: Job, event: StartLogged, ctx: Context) -> Outcome:
     """The last start and the next expected one noted (so misses are seen); the outcome stays
     unknown.  A start at or before the last one known changes nothing."""
+    job = with_line(job, event.command_line)
     rec = job.record
     if rec.last_start is not None and event.time <= rec.last_start:
         return Outcome(job)

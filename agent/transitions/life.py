@@ -46,8 +46,8 @@ def forget_asked(job: Job, event: ForgetAsked, ctx: Context) -> Outcome:
 
 
 def in_crontab(job: Job, found: Discovered) -> Job:
-    """A job seen on a crontab line: its schedule and crontab remembered; a retired job, or one
-    whose line was gone, expected again."""
+    """A job seen on a crontab line: its schedule, crontab and command remembered; a retired
+    job, or one whose line was gone, expected again."""
     rec = job.record
     if rec.state == JobState.retired:
         log.warning("job %s of %s is in a crontab again: no longer retired", rec.key.name,
@@ -55,13 +55,22 @@ def in_crontab(job: Job, found: Discovered) -> Job:
         rec = replace(rec, state=JobState.unknown, next_expected=None)
     elif rec.line_gone is not None:
         rec = replace(rec, next_expected=None)  # expected on the line as it is now
-    return replace(job, record=replace(rec, line_gone=None), crontab_schedule=found.schedule,
-                   crontab=found.crontab or None)
+    job = replace(job, record=replace(rec, line_gone=None), crontab_schedule=found.schedule,
+                  crontab=found.crontab or None)
+    return with_line(job, found.command_line)
+
+
+def with_line(job: Job, command_line: str | None) -> Job:
+    """The row with the command of the crontab line it was seen on (cronJobCommandLine), when
+    the event knows it."""
+    if command_line is None or command_line == job.record.command_line:
+        return job
+    return replace(job, record=replace(job.record, command_line=command_line))
 
 
 def line_seen(job: Job, event: LineSeen, ctx: Context) -> Outcome:
-    """Its schedule remembered; the next expected start kept unless the line changed (a
-    deadline computed before a restart still holds)."""
+    """Its schedule and command remembered; the next expected start kept unless the line
+    changed (a deadline computed before a restart still holds)."""
     job = in_crontab(job, event.found)
     if job.record.next_expected is not None and not event.changed:
         return Outcome(job)

@@ -13,7 +13,7 @@ from ..lifeevents import RunReported
 from ..model import DurationAnomaly, JobKey, JobState, NotificationKind, RunRecord, StartBurst
 from ..store import Job
 from . import durations
-from .life import end_pause
+from .life import end_pause, with_line
 from .outcome import RUNNING_STATES, Context, EventFacts, Outcome, Raised, raised, utc_text
 
 # States raised by a notification that a successful end of the run clears (cronJobCleared).
@@ -28,6 +28,7 @@ def run_reported(job: Job, reported: RunReported, ctx: Context) -> Outcome:
     event, config = reported.event, ctx.config
     if job.record.owner != reported.owner:
         job = replace(job, record=replace(job.record, owner=reported.owner))
+    job = with_line(job, reported.command_line)
     if job.record.paused_until is not None and ctx.now >= job.record.paused_until:
         job = end_pause(job, ctx.cadence_of(job), ctx.now, config.cron_timezone)
     retired = job.record.state == JobState.retired

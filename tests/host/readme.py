@@ -1,4 +1,5 @@
-"""README.md's install steps, taken from its text so that the host suite runs what it says."""
+"""README.md's install steps (and other documents' how-tos), taken from their text so that the
+host suite runs what they say."""
 
 from __future__ import annotations
 
@@ -9,18 +10,18 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 FENCED_BLOCK = re.compile(r"^```(?P<info>[^\n]*)\n(?P<body>.*?)^```", re.S | re.M)
 
 
-def blocks(info: str) -> list[str]:
-    """The bodies of README's fenced blocks whose info string is `info` (e.g. "sh")."""
-    text = README.read_text()
+def blocks(info: str, document: Path = README) -> list[str]:
+    """The bodies of the document's fenced blocks whose info string is `info` (e.g. "sh")."""
+    text = document.read_text()
     return [m["body"] for m in FENCED_BLOCK.finditer(text) if m["info"].strip() == info]
 
 
-def block_containing(info: str, needle: str) -> str:
+def block_containing(info: str, needle: str, document: Path = README) -> str:
     """The first ```info block that contains `needle`; fails the test when there is none."""
-    for body in blocks(info):
+    for body in blocks(info, document):
         if needle in body:
             return body
-    raise AssertionError(f"README.md has no ```{info} block containing {needle!r}")
+    raise AssertionError(f"{document.name} has no ```{info} block containing {needle!r}")
 
 
 def commands(body: str) -> list[str]:

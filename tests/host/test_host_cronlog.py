@@ -58,13 +58,13 @@ def test_the_packaged_agent_follows_cron_in_the_system_journal(
     def ran() -> dict[tuple[str, str], dict[str, str]] | None:
         rows = table(machine)
         wanted = [("root", "plain-ok"), ("root", "broken")]
-        failing = [key for key in rows if key[0] == "root" and key[1].startswith("sh-")]
+        failing = [key for key in rows if key == ("root", "sh")]  # sh -c 'exit 3': readable
         done = all(int(rows.get(key, {}).get("runs", 0)) >= 1 for key in wanted + failing)
         return rows if failing and done else None
 
     rows = wait_for(ran, "cron's runs in cronJobTable", CRON_MINUTES)
     assert isinstance(rows, dict)
-    failing = next(row for (owner, name), row in rows.items() if name.startswith("sh-"))
+    failing = rows[("root", "sh")]
     assert failing["source"] == "2" and failing["exit_status"] == "3"
     assert failing["runs"] == failing["failures"]
     ok = rows[("root", "plain-ok")]
