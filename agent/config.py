@@ -52,6 +52,7 @@ class Config:
     duration_window: int = 20  # successful runs' durations kept per job for its learned bounds
     duration_factor: float = 4.0  # learned bounds: this many typical deviations from the median
     duration_min_ratio: float = 2.0  # learned bounds: never closer to the median than this ratio
+    duration_min_margin: float = 1.0  # ...nor than this many seconds
     status_group: str = ""  # a group whose members read every job's status ("": none)
     cron_timezone: str = ""  # the zone cron reads crontabs in; "": the agent's own local zone
     crontab_cron_tz: str = "auto"  # CRON_TZ lines in crontabs: "auto" (cronie), "honour", "ignore"

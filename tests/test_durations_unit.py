@@ -51,6 +51,16 @@ def test_one_outlier_does_not_move_the_bounds() -> None:
     assert statistics.stdev(with_outlier) > 10 * statistics.stdev(TYPICAL)
 
 
+def test_a_job_of_milliseconds_is_not_judged_on_its_jitter() -> None:
+    """A job of 3 ms whose runs take 2 to 7 ms under load: no lower bound (a second below its
+    median is below zero), an upper one a second above its median."""
+    assert learned_bounds([3, 2, 3, 7, 3, 4], 4.0, 2.0, margin_ms=1000) == (None, 1003)
+    job = history([3, 2, 3, 7, 3, 4])
+    assert (job.record.durations.low, job.record.durations.high) == (None, 1003)
+    job, kinds, _ = run(job, T0 + 600, 30)
+    assert kinds == []
+
+
 def test_a_spread_job_gets_bounds_by_its_spread() -> None:
     """Runs from 30 to 70 minutes: several typical deviations wide, wider than the ratio."""
     minutes = [30, 35, 40, 45, 50, 50, 55, 60, 65, 70]
@@ -92,7 +102,7 @@ def test_a_run_15_times_faster_is_an_anomaly_and_the_next_normal_one_clears_it()
     job, kinds, facts = run(job, T0 + 600, 100)
     assert kinds == [NotificationKind.duration_anomaly]
     assert (facts[0].duration_ms, facts[0].bound_ms, facts[0].kind, facts[0].median_ms) == (
-        100, 750, BoundKind.learnedLow, 1500)
+        100, 500, BoundKind.learnedLow, 1500)  # half the median, or a second less: the wider
     rec = job.record
     assert (rec.state, rec.last_result, rec.duration_anomalies) == (
         JobState.durationAnomaly, JobState.durationAnomaly, 1)

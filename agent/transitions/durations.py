@@ -6,8 +6,10 @@ the run history.  From MIN_BASELINE_RUNS of them on: the median M, and the media
 deviation of the runs' durations from M measured as ratios (MAD of ln(d / M)), scaled by
 1.4826 to estimate a standard deviation S.  A successful run is anomalous outside
 M / T .. M * T, where ln T = max(duration_factor * S, ln duration_min_ratio): several typical
-deviations away, and never closer to M than the minimum ratio.  Median and MAD each move by at
-most one rank per run, so one outlier cannot drag the bounds towards itself.
+deviations away, and never closer to M than the minimum ratio, nor than duration_min_margin
+seconds (a job of a few milliseconds varies by more than twice with the machine's load).
+Median and MAD each move by at most one rank per run, so one outlier cannot drag the bounds
+towards itself.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ MIN_BASELINE_RUNS = 5  # successful runs needed before learned bounds judge a ru
 MAD_TO_SIGMA = 1.4826  # a normal distribution's standard deviation per median absolute deviation
 
 
-def learned_bounds(sample: Iterable[int], factor: float, min_ratio: float
-                   ) -> tuple[int, int] | None:
-    """(low, high) in ms from successful runs' durations (ms); None with too few of them."""
+def learned_bounds(sample: Iterable[int], factor: float, min_ratio: float, margin_ms: int = 0
+                   ) -> tuple[int | None, int] | None:
+    """(low, high) in ms from successful runs' durations (ms), each at least `margin_ms` from
+    the median (low None: no lower bound left); None with too few runs."""
     durations = sorted(sample)
     if len(durations) < MIN_BASELINE_RUNS:
         return None
@@ -37,17 +40,22 @@ def learned_bounds(sample: Iterable[int], factor: float, min_ratio: float
     centre = math.log(max(middle, 1))
     spread = MAD_TO_SIGMA * median(abs(math.log(max(d, 1)) - centre) for d in durations)
     tolerance = max(factor * spread, math.log(max(min_ratio, 1.0)))
-    return round(math.exp(centre - tolerance)), round(math.exp(centre + tolerance))
+    low = min(round(math.exp(centre - tolerance)), round(middle - margin_ms))
+    high = max(round(math.exp(centre + tolerance)), round(middle + margin_ms))
+    return (low if low > 0 else None), high
 
 
 def stats(sample: tuple[int, ...], cadence: Cadence, config: Config) -> DurationStats:
     """The statistics of `sample` and the bounds the job's next successful run is judged by."""
     low = high = None
     low_kind = high_kind = None
-    learned = (learned_bounds(sample, config.duration_factor, config.duration_min_ratio)
+    learned = (learned_bounds(sample, config.duration_factor, config.duration_min_ratio,
+                              round(config.duration_min_margin * 1000))
                if cadence.duration_baseline is not False else None)
     if learned is not None:
-        (low, high), low_kind, high_kind = learned, BoundKind.learnedLow, BoundKind.learnedHigh
+        low, high = learned
+        low_kind = None if low is None else BoundKind.learnedLow
+        high_kind = BoundKind.learnedHigh
     if cadence.min_duration is not None and (low is None or cadence.min_duration * 1000 > low):
         low, low_kind = math.ceil(cadence.min_duration * 1000), BoundKind.minDuration
     if cadence.max_duration is not None and (high is None or cadence.max_duration * 1000 < high):
