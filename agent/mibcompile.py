@@ -44,8 +44,9 @@ def _compile(codegen: Any, writer: Any, mib_dirs: Sequence[Path], **options: Any
         raise MibCompileError(f"pysmi could not compile {MODULE}: {details}")
 
 
-def compile_json(mib_dirs: Sequence[Path] | None = None) -> dict[str, Any]:
-    """CRON-JOBS-MIB as pysmi's JsonCodeGen document (descriptor -> definition)."""
+def compile_json(mib_dirs: Sequence[Path] | None = None, texts: bool = False) -> dict[str, Any]:
+    """CRON-JOBS-MIB as pysmi's JsonCodeGen document (descriptor -> definition); `texts` keeps
+    each definition's DESCRIPTION (scripts/reference.py renders them)."""
     from pysmi.codegen import JsonCodeGen
     from pysmi.writer import CallbackWriter
 
@@ -54,7 +55,8 @@ def compile_json(mib_dirs: Sequence[Path] | None = None) -> dict[str, Any]:
     def store(name: str, data: str, _ctx: object) -> None:
         out[name] = data
 
-    _compile(JsonCodeGen(), CallbackWriter(store), mib_dirs or default_mib_dirs(), noDeps=True)
+    _compile(JsonCodeGen(), CallbackWriter(store), mib_dirs or default_mib_dirs(), noDeps=True,
+             genTexts=texts)
     return json.loads(out[MODULE])
 
 

@@ -1,0 +1,64 @@
+"""docs/reference/ is what scripts/reference.py makes from the code, and its checks bite."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SCRIPT = REPO / "scripts" / "reference.py"
+
+
+def load_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("reference", SCRIPT)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+reference = load_script()
+AGENT_LINES = ["# Where wrappers report.", "# event_socket = \"/run/cronwrap/agent.sock\"",
+               "# state_dir = \"/var/lib/cronwrap\"", "# How often.", "# watch_interval = 5.0"]
+
+
+def test_the_committed_reference_is_the_generators_output() -> None:
+    done = subprocess.run([sys.executable, str(SCRIPT), "--check"], capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_comments_and_keys_are_grouped_as_the_file_shows_them() -> None:
+    groups = reference.key_groups(AGENT_LINES, {"event_socket", "state_dir", "watch_interval"})
+    assert groups == [(["Where wrappers report."], ['event_socket = "/run/cronwrap/agent.sock"',
+                                                    'state_dir = "/var/lib/cronwrap"']),
+                      (["How often."], ["watch_interval = 5.0"])]
+
+
+def test_a_key_the_code_reads_but_the_file_lacks_is_refused() -> None:
+    known = {"event_socket", "state_dir", "watch_interval", "spool_dir"}
+    with pytest.raises(reference.StaleConfigFile, match="spool_dir"):
+        reference.check_keys("agent.toml", reference.key_groups(AGENT_LINES, known), known)
+
+
+def test_a_default_the_file_misstates_is_refused() -> None:
+    lines = [*AGENT_LINES[:-1], "# watch_interval = 7.0"]
+    known = {"event_socket", "state_dir", "watch_interval"}
+    with pytest.raises(reference.StaleConfigFile, match="watch_interval = 7.0"):
+        reference.check_agent_defaults(reference.key_groups(lines, known))
+
+
+def test_a_changed_page_is_reported_stale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(reference, "OUT", tmp_path)
+    monkeypatch.setattr(reference, "PAGES", {"x.md": lambda: "new\n"})
+    (tmp_path / "x.md").write_text("old\n")
+    assert reference.main(["--check"]) == 1
+    assert "docs/reference/x.md is stale" in capsys.readouterr().err
+    assert reference.main([]) == 0 and (tmp_path / "x.md").read_text() == "new\n"
+    assert reference.main(["--check"]) == 0
