@@ -1,4 +1,4 @@
-"""Every shell command README.md and the operator docs show is run in a sandbox, or listed here.
+"""Every shell command README.md and docs/ show is run in a sandbox, or listed here.
 
 Conventions the documents follow (checked below):
 
@@ -12,10 +12,11 @@ Conventions the documents follow (checked below):
   replaced by `true`; there are no unlabelled or indented code blocks that could hide a command.
 
 The sandbox, one per document (its commands run in order in it): a temporary HOME whose
-cronwrap.toml points logs and locks into it and which holds the README's ~/.snmp/snmp.conf
-lines; a real cronwrap-agent on private socket, spool and state directories serving SNMP on a
-free loopback port (`backup` has run twice when the commands start); a private snmptrapd; and,
-for the AgentX example, a private snmpd configured with the README's own snmpd.conf lines.
+cronwrap.toml points logs and locks into it and whose ~/.snmp/snmp.conf finds the MIB in mibs/
+(where the package would have put it) and holds the document's own snmp.conf lines; a real
+cronwrap-agent on private socket, spool and state directories serving SNMP on a free loopback
+port (`backup` has run twice when the commands start); a private snmptrapd; and,
+for a document with snmpd.conf lines, a private snmpd configured with them.
 Commands that name system paths, hosts or ports are rewritten by SUBSTITUTIONS and PORTS;
 `cronwrap-agent` commands are started on private paths, used by the block's later commands,
 and must exit 0 on SIGTERM; commands that cannot run here are in NOT_RUN with the reason. Any
@@ -49,8 +50,19 @@ pytestmark = [
     pytest.mark.skipif(not have_netsnmp(), reason="Net-SNMP tools are not installed"),
 ]
 
-DOCUMENTS = ("README.md", "docs/wrapper.md", "docs/agent.md", "docs/standalone.md",
-             "docs/operations.md", "docs/agentx.md", "docs/mib.md", "docs/demo.md")
+# Documents whose commands are not run here, and why. Every other Markdown document is.
+NOT_RUN_DOCUMENTS = {
+    "docs/benchmarks.md": "benchmark commands: run by hand, never by the tests "
+        "(tests/test_bench_runner.py checks the runner)",
+    "docs/bench-walk.md": "a benchmark: run by hand, never by the tests",
+    "docs/wrapper-overhead.md": "a benchmark: run by hand, never by the tests",
+    "docs/testing.md": "commands that run tests: CI runs the suite (.ci/run)",
+    "docs/nms.md": "needs the NMS servers; tests/test_nms.py and tests/test_prometheus.py run "
+        "what it marks tested",
+}
+DOCUMENTS = ("README.md", *sorted(
+    name for name in (str(path.relative_to(REPO)) for path in (REPO / "docs").rglob("*.md"))
+    if name not in NOT_RUN_DOCUMENTS))
 LANGUAGES = {"sh", "text", "toml", "ini", "crontab", "json"}
 BIN = Path(sys.executable).parent
 
@@ -60,7 +72,10 @@ NOT_RUN = {
     "bash scripts/demo --keep-running": "tests/test_demo.py runs it and stops what it leaves",
     "snmptrapd -f -Lo -M +/path/to/mibs -m CRON-JOBS-MIB ...": "`...` stands for the receiver's "
         "own options; tests/netsnmp.py runs snmptrapd with these MIB options",
-    ".venv/bin/python -m pytest -q": "the test suite itself: CI runs it (.ci/run, test_readme.py)",
+    ".venv/bin/python -m pytest -q -n auto -m not host and not nms": "the test suite itself: "
+        "CI runs it (.ci/run, test_readme.py)",
+    ".venv/bin/python -m pytest -q -m host or nms": "the booted-host and NMS-server suites: "
+        "CI runs them (.ci/run, test_readme.py)",
     "bash scripts/setup": "installs Debian packages and rebuilds .venv: CI runs it first (.ci/run)",
     "bash scripts/build-deb": "builds the Debian package (root for its build tools, PyPI): "
         "tests/test_deb.py checks what it builds, tests/host/ installs it",
@@ -186,8 +201,9 @@ class Sandbox:
         user_config.parent.mkdir(parents=True)
         user_config.write_text(f'log_dir = "{base}/logs"\nlock_dir = "{base}/locks"\n')
         (self.home / ".snmp").mkdir()
-        (self.home / ".snmp" / "snmp.conf").write_text(self.substitute_paths(
-            config_text(doc, "snmp.conf")))
+        # mibs/ stands for /usr/share/snmp/mibs, where the Debian package puts the MIB
+        (self.home / ".snmp" / "snmp.conf").write_text(f"mibdirs +{MIBS_DIR}\n" + (
+            self.substitute_paths(config_text(doc, "snmp.conf"))))
         self.trapd = stack.enter_context(Snmptrapd(base / "trapd", mibs=True))
         self.master: SnmpdMaster | None = None
         self.port = free_port()
@@ -393,6 +409,7 @@ def test_no_command_hides_in_an_unlabelled_or_indented_block(doc: str) -> None:
 def test_every_command_not_run_is_still_shown() -> None:
     shown_commands = {shown(c) for b in ALL if b.lang == "sh" for c in commands(b)}
     assert set(NOT_RUN) <= shown_commands
+    assert all((REPO / doc).is_file() for doc in NOT_RUN_DOCUMENTS)
 
 
 OPTION = r"--[a-z][a-z0-9-]*[a-z0-9](?![-\w])"  # not "--mail-*"
