@@ -2,9 +2,11 @@
 
 journald is started with a temporary directory bind-mounted over /run and another over
 /var/log, inside its own mount namespace (util-linux `unshare -m`).  It therefore writes only
-under the test's directory: its socket is DIR/run/systemd/journal/socket and its (volatile)
-journal DIR/run/log/journal/, which `journalctl -D` reads.  The real /run/systemd/journal is
-never touched.  Needs root; `PrivateJournald.start()` raises JournaldUnavailable otherwise.
+under its own temporary directory RUN (a short name under /tmp, since an AF_UNIX path holds
+at most 107 bytes and a test's tmp_path under pytest-xdist is long): its socket is
+RUN/systemd/journal/socket and its (volatile) journal RUN/log/journal/, which `journalctl -D`
+reads; its output goes to the test's directory.  The real /run/systemd/journal is never
+touched.  Needs root; `PrivateJournald.start()` raises JournaldUnavailable otherwise.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,8 +46,9 @@ class PrivateJournald:
 
     def __init__(self, directory: Path) -> None:
         self.dir = directory
-        self.run_dir = directory / "run"
-        self.var_log = directory / "varlog"
+        self.run_dir = Path(tempfile.mkdtemp(prefix="journald-"))
+        self.run_dir.chmod(0o755)  # it is /run for whatever runs in its namespace
+        self.var_log = self.run_dir.with_name(self.run_dir.name + ".log")
         self.socket_path = self.run_dir / "systemd" / "journal" / "socket"
         self.journal_dir = self.run_dir / "log" / "journal"
         self.output = directory / "journald.out"
@@ -56,7 +60,7 @@ class PrivateJournald:
         if not (os.access(JOURNALD, os.X_OK) and shutil.which("unshare")
                 and shutil.which("journalctl")):
             raise JournaldUnavailable("systemd-journald, journalctl or unshare is missing")
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.dir.mkdir(parents=True, exist_ok=True)
         self.var_log.mkdir(exist_ok=True)
         if self.socket_path.exists():  # left by a stopped journald: not a sign of a new one
             self.socket_path.unlink()
@@ -110,10 +114,16 @@ class PrivateJournald:
     def __enter__(self) -> PrivateJournald:
         return self.start()
 
+    def remove(self) -> None:
+        """Stop journald and remove its journal and sockets."""
+        self.stop()
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+        shutil.rmtree(self.var_log, ignore_errors=True)
+
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.stop()
+        self.remove()
 
     def read(self, *matches: str) -> list[dict[str, object]]:
         """Entries matching journalctl MATCHES, as journalctl -o json gives them."""
@@ -141,8 +151,9 @@ def running_journald(directory: Path) -> Iterator[PrivateJournald]:
     try:
         daemon.start()
     except JournaldUnavailable as exc:
+        daemon.remove()
         pytest.skip(str(exc))
     try:
         yield daemon
     finally:
-        daemon.stop()
+        daemon.remove()

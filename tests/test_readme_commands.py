@@ -59,6 +59,7 @@ NOT_RUN_DOCUMENTS = {
     "docs/testing.md": "commands that run tests: CI runs the suite (.ci/run)",
     "docs/nms.md": "needs the NMS servers; tests/test_nms.py and tests/test_prometheus.py run "
         "what it marks tested",
+    "docs/protocol.md": "wire examples, not commands (tests/test_events.py checks the codec)",
 }
 DOCUMENTS = ("README.md", *sorted(
     name for name in (str(path.relative_to(REPO)) for path in (REPO / "docs").rglob("*.md"))
