@@ -47,6 +47,8 @@ SHIPPED = {  # file in the package -> the tree's file it is a copy of
     "usr/share/doc/cronwrap/README.md": "README.md",
     "usr/share/doc/cronwrap/docs/operations.md": "docs/operations.md",
     "usr/share/doc/cronwrap/docs/nms/receivers.md": "docs/nms/receivers.md",
+    "usr/share/doc/cronwrap/docs/security.md": "docs/security.md",
+    "usr/share/doc/cronwrap/docs/reference/configuration.md": "docs/reference/configuration.md",
     **{f"usr/share/snmp/mibs/{p.name}": f"mibs/{p.name}" for p in (REPO / "mibs").glob("*.txt")},
     "usr/share/cronwrap/prometheus/snmp.yml": "packaging/prometheus/snmp.yml",
     **{f"usr/share/cronwrap/{p.parent.name}/{p.name}": str(p.relative_to(REPO))

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from cronwrap.agent import main as agent_main
+from cronwrap.wrapper import errors, life, logview
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "reference.py"
@@ -62,3 +65,17 @@ def test_a_changed_page_is_reported_stale(tmp_path: Path, monkeypatch: pytest.Mo
     assert "docs/reference/x.md is stale" in capsys.readouterr().err
     assert reference.main([]) == 0 and (tmp_path / "x.md").read_text() == "new\n"
     assert reference.main(["--check"]) == 0
+
+
+
+@pytest.mark.parametrize(("module", "section"), [
+    (errors, "cronwrap -- COMMAND (a run)"), (life, "cronwrap's subcommands"),
+    (logview, "cronwrap's subcommands"), (agent_main, "cronwrap-agent")])
+def test_every_exit_status_the_code_names_is_in_the_exit_status_page(
+        module: ModuleType, section: str) -> None:
+    page = (REPO / "docs" / "reference" / "exit-codes.md").read_text()
+    text = page.split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
+    statuses = {name: value for name, value in vars(module).items() if name.startswith("EX_")}
+    assert statuses, f"{module.__name__} names its exit statuses"
+    missing = [name for name, value in statuses.items() if not re.search(rf"\b{value}\b", text)]
+    assert missing == []
