@@ -60,6 +60,9 @@ NOT_RUN_DOCUMENTS = {
     "docs/nms.md": "needs the NMS servers; tests/test_nms.py and tests/test_prometheus.py run "
         "what it marks tested",
     "docs/protocol.md": "wire examples, not commands (tests/test_events.py checks the codec)",
+    **{f"docs/nms/{page}": "the NMS servers' own configuration and commands: tests/nms/ runs "
+       "them against real servers" for page in ("icinga-nagios.md", "librenms.md",
+                                               "prometheus.md", "zabbix.md")},
 }
 DOCUMENTS = ("README.md", *sorted(
     name for name in (str(path.relative_to(REPO)) for path in (REPO / "docs").rglob("*.md"))
@@ -420,7 +423,8 @@ FOREIGN_OPTIONS = {
     "--keep-running": "scripts/demo", "--quiet": "the example job /opt/sync/run",
     "--mib-source": "mibdump", "--destination-format": "mibdump",
     "--destination-directory": "mibdump", "--quick": "python -m bench",
-    "--no-deps": "pip wheel",
+    "--no-deps": "pip wheel", "--only-binary": "pip download", "--platform": "pip download",
+    "--no-index": "pip install", "--target": "pip install",
 }
 
 
