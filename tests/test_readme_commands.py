@@ -60,9 +60,8 @@ NOT_RUN_DOCUMENTS = {
     "docs/nms.md": "needs the NMS servers; tests/test_nms.py and tests/test_prometheus.py run "
         "what it marks tested",
     "docs/protocol.md": "wire examples, not commands (tests/test_events.py checks the codec)",
-    **{f"docs/nms/{page}": "the NMS servers' own configuration and commands: tests/nms/ runs "
-       "them against real servers" for page in ("icinga-nagios.md", "librenms.md",
-                                               "prometheus.md", "zabbix.md")},
+    **{str(page.relative_to(REPO)): "the NMS servers' own configuration and commands: tests/nms/ "
+       "runs them against real servers" for page in (REPO / "docs" / "nms").glob("*.md")},
 }
 DOCUMENTS = ("README.md", *sorted(
     name for name in (str(path.relative_to(REPO)) for path in (REPO / "docs").rglob("*.md"))
@@ -406,7 +405,10 @@ def test_json_and_ini_snippets_parse() -> None:
 def test_no_command_hides_in_an_unlabelled_or_indented_block(doc: str) -> None:
     assert {b.lang for b in blocks(doc)} <= LANGUAGES
     outside = re.sub(r"^```.*?^```", "", (REPO / doc).read_text(), flags=re.M | re.S)
-    indented = [line for line in outside.splitlines() if line.startswith("    ")]
+    lines = outside.splitlines()
+    # an indented code block starts after a blank line; a list item's continuation does not
+    indented = [line for before, line in zip(["", *lines], lines, strict=False)
+                if line.startswith("    ") and not before.strip()]
     assert indented == [], f"{doc}: indented code; use a fenced block with a language"
 
 
@@ -424,7 +426,7 @@ FOREIGN_OPTIONS = {
     "--mib-source": "mibdump", "--destination-format": "mibdump",
     "--destination-directory": "mibdump", "--quick": "python -m bench",
     "--no-deps": "pip wheel", "--only-binary": "pip download", "--platform": "pip download",
-    "--no-index": "pip install", "--target": "pip install",
+    "--no-index": "pip install", "--target": "pip install", "--report": "run-parts",
 }
 
 
