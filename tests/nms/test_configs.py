@@ -50,7 +50,7 @@ def test_promtool_checks_the_rules() -> None:
     require(("promtool", "prometheus"))
     done = run("promtool", "check", "rules", RULES)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 7 rules found" in done.stdout
+    assert "SUCCESS: 8 rules found" in done.stdout
 
 
 def test_promtool_unit_tests_pass_and_cover_every_alert() -> None:
