@@ -175,22 +175,22 @@ def test_running_again_keeps_last_result_and_an_overlap_is_cleared(tmp_path: Pat
         assert 'cronJobState."root"."steady" = INTEGER: ok(1)' in cleared
 
 
-# --- a receiver set up as the README says prints names ---------------------------------------
+# --- a receiver set up as docs/mib.md says prints names ---------------------------------------
 
-def readme_mibs_line() -> str:
-    """The module list of the README's snmp.conf `mibs +...` line."""
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    (line,) = [line for line in readme.splitlines() if line.startswith("mibs +")]
+def documented_mibs_line() -> str:
+    """The module list of docs/mib.md's snmp.conf `mibs +...` line."""
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "mib.md").read_text()
+    (line,) = [line.strip() for line in doc.splitlines() if line.strip().startswith("mibs +")]
     return line.removeprefix("mibs +")
 
 
 @pytest.mark.integration
 @pytest.mark.skipif(not have_netsnmp(), reason="Net-SNMP tools are not installed")
-def test_snmptrapd_with_the_readme_mibs_prints_every_varbind_by_name(tmp_path: Path) -> None:
+def test_snmptrapd_with_the_documented_mibs_prints_every_varbind_by_name(tmp_path: Path) -> None:
     # Regression (issue 14): without SNMPv2-MIB (Debian ships none) snmptrapd printed
     # SNMPv2-SMI::mib-2.1.3.0 and snmpModules.1.1.4.1.0, so handlers matching snmpTrapOID.0
     # found nothing.
-    modules = readme_mibs_line()
+    modules = documented_mibs_line()
     assert "SNMPv2-MIB" in modules.split(":")
     with Snmptrapd(tmp_path / "trapd", mibs=modules) as trapd:
         subprocess.run(["snmptrap", "-v2c", "-c", "public", "-m", "", f"127.0.0.1:{trapd.port}",

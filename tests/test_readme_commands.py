@@ -98,8 +98,6 @@ NOT_RUN = {
     "systemctl enable --now cronwrap-agent.socket cronwrap-agent.service":
         "needs systemd as PID 1; tests/test_systemd.py runs the units",
     ".venv/bin/python bench/wrapper_overhead 40": "a benchmark: run by hand, never by the tests",
-    ".venv/bin/python -m bench --quick": "the benchmarks: run by hand, never by the tests "
-        "(tests/test_bench_runner.py checks the runner)",
 }
 
 # Literal text in a command (and in its shown output) -> what it becomes in the sandbox.
