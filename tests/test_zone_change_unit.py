@@ -198,9 +198,12 @@ def test_the_zone_file_is_read_only_when_it_changed(tmp_path: Path) -> None:
     kept = hostzone.HostZone(zone.seen.to_json() if zone.seen else None, path=str(link),
                              environ={})
     assert kept.look(time.time()) is None  # the same zone after a restart: no change
+    relink(link, "Etc/UTC")  # the same rules under another name: not a change
+    assert zone.look(time.time()) is None and zone.seen is not None
+    assert zone.seen.name == "Etc/UTC"
     named = hostzone.HostZone(None, cron_timezone="Europe/London", path=str(link), environ={})
     relink(link, "Asia/Kolkata")
     assert named.look(time.time()) is None
     assert named.look(time.time()) is None  # cron_timezone names the zone: the file is not it
     shift = zone.look(time.time())
-    assert shift is not None and (shift.old.name, shift.new.name) == ("UTC", "Asia/Kolkata")
+    assert shift is not None and (shift.old.name, shift.new.name) == ("Etc/UTC", "Asia/Kolkata")

@@ -45,6 +45,13 @@ class ZoneSeen:
         except (ValueError, KeyError, TypeError):
             return None
 
+    def same_rules(self, other: ZoneSeen) -> bool:
+        """Whether cron reads times alike in both: the same zone file's bytes (Etc/UTC and UTC,
+        a link made again), else the same name."""
+        if self.digest and other.digest:
+            return self.digest == other.digest
+        return self == other
+
     def text(self) -> str:
         return self.name or "an unnamed zone file"
 
@@ -82,7 +89,7 @@ class HostZone:
         in_process, self._looked, self._identity = self._looked, True, identity
         current = self._current()
         old, self.seen = self.seen, current
-        if old is None or old == current:
+        if old is None or old.same_rules(current):
             return None
         before = local_offset(now) if in_process else self._offset_of(old, now)
         cronclock.reload_local_zone()
