@@ -153,6 +153,28 @@ def test_log_problem_is_optional_on_the_wire() -> None:
         decode_message(long.to_wire())
 
 
+def test_resource_use_and_duration_bounds_are_optional_on_the_wire() -> None:
+    """Left out while None (an agent from before them still accepts the event); an event
+    without them, as older wrappers send, is still accepted; out-of-range values are refused."""
+    plain = Finished("a" * 32, "backup", 1.0, 7, start_time=1.0)
+    fields = json.loads(plain.to_wire())
+    assert not {"cpu_ms", "max_rss_kib"} & set(fields)
+    assert not {"min_duration", "max_duration", "duration_baseline"} & set(fields["cadence"])
+    measured = Finished("b" * 32, "backup", 1.0, 7, start_time=1.0, cpu_ms=830,
+                        max_rss_kib=71_204, cadence=Cadence(min_duration=60.0, max_duration=7200.0,
+                                                            duration_baseline=False))
+    assert decode_message(measured.to_wire()) == measured
+    for name, value in (("cpu_ms", -1), ("max_rss_kib", 2**32), ("cpu_ms", True)):
+        wire = json.loads(measured.to_wire())
+        wire[name] = value
+        with pytest.raises(EventError, match=f"'{name}' must be an integer"):
+            decode_message(json.dumps(wire).encode())
+    wire = json.loads(measured.to_wire())
+    wire["cadence"]["duration_baseline"] = "no"
+    with pytest.raises(EventError, match="'duration_baseline' must be true or false"):
+        decode_message(json.dumps(wire).encode())
+
+
 SIZES = {"log_path": MAX_PATH_CHARS, "log_problem": MAX_PROBLEM_CHARS,
          "last_message": MAX_MESSAGE_CHARS}
 

@@ -253,6 +253,7 @@ def test_trigger_prototypes_and_their_severities(template: dict[str, Any]) -> No
     assert severities == {
         "failed": "HIGH", "missed": "AVERAGE", "timed out": "AVERAGE",
         "wrapper lost": "HIGH", "overlapping repeatedly": "WARNING",
+        "duration anomaly": "WARNING",
         "no success within {$CRONJOB.NOSUCCESS.PERIODS} expected periods": "HIGH"}
     keys = {item["key"] for item in rule["item_prototypes"]}
     for trigger in rule["trigger_prototypes"]:
