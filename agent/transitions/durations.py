@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import replace
-from statistics import median
 
 from cronwrap.wrapper.events import Cadence, Finished
 
@@ -36,13 +35,20 @@ def learned_bounds(sample: Iterable[int], factor: float, min_ratio: float, margi
     durations = sorted(sample)
     if len(durations) < MIN_BASELINE_RUNS:
         return None
-    middle = median(durations)
+    middle = median_of(durations)
     centre = math.log(max(middle, 1))
-    spread = MAD_TO_SIGMA * median(abs(math.log(max(d, 1)) - centre) for d in durations)
+    spread = MAD_TO_SIGMA * median_of(sorted(abs(math.log(max(d, 1)) - centre)
+                                             for d in durations))
     tolerance = max(factor * spread, math.log(max(min_ratio, 1.0)))
     low = min(round(math.exp(centre - tolerance)), round(middle - margin_ms))
     high = max(round(math.exp(centre + tolerance)), round(middle + margin_ms))
     return (low if low > 0 else None), high
+
+
+def median_of(ordered: list[int] | list[float]) -> float:
+    """The median of a sorted, non-empty list (the mean of the middle two for an even length)."""
+    half = len(ordered) // 2
+    return ordered[half] if len(ordered) % 2 else (ordered[half - 1] + ordered[half]) / 2
 
 
 def stats(sample: tuple[int, ...], cadence: Cadence, config: Config) -> DurationStats:
@@ -63,7 +69,7 @@ def stats(sample: tuple[int, ...], cadence: Cadence, config: Config) -> Duration
     if not sample:
         return DurationStats(low=low, low_kind=low_kind, high=high, high_kind=high_kind)
     ordered = sorted(sample)
-    return DurationStats(len(ordered), ordered[0], round(median(ordered)), ordered[-1],
+    return DurationStats(len(ordered), ordered[0], round(median_of(ordered)), ordered[-1],
                          low, low_kind, high, high_kind)
 
 
