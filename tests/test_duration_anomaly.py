@@ -51,6 +51,10 @@ def test_a_run_15_times_faster_than_its_history_raises_an_anomaly_then_clears(
             "INTEGER: durationAnomaly(20)", "Counter32: 1"]
         status = json.loads(run_cronwrap(r.agent, "status", "backup", "--json").stdout)[0]
         assert status["history"][-1]["result"] == "durationAnomaly"
+        table = run_cronwrap(r.agent, "status", "backup").stdout.splitlines()
+        assert table[1].split()[2] == "durationAnomaly"
+        assert table[2].startswith("root/backup: its last run succeeded in 0.1s: a duration "
+                                   "anomaly (its bounds now: ")
 
         assert r.wrap("-n", "backup", "--", "sleep", "1.5").returncode == 0
         cleared = received(r.trapd, "cronJobCleared", "backup")

@@ -161,6 +161,13 @@ def duration(ms: int | None) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
+def cpu_time(ms: int | None) -> str:
+    """A CPU time as `12ms` below a second, else as a duration."""
+    if ms is None or ms >= 1000:
+        return duration(ms)
+    return f"{ms}ms"
+
+
 def memory(kib: int | None) -> str:
     """A peak RSS in KiB as `812K` or `70.7M` (binary units)."""
     if kib is None:
@@ -180,7 +187,7 @@ def exit_text(job: dict[str, Any]) -> str:
 def table(jobs: list[dict[str, Any]], now: float) -> str:
     rows = [COLUMNS] + [(
         job["owner"], job["name"], job["state"], when(job["last_start"], now), exit_text(job),
-        duration(job["last_duration_ms"]), duration(job.get("last_cpu_ms")),
+        duration(job["last_duration_ms"]), cpu_time(job.get("last_cpu_ms")),
         memory(job.get("last_max_rss_kib")), str(job["runs"]), str(job["failures"]),
         str(job["timeouts"]), str(job["overlaps"]), str(job["misses"]),
         when(job["next_expected"], now),
@@ -205,7 +212,7 @@ def history(job: dict[str, Any], now: float) -> str:
         return heading + "no finished runs kept"
     rows = [HISTORY_COLUMNS] + [(
         str(run["number"]), when(run["start"], now), duration(run["duration_ms"]),
-        duration(run.get("cpu_ms")), memory(run.get("max_rss_kib")), str(run["exit_status"]),
+        cpu_time(run.get("cpu_ms")), memory(run.get("max_rss_kib")), str(run["exit_status"]),
         str(run["signal"]) if run["signal"] else "-", run["result"],
         "late" if run["late"] else "",
     ) for run in runs]
@@ -242,11 +249,12 @@ def notes(jobs: list[dict[str, Any]], now: float, named: bool = False) -> list[s
 def anomaly_note(job: dict[str, Any]) -> str:
     """What a run that succeeded in a suspicious time looked like beside the job's others."""
     stats = job.get("durations") or {}
-    usual = (f"; its last {stats['runs']} successful runs took {duration(stats['min_ms'])} to "
-             f"{duration(stats['max_ms'])}, median {duration(stats['median_ms'])}"
-             if stats.get("runs") else "")
-    return (f"its last run succeeded in {duration(job['last_duration_ms'])}, outside its "
-            f"duration bounds{usual} (cronwrap status --json: the bounds)")
+    low = duration(stats.get("low_ms")) if stats.get("low_ms") is not None else "no minimum"
+    high = duration(stats.get("high_ms")) if stats.get("high_ms") is not None else "no maximum"
+    usual = (f", median {duration(stats['median_ms'])} over its last {stats['runs']} successful "
+             "runs" if stats.get("runs") else "")
+    return (f"its last run succeeded in {duration(job['last_duration_ms'])}: a duration "
+            f"anomaly (its bounds now: {low} to {high}{usual})")
 
 
 def printable(text: str) -> str:
