@@ -105,6 +105,7 @@ class OwnerTurn:
     listed: deque[tuple[str, bool]] = field(default_factory=deque)
     list_again: bool = True
     retries: dict[str, list[tuple[str, bool]]] = field(default_factory=dict)  # by directory
+    retries_kept: int = 0  # in all its directories together: at most WINDOW
 
 
 def is_fallback_name(name: str) -> bool:
@@ -173,15 +174,16 @@ def spooled_entries(dir_fd: int) -> Iterator[os.DirEntry[str]]:
                 yield entry
 
 
-def survey(dir_fd: int) -> tuple[int, list[tuple[str, bool]]]:
+def survey(dir_fd: int, max_retries: int = WINDOW) -> tuple[int, list[tuple[str, bool]]]:
     """How many files (directories aside) wait in a spool directory (its share of the backlog),
-    and the first WINDOW retries among them (`r-<id>.json`: name, whether a regular file)."""
+    and the first `max_retries` retries among them (`r-<id>.json`: name, whether a regular
+    file)."""
     count, retries = 0, []
     for entry in spooled_entries(dir_fd):
         if entry.is_dir(follow_symlinks=False):
             continue
         count += 1
-        if entry.name.startswith(RETRY_PREFIX) and len(retries) < WINDOW:
+        if entry.name.startswith(RETRY_PREFIX) and len(retries) < max_retries:
             retries.append((entry.name, entry.is_file(follow_symlinks=False)))
     return count, retries
 
@@ -265,17 +267,19 @@ class SpoolDrain:
             os.close(root_fd)
 
     def _census(self, root_fd: int) -> list[OwnerTurn]:
-        """Each owner with spooled files, its directories and how many files they hold."""
+        """Each owner with spooled files, its directories and how many files they hold; at
+        most WINDOW retries an owner, however many fallback directories it made."""
         owners: dict[int, OwnerTurn] = {}
-        skipped: list[str] = []
+        skipped, example = 0, ""  # junk in the root: how much, and the first of it
         for name in sorted(os.listdir(root_fd)):
             try:
                 dir_fd, uid = open_owner_dir(root_fd, name)
             except SpoolError as exc:
-                skipped.append(f"{name!r}: {exc}")
+                skipped, example = skipped + 1, example or f"{name!r}: {exc}"
                 continue
+            kept = owners[uid].retries_kept if uid in owners else 0
             try:
-                count, retries = survey(dir_fd)
+                count, retries = survey(dir_fd, WINDOW - kept)
             except OSError as exc:  # e.g. an I/O error reading the directory: next pass
                 self.limiter.warning(OWNER_SPOOL, f"{self.root / name}: skipped this pass: "
                                      f"{exc.strerror or exc}", uid)
@@ -290,10 +294,11 @@ class SpoolDrain:
             owner.names.append(name)
             owner.left += count
             owner.retries[name] = retries
+            owner.retries_kept += len(retries)
         if skipped:  # one line for the lot: junk in the root must not flood the log
-            self.limiter.warning("junk in the spool root", f"{self.root}: skipped {len(skipped)} "
+            self.limiter.warning("junk in the spool root", f"{self.root}: skipped {skipped} "
                                  f"entries that are not users' spool directories, e.g. "
-                                 f"{skipped[0]}")
+                                 f"{example}")
         return list(owners.values())
 
     async def _take_turns(self, root_fd: int, owners: list[OwnerTurn]) -> int:
