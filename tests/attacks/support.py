@@ -169,3 +169,11 @@ def owned_dir(path: Path, user: User, mode: int = 0o700) -> Path:
     os.chown(path, user.uid, user.gid)
     path.chmod(mode)
     return path
+
+
+def peak_rss_kib(agent: Agent) -> int:
+    """The agent process's peak resident set (VmHWM), KiB: what an attack made it hold."""
+    assert agent.proc is not None
+    status = Path(f"/proc/{agent.proc.pid}/status").read_text()
+    return next(int(line.split()[1]) for line in status.splitlines()
+                if line.startswith("VmHWM:"))

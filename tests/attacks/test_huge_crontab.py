@@ -18,19 +18,12 @@ from pathlib import Path
 import pytest
 from agent_support import Agent, wait_for
 
-from .support import FAST_AGENT, User, as_user, user_environment
+from .support import FAST_AGENT, User, as_user, peak_rss_kib, user_environment
 from .test_row_budget import install_crontab, rows_of
 
 COMMENT_LINES = 96
 COMMENT_BYTES = 1024 * 1024
 MAX_GROWTH_KIB = 32 * 1024  # before the fix the agent's peak RSS grew by ~2.5x the crontab
-
-
-def peak_rss_kib(agent: Agent) -> int:
-    assert agent.proc is not None
-    status = Path(f"/proc/{agent.proc.pid}/status").read_text()
-    return next(int(line.split()[1]) for line in status.splitlines()
-                if line.startswith("VmHWM:"))
 
 
 def install_with_crontab_command(agent: Agent, user: User, source: Path) -> None:

@@ -16,18 +16,11 @@ from pathlib import Path
 from agent_support import Agent, wait_for
 from cronwrap.wrapper.events import Finished, new_event_id
 
-from .support import FAST_AGENT, User, run_as, spool_as, tool
+from .support import FAST_AGENT, User, peak_rss_kib, run_as, spool_as, tool
 
 DIRECTORIES = 100
 RETRIES_EACH = 1000
 MAX_GROWTH_KIB = 8 * 1024  # 150,000 names noted took 24 MiB more before the fix (0.3 after)
-
-
-def peak_rss_kib(agent: Agent) -> int:
-    assert agent.proc is not None
-    status = Path(f"/proc/{agent.proc.pid}/status").read_text()
-    return next(int(line.split()[1]) for line in status.splitlines()
-                if line.startswith("VmHWM:"))
 
 
 def runs_of(agent: Agent, user: User, job: str) -> int:
