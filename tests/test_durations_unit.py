@@ -5,15 +5,17 @@ sockets)."""
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 from pathlib import Path
 
 import pytest
 from cronwrap.agent.config import Config
-from cronwrap.agent.core import with_line_bounds
+from cronwrap.agent.core import AgentCore, with_line_bounds
 from cronwrap.agent.lifeevents import RunReported
 from cronwrap.agent.linenames import LineJob, line_job
 from cronwrap.agent.model import BoundKind, JobKey, JobRecord, JobState, NotificationKind
+from cronwrap.agent.sources import crontabs
 from cronwrap.agent.store import Job, Store
 from cronwrap.agent.transitions import transition
 from cronwrap.agent.transitions.durations import MIN_BASELINE_RUNS, learned_bounds, refresh
@@ -196,3 +198,30 @@ def test_a_crontab_lines_bounds_apply_where_the_events_give_none() -> None:
     assert with_line_bounds(declared, line.bounds) == Cadence(
         schedule="0 3 * * *", min_duration=1800.0, max_duration=7200.0, duration_baseline=False)
     assert with_line_bounds(declared, Cadence()) is declared
+
+
+def test_the_core_judges_a_run_by_its_crontab_lines_bound(tmp_path: Path) -> None:
+    """A line `cronwrap --min-duration 2s` found by discovery: a run whose events declare no
+    bound (an older wrapper) is still judged by the line's."""
+    spool = tmp_path / "root/var/spool/cron/crontabs"
+    spool.mkdir(parents=True)
+    (spool / "root").write_text("0 3 * * * cronwrap -n nightly --min-duration 2s -- backup\n")
+    key = JobKey(0, "nightly")
+    published: list[NotificationKind] = []
+
+    async def scenario() -> None:
+        core = AgentCore(Store(tmp_path), CONFIG, clock=lambda: T0 + 30)
+        queue = core.notifications.subscribe()
+        writer = asyncio.create_task(core.run())
+        try:
+            await core.set_discovered(crontabs.discover(tmp_path / "root"))
+            await core.submit(0, "root", Finished(new_event_id(), key.name, T0 + 1, 10,
+                                                  start_time=T0, duration_ms=500))
+        finally:
+            core.stop()
+            await writer
+        while not queue.empty():
+            published.append(queue.get_nowait().kind)
+
+    asyncio.run(scenario())
+    assert published == [NotificationKind.duration_anomaly]
