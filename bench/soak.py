@@ -17,7 +17,7 @@ events of each simulated watch interval are submitted together, then the watcher
 At the end the NMS view - the counters of each row read back from the MibSnapshot the core fed
 (agent/mib.py column values, what --agentx and --listen serve), the notifications the core
 published, and the rows reloaded from the database - is compared with the ground truth the
-simulator kept independently: runs, failures, overlaps, timeouts, misses per job and each
+simulator kept: runs, failures, overlaps, timeouts, misses, duration anomalies per job and each
 notification kind per job.  Any difference is printed and the exit status is 1.
 """
 
@@ -46,6 +46,7 @@ from cronwrap.agent.model import JobKey, Notification, NotificationKind
 from cronwrap.agent.schedule import Discovered
 from cronwrap.agent.snapshot import MibSnapshot
 from cronwrap.agent.store import Store
+from cronwrap.agent.transitions import durations
 from cronwrap.agent.watch import Watcher
 from cronwrap.wrapper.events import Cadence, Event, Finished, Overlapped, Started, new_event_id
 
@@ -54,10 +55,11 @@ from bench.debian_cron import DebianCron  # noqa: E402
 
 SIM_START = 1_767_571_200.0  # 2026-01-05 00:00:00 UTC, a Monday
 OWNER_UID, OWNER = 1000, "soak"
-COUNTERS = ("runs", "failures", "overlaps", "timeouts", "misses")
+COUNTERS = ("runs", "failures", "overlaps", "timeouts", "misses", "duration_anomalies")
 COLUMNS = {"runs": mib.Column.cronJobRuns, "failures": mib.Column.cronJobFailures,
            "overlaps": mib.Column.cronJobOverlaps, "timeouts": mib.Column.cronJobTimeouts,
-           "misses": mib.Column.cronJobMisses}
+           "misses": mib.Column.cronJobMisses,
+           "duration_anomalies": mib.Column.cronJobDurationAnomalies}
 SIGTERM, SIGKILL = 15, 9
 LOOKAHEAD = 3 * 86400  # cron's starts past the span: the agent's grace looks two slots ahead
 CATCH_UP_PAUSE = 10.0  # cron.c sleeps 10 s after each catch-up minute that started jobs
@@ -157,6 +159,10 @@ def simulate(spec: JobSpec, slots: list[float], start: float, end: float, tick: 
     # A successful run that was overlapped or overran (and follows no alarm) is cleared by its
     # end; its overlaps come in later slots, so the notification is settled at the next start.
     clearable = pending_clear = False
+    # A successful run outside the learned bounds of the job's earlier successful durations
+    # raises cronJobDurationAnomaly; the next successful run within them clears it.
+    successes: list[int] = []
+    anomaly_before = False
     missed_at: set[float] = set()  # the watcher passes that found misses: one notification each
     for i, slot in enumerate(slots):
         if slot > end:
@@ -199,19 +205,42 @@ def simulate(spec: JobSpec, slots: list[float], start: float, end: float, tick: 
                                start_time=at, exit_status=status, signal=signal,
                                duration_ms=duration_ms, timed_out=timed_out, cadence=cadence))
         failed = status != 0
+        anomaly = not failed and outside_learned_bounds(successes, duration_ms)
         truth.counts["runs"] += 1
         truth.counts["failures"] += failed
         truth.counts["timeouts"] += timed_out
+        truth.counts["duration_anomalies"] += anomaly
+        truth.notifications["cronJobDurationAnomaly"] += anomaly
         if failed:
             truth.notifications["cronJobTimedOut" if timed_out else "cronJobFailed"] += 1
         elif alarm:
             truth.notifications["cronJobRecovered"] += 1
-        else:
-            pending_clear = True
-        alarm = failed
+        elif not anomaly:
+            pending_clear, clearable = True, clearable or anomaly_before
+        if not failed:
+            successes.append(duration_ms)
+        alarm, anomaly_before = failed, anomaly
     truth.notifications["cronJobCleared"] += pending_clear and clearable
     truth.notifications["cronJobMissed"] += len(missed_at)
     return events, truth
+
+
+def outside_learned_bounds(successes: list[int], took_ms: int) -> bool:
+    """Whether a successful run of `took_ms` breaks the bounds the agent learns (with its default
+    [agent] settings) from the job's earlier successful durations `successes` (ms).
+
+    The statistics are the agent's own (durations.learned_bounds, attacked on their own in
+    tests/test_durations_unit.py); what the soak checks is that the core applies them to every
+    run, counts each anomaly once and raises and clears its notifications.
+    """
+    config = Config()
+    window = successes[-config.duration_window:] if config.duration_window else []
+    bounds = durations.learned_bounds(window, config.duration_factor, config.duration_min_ratio,
+                                      round(config.duration_min_margin * 1000))
+    if bounds is None:
+        return False
+    low, high = bounds
+    return took_ms > high or (low is not None and took_ms < low)
 
 
 def _outcome(rng: random.Random, fail_rate: float) -> tuple[int, int]:
@@ -244,9 +273,8 @@ async def run_core(specs: list[JobSpec], events: list[Event], start: float, end:
     queue = core.notifications.subscribe(maxsize=100_000)
     seen: dict[JobKey, Counter[str]] = {}
     writer = asyncio.create_task(core.run())
-    await core.set_discovered({
-        JobKey(OWNER_UID, s.name): Discovered(JobKey(OWNER_UID, s.name), OWNER, s.schedule)
-        for s in specs})
+    await core.set_discovered([
+        Discovered(JobKey(OWNER_UID, s.name), OWNER, s.schedule) for s in specs])
     events = sorted(events, key=lambda e: e.time)
     i = 0
     while now < end:

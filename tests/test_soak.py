@@ -29,7 +29,7 @@ def test_two_simulated_hours_match_the_ground_truth_exactly(tmp_path: Path) -> N
     assert result["mismatches"] == []
     truth = result["truth"]
     assert all(truth[counter] > 0 for counter in
-               ("runs", "failures", "overlaps", "timeouts", "misses")), truth
+               ("runs", "failures", "overlaps", "timeouts", "misses", "duration_anomalies")), truth
     assert result["notifications"]["cronJobOverrunning"] > 0
     assert result["notifications"]["cronJobRecovered"] > 0
 
