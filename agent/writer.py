@@ -55,8 +55,14 @@ class LateNotifications:
             self._sent[key] += 1
             return True
         held = self._held.get((key, notification.kind))
-        count = 1 if held is None else held.run_count + 1
-        self._held[(key, notification.kind)] = replace(notification, run_count=count)
+        if held is None:
+            self._held[(key, notification.kind)] = notification
+            return False
+        # the drain takes files in no order of time: keep the newest run's facts, with the row
+        # as the latest event left it
+        newest = notification if _run_time(notification) >= _run_time(held) else held
+        self._held[(key, notification.kind)] = replace(
+            newest, job=notification.job, run_count=held.run_count + 1)
         return False
 
     def flush(self) -> list[Notification]:
@@ -64,6 +70,11 @@ class LateNotifications:
         self._sent.clear()
         self._held.clear()
         return held
+
+
+def _run_time(notification: Notification) -> float:
+    """When the run a notification is about started (its event's time if it names no run)."""
+    return notification.run_time if notification.run_time is not None else notification.time
 
 
 class Rejected(Exception):

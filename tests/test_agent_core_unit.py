@@ -17,10 +17,12 @@ from cronwrap.agent.model import (
     JobRecord,
     JobSource,
     JobState,
+    Notification,
     NotificationKind,
 )
 from cronwrap.agent.store import Job, Store
 from cronwrap.agent.watch import Watcher, check
+from cronwrap.agent.writer import LateNotifications
 from cronwrap.wrapper.events import Cadence, Finished, Overlapped, Started, new_event_id
 
 KEY = JobKey(1000, "backup")
@@ -320,3 +322,17 @@ def test_the_wal_stays_small_so_a_nearly_full_disk_can_recover(tmp_path: Path) -
         db.commit([job], [], [(f"{i:032x}", float(i), 1000)], {"events_accepted": i})
     assert (tmp_path / "agent.db-wal").stat().st_size <= store.WAL_SIZE_LIMIT
     assert len(db.load_jobs()) == 7
+
+
+def test_a_drains_coalesced_late_notification_carries_the_newest_run_and_the_latest_row() -> None:
+    late = LateNotifications(per_job=1)
+    runs = [T0 + 30, T0 + 90, T0 + 10, T0 + 60]  # the drain takes spool files in no time order
+    for count, run in enumerate(runs, start=1):
+        row = JobRecord(KEY, "alice", runs=count, failures=count)
+        admitted = late.admit(Notification(NotificationKind.failed, row, T0 + 100, late=True,
+                                           run_time=run, exit_status=count))
+        assert admitted == (count == 1)
+    [held] = late.flush()
+    assert (held.run_count, held.run_time, held.exit_status) == (3, T0 + 90, 2)
+    assert held.job.failures == 4
+    assert late.flush() == []
