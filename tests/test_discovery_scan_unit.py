@@ -57,10 +57,10 @@ def test_unchanged_crontabs_are_not_read_again(tmp_path: Path, reads: list[Path]
     assert reads == []
     write_crontab(tmp_path, "daemon", 200, first=1000)  # crontab -e: the same size, new lines
     os.utime(daemon_tab, ns=(1, 1))
-    again = crontabs.discover(tmp_path, read=reader)
+    again = {line.key for line in crontabs.discover(tmp_path, read=reader)}
     assert reads == [daemon_tab]
     assert JobKey(0, "job-299") in again and JobKey(0, "job-0") in again
-    daemon_uid = next(key.owner_uid for key in first if key.owner_uid != 0)
+    daemon_uid = next(line.key.owner_uid for line in first if line.key.owner_uid != 0)
     assert JobKey(daemon_uid, "job-1000") in again and JobKey(daemon_uid, "job-0") not in again
     daemon_tab.unlink()
     assert len(crontabs.discover(tmp_path, read=reader)) == 300
@@ -81,11 +81,11 @@ def test_a_scan_like_the_last_one_submits_no_event(tmp_path: Path,
             await core.set_discovered(found)
             assert len(core.jobs()) == 400 and len(submitted) == 400
             submitted.clear()
-            await core.set_discovered(dict(found))
+            await core.set_discovered(list(found))
             assert submitted == []
             await core.forget(JobKey(0, "job-7"), "root")
             submitted.clear()
-            await core.set_discovered(dict(found))
+            await core.set_discovered(list(found))
             assert submitted == [lifeevents.LineSeen] and JobKey(0, "job-7") in core.jobs()
         finally:
             core.stop()
