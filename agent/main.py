@@ -302,11 +302,11 @@ async def serve(args: argparse.Namespace, config: Config) -> None:
     cron_log = CronLogSource.start(core, config)
     crontabs = CrontabSource(core, config, cron_log)
     try:
-        await crontabs.scan()
-        # subscribed before the first drain: the late notifications it raises wait in the
+        # subscribed before the first scan and drain: the notifications they raise wait in the
         # front ends' queues until they run (AgentX: until snmpd is connected)
         status = StatusLine(core, args)
         frontends = build_frontends(args, core, config, status)
+        await crontabs.scan()
         # serve first, catch up after: live events, status, SNMP and the watcher run while a
         # big spool left by an outage is drained in slices (wrapper_spool.py)
         tasks.append(asyncio.create_task(Intake(core, config).serve(sock), name="intake"))

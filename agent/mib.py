@@ -133,6 +133,7 @@ class Column(enum.IntEnum):
     cronJobDurationHighBound = 55
     cronJobLastCpuTime = 56
     cronJobLastMaxRss = 57
+    cronJobIgnoredByCron = 58
 
 
 class NotifyObject(enum.IntEnum):
@@ -199,7 +200,7 @@ def notify_object_oid(obj: NotifyObject) -> Oid:
 
 
 class JobStateValue(rfc1902.Integer32):
-    """cronJobState: INTEGER { ok(1) ... retired(10), wrapperLost(12) }."""
+    """cronJobState: INTEGER { ok(1) ... durationAnomaly(20), ignoredByCron(21) }."""
 
     subtypeSpec = rfc1902.Integer32.subtypeSpec + constraint.SingleValueConstraint(
         *(int(s) for s in JobState)
@@ -396,6 +397,7 @@ COLUMN_SYNTAX: dict[Column, ObjectSyntax] = {
     Column.cronJobDurationHighBound: _UNSIGNED,
     Column.cronJobLastCpuTime: _UNSIGNED,
     Column.cronJobLastMaxRss: _UNSIGNED,
+    Column.cronJobIgnoredByCron: ObjectSyntax("DisplayString", TextValue, sizes=(TEXT_SIZE,)),
 }
 
 RUN_COLUMN_SYNTAX: dict[RunColumn, ObjectSyntax] = {
@@ -456,6 +458,7 @@ NOTIFICATION_NUMBER: dict[NotificationKind, int] = {
     NotificationKind.cleared: 17,
     NotificationKind.runs_too_often: 23,
     NotificationKind.duration_anomaly: 40,
+    NotificationKind.crontab_ignored: 43,
 }
 
 _OWNER_AND_NAME = (NotifyObject.cronNotifyJobOwner, NotifyObject.cronNotifyJobName)
@@ -505,6 +508,9 @@ NOTIFICATION_OBJECTS: dict[NotificationKind, tuple[NotifyObject | Column, ...]] 
        NotifyObject.cronNotifyDurationBoundKind, NotifyObject.cronNotifyDurationMedian,
        Column.cronJobDurationAnomalies) + RUN_OBJECTS
     + (NotifyObject.cronNotifyEventTime, Column.cronJobState, Column.cronJobLastResult),
+    NotificationKind.crontab_ignored: _OWNER_AND_NAME
+    + (Column.cronJobIgnoredByCron, NotifyObject.cronNotifyEventTime, Column.cronJobState,
+       Column.cronJobLastResult),
 }
 
 

@@ -35,6 +35,7 @@ class JobState(enum.IntEnum):
     retired = 10  # its crontab line is gone and it stopped running: nothing is expected
     wrapperLost = 12
     durationAnomaly = 20  # the last run succeeded, in a time outside its bounds
+    ignoredByCron = 21  # cron will never run its crontab line (JobRecord.ignored_by_cron)
 
 
 # The values cronJobLastResult takes: outcomes of a run, never an activity.
@@ -152,6 +153,7 @@ class JobRecord:
     history: tuple[RunRecord, ...] = ()  # the last finished runs, oldest first (cronJobRunTable)
     last_message: str | None = None  # the last run's last line of output, if its job sends it
     line_gone: str | None = None  # why it is expected with no line to run it (cronJobLineGone)
+    ignored_by_cron: str | None = None  # why cron will never run its line (cronJobIgnoredByCron)
     duration_anomalies: int = 0  # successful runs outside their duration bounds
     durations: DurationStats = DurationStats()
     last_cpu_ms: int | None = None  # the last finished run's CPU time (RunRecord.cpu_ms)
@@ -197,6 +199,7 @@ class NotificationKind(enum.Enum):
     runs_too_often = "cronJobRunsTooOften"
     not_started = "cronJobNotStarted"
     duration_anomaly = "cronJobDurationAnomaly"
+    crontab_ignored = "cronCrontabIgnored"
 
 
 @dataclass(frozen=True)

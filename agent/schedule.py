@@ -45,6 +45,7 @@ class Discovered:
     crontab: str = ""  # the crontab the line is in, e.g. /var/spool/cron/crontabs/alice
     bounds: Cadence = Cadence()  # the line's --min-duration, --max-duration, --no-duration-...
     command_line: str | None = None  # the line's command as cron logs it (its identity)
+    ignored: str | None = None  # why cron will never run the line (None: it runs it)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -133,6 +133,8 @@ MIGRATIONS: list[str] = [
     # 13: the command of the crontab line a job was last seen on, as cron logs it
     # (cronJobCommandLine; a plain line's identity: the name it was given stays with it).
     "ALTER TABLE jobs ADD COLUMN command_line TEXT;",
+    # 14: why cron will never run a job's crontab line (cronJobIgnoredByCron).
+    "ALTER TABLE jobs ADD COLUMN ignored_by_cron TEXT;",
 ]
 
 
@@ -161,7 +163,7 @@ _RECORD_COLUMNS = (
     "next_expected", "last_log_path", "log_problem", "paused_until", "last_result",
     "counters_since", "last_message", "source", "start_problem", "line_gone",
     "duration_anomalies", "last_cpu_ms", "last_max_rss_kib",
-    "command_line",
+    "command_line", "ignored_by_cron",
 )
 _CADENCE_COLUMNS = ("schedule", "every", "grace", "timeout", "max_runtime", "tz", "min_duration",
                     "max_duration", "duration_baseline")
@@ -374,6 +376,7 @@ _TEXT_COLUMNS = {
     "last_message": MAX_MESSAGE_CHARS, "start_problem": MAX_PROBLEM_CHARS,
     "schedule": MAX_SCHEDULE_CHARS, "tz": MAX_SCHEDULE_CHARS,
     "crontab_schedule": MAX_SCHEDULE_CHARS, "line_gone": MAX_PROBLEM_CHARS,
+    "ignored_by_cron": MAX_PROBLEM_CHARS,
     "crontab": MAX_PATH_CHARS, "command_line": IDENTITY_CHARS,
 }
 

@@ -111,6 +111,7 @@ def write_crontabs(root: Path) -> None:
     (root / "var/spool/cron/crontabs/nobody").write_text(
         "# user crontab: no user field\n@hourly cronwrap -n report -- /home/report.sh\n"
         "*/10 * * * * /bin/echo not wrapped\n")
+    os.chmod(root / "var/spool/cron/crontabs/nobody", 0o600)  # as crontab(1) leaves it
 
 
 def test_crontab_discovery_from_a_fixture_tree(tmp_path: Path) -> None:

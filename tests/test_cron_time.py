@@ -7,6 +7,7 @@ loop that shares no code with the agent; the hand-written cases pin what cron.c 
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import sys
 from binascii import crc32
@@ -267,6 +268,7 @@ def test_jobs_without_a_name_are_discovered_under_the_wrappers_name(tmp_path: Pa
         "0 4 * * * test -x /x && /usr/bin/cronwrap -- ./backup.sh > /dev/null 2>&1\n"
         "0 5 * * * cronwrap -- /bin/.bäckup\n"  # the wrapper derives backup-<crc32>
         "0 6 * * * cronwrap --bogus -- /bin/true\n")  # the wrapper refuses it: no job
+    os.chmod(spool / "root", 0o600)  # as crontab(1) leaves it
     found = {d.key: d for d in discover(tmp_path)}
     names = sorted(key.name for key in found)
     assert names == ["backup-" + format(crc32(".bäckup".encode()), "08x"), "backup.sh",
@@ -280,6 +282,7 @@ def test_cron_tz_lines_count_only_where_cron_reads_them(tmp_path: Path) -> None:
     (crontabs / "root").write_text(
         "0 1 * * * cronwrap -n before -- true\nCRON_TZ=Asia/Kolkata\n"
         "30 9 * * * cronwrap -n after -- true\n")
+    os.chmod(crontabs / "root", 0o600)  # as crontab(1) leaves it
     assert not honours_cron_tz(tmp_path)  # no cron daemon: Debian's rules
     ignored = discover(tmp_path, cron_tz=False)
     assert {d.key.name: d.tz for d in ignored} == {"before": None, "after": None}

@@ -40,6 +40,7 @@ def zoned_agent(request: pytest.FixtureRequest, tmp_path: Path,
     crontabs = tmp_path / "root/var/spool/cron/crontabs"
     crontabs.mkdir(parents=True)
     (crontabs / "root").write_text("47 10 * * * cronwrap -- /usr/local/bin/report\n")
+    os.chmod(crontabs / "root", 0o600)  # as crontab(1) leaves it
     running = Agent(tmp_path, extra=["--watch-interval", "0.1"]).start()
     yield running, request.param
     running.close()

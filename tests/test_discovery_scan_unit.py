@@ -29,6 +29,7 @@ def write_crontab(root: Path, user: str, lines: int, first: int = 0) -> Path:
     path = spool / user
     path.write_text("".join(f"{n % 60} * * * * cronwrap -n job-{n} -- true\n"
                             for n in range(first, first + lines)))
+    os.chmod(path, 0o600)  # as crontab(1) leaves it
     return path
 
 

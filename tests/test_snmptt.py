@@ -84,6 +84,9 @@ EXPECTED: dict[NotificationKind, tuple[str, str]] = {
     NotificationKind.duration_anomaly: (
         "WARNING", "Cron job backup of root succeeded in 100 milliseconds, outside its bound of "
         "750 milliseconds (learnedLow)"),
+    NotificationKind.crontab_ignored: (
+        "MAJOR", "Cron job backup of root will never run: INSECURE MODE (group/other writable): "
+        "mode 0664"),
 }
 
 
@@ -120,7 +123,8 @@ def notification(kind: NotificationKind) -> Notification:
                     last_exit_status=3, last_start=T0, last_duration_ms=61_000,
                     state=JobState.failed, running_pid=4242, log_problem="disk full",
                     last_result=JobState.failed, counters_since=T0 - 86_400,
-                    start_problem="cronwrap was not found")
+                    start_problem="cronwrap was not found",
+                    ignored_by_cron="INSECURE MODE (group/other writable): mode 0664")
     exit_status, signal = {NotificationKind.failed: (3, 0), NotificationKind.timed_out: (124, 15),
                            NotificationKind.recovered: (0, 0),
                            NotificationKind.cleared: (0, 0),

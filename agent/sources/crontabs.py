@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import pwd
 import re
 from collections.abc import Iterable, Iterator
@@ -13,7 +14,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from croniter import croniter
-from cronwrap.wrapper.events import MAX_PATH_CHARS, Cadence, is_valid_zone_name, safe_text
+from cronwrap.wrapper.events import (
+    MAX_PATH_CHARS,
+    MAX_PROBLEM_CHARS,
+    Cadence,
+    is_valid_zone_name,
+    safe_text,
+)
 
 from ..config import Config
 from ..core import AgentCore, Unavailable
@@ -21,6 +28,7 @@ from ..linenames import LineJob, line_job, logged_command
 from ..model import JobKey, JobSource
 from ..ratelimit import RateLimitedLog
 from ..schedule import NICKNAMES, Discovered, refusal
+from . import cronrules
 from .cronlog import CronLogSource
 
 log = logging.getLogger(__name__)
@@ -86,8 +94,8 @@ def discover(root: Path, cron_tz: bool = False, plain_lines: bool = False,
     return (read or CrontabReader()).scan(root, crontabs, cron_tz, plain_lines)
 
 
-# user, schedule, job, CRON_TZ, the command as cron logs it
-Line = tuple[str | None, str, LineJob, str | None, str]
+# user, schedule, job, CRON_TZ, the command as cron logs it, why cron will never run the line
+Line = tuple[str | None, str, LineJob, str | None, str, str | None]
 
 
 class CrontabReader:
@@ -113,9 +121,10 @@ class CrontabReader:
         uids: dict[str, int | None] = {}  # user name -> uid, looked up once a scan
         for path, with_user in crontabs:
             crontab = _Crontab(root, path)
-            for user, schedule, job, tz, logged in self.lines(path, with_user):
+            for user, schedule, job, tz, logged, ignored in self.lines(path, with_user):
                 _add(found, user if with_user else path.name, schedule, (job, logged), crontab,
-                     tz if cron_tz else None, plain_lines, uids)
+                     tz if cron_tz else None, plain_lines or ignored is not None, uids,
+                     ignored)
         paths = {path for path, _ in crontabs}
         self._read = {key: kept for key, kept in self._read.items() if key[0] in paths}
         self._last = (signature, uids, found)
@@ -146,26 +155,54 @@ def _cron_d_files(directory: Path) -> list[Path]:
     """cron(8) ignores names containing a dot or ending in ~ (package leftovers)."""
     if not directory.is_dir():
         return []
-    return [
-        p for p in sorted(directory.iterdir())
-        if p.is_file() and "." not in p.name and not p.name.endswith("~")
-    ]
+    return [p for p in sorted(directory.iterdir())
+            if p.is_file() and not cronrules.is_leftover(p.name)]
 
 
 def _lines(path: Path, with_user: bool) -> list[Line]:
-    """(user, schedule, job, the CRON_TZ set above the line) for each job line; the job is named
-    from the command as cron keeps it (leading blanks dropped, the rest verbatim)."""
+    """(user, schedule, job, the CRON_TZ set above the line, the command as cron logs it, why
+    cron ignores it) for each job line; the job is named from the command as cron keeps it
+    (leading blanks dropped, the rest verbatim).  A line that names no user, in a file whose
+    lines should, is the file owner's."""
     try:
         with path.open("rb") as crontab:
-            return _entries(_bounded_lines(crontab), with_user)
+            info = os.fstat(crontab.fileno())
+            ending = _Ending()
+            entries, problem = _entries(ending.watch(_bounded_lines(crontab)), with_user)
     except OSError as exc:
         log.warning("cannot read crontab %s: %s", path, exc.strerror)
         return []
+    problem = cronrules.crontab_refusal(path, with_user, info) or problem or ending.problem
+    owner = _user_name(info.st_uid)
+    return [(user if user or not with_user else owner, schedule, job, tz, logged, problem)
+            for user, schedule, job, tz, logged, _ in entries]
 
 
-def _bounded_lines(crontab: BinaryIO) -> Iterator[str]:
+class _Ending:
+    """Whether a crontab's last line, a job or a setting, lacks its newline: cron then ignores
+    the whole file ("Missing newline before EOF")."""
+
+    def __init__(self) -> None:
+        self.problem: str | None = None
+
+    def watch(self, lines: Iterator[tuple[str, bool]]) -> Iterator[str]:
+        for text, ended in lines:
+            if not ended and cronrules.is_entry(text):
+                self.problem = cronrules.NO_FINAL_NEWLINE
+            yield text
+
+
+def _user_name(uid: int) -> str | None:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return None
+
+
+def _bounded_lines(crontab: BinaryIO) -> Iterator[tuple[str, bool]]:
     """The lines of a crontab, read one at a time, without those over MAX_LINE_BYTES (never
-    held whole: a user's crontab may hold comment lines of any length, crontab(1) takes them).
+    held whole: a user's crontab may hold comment lines of any length, crontab(1) takes them),
+    each with whether it ended with a newline.
 
     cron reads up to "\n": a "\r" belongs to the command, so no newline is translated.
     """
@@ -174,56 +211,73 @@ def _bounded_lines(crontab: BinaryIO) -> Iterator[str]:
             while line and not line.endswith(b"\n"):  # the rest of it, a slice at a time
                 line = crontab.readline(MAX_LINE_BYTES)
             continue
-        yield line.removesuffix(b"\n").decode(errors="surrogateescape")
+        yield line.removesuffix(b"\n").decode(errors="surrogateescape"), line.endswith(b"\n")
 
 
-def _entries(lines: Iterable[str], with_user: bool) -> list[Line]:
-    """The job lines among a crontab's `lines`, each with the CRON_TZ set above it."""
-    entries = []
+def _entries(lines: Iterable[str], with_user: bool) -> tuple[list[Line], str | None]:
+    """The job lines among a crontab's `lines`, each with the CRON_TZ set above it, and the
+    first syntax error, for which cron ignores the whole file (None: there is none)."""
+    entries: list[Line] = []
+    problem: str | None = None
     tz: str | None = None
-    for raw in lines:
+    for number, raw in enumerate(lines, 1):
         setting = CRON_TZ_LINE.fullmatch(raw.strip())
         if setting:
             tz = setting.group(2) or None
             continue
         entry = _parse_line(raw, with_user)
+        if isinstance(entry, str):
+            problem = problem or cronrules.syntax_refusal(number, entry)
+            entry = _loose_fields(raw, with_user)
         if entry is not None:
             user, schedule, command = entry
             logged = logged_command(command)
-            entries.append((user, schedule, line_job(logged), tz, logged))
-    return entries
+            entries.append((user, schedule, line_job(logged), tz, logged, None))
+    return entries, problem
 
 
 _TIME_FIELDS = re.compile(r"[ \t]*(@\S+|(?:\S+[ \t]+){4}\S+)[ \t]+(.*)")
 _USER_FIELD = re.compile(r"(\S+)[ \t]+(.*)")
 
 
-def _parse_line(line: str, with_user: bool) -> tuple[str | None, str, str] | None:
-    """(user, schedule, command) of a crontab line with a cadence, None for anything else
-    (comments, environment settings, @reboot, lines cron would refuse)."""
-    if not line.strip() or line.lstrip().startswith("#"):
+def _parse_line(line: str, with_user: bool) -> tuple[str | None, str, str] | str | None:
+    """(user, schedule, command) of a crontab line with a cadence; None for comments,
+    environment settings and @reboot; what is wrong with a line cron refuses (a str)."""
+    if not cronrules.is_entry(line) or cronrules.ENVIRONMENT.match(line):
         return None
     fields = _TIME_FIELDS.fullmatch(line)
     if fields is None:
-        return None
+        return "not a schedule and a command"
     when, rest = fields.groups()
+    if when == "@reboot":
+        return None
     if when.startswith("@"):
-        if when not in NICKNAMES:  # @reboot and typos: no cadence
-            return None
+        if when not in NICKNAMES:
+            return f"unknown {when}"
         schedule = NICKNAMES[when]
     else:
-        if "=" in when.split()[0]:  # an environment setting
-            return None
         schedule = " ".join(when.split())
     user = None
     if with_user:
         user_field = _USER_FIELD.fullmatch(rest)
         if user_field is None:
-            return None
+            return "no user and command"
         user, rest = user_field.groups()
-    if not rest.strip() or not croniter.is_valid(schedule):
-        return None
+    if not rest.strip():
+        return "no command"
+    if not croniter.is_valid(schedule):
+        return f"bad schedule {schedule!r}"
     return user, schedule, rest
+
+
+def _loose_fields(line: str, with_user: bool) -> tuple[str | None, str, str]:
+    """(user, "", command) of a line cron refuses, read as far as it goes: its row's name."""
+    fields = _TIME_FIELDS.fullmatch(line)
+    rest = fields.group(2) if fields else line.strip()
+    user_field = _USER_FIELD.fullmatch(rest) if with_user and fields else None
+    if user_field is None:
+        return None, "", rest
+    return user_field.group(1), "", user_field.group(2)
 
 
 class _Crontab:
@@ -247,7 +301,8 @@ def _uid(user: str, uids: dict[str, int | None]) -> int | None:
 
 
 def _add(found: list[Discovered], user: str | None, schedule: str, line: tuple[LineJob, str],
-         path: _Crontab, tz: str | None, plain_lines: bool, uids: dict[str, int | None]) -> None:
+         path: _Crontab, tz: str | None, plain_lines: bool, uids: dict[str, int | None],
+         ignored: str | None = None) -> None:
     job, logged = line
     if user is None or not (job.wrapped or plain_lines):
         return
@@ -256,6 +311,12 @@ def _add(found: list[Discovered], user: str | None, schedule: str, line: tuple[L
     if uid is None:
         LINES.warning("unknown user", f"{path}: unknown user {user!r} on the line for job {name}")
         return
+    key = JobKey(uid, job.name or "")
+    source = JobSource.wrapper if job.wrapped else JobSource.cron_log
+    if ignored is not None:  # cron never runs it: a row in ignoredByCron, whatever its schedule
+        found.append(Discovered(key, user, schedule, None, source, path.name, job.bounds,
+                                logged, safe_text(ignored, MAX_PROBLEM_CHARS)))
+        return
     problem = refusal(Cadence(schedule=schedule))
     if tz is not None and not is_valid_zone_name(tz):
         problem = "CRON_TZ above it is not a time zone name"
@@ -263,6 +324,4 @@ def _add(found: list[Discovered], user: str | None, schedule: str, line: tuple[L
         LINES.warning("line ignored", f"{path}: {problem}: the line for job {name} is ignored",
                       uid)
         return
-    key = JobKey(uid, job.name or "")
-    source = JobSource.wrapper if job.wrapped else JobSource.cron_log
     found.append(Discovered(key, user, schedule, tz, source, path.name, job.bounds, logged))

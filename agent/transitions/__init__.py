@@ -5,7 +5,7 @@ and the notifications the change raises (an Outcome), and touches nothing else; 
 writer stores the row and publishes the notifications once the batch is committed.  Each kind
 of event has its rules in one module: runs.py (a run's start, end, overlap), cron_log.py (what
 only cron's log tells), clock.py (passing time, clock jumps, zone changes), life.py (pauses,
-forgetting, crontab lines).
+forgetting, crontab lines), ignored.py (lines cron will never run).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from ..lifeevents import (
     ZoneChanged,
 )
 from ..store import Job
-from . import clock, cron_log, life, runs
+from . import clock, cron_log, ignored, life, runs
 from .outcome import Context, Outcome
 
 RULES: dict[type, Callable[[Job, Any, Context], Outcome]] = {
@@ -43,11 +43,11 @@ RULES: dict[type, Callable[[Job, Any, Context], Outcome]] = {
     PauseAsked: life.pause_asked,
     ResumeAsked: life.resume_asked,
     ForgetAsked: life.forget_asked,
-    LineSeen: life.line_seen,
+    LineSeen: ignored.line_found,
     LineGone: life.line_gone,
 }
 
 
 def transition(job: Job, event: LifeEvent, ctx: Context) -> Outcome:
     """The row after `event` and what it raises."""
-    return RULES[type(event)](job, event, ctx)
+    return ignored.held(job, event, RULES[type(event)](job, event, ctx))

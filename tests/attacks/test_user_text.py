@@ -11,6 +11,7 @@ record in snmptrapd's log: a cronJobRecovered for root's backup.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -74,7 +75,8 @@ def attack(r: Rig, attacker: User) -> None:
 
 CRONTAB = ("CRON_TZ=Europe/\x1b[2J\n"  # Debian's cron ignores it; the agent too, then
            "0 3 * * * cronwrap -n tabbed -- true\n"
-           "*\x1b * * * * cronwrap -n ctlsched -- true\n"  # not cron syntax: no job
+           "*\x1b * * * * cronwrap -n ctlsched -- true\n"  # not cron syntax: cron ignores
+           # the whole crontab, and each line has a row in ignoredByCron saying so
            "0 4 * * * cronwrap -n 'bad\x1bname' -- true\n"
            "0 5 * * * cronwrap -n echoed -- printf '\x1b]0;owned\x07\\n'\n")
 
@@ -84,6 +86,8 @@ def plant_crontab(base: Path, attacker: User) -> None:
     crontabs = base / "agent" / "root" / "var/spool/cron/crontabs"
     crontabs.mkdir(parents=True)
     (crontabs / attacker.name).write_text(CRONTAB)
+    os.chown(crontabs / attacker.name, attacker.uid, 0)
+    os.chmod(crontabs / attacker.name, 0o600)
 
 
 def assert_printable(where: str, text: str) -> None:
@@ -101,7 +105,9 @@ def test_control_characters_reach_no_walk_trap_status_or_log_line(
         received_about(r, attacker, "spooled")
         walk = r.walk("snmpwalk", TABLE)
         rows = parse_table_walk(walk)  # every line is one varbind of the table
-        assert set(rows) == {"sent", "spooled", "tabbed", "echoed"}, sorted(rows)
+        ignored = {name for name, row in rows.items() if row["cronJobState"] == "ignoredByCron(21)"}
+        assert ignored == set(rows) - {"sent", "spooled"}, sorted(rows)
+        assert {"tabbed", "echoed", "ctlsched"} <= ignored, sorted(rows)
         for name in ("sent", "spooled"):
             assert rows[name]["cronJobLastMessage"].startswith("disk \\x1b]0;owned\\x07")
             assert len(rows[name]["cronJobLastMessage"]) <= 255
@@ -111,13 +117,13 @@ def test_control_characters_reach_no_walk_trap_status_or_log_line(
         lines = traps.splitlines()
         headers = [line for line in lines if line.startswith(time.strftime("%Y-%m-%d "))]
         bodies = [line for line in lines if line.startswith("SNMPv2-SMI::mib-2.1.3.0 = ")]
-        assert len(headers) == len(bodies) == 4, lines  # 2 failed, 2 log failing: one line each
+        # 2 failed, 2 log failing, a crontab line ignored per ignored row: one line each
+        assert len(headers) == len(bodies) == 4 + len(ignored), lines
         rest = set(lines) - set(headers) - set(bodies)
         assert all("NET-SNMP version" in line or "Created directory" in line for line in rest)
         assert "cronNotifyMessage.0 = STRING: disk \\x1b]0;owned\\x07\\x1b[2J\\r\\t\\n" in failed
         status = r.agent.status()
-        assert {f"{attacker.name}/{name}" for name in ("sent", "spooled", "tabbed", "echoed")
-                } == set(status)
+        assert {f"{attacker.name}/{name}" for name in rows} == set(status)
         texts = [value for job in status.values() for value in job.values()
                  if isinstance(value, str)]
         assert all(text.isascii() and text.isprintable() for text in texts), texts

@@ -1,0 +1,54 @@
+"""Transitions of a crontab line cron will never run: its row is held in ignoredByCron, with
+the reason, while the line exists, and cronCrontabIgnored is raised once per reason."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ..lifeevents import LifeEvent, LineGone, LineSeen, TimePassed
+from ..model import JobState, NotificationKind
+from ..store import Job
+from .life import in_crontab, line_seen
+from .outcome import Context, EventFacts, Outcome, raised
+
+
+def line_found(job: Job, event: LineSeen, ctx: Context) -> Outcome:
+    """A line cron ignores holds its row in ignoredByCron; a line cron runs (again) is adopted
+    as any line is, its row no longer ignored."""
+    reason = event.found.ignored
+    if reason is None:
+        return line_seen(_runs_again(job), event, ctx)
+    before = job.record.ignored_by_cron
+    job = in_crontab(job, event.found)
+    job = replace(job, record=replace(job.record, state=JobState.ignoredByCron,
+                                      ignored_by_cron=reason, next_expected=None))
+    if before == reason:
+        return Outcome(job)
+    said = (("line ignored", f"{event.found.crontab}: cron will never run the line of job "
+             f"{job.record.key.name} of {job.record.owner}: {reason}"),)
+    return Outcome(job, raised(job, (NotificationKind.crontab_ignored,),
+                               facts=EventFacts(time=event.now)), warnings=said)
+
+
+def held(job: Job, event: LifeEvent, outcome: Outcome) -> Outcome:
+    """`outcome` of another rule for a row whose line cron ignores: no slot is expected of it
+    (passing time changes nothing), and it stays ignoredByCron until its line is gone."""
+    if job.record.ignored_by_cron is None or outcome.job is None:
+        return outcome
+    if isinstance(event, TimePassed):
+        return Outcome(job)
+    if isinstance(event, LineGone):
+        return replace(outcome, job=_runs_again(outcome.job))
+    rec = outcome.job.record
+    if rec.ignored_by_cron is None or rec.state == JobState.ignoredByCron:
+        return outcome  # its line runs again, or the state is held already
+    return replace(outcome, job=replace(outcome.job, record=replace(
+        rec, state=JobState.ignoredByCron, next_expected=None)))
+
+
+def _runs_again(job: Job) -> Job:
+    """The row without its ignored line: its state is what its runs left."""
+    rec = job.record
+    if rec.ignored_by_cron is None:
+        return job
+    return replace(job, record=replace(rec, ignored_by_cron=None, state=rec.last_result))

@@ -1,0 +1,141 @@
+"""Crontab lines Debian's real cron will never run: reported by discovery, and cron runs none.
+
+Beside a correct /etc/cron.d file sit files cron refuses: a name with a dot (backup.sh), mode
+0664, owned by a user, a syntax error on its second line, a last line without its newline,
+and a user crontab of mode 0644 (a last comment without its newline is fine: cron runs that
+file's line).  Every line of them runs each minute and would leave a mark.
+Debian's cron (-L 15, private namespace) runs one minute; its own log must show the correct
+line's run and none of the others, and no mark but the correct one's may exist.  The agent's
+table (a walk over SNMP) must hold each refused line in ignoredByCron(21) with cron's reason,
+the correct line not; snmptrapd must have received cronCrontabIgnored once per refused line.
+A chmod that makes a file acceptable is noticed (the file's inode times change) and its row
+leaves ignoredByCron.  Takes one cron minute: about a minute and a half.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from agent_support import cronwrap_command, wait_for
+from attacks.support import ensure_user
+from cron_support import PrivateCron, make_root, next_minute, seconds_until, unavailable
+from e2e_support import TABLE, Rig, parse_table_walk, rig
+from journald import PrivateJournald, running_journald
+from netsnmp import free_port, have_netsnmp
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(unavailable() is not None, reason=str(unavailable())),
+    pytest.mark.skipif(not have_netsnmp(), reason="Net-SNMP tools are not installed"),
+    pytest.mark.skipif(cronwrap_command() is None, reason="the wrapper is not installed"),
+]
+
+USER = "cwignored"
+CMD = re.compile(r"\((?P<user>[^)]+)\) CMD \(\[\d+\] (?P<command>.*)\)")
+# job name -> the start of the reason cronJobIgnoredByCron must give
+REFUSED = {
+    "dotted": "file name has characters other than letters, digits, '_' and '-'",
+    "writable": "INSECURE MODE (group/other writable): mode 0664",
+    "userowned": "WRONG FILE OWNER: owned by uid",
+    "syntax_good": "syntax error on line 2",
+    "syntax_bad": "syntax error on line 2",
+    "no_newline": "missing newline before EOF",
+    "user_mode": "INSECURE MODE (mode 0600 expected): mode 0644",
+}
+
+
+def marking(marks: Path, name: str) -> str:
+    """A command leaving the mark `name`, its job named `name` (cronwrap-name)."""
+    return f"touch {marks / name}  # cronwrap-name={name}"
+
+
+def write_crontabs(root: Path, marks: Path, user_uid: int, user: str) -> None:
+    cron_d = root / "etc/cron.d"
+
+    def put(file: str, text: str, mode: int = 0o644, owner: int = 0) -> None:
+        path = cron_d / file
+        path.write_text(text)
+        os.chown(path, owner, 0)
+        os.chmod(path, mode)
+
+    def line(name: str) -> str:
+        return f"* * * * * root {marking(marks, name)}\n"
+
+    put("good", line("good"))
+    put("comment_last", line("comment_last") + "# a last comment without its newline")
+    put("backup.sh", line("dotted"))
+    put("writable", line("writable"), mode=0o664)
+    put("userowned", line("userowned"), owner=user_uid)
+    put("syntax", line("syntax_good") + f"61 * * * * root {marking(marks, 'syntax_bad')}\n")
+    put("nonewline", line("no_newline").rstrip("\n"))
+    tab = root / "var/spool/cron/crontabs" / user
+    tab.write_text(f"* * * * * {marking(marks, 'user_mode')}\n")
+    os.chown(tab, user_uid, 0)
+    os.chmod(tab, 0o644)
+
+
+def commands_cron_ran(journald: PrivateJournald) -> list[str]:
+    return [match["command"] for entry in journald.read("SYSLOG_IDENTIFIER=CRON")
+            if (match := CMD.fullmatch(str(entry["MESSAGE"])))]
+
+
+def test_lines_cron_never_runs_are_reported_and_cron_runs_none(tmp_path: Path) -> None:
+    user = ensure_user(USER)
+    root = tmp_path / "agent" / "root"  # the rig's agent discovers crontabs here
+    make_root(root)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    os.chmod(marks, 0o777)
+    write_crontabs(root, marks, user.uid, user.name)
+    minute = next_minute()
+    trap_port = free_port()
+    with running_journald(tmp_path / "journald") as journald:
+        config = (f'[agent]\ncron_log_journal = "{journald.journal_dir}"\n'
+                  "discovery_interval = 1.0\n"
+                  f'[[snmp.target]]\naddress = "127.0.0.1:{trap_port}"\ntype = "trap"\n'
+                  'community = "public"\n')
+        with rig(tmp_path, agentx=False, listen=True, trap_port=trap_port, config=config) as r, \
+                PrivateCron(tmp_path / "cron", journald, root):
+            assert r.agent.crontabs == root
+            wait_for(lambda: (marks / "good").exists() and (marks / "comment_last").exists(),
+                     "the correct lines' runs",
+                     timeout=seconds_until(minute) + 30)
+            wait_for(lambda: any("good" in c for c in commands_cron_ran(journald)),
+                     "cron's log of the correct line")
+            check_table(r, user.name)
+            check_notifications(r)
+            assert sorted(os.listdir(marks)) == ["comment_last", "good"], "a refused line ran"
+            ran = commands_cron_ran(journald)
+            assert all(re.search(r"cronwrap-name=(good|comment_last)$", c) for c in ran), ran
+
+            os.chmod(root / "etc/cron.d/writable", 0o644)  # fixed: the row leaves the state
+            wait_for(lambda: r.agent.status()["root/writable"]["state"] != "ignoredByCron",
+                     "the chmod noticed")
+            assert r.agent.status()["root/writable"]["ignored_by_cron"] is None
+
+
+def check_table(r: Rig, user: str) -> None:
+    wait_for(lambda: all(r.agent.status().get(f"root/{name}", {}).get("runs") == 1
+                         for name in ("good", "comment_last")), "the correct runs in the table")
+    wait_for(lambda: all(f"{'root' if n != 'user_mode' else user}/{n}" in r.agent.status()
+                         for n in REFUSED), "a row per refused line")
+    rows = parse_table_walk(r.walk("snmpwalk", TABLE))  # job names are unique here
+    for name, reason in REFUSED.items():
+        row = rows[name]
+        assert row["cronJobState"] == "ignoredByCron(21)", name
+        assert row["cronJobIgnoredByCron"].strip('"').startswith(reason), (name, row)
+    for name in ("good", "comment_last"):
+        good = rows[name]
+        assert good["cronJobState"] != "ignoredByCron(21)"
+        assert good["cronJobIgnoredByCron"].strip('"') == ""
+
+
+def check_notifications(r: Rig) -> None:
+    for name in REFUSED:
+        r.trapd.wait_for(rf"cronCrontabIgnored\t.*cronNotifyJobName\.0 = STRING: {name}\t")
+    text = r.trapd.text()
+    sent = re.findall(r"cronCrontabIgnored\t.*?cronNotifyJobName\.0 = STRING: (\w+)\t", text)
+    assert sorted(sent) == sorted(REFUSED), "once per refused line, none for the correct one"
