@@ -384,7 +384,8 @@ def test_flooded_spool_is_drained_exactly_while_live_events_are_acked(
         assert (rows[f"root/{job}"]["runs"], rows[f"root/{job}"]["failures"]) == (
             truth[f"{job} runs"], truth[f"{job} failures"])
     assert not [name for name in GARBAGE if (user_dir / name).exists()]
-    refusals = re.findall(r"spool: \S+: \S*/(\S+) refused and removed", log)
+    # docs/agent.md: spool: a user's spool: DIR: NAME refused and removed: REASON
+    refusals = re.findall(r"spool: a user's spool: \S+: (\S+) refused and removed: ", log)
     assert len(refusals) == 1 and refusals[0] in GARBAGE, refusals  # one line per dir a minute
     assert all((user_dir / name).exists() for name in LEFT_ALONE)
     assert "Traceback" not in log
