@@ -216,11 +216,11 @@ def test_snmptt_translates_every_notification_with_its_severity(tmp_path: Path) 
     work.mkdir()
     ini = snmptt_ini(work)
     # the shipped snmptrapd settings, with the test's ini and the MIBs of the source tree
-    shipped = "/usr/sbin/snmptt --ini=/usr/share/cronwrap/snmptt/snmptt.ini"
+    shipped = "/usr/bin/perl -X /usr/sbin/snmptt --ini=/usr/share/cronwrap/snmptt/snmptt.ini"
     config = SNMPTRAPD_CONF.read_text()
     assert config.count(f"traphandle default {shipped}\n") == 1
-    config = config.replace(shipped, f"/usr/bin/env MIBDIRS=+{REPO / 'mibs'} /usr/sbin/snmptt "
-                                     f"--ini={ini}")
+    config = config.replace(shipped, f"/usr/bin/env MIBDIRS=+{REPO / 'mibs'} /usr/bin/perl -X "
+                                     f"/usr/sbin/snmptt --ini={ini}")
     # names, not -On, as the shipped snmptrapd.service drop-in runs it
     trapd = Snmptrapd(tmp_path / "trapd", config=config, mibs="CRON-JOBS-MIB:SNMPv2-MIB")
     state = tmp_path / "state"
