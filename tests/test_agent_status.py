@@ -181,3 +181,26 @@ def test_the_nagios_line_fits_in_an_nrpe_packet(agent: Agent) -> None:
         assert perfdata.startswith(f"jobs={total};;;0 ok=0;;;0 failed={total};;;0 ")
         assert all(re.fullmatch(r"'[^']+'=[0-9.]+s?;;;0|[A-Za-z]+=[0-9]+;;;0", item)
                    for item in re.findall(r"'[^']*'=\S+|\S+", perfdata)), perfdata
+
+
+def test_status_of_a_named_job_shows_its_crontab_line(tmp_path: Path) -> None:
+    """`cronwrap status JOB` says which crontab line the job is (cronJobCommandLine): the line
+    as cron logs it, a long one cut to 255 characters; not for jobs the caller did not name."""
+    agent = Agent(tmp_path)
+    etc = agent.crontabs / "etc"
+    etc.mkdir(parents=True)
+    long_line = "cronwrap -n long -- /usr/local/bin/report " + "--flag " * 60
+    (etc / "crontab").write_text("0 3 * * * root cronwrap -n backup -- /usr/local/bin/backup\n"
+                                 f"0 4 * * * root {long_line}\n")
+    agent.start()
+    try:
+        wait_for(lambda: {"root/backup", "root/long"} <= set(agent.status()), "the lines' rows")
+        named = status(agent, "backup", "long")
+        everything = status(agent)
+    finally:
+        agent.close()
+    notes = named.stdout.splitlines()[3:]
+    assert notes[0] == "root/backup: crontab line: cronwrap -n backup -- /usr/local/bin/backup"
+    assert notes[1].startswith(f"root/long: crontab line: {long_line[:200]}")
+    assert notes[1].endswith("[...]") and len(notes[1]) == len("root/long: crontab line: ") + 255
+    assert "crontab line" not in everything.stdout
