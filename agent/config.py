@@ -34,6 +34,7 @@ class Config:
     spool_events_per_second: int = 500  # per owner: the drain defers the rest to later passes
     watch_interval: float = 5.0
     discovery_interval: float = 60.0
+    crontab_lines_per_minute: int = 2000  # of changed crontabs, per non-root user; the rest wait
     min_every: float = 60.0  # events declaring a shorter --every are refused
     notifications_per_owner: int = 60  # a minute, per job owner; the rest are suppressed
     events_per_second_per_owner: int = 200  # socket events per non-root user (burst: 10 s' worth)
@@ -124,7 +125,7 @@ def _check(path: Path, key: str, value: object) -> Any:
     if key in ("max_jobs_per_owner", "max_connections", "max_connections_per_uid",
                "status_bytes_per_second", "notifications_per_owner", "spool_events_per_second",
                "events_per_second_per_owner", "log_lines_per_owner",
-               "status_rows_per_second", "event_ids_per_owner"):
+               "status_rows_per_second", "event_ids_per_owner", "crontab_lines_per_minute"):
         if not isinstance(value, int) or value < 1:
             raise ConfigError(f"{path}: [agent] {key} must be a positive integer")
         return value

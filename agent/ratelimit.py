@@ -43,10 +43,14 @@ class OwnerBudget:
         self._buckets[owner] = (tokens - count, now)
         return True
 
+    def available(self, owner: int) -> float:
+        """`owner`'s tokens now."""
+        tokens, when = self._buckets.get(owner, (float(self.capacity), self._clock()))
+        return min(float(self.capacity), tokens + (self._clock() - when) * self._rate)
+
     def wait(self, owner: int, count: float) -> float:
         """Seconds until `owner` has `count` tokens (at most `capacity` can be waited for)."""
-        tokens, when = self._buckets.get(owner, (float(self.capacity), self._clock()))
-        missing = min(count, self.capacity) - tokens - (self._clock() - when) * self._rate
+        missing = min(count, self.capacity) - self.available(owner)
         return max(0.0, missing / self._rate)
 
     def _forget_full_buckets(self, now: float) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pwd
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -39,9 +41,9 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     seen: list[Path] = []
     real = crontabs._lines
 
-    def counted(path: Path, with_user: bool) -> list[crontabs.Line]:
+    def counted(path: Path, with_user: bool, allowance: object = None) -> list[crontabs.Line]:
         seen.append(path)
-        return real(path, with_user)
+        return real(path, with_user, allowance)  # type: ignore[arg-type]
 
     monkeypatch.setattr(crontabs, "_lines", counted)
     return seen
@@ -101,3 +103,51 @@ def test_a_scan_like_the_last_one_submits_no_event(tmp_path: Path,
 
     monkeypatch.setattr(Txn, "submit", counted)
     asyncio.run(scenario())
+
+
+def install_as(root: Path, user: str, names: list[str], generation: int) -> None:
+    """`crontab FILE` of `user`: their file in cron's spool, theirs, mode 0600, a new mtime."""
+    path = root / "var/spool/cron/crontabs" / user
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("# edited\n" + "".join(f"0 3 29 2 * cronwrap -n {name} -- true\n"
+                                             for name in names))
+    os.chown(path, pwd.getpwnam(user).pw_uid, 0)
+    os.chmod(path, 0o600)
+    os.utime(path, ns=(generation, generation))
+
+
+def test_a_user_rewriting_a_big_crontab_is_parsed_at_most_the_budget_and_others_are_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The attack: 'daemon' re-installs 1,000 renamed leap-day jobs before every scan (10 s of
+    the injected clock apart); 'bin' changes one line each time.  Lines parsed for 'daemon'
+    after the first scan stay within the token bucket (budget + budget/60 per second), 'bin's
+    new line is found by the very scan after its change, and when 'daemon' stops its last
+    crontab is read: nothing is lost."""
+    budget, now = 2000, [0.0]
+    parsed: Counter[str] = Counter()  # user -> job lines parsed (line_job: shlex and options)
+    real = crontabs.line_job
+
+    def counted(logged: str) -> crontabs.LineJob:
+        parsed[logged.split()[2].split("-")[0]] += 1
+        return real(logged)
+
+    monkeypatch.setattr(crontabs, "line_job", counted)
+    reader = crontabs.CrontabReader(budget, clock=lambda: now[0])
+    daemon_uid, bin_uid = pwd.getpwnam("daemon").pw_uid, pwd.getpwnam("bin").pw_uid
+    for scan in range(31):
+        now[0] = 10.0 * scan
+        install_as(tmp_path, "daemon", [f"daemon-{scan}-{n}" for n in range(1000)], scan + 1)
+        install_as(tmp_path, "bin", [f"bin-{scan}"], scan + 1)
+        if scan == 0:
+            crontabs.discover(tmp_path, read=reader)  # the start-up scan reads all, uncharged
+            parsed.clear()
+            continue
+        found = {line.key for line in crontabs.discover(tmp_path, read=reader)}
+        assert JobKey(bin_uid, f"bin-{scan}") in found
+        assert parsed["daemon"] <= budget + budget * now[0] / 60.0
+        assert parsed["bin"] == scan
+    assert parsed["daemon"] > 0 and reader.deferred > 0
+    for scan in range(31, 38):  # daemon stops; within a minute its last crontab is read
+        now[0] = 10.0 * scan
+        found = {line.key for line in crontabs.discover(tmp_path, read=reader)}
+    assert JobKey(daemon_uid, "daemon-30-999") in found and JobKey(bin_uid, "bin-30") in found

@@ -9,7 +9,8 @@ import logging
 import os
 import pwd
 import re
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -26,7 +27,7 @@ from ..config import Config
 from ..core import AgentCore, Unavailable
 from ..linenames import LineJob, line_job, logged_command
 from ..model import JobKey, JobSource
-from ..ratelimit import RateLimitedLog
+from ..ratelimit import OwnerBudget, RateLimitedLog
 from ..schedule import NICKNAMES, Discovered, refusal
 from . import cronrules
 from .cronlog import CronLogSource
@@ -48,7 +49,7 @@ class CrontabSource:
         self.core = core
         self.root = Path(config.crontab_root)
         self.cron_log = cron_log
-        self.read = CrontabReader()
+        self.read = CrontabReader(config.crontab_lines_per_minute)
         self.cron_tz = (honours_cron_tz(self.root) if config.crontab_cron_tz == "auto"
                         else config.crontab_cron_tz == "honour")
         log.info("schedules are evaluated in %s; CRON_TZ lines in crontabs are %s",
@@ -98,27 +99,41 @@ def discover(root: Path, cron_tz: bool = False, plain_lines: bool = False,
 Line = tuple[str | None, str, LineJob, str | None, str, str | None]
 
 
+class OverBudget(Exception):
+    """A crontab has more lines than its owner's budget has left: it is read later."""
+
+
 class CrontabReader:
     """The job lines of each crontab, read and named again only when the file changed (its
     inode, size or times); a scan that finds every crontab and user as the last one did
     returns the last scan's jobs (the same list): it costs a stat per crontab and a user
-    look-up per crontab user."""
+    look-up per crontab user.
 
-    def __init__(self) -> None:
+    After the first scan, a changed crontab's lines (all but comments and blank ones) are
+    parsed from its owner's budget of `lines_per_minute` (root's crontabs have none), and only
+    once the budget is whole again: until then the crontab is deferred, its last lines kept,
+    and read by a later scan (its signature still differs from the one kept)."""
+
+    def __init__(self, lines_per_minute: int = Config.crontab_lines_per_minute,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._read: dict[tuple[Path, bool], tuple[tuple[int, ...], list[Line]]] = {}
         self._last: tuple[object, dict[str, int | None], list[Discovered]] | None = None
+        self._budget = OwnerBudget(lines_per_minute, 60.0, clock)
+        self._scanned = False  # the first scan reads every crontab: rows wait for their lines
+        self.deferred = 0  # crontab reads put off for their owner's budget, since started
 
     def scan(self, root: Path, crontabs: list[tuple[Path, bool]], cron_tz: bool,
              plain_lines: bool) -> list[Discovered]:
         """The jobs of `crontabs` (path, whether its lines name a user: the system's do)."""
         signature = (root, cron_tz, plain_lines,
-                     tuple((path, with_user, _version(path)) for path, with_user in crontabs))
+                     tuple((path, with_user, _stat_version(path)) for path, with_user in crontabs))
         last = self._last
         if last is not None and last[0] == signature and all(
                 _uid(user, {}) == uid for user, uid in last[1].items()):
             return last[2]
         found: list[Discovered] = []
         uids: dict[str, int | None] = {}  # user name -> uid, looked up once a scan
+        deferred = self.deferred
         for path, with_user in crontabs:
             crontab = _Crontab(root, path)
             for user, schedule, job, tz, logged, ignored in self.lines(path, with_user):
@@ -127,28 +142,68 @@ class CrontabReader:
                      ignored)
         paths = {path for path, _ in crontabs}
         self._read = {key: kept for key, kept in self._read.items() if key[0] in paths}
-        self._last = (signature, uids, found)
+        self._last = (signature, uids, found) if self.deferred == deferred else None
+        self._scanned = True
         return found
 
     def lines(self, path: Path, with_user: bool) -> list[Line]:
-        version = _version(path)
-        if version is None:
+        try:
+            info = path.stat()
+        except OSError:
             return _lines(path, with_user)  # says why it cannot be read
+        version = _version(info)
         kept = self._read.get((path, with_user))
         if kept is not None and kept[0] == version:
             return kept[1]
-        lines = _lines(path, with_user)
+        owner, limited = info.st_uid, info.st_uid != 0 and self._scanned
+        allowance = _Allowance(self._budget.capacity if limited else None)
+        try:
+            if limited and self._budget.available(owner) < self._budget.capacity:
+                raise OverBudget("its owner's crontab_lines_per_minute was spent: a later scan "
+                                 "reads it")
+            lines = _lines(path, with_user, allowance)
+        except OverBudget as over:
+            self._defer(path, owner, str(over))
+            return kept[1] if kept is not None else []
+        finally:
+            if limited:
+                self._budget.take(owner, allowance.spent)
         self._read[(path, with_user)] = (version, lines)
         return lines
 
+    def _defer(self, path: Path, owner: int, why: str) -> None:
+        self.deferred += 1
+        LINES.warning("crontab read deferred",
+                      f"{path} changed and is not read yet: {why}; the jobs its last read "
+                      f"found stay ({self.deferred} reads deferred since the agent started)",
+                      owner)
 
-def _version(path: Path) -> tuple[int, ...] | None:
-    """What changes when a crontab is written (None: it cannot be looked at)."""
+
+class _Allowance:
+    """The lines a crontab read may parse (None: no limit), and those it parsed."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.spent = 0
+
+    def spend(self) -> None:
+        if self.limit is not None and self.spent >= self.limit:
+            raise OverBudget("it has more lines than crontab_lines_per_minute: it is read "
+                             "again when the agent starts")
+        self.spent += 1
+
+
+def _version(info: os.stat_result) -> tuple[int, ...]:
+    """What changes when a crontab is written."""
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns
+
+
+def _stat_version(path: Path) -> tuple[int, ...] | None:
+    """A crontab's _version (None: it cannot be looked at)."""
     try:
-        info = path.stat()
+        return _version(path.stat())
     except OSError:
         return None
-    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns
 
 
 def _cron_d_files(directory: Path) -> list[Path]:
@@ -159,16 +214,18 @@ def _cron_d_files(directory: Path) -> list[Path]:
             if p.is_file() and not cronrules.is_leftover(p.name)]
 
 
-def _lines(path: Path, with_user: bool) -> list[Line]:
+def _lines(path: Path, with_user: bool, allowance: _Allowance | None = None) -> list[Line]:
     """(user, schedule, job, the CRON_TZ set above the line, the command as cron logs it, why
     cron ignores it) for each job line; the job is named from the command as cron keeps it
     (leading blanks dropped, the rest verbatim).  A line that names no user, in a file whose
-    lines should, is the file owner's."""
+    lines should, is the file owner's.  Each line but comments and blank ones is spent from
+    `allowance` (OverBudget: it ran out)."""
     try:
         with path.open("rb") as crontab:
             info = os.fstat(crontab.fileno())
             ending = _Ending()
-            entries, problem = _entries(ending.watch(_bounded_lines(crontab)), with_user)
+            entries, problem = _entries(ending.watch(_bounded_lines(crontab)), with_user,
+                                        allowance or _Allowance(None))
     except OSError as exc:
         log.warning("cannot read crontab %s: %s", path, exc.strerror)
         return []
@@ -214,13 +271,16 @@ def _bounded_lines(crontab: BinaryIO) -> Iterator[tuple[str, bool]]:
         yield line.removesuffix(b"\n").decode(errors="surrogateescape"), line.endswith(b"\n")
 
 
-def _entries(lines: Iterable[str], with_user: bool) -> tuple[list[Line], str | None]:
+def _entries(lines: Iterable[str], with_user: bool, allowance: _Allowance
+             ) -> tuple[list[Line], str | None]:
     """The job lines among a crontab's `lines`, each with the CRON_TZ set above it, and the
     first syntax error, for which cron ignores the whole file (None: there is none)."""
     entries: list[Line] = []
     problem: str | None = None
     tz: str | None = None
     for number, raw in enumerate(lines, 1):
+        if cronrules.is_entry(raw):
+            allowance.spend()
         setting = CRON_TZ_LINE.fullmatch(raw.strip())
         if setting:
             tz = setting.group(2) or None
