@@ -8,6 +8,7 @@ These drive the real discovery and core on crontabs under a private root.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import pwd
 from collections import Counter
@@ -18,6 +19,7 @@ from cronwrap.agent import lifeevents
 from cronwrap.agent.config import Config
 from cronwrap.agent.core import AgentCore, Txn
 from cronwrap.agent.model import JobKey
+from cronwrap.agent.ratelimit import OwnerLines, RateLimitedLog
 from cronwrap.agent.sources import crontabs
 from cronwrap.agent.store import Store
 from cronwrap.agent.transitions.outcome import Outcome
@@ -117,12 +119,14 @@ def install_as(root: Path, user: str, names: list[str], generation: int) -> None
 
 
 def test_a_user_rewriting_a_big_crontab_is_parsed_at_most_the_budget_and_others_are_read(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     """The attack: 'daemon' re-installs 1,000 renamed leap-day jobs before every scan (10 s of
     the injected clock apart); 'bin' changes one line each time.  Lines parsed for 'daemon'
     after the first scan stay within the token bucket (budget + budget/60 per second), 'bin's
-    new line is found by the very scan after its change, and when 'daemon' stops its last
-    crontab is read: nothing is lost."""
+    new line is found by the very scan after its change, the deferrals take a log line a
+    minute at most (5 minutes: 6 lines), and when 'daemon' stops its last crontab is read:
+    nothing is lost."""
     budget, now = 2000, [0.0]
     parsed: Counter[str] = Counter()  # user -> job lines parsed (line_job: shlex and options)
     real = crontabs.line_job
@@ -132,6 +136,9 @@ def test_a_user_rewriting_a_big_crontab_is_parsed_at_most_the_budget_and_others_
         return real(logged)
 
     monkeypatch.setattr(crontabs, "line_job", counted)
+    monkeypatch.setattr(crontabs, "LINES", RateLimitedLog(
+        "crontab", clock=lambda: now[0], lines=OwnerLines(clock=lambda: now[0])))
+    caplog.set_level(logging.WARNING)
     reader = crontabs.CrontabReader(budget, clock=lambda: now[0])
     daemon_uid, bin_uid = pwd.getpwnam("daemon").pw_uid, pwd.getpwnam("bin").pw_uid
     for scan in range(31):
@@ -147,6 +154,8 @@ def test_a_user_rewriting_a_big_crontab_is_parsed_at_most_the_budget_and_others_
         assert parsed["daemon"] <= budget + budget * now[0] / 60.0
         assert parsed["bin"] == scan
     assert parsed["daemon"] > 0 and reader.deferred > 0
+    deferred = [r.getMessage() for r in caplog.records if "read deferred" in r.getMessage()]
+    assert 1 <= len(deferred) <= 6 and all("/crontabs/daemon " in line for line in deferred)
     for scan in range(31, 38):  # daemon stops; within a minute its last crontab is read
         now[0] = 10.0 * scan
         found = {line.key for line in crontabs.discover(tmp_path, read=reader)}
