@@ -52,14 +52,14 @@ def test_an_every_job_56_years_behind_is_counted_at_once() -> None:
 def test_a_cron_backlog_spends_its_owners_budget_and_at_least_one_slot() -> None:
     job = Job(JobRecord(JobKey(1, "old"), "u", state=JobState.ok, next_expected=NOW - 86400),
               MINUTELY)
-    budget = SlotBudget(300)
+    budget = SlotBudget(200)  # less than a job's own cap (MAX_SLOTS_PER_PASS)
     job, _ = check(job, MINUTELY, NOW, CONFIG, False, budget=budget)
-    assert (job.record.misses, budget.left) == (300, 0)
-    assert job.record.next_expected == NOW - 86400 + 300 * 60
+    assert (job.record.misses, budget.left) == (200, 0)
+    assert job.record.next_expected == NOW - 86400 + 200 * 60
     job, _ = check(job, MINUTELY, NOW, CONFIG, False, budget=budget)
-    assert (job.record.misses, budget.left) == (301, -1)  # one slot even with nothing left
+    assert (job.record.misses, budget.left) == (201, -1)  # one slot even with nothing left
     job, _ = check(job, MINUTELY, NOW, CONFIG, False, budget=SlotBudget())
-    assert job.record.misses == 301 + MAX_SLOTS_PER_PASS  # a job's own cap still holds
+    assert job.record.misses == 201 + MAX_SLOTS_PER_PASS  # a job's own cap still holds
 
 
 def test_one_owners_far_backlogs_cost_a_bounded_pass_and_leave_others_exact(

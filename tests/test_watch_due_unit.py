@@ -17,7 +17,7 @@ from cronwrap.agent.core import AgentCore
 from cronwrap.agent.model import JobKey, JobRecord
 from cronwrap.agent.store import Store
 from cronwrap.agent.transitions import clock
-from cronwrap.agent.watch import DueQueue, Watcher
+from cronwrap.agent.watch import WORK_PER_UPDATE, DueQueue, Watcher
 from cronwrap.wrapper.events import Cadence, Finished, Started, new_event_id
 
 NOW = 1_800_000_000.0  # 2027-01-15 08:00 UTC
@@ -171,3 +171,29 @@ def test_the_due_queue_gives_each_key_once_at_its_latest_time() -> None:
         due.set(a, float(n))
     assert len(due._heap) <= 2 * len(due) + 64
     assert due.pop_due(1e9) == [a]
+
+
+def test_a_jobs_far_backlog_is_split_between_writer_items(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Five minutely jobs last run ten days ago: the pass spends the owner's slot budget, but no
+    writer item evaluates more than WORK_PER_UPDATE slots, so events are answered in between
+    (one job once took the whole budget in one item)."""
+    per_item: list[int] = []
+
+    async def scenario(core: AgentCore, watcher: Watcher, time_now: Clock) -> None:
+        await asyncio.gather(*(core.submit(UID, "u", finished(f"old-{n}", NOW - 10 * 86400,
+                                                              MINUTELY)) for n in range(5)))
+        real = core.update
+
+        async def counted(change):  # noqa: ANN001, ANN202 - a spy
+            before = sum(job.record.misses for job in core.jobs().values())
+            result = await real(change)
+            per_item.append(sum(job.record.misses for job in core.jobs().values()) - before)
+            return result
+
+        monkeypatch.setattr(core, "update", counted)
+        await watcher.tick()
+
+    run(tmp_path, scenario)
+    assert 0 < max(per_item) <= WORK_PER_UPDATE, per_item
+    assert sum(per_item) >= clock.SLOTS_PER_OWNER_PER_PASS, per_item

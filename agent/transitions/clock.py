@@ -17,7 +17,10 @@ from ..store import Job
 from .life import end_pause
 from .outcome import RUNNING_STATES, Context, Outcome, raised
 
-MAX_SLOTS_PER_PASS = 1000  # a job's missed slots counted in one pass; the next pass counts the rest
+# a job's missed slots counted in one pass (the next pass counts the rest): no more than the
+# watcher's writer item holds (watch.WORK_PER_UPDATE), so one job's far backlog never makes an
+# item of its owner's whole budget while other users' events wait
+MAX_SLOTS_PER_PASS = 250
 SLOTS_PER_OWNER_PER_PASS = 1000  # slots one owner's jobs may have evaluated in a pass together
 
 
