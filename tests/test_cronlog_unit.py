@@ -38,8 +38,8 @@ from cronwrap.agent.store import Store
 from cronwrap.wrapper.events import Started
 
 RECORDING = Path(__file__).with_name("data") / "debian-cron-L15.jsonl"
-USERS = {"root": 0, "cwcronlog": 1004}
-CWCRONLOG = USERS["cwcronlog"]
+USERS = {"root": 0, "cwcronlog": 1004, "flooder": 2001}
+CWCRONLOG, FLOODER = USERS["cwcronlog"], USERS["flooder"]
 
 
 def recorded() -> list[dict[str, str]]:
@@ -425,6 +425,93 @@ def test_lines_of_unknown_users_are_skipped(tmp_path: Path) -> None:
         return len(life.core.jobs())
 
     assert asyncio.run(scenario()) == 0
+
+
+# ---- open runs: one user's flood of runs that never end pushes out only their own ----------
+
+
+def cron_lines(lines: list[tuple[str, int, str]], first: int = 0) -> list[Entry]:
+    """Entries of cron's log, one a second: (user, pid, what) with what "CMD command",
+    "END command" or "exit N" (the job's non-zero exit status)."""
+    out = []
+    for number, (user, pid, what) in enumerate(lines, start=first):
+        verb, _, rest = what.partition(" ")
+        message = (f"(CRON) error (grandchild #{pid} failed with exit status {rest})"
+                   if verb == "exit" else f"({user}) {verb} ([{pid}] {rest})")
+        out.append(Entry(f"c{number}", 1_800_000_000.0 + number, "a" * 32, message))
+    return out
+
+
+def flood(count: int, first_pid: int, first: int) -> list[Entry]:
+    """A crontab of `count` lines `* * * * * sleep 1d`, started in one minute."""
+    return cron_lines([("flooder", first_pid + n, "CMD sleep 1d") for n in range(count)], first)
+
+
+def open_by_owner(life: Life) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    for run in life.state().open_runs.values():
+        counts[run.uid] = counts.get(run.uid, 0) + 1
+    return counts
+
+
+def test_a_flood_of_open_runs_pushes_out_only_the_flooders_own(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """10,001 runs of one user that never end: the victim's run, started first, still gets its
+    end and exit status; the flooder keeps max_jobs_per_owner open runs; one line says so."""
+    started = cron_lines([("cwcronlog", 7, "CMD sh -c 'exit 3'")])
+    ended = cron_lines([("cwcronlog", 7, "exit 3"), ("cwcronlog", 7, "END sh -c 'exit 3'")],
+                       first=20_000)
+
+    async def scenario() -> tuple[dict[int, int], JobRecord]:
+        life = Life(tmp_path, Config())
+        writer = asyncio.create_task(life.core.run())
+        await life.apply(started, started[0].time)
+        for batch in range(11):  # batches of cronlog.READ_LIMIT, as the follower reads them
+            lines = flood(1000 if batch < 10 else 1, 1000 + batch * 1000, 1 + batch * 1000)
+            await life.apply(lines, lines[-1].time)
+        await life.apply(ended, ended[-1].time)
+        counts = open_by_owner(life)
+        rows = by_line({key: job.record for key, job in life.core.jobs().items()})
+        life.core.stop()
+        await writer
+        return counts, rows[(CWCRONLOG, "sh -c 'exit 3'")]
+
+    counts, victim = asyncio.run(scenario())
+    assert (victim.runs, victim.failures, victim.last_exit_status) == (1, 1, 3)
+    assert counts == {FLOODER: Config().max_jobs_per_owner}
+    said = [r.getMessage() for r in caplog.records if "open runs pushed out" in r.getMessage()]
+    assert len(said) == 1 and f"uid {FLOODER}: 1000 of its jobs started without an end" \
+        in said[0]
+    assert "sleep" not in said[0]  # a class of problem and a uid, not the user's text
+
+
+def test_a_full_table_pushes_out_the_runs_of_the_owner_holding_most(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With room for 10 open runs of all users and 8 of one: root's and the victim's runs stay
+    open while the flooder has any, whoever starts the run that finds the table full."""
+    monkeypatch.setattr(cronlog, "MAX_OPEN_RUNS", 10)
+    others = cron_lines([("cwcronlog", 7, "CMD sleep 1h"),
+                         *[("root", 100 + n, "CMD sleep 2h") for n in range(3)]])
+    more = cron_lines([("root", 200, "CMD sleep 2h"), ("flooder", 300, "CMD sleep 1d")],
+                      first=100)
+    seen = []
+
+    async def scenario() -> None:
+        life = Life(tmp_path, Config(max_jobs_per_owner=8))
+        writer = asyncio.create_task(life.core.run())
+        await life.apply(others, others[-1].time)
+        for lines in (flood(6, 1000, 10), more, flood(5, 2000, 200)):
+            await life.apply(lines, lines[-1].time)
+            seen.append(open_by_owner(life))
+        life.core.stop()
+        await writer
+
+    asyncio.run(scenario())
+    assert seen == [
+        {CWCRONLOG: 1, 0: 3, FLOODER: 6},  # full
+        {CWCRONLOG: 1, 0: 4, FLOODER: 5},  # root's new run pushed out the flooder's oldest
+        {CWCRONLOG: 1, 0: 4, FLOODER: 5},  # the flooder's new runs push out its own
+    ]
 
 
 def test_cron_log_settings() -> None:

@@ -61,7 +61,9 @@ NAME = "cronlog"  # this source's name in the state database
 MATCHES = {"SYSLOG_IDENTIFIER": "CRON", "_UID": "0"}
 READ_LIMIT = 1000  # entries applied in one batch
 COALESCE_SECONDS = 1.0  # after the journal changed, wait this long for more before reading
-MAX_OPEN_RUNS = 10000  # runs started and not ended that are remembered
+MAX_OPEN_RUNS = 10000  # runs started and not ended that are remembered, of all users
+# and of one user at most max_jobs_per_owner ([agent]): a flood of runs that never end pushes
+# out the flooder's own
 NOT_STARTED_STATUSES = {126: "cannot be executed", 127: "was not found"}
 
 _START = re.compile(r"\((?P<user>[^)]+)\) CMD \(\[(?P<pid>\d+)\] (?P<command>.*)\)")
@@ -179,6 +181,39 @@ class SourceState:
     def copy(self) -> SourceState:
         return SourceState.from_json(self.to_json())
 
+    def __post_init__(self) -> None:
+        # each owner's open runs, oldest first: which owner holds the most, and its oldest
+        self._by_owner: dict[int, dict[str, None]] = {}
+        for run_id, run in self.open_runs.items():
+            self._by_owner.setdefault(run.uid, {})[run_id] = None
+
+    def owner_runs(self, uid: int) -> int:
+        """How many runs of `uid` are open."""
+        return len(self._by_owner.get(uid, ()))
+
+    def add_run(self, run_id: str, run: OpenRun) -> None:
+        self.end_run(run_id)  # a pid cron reused without an END read: the new run is open
+        self.open_runs[run_id] = run
+        self._by_owner.setdefault(run.uid, {})[run_id] = None
+
+    def end_run(self, run_id: str) -> OpenRun | None:
+        """The open run `run_id`, no longer open; None when it is not."""
+        return self._remove(run_id) if run_id in self.open_runs else None
+
+    def push_out(self, uid: int | None = None) -> OpenRun:
+        """Forget the first read of the open runs of `uid`, or of the owner holding the most."""
+        if uid is None:
+            uid = max(self._by_owner, key=lambda owner: len(self._by_owner[owner]))
+        return self._remove(next(iter(self._by_owner[uid])))
+
+    def _remove(self, run_id: str) -> OpenRun:
+        run = self.open_runs.pop(run_id)
+        owned = self._by_owner[run.uid]
+        del owned[run_id]
+        if not owned:
+            del self._by_owner[run.uid]
+        return run
+
 
 # ---- cron's lines as events ----------------------------------------------------------------
 
@@ -233,7 +268,7 @@ class CronLog:
             else:
                 self._open(txn, state, run, f"{entry.boot}:{line.pid}", line.pid)
             return
-        run = state.open_runs.pop(f"{entry.boot}:{line.pid}", None)
+        run = state.end_run(f"{entry.boot}:{line.pid}")
         if run is None:
             log.debug("cron's END of pid %s (%s) has no start read: it started before the "
                       "agent followed cron's log", line.pid, line.command)
@@ -251,14 +286,22 @@ class CronLog:
         return OpenRun(uid, line.user, name, False, start, command_line=command)
 
     def _open(self, txn: Txn, state: SourceState, run: OpenRun, run_id: str, pid: int) -> None:
-        if len(state.open_runs) >= MAX_OPEN_RUNS:
-            oldest = min(state.open_runs, key=lambda k: state.open_runs[k].start)
-            dropped = state.open_runs.pop(oldest)
-            self.limiter.warning("open runs", f"more than {MAX_OPEN_RUNS} jobs started without "
-                                 f"an end; forgot the run of {dropped.name} of {dropped.owner}")
-        state.open_runs[run_id] = run
+        """Remember the run until its END; at an owner's cap its own oldest run is pushed out,
+        and with the whole table full the oldest of the owner holding the most: a user who
+        floods cron's log with runs that never end loses only their own."""
+        cap = min(self.config.max_jobs_per_owner, MAX_OPEN_RUNS)
+        if state.owner_runs(run.uid) >= cap:
+            self._forget(state.push_out(run.uid), f"{cap} of its jobs")
+        elif len(state.open_runs) >= MAX_OPEN_RUNS:
+            self._forget(state.push_out(), f"{MAX_OPEN_RUNS} jobs of all users")
+        state.add_run(run_id, run)
         if not run.wrapped:  # else the wrapper reports this run itself
             self._run(txn, run, Started(id="", job=run.name, time=run.start, pid=pid))
+
+    def _forget(self, run: OpenRun, started: str) -> None:
+        self.limiter.warning("open runs pushed out", f"uid {run.uid}: {started} started "
+                             "without an end; its oldest open run is forgotten (its end and "
+                             "exit status will not be counted)", run.uid)
 
     def _close(self, txn: Txn, state: SourceState, run: OpenRun, pid: int, end: float,
                late: bool) -> None:
@@ -307,7 +350,7 @@ class CronLog:
         for run_id, run in list(state.open_runs.items()):
             if run_id.startswith(f"{boot}:"):
                 continue
-            del state.open_runs[run_id]
+            state.end_run(run_id)
             if not run.wrapped:
                 txn.submit(RunCut(JobKey(run.uid, run.name), int(run_id.rsplit(":", 1)[1]),
                                   run.start))
