@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,12 @@ from agent_support import spool
 from cronwrap.agent.config import Config
 from cronwrap.agent.core import AgentCore
 from cronwrap.agent.model import JobKey
-from cronwrap.agent.sources.wrapper_spool import SLICE, SpoolDrain
+from cronwrap.agent.sources.wrapper_spool import (
+    MAX_DIRS_PER_OWNER,
+    SLICE,
+    OwnerTurn,
+    SpoolDrain,
+)
 from cronwrap.agent.store import Store
 from cronwrap.wrapper.events import Finished, new_event_id
 from cronwrap.wrapper.spool import Spool
@@ -145,3 +151,72 @@ def test_one_pass_takes_a_small_spool_with_a_retry_whole(tmp_path: Path) -> None
     assert (applied, runs(core, uid, "flood")) == (21, 21)
     assert not list((root / str(uid)).iterdir())
 
+
+
+# ---- the census of the spool root: junk counted, never kept --------------------------------
+
+
+def census_peak(tmp_path: Path, root: Path) -> tuple[list[OwnerTurn], int]:
+    """The drain's census of `root` and the most memory (bytes, tracemalloc) it held at once."""
+    drain = SpoolDrain(AgentCore(Store(tmp_path), CONFIG), root, CONFIG)
+    root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    tracemalloc.start()
+    try:
+        owners = drain._census(root_fd)
+        return owners, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        os.close(root_fd)
+
+
+def plant(root: Path, names: list[str]) -> None:
+    for name in names:
+        os.close(os.open(root / name, os.O_CREAT | os.O_WRONLY, 0o644))
+
+
+def test_junk_in_the_spool_root_is_counted_not_kept(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """100,000 junk names (and 1,000 named like uids, not directories) next to one user's
+    spool: the census keeps that user's one directory and less than a byte a junk name."""
+    root = tmp_path / "spool"
+    root.mkdir()
+    uid = os.getuid()
+    spool_runs(root, uid, "mine", 3)
+    _, clean_peak = census_peak(tmp_path / "clean", root)
+    plant(root, [f"junk-{n}" for n in range(100_000)] + [str(4_000_000 + n) for n in range(1000)])
+    owners, junk_peak = census_peak(tmp_path / "junk", root)
+    assert [(o.uid, list(o.names), o.left) for o in owners] == [(uid, [str(uid)], 3)]
+    assert junk_peak - clean_peak < 100_000  # a list of the names: over 6,000,000 bytes
+    said = [r.getMessage() for r in caplog.records if "junk in the spool root" in r.getMessage()]
+    assert len(said) == 1 and "skipped 101000 entries" in said[0]
+
+
+def test_an_owners_many_fallback_directories_wait_for_later_passes(tmp_path: Path) -> None:
+    """<uid> and 150 fallback directories, an event in each: a pass keeps <uid> and the first
+    MAX_DIRS_PER_OWNER fallbacks, counts the rest in the backlog, and the next pass takes them."""
+    root = tmp_path / "spool"
+    root.mkdir()
+    uid = os.getuid()
+    spool_runs(root, uid, "mine", 1)
+    for number in range(150):
+        fallback = root / f"{uid}.{number:016x}"
+        fallback.mkdir(mode=0o700)
+        event = Finished(new_event_id(), "mine", 2e9 + number, 10, start_time=2e9,
+                         duration_ms=1)
+        (fallback / f"{event.id}.json").write_bytes(event.to_wire())
+    owners, _ = census_peak(tmp_path / "census", root)
+    assert [(len(o.names), o.left, o.dirs_left_out) for o in owners] == [
+        (1 + MAX_DIRS_PER_OWNER, 151, 150 - MAX_DIRS_PER_OWNER)]
+
+    async def two_passes() -> tuple[list[int], int]:
+        config = Config(spool_events_per_second=10_000)
+        core = AgentCore(Store(tmp_path), config)
+        writer = asyncio.create_task(core.run())
+        drain = SpoolDrain(core, root, config, Clock())
+        applied = [await drain.drain(), await drain.drain()]
+        core.stop()
+        await writer
+        return applied, runs(core, uid, "mine")
+
+    assert asyncio.run(two_passes()) == ([1 + MAX_DIRS_PER_OWNER, 150 - MAX_DIRS_PER_OWNER], 151)
+    assert [p.name for p in root.iterdir()] == [str(uid)]  # the drained fallbacks are removed

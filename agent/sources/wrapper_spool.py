@@ -18,7 +18,9 @@ directory is removed (rmdir: only if empty) once a pass has applied everything i
 
 Problems are logged at most once a minute per user directory, with a count of the rest; entries
 of the spool root that are not users' directories (junk anyone may create there) are skipped
-and summed up in one line a minute for the whole root, and never counted as rejected events.
+and summed up in one line a minute for the whole root, and never counted as rejected events. The
+root is scanned, never listed whole: a pass keeps the names of users' directories only (of one
+user at most MAX_DIRS_PER_OWNER fallbacks: the rest wait for later passes), whatever is planted.
 
 The agent serves while it drains: a pass first counts each owner's spooled files (the backlog,
 cronSpoolBacklog) and notes the retries among them (`r-<id>.json`: events whose delivery may have
@@ -61,6 +63,8 @@ SLICE = 100  # files of one owner taken in one turn, their events applied in one
 # drain of a big directory linear
 WINDOW = 1000
 MAX_SKIPPED_REPORTED = 10  # directories named *.json reported per listing
+# fallback directories of one owner a pass takes (and <uid>); the rest are counted and wait
+MAX_DIRS_PER_OWNER = 100
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
@@ -106,12 +110,30 @@ class OwnerTurn:
     list_again: bool = True
     retries: dict[str, list[tuple[str, bool]]] = field(default_factory=dict)  # by directory
     retries_kept: int = 0  # in all its directories together: at most WINDOW
+    dirs_left_out: int = 0  # directories past MAX_DIRS_PER_OWNER: counted in `left`, not kept
+
+
+@dataclass
+class Junk:
+    """Entries of the spool root that are not users' spool directories: counted, one kept."""
+
+    count: int = 0
+    example: str = ""
+
+    def add(self, name: str, reason: str) -> None:
+        self.count += 1
+        self.example = self.example or f"{name!r}: {reason}"
+
+
+def is_owner_dir_name(name: str) -> bool:
+    """`<uid>` (ASCII digits) or a fallback `<uid>.<16 hex>`: a name a user's directory has."""
+    return (name.isascii() and name.isdigit()) or is_fallback_name(name)
 
 
 def is_fallback_name(name: str) -> bool:
     """`<uid>.<16 lowercase hex digits>`: a wrapper's fallback spool directory."""
     uid, dot, suffix = name.partition(".")
-    return (bool(dot) and uid.isdigit() and len(suffix) == 16
+    return (bool(dot) and uid.isascii() and uid.isdigit() and len(suffix) == 16
             and all(c in "0123456789abcdef" for c in suffix))
 
 
@@ -267,39 +289,61 @@ class SpoolDrain:
             os.close(root_fd)
 
     def _census(self, root_fd: int) -> list[OwnerTurn]:
-        """Each owner with spooled files, its directories and how many files they hold; at
-        most WINDOW retries an owner, however many fallback directories it made."""
+        """Each owner with spooled files, its directories and how many files they hold, by
+        uid; at most MAX_DIRS_PER_OWNER fallbacks and WINDOW retries an owner, however many
+        fallback directories it made. The root is scanned, not listed: junk anyone planted
+        there is counted, never kept."""
         owners: dict[int, OwnerTurn] = {}
-        skipped, example = 0, ""  # junk in the root: how much, and the first of it
-        for name in sorted(os.listdir(root_fd)):
-            try:
-                dir_fd, uid = open_owner_dir(root_fd, name)
-            except SpoolError as exc:
-                skipped, example = skipped + 1, example or f"{name!r}: {exc}"
-                continue
-            kept = owners[uid].retries_kept if uid in owners else 0
-            try:
-                count, retries = survey(dir_fd, WINDOW - kept)
-            except OSError as exc:  # e.g. an I/O error reading the directory: next pass
-                self.limiter.warning(OWNER_SPOOL, f"{self.root / name}: skipped this pass: "
-                                     f"{exc.strerror or exc}", uid)
-                continue
-            finally:
-                os.close(dir_fd)
-            if count == 0:
-                if is_fallback_name(name):
-                    _remove_if_empty(root_fd, name)
-                continue
-            owner = owners.setdefault(uid, OwnerTurn(uid))
-            owner.names.append(name)
-            owner.left += count
-            owner.retries[name] = retries
-            owner.retries_kept += len(retries)
-        if skipped:  # one line for the lot: junk in the root must not flood the log
-            self.limiter.warning("junk in the spool root", f"{self.root}: skipped {skipped} "
-                                 f"entries that are not users' spool directories, e.g. "
-                                 f"{example}")
-        return list(owners.values())
+        junk = Junk()
+        with os.scandir(root_fd) as entries:
+            for entry in entries:
+                if is_owner_dir_name(entry.name):
+                    self._count_owner_dir(root_fd, entry.name, owners, junk)
+                else:
+                    junk.add(entry.name, "not named <uid> or <uid>.<16 hex digits>")
+        if junk.count:  # one line for the lot: junk in the root must not flood the log
+            self.limiter.warning("junk in the spool root", f"{self.root}: skipped {junk.count}"
+                                 " entries that are not users' spool directories, e.g. "
+                                 f"{junk.example}")
+        for owner in owners.values():
+            owner.names = deque(sorted(owner.names))  # <uid> before its fallbacks
+            if owner.dirs_left_out:
+                self.limiter.warning(OWNER_SPOOL, f"{self.root}: uid {owner.uid} has "
+                                     f"{owner.dirs_left_out} more spool directories than "
+                                     f"{MAX_DIRS_PER_OWNER}: left for later passes", owner.uid)
+        return sorted(owners.values(), key=lambda owner: owner.uid)
+
+    def _count_owner_dir(self, root_fd: int, name: str, owners: dict[int, OwnerTurn],
+                         junk: Junk) -> None:
+        """Survey ROOT/<name> into its owner's turn: its files counted, its name and first
+        retries kept for <uid> and the owner's first MAX_DIRS_PER_OWNER fallbacks."""
+        try:
+            dir_fd, uid = open_owner_dir(root_fd, name)
+        except SpoolError as exc:
+            junk.add(name, str(exc))
+            return
+        owner = owners.get(uid) or OwnerTurn(uid)
+        keep = not is_fallback_name(name) or len(owner.names) < MAX_DIRS_PER_OWNER
+        try:
+            count, retries = survey(dir_fd, WINDOW - owner.retries_kept if keep else 0)
+        except OSError as exc:  # e.g. an I/O error reading the directory: next pass
+            self.limiter.warning(OWNER_SPOOL, f"{self.root / name}: skipped this pass: "
+                                 f"{exc.strerror or exc}", uid)
+            return
+        finally:
+            os.close(dir_fd)
+        if count == 0:
+            if is_fallback_name(name):
+                _remove_if_empty(root_fd, name)
+            return
+        owners[uid] = owner
+        owner.left += count
+        if not keep:
+            owner.dirs_left_out += 1
+            return
+        owner.names.append(name)
+        owner.retries[name] = retries
+        owner.retries_kept += len(retries)
 
     async def _take_turns(self, root_fd: int, owners: list[OwnerTurn]) -> int:
         """Slices round-robin across `owners` until each is drained or over its budget."""
