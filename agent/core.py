@@ -19,6 +19,7 @@ from .lifeevents import (
     LifeEvent,
     LineGone,
     LineSeen,
+    OutputDiscarded,
     PauseAsked,
     ResumeAsked,
     RunReported,
@@ -207,6 +208,8 @@ class AgentCore(Writer):
             owner, since, source = event.owner, event.time, JobSource.cron_log
         elif isinstance(event, WrapperNotStarted):
             owner, since, source = event.owner, event.start, JobSource.wrapper
+        elif isinstance(event, OutputDiscarded):
+            owner, since, source = event.owner, event.time, event.source
         else:
             return None  # passing time, a cut run, a line gone: nothing to do without a row
         if not self.room_for_job(batch, key.owner_uid):

@@ -135,5 +135,16 @@ class LineGone:
     now: float
 
 
+@dataclass(frozen=True)
+class OutputDiscarded:
+    """cron discarded a run's output (`No MTA installed, discarding output`) at `time`."""
+
+    key: JobKey
+    owner: str
+    time: float
+    source: JobSource  # a wrapped line's row is the wrapper's, even before its events
+
+
 LifeEvent = (RunReported | StartLogged | RunCut | WrapperNotStarted | TimePassed | ClockJumped
-             | ZoneChanged | PauseAsked | ResumeAsked | ForgetAsked | LineSeen | LineGone)
+             | ZoneChanged | PauseAsked | ResumeAsked | ForgetAsked | LineSeen | LineGone
+             | OutputDiscarded)

@@ -134,6 +134,7 @@ class Column(enum.IntEnum):
     cronJobLastCpuTime = 56
     cronJobLastMaxRss = 57
     cronJobIgnoredByCron = 58
+    cronJobOutputsDiscarded = 59
 
 
 class NotifyObject(enum.IntEnum):
@@ -398,6 +399,7 @@ COLUMN_SYNTAX: dict[Column, ObjectSyntax] = {
     Column.cronJobLastCpuTime: _UNSIGNED,
     Column.cronJobLastMaxRss: _UNSIGNED,
     Column.cronJobIgnoredByCron: ObjectSyntax("DisplayString", TextValue, sizes=(TEXT_SIZE,)),
+    Column.cronJobOutputsDiscarded: _COUNTER,
 }
 
 RUN_COLUMN_SYNTAX: dict[RunColumn, ObjectSyntax] = {
@@ -459,6 +461,7 @@ NOTIFICATION_NUMBER: dict[NotificationKind, int] = {
     NotificationKind.runs_too_often: 23,
     NotificationKind.duration_anomaly: 40,
     NotificationKind.crontab_ignored: 43,
+    NotificationKind.output_discarded: 44,
 }
 
 _OWNER_AND_NAME = (NotifyObject.cronNotifyJobOwner, NotifyObject.cronNotifyJobName)
@@ -510,6 +513,9 @@ NOTIFICATION_OBJECTS: dict[NotificationKind, tuple[NotifyObject | Column, ...]] 
     + (NotifyObject.cronNotifyEventTime, Column.cronJobState, Column.cronJobLastResult),
     NotificationKind.crontab_ignored: _OWNER_AND_NAME
     + (Column.cronJobIgnoredByCron, NotifyObject.cronNotifyEventTime, Column.cronJobState,
+       Column.cronJobLastResult),
+    NotificationKind.output_discarded: _OWNER_AND_NAME
+    + (Column.cronJobOutputsDiscarded, NotifyObject.cronNotifyEventTime, Column.cronJobState,
        Column.cronJobLastResult),
 }
 

@@ -124,6 +124,7 @@ _COLUMN_RAW: dict[Column, Callable[[JobRecord], int | bytes]] = {
     Column.cronJobLastCpuTime: lambda r: _unsigned(r.last_cpu_ms),
     Column.cronJobLastMaxRss: lambda r: _unsigned(r.last_max_rss_kib),
     Column.cronJobIgnoredByCron: lambda r: display_text(r.ignored_by_cron),
+    Column.cronJobOutputsDiscarded: lambda r: _counter(r.outputs_discarded),
 }
 
 

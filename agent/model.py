@@ -154,6 +154,7 @@ class JobRecord:
     last_message: str | None = None  # the last run's last line of output, if its job sends it
     line_gone: str | None = None  # why it is expected with no line to run it (cronJobLineGone)
     ignored_by_cron: str | None = None  # why cron will never run its line (cronJobIgnoredByCron)
+    outputs_discarded: int = 0  # runs whose output cron discarded (cronJobOutputsDiscarded)
     duration_anomalies: int = 0  # successful runs outside their duration bounds
     durations: DurationStats = DurationStats()
     last_cpu_ms: int | None = None  # the last finished run's CPU time (RunRecord.cpu_ms)
@@ -200,6 +201,7 @@ class NotificationKind(enum.Enum):
     not_started = "cronJobNotStarted"
     duration_anomaly = "cronJobDurationAnomaly"
     crontab_ignored = "cronCrontabIgnored"
+    output_discarded = "cronJobOutputDiscarded"
 
 
 @dataclass(frozen=True)

@@ -135,6 +135,8 @@ MIGRATIONS: list[str] = [
     "ALTER TABLE jobs ADD COLUMN command_line TEXT;",
     # 14: why cron will never run a job's crontab line (cronJobIgnoredByCron).
     "ALTER TABLE jobs ADD COLUMN ignored_by_cron TEXT;",
+    # 15: runs whose output cron discarded, having no MTA (cronJobOutputsDiscarded).
+    "ALTER TABLE jobs ADD COLUMN outputs_discarded INTEGER NOT NULL DEFAULT 0;",
 ]
 
 
@@ -163,7 +165,7 @@ _RECORD_COLUMNS = (
     "next_expected", "last_log_path", "log_problem", "paused_until", "last_result",
     "counters_since", "last_message", "source", "start_problem", "line_gone",
     "duration_anomalies", "last_cpu_ms", "last_max_rss_kib",
-    "command_line", "ignored_by_cron",
+    "command_line", "ignored_by_cron", "outputs_discarded",
 )
 _CADENCE_COLUMNS = ("schedule", "every", "grace", "timeout", "max_runtime", "tz", "min_duration",
                     "max_duration", "duration_baseline")

@@ -28,6 +28,7 @@ def job_json(job: Job, cadence: Cadence) -> dict[str, Any]:
         "last_result": rec.last_result.name, "counters_since": rec.counters_since,
         "source": rec.source.name, "start_problem": rec.start_problem,
         "line_gone": rec.line_gone, "ignored_by_cron": rec.ignored_by_cron,
+        "outputs_discarded": rec.outputs_discarded,
         "last_cpu_ms": rec.last_cpu_ms, "last_max_rss_kib": rec.last_max_rss_kib,
         "duration_anomalies": rec.duration_anomalies, "durations": durations_json(rec.durations),
         "command_line": None if rec.command_line is None else safe_text(

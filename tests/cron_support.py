@@ -16,9 +16,13 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from journald import PrivateJournald
+from e2e_support import Rig, rig
+from journald import PrivateJournald, running_journald
+from netsnmp import free_port
 
 CRON = "/usr/sbin/cron"
 DEVICES = ("null", "zero", "full", "random", "urandom")
@@ -139,3 +143,20 @@ def next_minute(margin: float = 8.0) -> time.struct_time:
 
 def seconds_until(minute: time.struct_time) -> float:
     return time.mktime(minute) - time.time()
+
+
+@contextmanager
+def cron_and_agent(base: Path, root: Path) -> Iterator[tuple[Rig, PrivateJournald]]:
+    """A private journald, the rig's standalone agent following cron's log in it (discovery
+    every second, notifications to the rig's snmptrapd) and Debian's cron on ROOT's crontabs,
+    which must be `base`/agent/root (where the rig's agent discovers them)."""
+    trap_port = free_port()
+    with running_journald(base / "journald") as journald:
+        config = (f'[agent]\ncron_log_journal = "{journald.journal_dir}"\n'
+                  "discovery_interval = 1.0\n"
+                  f'[[snmp.target]]\naddress = "127.0.0.1:{trap_port}"\ntype = "trap"\n'
+                  'community = "public"\n')
+        with rig(base, agentx=False, listen=True, trap_port=trap_port, config=config) as r, \
+                PrivateCron(base / "cron", journald, root):
+            assert r.agent.crontabs == root
+            yield r, journald

@@ -90,7 +90,8 @@ def what_cron_ran(journald: PrivateJournald, names: dict[tuple[str, str], str]
 def job_lines(journald: PrivateJournald) -> int:
     return sum(1 for entry in journald.read("SYSLOG_IDENTIFIER=CRON", "_UID=0")
                if CMD.fullmatch(str(entry["MESSAGE"])) or END.fullmatch(str(entry["MESSAGE"]))
-               or str(entry["MESSAGE"]).startswith("(CRON) error (grandchild #"))
+               or str(entry["MESSAGE"]).startswith("(CRON) error (grandchild #")
+               or str(entry["MESSAGE"]) == "(CRON) info (No MTA installed, discarding output)")
 
 
 def table(r: Rig) -> dict[tuple[str, str], dict[str, str]]:

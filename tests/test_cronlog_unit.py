@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import re
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -67,10 +68,9 @@ def by_line(rows: dict[JobKey, JobRecord]) -> dict[tuple[int, str | None], JobRe
 def test_every_recorded_message_is_understood_or_ignored() -> None:
     parsed = [(e.message, parse(e.message)) for e in recorded_entries()]
     kinds = {type(line).__name__ for _, line in parsed if line is not None}
-    assert kinds == {"JobStarted", "JobEnded", "JobFailed"}
+    assert kinds == {"JobStarted", "JobEnded", "JobFailed", "OutputLost"}
     ignored = {message.split(":")[0] for message, line in parsed if line is None}
-    assert ignored == {"pam_unix(cron", "pam_limits(cron",  # sessions
-                       "(CRON) info (No MTA installed, discarding output)"}
+    assert ignored == {"pam_unix(cron", "pam_limits(cron"}  # sessions
     starts = [line for _, line in parsed if isinstance(line, JobStarted)]
     ends = [line for _, line in parsed if isinstance(line, JobEnded)]
     assert len(starts) == len(ends) == 13
@@ -93,8 +93,10 @@ def test_every_recorded_message_is_understood_or_ignored() -> None:
     ("(alice) CMD ([7] )", JobStarted("alice", "", 7)),
     ("(CRON) INFO (pidfile fd = 3)", None),
     ("(CRON) INFO (Running @reboot jobs)", None),
-    ("(CRON) info (No MTA installed, discarding output)", None),
-    ("(root) MAIL (mailed 12 bytes of output but got status 0x0001 from MTA)", None),
+    ("(CRON) info (No MTA installed, discarding output)", cronlog.OutputLost()),
+    ("(root) MAIL (mailed 12 bytes of output but got status 0x0001 from MTA)",
+     cronlog.OutputLost()),
+    ("(root) MAIL (mailed 12 bytes of output, status 0x0001 from MTA)", None),
     ("pam_unix(cron:session): session opened for user root(uid=0) by (uid=0)", None),
     ("(root) END (/usr/local/bin/backup)", None),  # without a pid: cannot be paired
     ("(CRON) error (grandchild #x failed with exit status 3)", None),
@@ -269,15 +271,40 @@ def check_rows(rows: dict[JobKey, JobRecord]) -> None:
     assert broken.start_problem is not None and "cronwrap was not found" in broken.start_problem
     assert [(run.number, run.exit_status, run.result) for run in broken.history] == \
         [(1, 127, JobState.failed)]
+    discarded = {key.name: r.outputs_discarded for key, r in rows.items() if r.outputs_discarded}
+    assert discarded == {name_of(rows, line): count for line, count in discarded_by_line().items()}
+    assert sum(discarded.values()) == 4
     false = by_line(rows)[(CWCRONLOG, "/bin/false")]
     assert [(run.number, run.exit_status) for run in false.history] == [(1, 1), (2, 1)]
     assert broken.last_start is not None and broken.last_duration_ms is not None
 
 
+def discarded_by_line() -> Counter[tuple[int, str]]:
+    """(owner uid, command) -> its runs whose output cron discarded, restated from the
+    recording: the MTA line's _PID is the pid that logged the run's CMD."""
+    started: dict[int, tuple[int, str]] = {}
+    counts: Counter[tuple[int, str]] = Counter()
+    for entry in recorded_entries():
+        line = parse(entry.message)
+        if isinstance(line, JobStarted):
+            started[entry.pid] = (USERS[line.user], line.command)
+        elif isinstance(line, cronlog.OutputLost):
+            counts[started[entry.pid]] += 1
+    return counts
+
+
+def name_of(rows: dict[JobKey, JobRecord], line: tuple[int, str]) -> str:
+    """The row of the crontab line: the name a wrapped line declares, else the plain line's."""
+    declared = line_job(line[1]).name
+    return declared if declared is not None else by_line(rows)[line].key.name
+
+
 def expected_notifications(rows: dict[JobKey, JobRecord]) -> set[tuple[str, NotificationKind]]:
     failed = {(by_line(rows)[line].key.name, NotificationKind.failed)
               for line, counts in EXPECTED.items() if counts[1]}
-    return failed | {("broken", NotificationKind.not_started)}
+    discarded = {(name_of(rows, line), NotificationKind.output_discarded)
+                 for line in discarded_by_line()}
+    return failed | discarded | {("broken", NotificationKind.not_started)}
 
 
 def test_the_recording_applied_in_one_go(tmp_path: Path) -> None:

@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 from agent_support import cronwrap_command, wait_for
 from attacks.support import ensure_user
-from cron_support import PrivateCron, make_root, next_minute, seconds_until, unavailable
-from e2e_support import TABLE, Rig, parse_table_walk, rig
-from journald import PrivateJournald, running_journald
-from netsnmp import free_port, have_netsnmp
+from cron_support import cron_and_agent, make_root, next_minute, seconds_until, unavailable
+from e2e_support import TABLE, Rig, parse_table_walk
+from journald import PrivateJournald
+from netsnmp import have_netsnmp
 
 pytestmark = [
     pytest.mark.integration,
@@ -91,30 +91,22 @@ def test_lines_cron_never_runs_are_reported_and_cron_runs_none(tmp_path: Path) -
     os.chmod(marks, 0o777)
     write_crontabs(root, marks, user.uid, user.name)
     minute = next_minute()
-    trap_port = free_port()
-    with running_journald(tmp_path / "journald") as journald:
-        config = (f'[agent]\ncron_log_journal = "{journald.journal_dir}"\n'
-                  "discovery_interval = 1.0\n"
-                  f'[[snmp.target]]\naddress = "127.0.0.1:{trap_port}"\ntype = "trap"\n'
-                  'community = "public"\n')
-        with rig(tmp_path, agentx=False, listen=True, trap_port=trap_port, config=config) as r, \
-                PrivateCron(tmp_path / "cron", journald, root):
-            assert r.agent.crontabs == root
-            wait_for(lambda: (marks / "good").exists() and (marks / "comment_last").exists(),
-                     "the correct lines' runs",
-                     timeout=seconds_until(minute) + 30)
-            wait_for(lambda: any("good" in c for c in commands_cron_ran(journald)),
-                     "cron's log of the correct line")
-            check_table(r, user.name)
-            check_notifications(r)
-            assert sorted(os.listdir(marks)) == ["comment_last", "good"], "a refused line ran"
-            ran = commands_cron_ran(journald)
-            assert all(re.search(r"cronwrap-name=(good|comment_last)$", c) for c in ran), ran
+    with cron_and_agent(tmp_path, root) as (r, journald):
+        wait_for(lambda: (marks / "good").exists() and (marks / "comment_last").exists(),
+                 "the correct lines' runs",
+                 timeout=seconds_until(minute) + 30)
+        wait_for(lambda: any("good" in c for c in commands_cron_ran(journald)),
+                 "cron's log of the correct line")
+        check_table(r, user.name)
+        check_notifications(r)
+        assert sorted(os.listdir(marks)) == ["comment_last", "good"], "a refused line ran"
+        ran = commands_cron_ran(journald)
+        assert all(re.search(r"cronwrap-name=(good|comment_last)$", c) for c in ran), ran
 
-            os.chmod(root / "etc/cron.d/writable", 0o644)  # fixed: the row leaves the state
-            wait_for(lambda: r.agent.status()["root/writable"]["state"] != "ignoredByCron",
-                     "the chmod noticed")
-            assert r.agent.status()["root/writable"]["ignored_by_cron"] is None
+        os.chmod(root / "etc/cron.d/writable", 0o644)  # fixed: the row leaves the state
+        wait_for(lambda: r.agent.status()["root/writable"]["state"] != "ignoredByCron",
+                 "the chmod noticed")
+        assert r.agent.status()["root/writable"]["ignored_by_cron"] is None
 
 
 def check_table(r: Rig, user: str) -> None:

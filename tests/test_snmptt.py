@@ -87,6 +87,8 @@ EXPECTED: dict[NotificationKind, tuple[str, str]] = {
     NotificationKind.crontab_ignored: (
         "MAJOR", "Cron job backup of root will never run: INSECURE MODE (group/other writable): "
         "mode 0664"),
+    NotificationKind.output_discarded: (
+        "WARNING", "Cron job backup of root: its output is discarded (no MTA), 3 runs so far"),
 }
 
 
@@ -124,7 +126,8 @@ def notification(kind: NotificationKind) -> Notification:
                     state=JobState.failed, running_pid=4242, log_problem="disk full",
                     last_result=JobState.failed, counters_since=T0 - 86_400,
                     start_problem="cronwrap was not found",
-                    ignored_by_cron="INSECURE MODE (group/other writable): mode 0664")
+                    ignored_by_cron="INSECURE MODE (group/other writable): mode 0664",
+                    outputs_discarded=3)
     exit_status, signal = {NotificationKind.failed: (3, 0), NotificationKind.timed_out: (124, 15),
                            NotificationKind.recovered: (0, 0),
                            NotificationKind.cleared: (0, 0),

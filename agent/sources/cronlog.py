@@ -6,7 +6,13 @@ from the root process that watches the job, under SYSLOG_IDENTIFIER=CRON:
     (root) CMD ([29827] /usr/local/bin/backup)                  the job's shell, pid 29827, started
     (CRON) error (grandchild #29827 failed with exit status 3)   only when the status is not 0
     (CRON) error (grandchild #29827 terminated by signal 15)     killed; ", dumped core" may follow
+    (CRON) info (No MTA installed, discarding output)           the job printed; no MTA
+    (root) MAIL (mailed 12 bytes of output but got status 0x0001 from MTA)   the MTA failed
     (root) END ([29827] /usr/local/bin/backup)                   the shell has ended
+
+The MTA lines name no job: each is tied to the run whose CMD the same process logged (the
+journal's _PID of both lines is the process watching that run), and counts its output as
+discarded.
 
 What was seen on a real cron (tests/data/debian-cron-L15.jsonl) and what the agent does:
 - a job killed by a signal gets the `terminated by signal N` line: a failed run with
@@ -48,7 +54,14 @@ from cronwrap.wrapper.events import Finished, Started
 
 from ..config import Config
 from ..core import AgentCore, Rejected, RowRefused, Txn, Unavailable
-from ..lifeevents import LifeEvent, RunCut, RunReported, StartLogged, WrapperNotStarted
+from ..lifeevents import (
+    LifeEvent,
+    OutputDiscarded,
+    RunCut,
+    RunReported,
+    StartLogged,
+    WrapperNotStarted,
+)
 from ..linenames import IDENTITY_CHARS, line_job
 from ..model import CronLogState, JobKey, JobSource
 from ..owners import uid_of
@@ -73,6 +86,9 @@ _EXIT = re.compile(r"\(CRON\) error \(grandchild #(?P<pid>\d+) failed with exit 
                    r"(?P<status>\d+)\)")
 _KILLED = re.compile(r"\(CRON\) error \(grandchild #(?P<pid>\d+) terminated by signal "
                      r"(?P<signal>\d+)(?:, dumped core)?\)")
+_NO_MTA = "(CRON) info (No MTA installed, discarding output)"
+_MAIL_FAILED = re.compile(r"\([^)]+\) MAIL \(mailed \d+ bytes? of output but got status "
+                          r"0x[0-9a-fA-F]+ from MTA\)")
 
 
 # ---- cron's lines ----------------------------------------------------------------------------
@@ -105,11 +121,18 @@ class JobFailed:
     signal: int = 0
 
 
-CronLine = JobStarted | JobEnded | JobFailed
+@dataclass(frozen=True)
+class OutputLost:
+    """`No MTA installed, discarding output`, or the MTA failed: the run's output went nowhere."""
+
+
+CronLine = JobStarted | JobEnded | JobFailed | OutputLost
 
 
 def parse(message: str) -> CronLine | None:
-    """What one of cron's messages says about a job; None for anything else (PAM, MTA, ...)."""
+    """What one of cron's messages says about a job; None for anything else (PAM, ...)."""
+    if message == _NO_MTA or _MAIL_FAILED.fullmatch(message):
+        return OutputLost()
     if match := _START.fullmatch(message):
         return JobStarted(match["user"], match["command"], int(match["pid"]))
     if match := _END.fullmatch(message):
@@ -138,6 +161,7 @@ class OpenRun:
     status: int = 0
     signal: int = 0
     command_line: str | None = None  # a plain line's command as cron logs it
+    watcher: int = 0  # the pid of cron's process that logged its start (its MTA line's too)
 
 
 @dataclass
@@ -255,6 +279,9 @@ class CronLog:
             if run is not None:
                 run.status, run.signal = line.status, line.signal
             return
+        if isinstance(line, OutputLost):
+            self._output_lost(txn, state, entry)
+            return
         uid = self.user_id(line.user)
         if uid is None:
             self.limiter.warning("unknown user", f"cron ran a job of {line.user!r}, a user "
@@ -262,7 +289,7 @@ class CronLog:
             return
         if isinstance(line, JobStarted):
             state.starts_seen = True
-            run = self._run_of(txn, uid, line, entry.time)
+            run = replace(self._run_of(txn, uid, line, entry.time), watcher=entry.pid)
             if line.pid is None:
                 self._start_without_pid(txn, run)
             else:
@@ -274,6 +301,19 @@ class CronLog:
                       "agent followed cron's log", line.pid, line.command)
             return
         self._close(txn, state, run, line.pid, entry.time, late)
+
+    def _output_lost(self, txn: Txn, state: SourceState, entry: Entry) -> None:
+        """The run watched by the process that logged the MTA line: its output is counted as
+        discarded (a scan of the runs in progress, done only when cron discards output)."""
+        boot = f"{entry.boot}:"
+        for run_id, run in state.open_runs.items():
+            if run.watcher == entry.pid and entry.pid and run_id.startswith(boot):
+                source = JobSource.wrapper if run.wrapped else JobSource.cron_log
+                self._submit(txn, OutputDiscarded(JobKey(run.uid, run.name), run.owner,
+                                                  entry.time, source), run.owner, run.name)
+                return
+        log.debug("cron discarded the output of a run (pid %s) whose start was not read",
+                  entry.pid)
 
     def _run_of(self, txn: Txn, uid: int, line: JobStarted, start: float) -> OpenRun:
         """The run cron started: of the job its line declares (cronwrap -n, a name comment),

@@ -47,6 +47,7 @@ class Entry:
     time: float  # when the sender logged it (_SOURCE_REALTIME_TIMESTAMP, else journald's time)
     boot: str  # _BOOT_ID, 32 hex digits
     message: str
+    pid: int = 0  # _PID: the process that logged it (0: not known)
 
 
 def entry_from_fields(fields: dict[str, Any]) -> Entry:
@@ -57,7 +58,9 @@ def entry_from_fields(fields: dict[str, Any]) -> Entry:
     message = fields.get("MESSAGE", "")
     if isinstance(message, bytes):  # not UTF-8: the Reader leaves it as bytes
         message = message.decode(errors="replace")
-    return Entry(str(fields["__CURSOR"]), seconds, getattr(boot, "hex", boot), str(message))
+    pid = fields.get("_PID", 0)
+    return Entry(str(fields["__CURSOR"]), seconds, getattr(boot, "hex", boot), str(message),
+                 int(pid) if str(pid).isdigit() else 0)
 
 
 def kernel_boot() -> str:

@@ -19,6 +19,7 @@ from ..lifeevents import (
     LifeEvent,
     LineGone,
     LineSeen,
+    OutputDiscarded,
     PauseAsked,
     ResumeAsked,
     RunCut,
@@ -45,6 +46,7 @@ RULES: dict[type, Callable[[Job, Any, Context], Outcome]] = {
     ForgetAsked: life.forget_asked,
     LineSeen: ignored.line_found,
     LineGone: life.line_gone,
+    OutputDiscarded: cron_log.output_discarded,
 }
 
 

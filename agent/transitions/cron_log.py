@@ -8,7 +8,7 @@ from dataclasses import replace
 from cronwrap.wrapper.events import Cadence, Finished
 
 from .. import schedule
-from ..lifeevents import RunCut, StartLogged, WrapperNotStarted
+from ..lifeevents import OutputDiscarded, RunCut, StartLogged, WrapperNotStarted
 from ..model import JobSource, JobState, NotificationKind
 from ..store import Job
 from .life import with_line
@@ -72,3 +72,14 @@ def not_started(job: Job, event: WrapperNotStarted, cadence: Cadence, cron_zone:
                       next_expected=schedule.next_after(cadence, event.start, cron_zone))
     return replace(job, record=rec, alarm=True, reported=True,
                    last_end=max(job.last_end or 0.0, event.end)), [NotificationKind.not_started]
+
+
+def output_discarded(job: Job, event: OutputDiscarded, ctx: Context) -> Outcome:
+    """A run's output cron discarded is counted; the job's first raises cronJobOutputDiscarded
+    (once per job: every later run of it prints into the void too)."""
+    rec = job.record
+    job = replace(job, record=replace(rec, outputs_discarded=rec.outputs_discarded + 1))
+    if rec.outputs_discarded:
+        return Outcome(job)
+    return Outcome(job, raised(job, (NotificationKind.output_discarded,),
+                               facts=EventFacts(time=event.time)))
