@@ -6,12 +6,15 @@ line still running while cron is restarted and while the agent is stopped (its e
 while no agent reads). The expected table comes from cron's own lines in the journal, read
 here with journalctl and named by the documented rule restated below, and is compared with a
 walk of cronJobTable; snmptrapd must have received each expected notification exactly once.
-Takes one cron minute: about a minute and a half.
+Takes one cron minute: about a minute and a half. The last test caps a user's open runs of
+cron's log through max_jobs_per_owner, in another cron minute.
 """
 
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -248,3 +251,49 @@ def test_snmp_view_of_a_disabled_cron_log(tmp_path: Path) -> None:
         out = snmp("snmpget", *V2C, "-Ov", r.listener, "CRON-JOBS-MIB::cronJobCount.0",
                    mibs=True).stdout
         assert out.strip() == "Gauge32: 0"
+
+
+def test_a_users_open_runs_are_capped_and_push_out_only_their_own(tmp_path: Path) -> None:
+    """max_jobs_per_owner = 3: a user's crontab starts 5 runs that wait; 2 of them are pushed
+    out of the open runs (one line says so), root's run in the same minute still gets its end
+    and exit status, and only the user's 3 remembered runs are counted when all end."""
+    user = ensure_user(USER)
+    root = tmp_path / "agent" / "root"
+    make_root(root)
+    gates = Path(tempfile.mkdtemp(prefix="cwcronlog-gates-"))  # the user's shells look here
+    gates.chmod(0o755)
+    minute = next_minute()
+    when = f"{minute.tm_min} {minute.tm_hour} {minute.tm_mday} {minute.tm_mon} *"
+    wait = "while [ ! -e {} ]; do sleep 0.1; done"
+    (root / "etc/crontab").write_text(
+        "SHELL=/bin/sh\nPATH=/usr/bin:/bin\n"
+        f"{when} root {wait.format(gates / 'root')}; exit 3  # cronwrap-name=victim\n")
+    write_user_crontab(root, user.name, user.uid, f"{when} {wait.format(gates / 'user')}\n" * 5)
+    with running_journald(tmp_path / "journald") as journald:
+        config = (f'[agent]\ncron_log_journal = "{journald.journal_dir}"\n'
+                  "discovery_interval = 1.0\nmax_jobs_per_owner = 3\n")
+        with rig(tmp_path, agentx=False, listen=True, config=config,
+                 agent_options=("--watch-interval", "0.5")) as r, \
+                PrivateCron(tmp_path / "cron", journald, root):
+            try:
+                wait_for(lambda: len(re.findall(r"open runs pushed out: uid \d+",
+                                                r.agent.log.read_text())) == 1
+                         and r.agent.status().get("root/victim", {}).get("state") == "running",
+                         "the user's 5 runs and root's started", timeout=seconds_until(minute) + 30)
+                (gates / "root").touch()
+                wait_for(lambda: runs(r, "root", "victim") == 1, "root's run ended")
+                (gates / "user").touch()
+                wait_for(lambda: sum(1 for e in journald.read("SYSLOG_IDENTIFIER=CRON", "_UID=0")
+                                     if END.fullmatch(str(e["MESSAGE"]))) == 6, "all 6 ENDs")
+                wait_for(lambda: scalar(r, "cronLogEntries") == f"Counter32: "
+                         f"{job_lines(journald)}", "the agent has read them all")
+            finally:
+                for name in ("root", "user"):
+                    (gates / name).touch()
+            victim = r.agent.status()["root/victim"]
+            assert (victim["runs"], victim["failures"], victim["last_exit_status"]) == (1, 1, 3)
+            flooder = [job for job in r.agent.status().values() if job["owner"] == user.name]
+            assert [job["runs"] for job in flooder] == [3]
+            said = re.findall(r"open runs pushed out: uid (\d+)", r.agent.log.read_text())
+            assert said == [str(user.uid)]
+    shutil.rmtree(gates)  # only once every END was seen: a shell still looping needs its gate
