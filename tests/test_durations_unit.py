@@ -6,6 +6,7 @@ sockets)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 from pathlib import Path
 
@@ -206,6 +207,7 @@ def test_the_core_judges_a_run_by_its_crontab_lines_bound(tmp_path: Path) -> Non
     spool = tmp_path / "root/var/spool/cron/crontabs"
     spool.mkdir(parents=True)
     (spool / "root").write_text("0 3 * * * cronwrap -n nightly --min-duration 2s -- backup\n")
+    os.chmod(spool / "root", 0o600)  # as crontab(1) leaves it: cron reads it
     key = JobKey(0, "nightly")
     published: list[NotificationKind] = []
 
