@@ -204,6 +204,7 @@ def measure_crontabs(jobs: int, seconds: float, base: Path) -> dict[str, Any]:
     for user in users:
         (spool / user).write_text("".join(f"{n % 60} * * * * cronwrap -n job-{n:05d} -- true\n"
                                           for n in range(per_user)))
+        (spool / user).chmod(0o600)  # as crontab(1) leaves it: cron reads it
     sleeper, idle_loop = baselines()
     try:
         agent.start()
