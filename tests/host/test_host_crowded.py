@@ -70,13 +70,15 @@ def agent_log(machine: Container) -> str:
 
 
 def figure(machine: Container, what: str) -> None:
-    """Print the agent's memory now (its cgroup's MemoryCurrent and its main process's RSS)."""
-    show = machine.run("systemctl", "show", "--value", "-p", "MemoryCurrent,MainPID",
-                       "cronwrap-agent").stdout.split()
-    memory, pid = show[0], show[1]
-    rss = machine.run("ps", "-o", "rss=", "-p", pid).stdout.strip()
-    print(f"FIGURE agent {what}: MemoryCurrent {int(memory) / 2**20:.1f} MiB, "
-          f"RSS {int(rss) / 1024:.1f} MiB")
+    """Print the agent's memory now: its main process's RSS (ps), and its cgroup's
+    MemoryCurrent where systemd accounts it (not under systemd-nspawn here: "[not set]")."""
+    def unit(name: str) -> str:
+        return machine.run("systemctl", "show", "--value", "-p", name,
+                           "cronwrap-agent").stdout.strip()
+
+    rss = machine.run("ps", "-o", "rss=", "-p", unit("MainPID")).stdout.strip()
+    print(f"FIGURE agent {what}: RSS {int(rss) / 1024:.1f} MiB, "
+          f"MemoryCurrent {unit('MemoryCurrent')}")
 
 
 @pytest.fixture(scope="module")
