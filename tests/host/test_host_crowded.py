@@ -30,8 +30,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500)]
 
 USERS = tuple(f"crowd{number}" for number in range(10))
 LIVE = {"live-ok": "true", "live-fail": "false"}  # job name -> command; fire every minute
-ASLEEP = 498  # crontab lines per user that do not fire during the test
-BY_EVENTS = 500  # jobs per user made by running the wrapper
+ASLEEP = 798  # crontab lines per user that do not fire during the test
+BY_EVENTS = 200  # jobs per user made by running the wrapper
 ROWS_PER_USER = ASLEEP + len(LIVE) + BY_EVENTS  # the default max_jobs_per_owner
 RUNS_COLUMN = 3  # cronJobRuns (tests/test_mib.py ties snmpview's OIDs to the MIB)
 AGENT_CONFIG = {"# discovery_interval = 60.0": "discovery_interval = 10.0"}
