@@ -1,5 +1,5 @@
-"""A crowded Debian 13 host (issue 18): 10,000 jobs of ten users, half found by crontab
-discovery and half made by events of the real wrapper, walked through Debian's snmpd.
+"""A crowded Debian 13 host (issue 18): 10,000 jobs of ten users, 8,000 found by crontab
+discovery and 2,000 made by events of the real wrapper, walked through Debian's snmpd.
 
 Each user's crontab holds lines that never fire during the test (`0 0 1 1 *`) and two that
 fire every minute (one succeeding, one failing); each user then runs the installed wrapper
