@@ -41,6 +41,7 @@ CORE_TESTS = (
     "tests/test_e2e_agentx.py::test_counts_states_and_times_through_snmpd",
     "tests/test_standalone.py::test_v3_user_reads_with_authentication_and_privacy",
 )
+# No pytest-xdist: the run is serial, so pyproject's --dist option is dropped (-o addopts=).
 TEST_TOOLS = ("pytest", "pytest-timeout", "hypothesis")
 PYTHON_VERSION = "3.13"  # Debian 13's python3
 EXTRA_PACKAGES = ("snmptrapd",)  # the tests' trap receiver; the rest is the host suite's root
@@ -102,7 +103,7 @@ export PYTHONWARNINGS={','.join(AS_ERRORS)} HYPOTHESIS_STORAGE_DIRECTORY=/tmp/hy
 export PATH={VENV}/bin:/usr/lib/cronwrap/bin:$PATH
 {VENV}/bin/python -c 'import cronwrap.agent, pysnmp, systemd.daemon, cryptography
 for m in (cronwrap.agent, pysnmp, systemd.daemon, cryptography): print(m.__name__, m.__file__)'
-exec {VENV}/bin/python -m pytest -q -p no:cacheprovider --color=no {warnings} {' '.join(CORE_TESTS)}
+exec {VENV}/bin/python -m pytest -q -p no:cacheprovider -o addopts= --color=no {warnings} {' '.join(CORE_TESTS)}
 """
 
 
