@@ -75,8 +75,8 @@ NOT_RUN = {
     "bash scripts/demo --keep-running": "tests/test_demo.py runs it and stops what it leaves",
     "snmptrapd -f -Lo -M +/path/to/mibs -m CRON-JOBS-MIB ...": "`...` stands for the receiver's "
         "own options; tests/netsnmp.py runs snmptrapd with these MIB options",
-    ".venv/bin/python -m pytest -q -n auto -m not host and not nms": "the test suite itself: "
-        "CI runs it (.ci/run, test_readme.py)",
+    ".venv/bin/python -m pytest -q -n auto --dist loadfile -m not host and not nms":
+        "the test suite itself: CI runs it (.ci/run, test_readme.py)",
     ".venv/bin/python -m pytest -q -m host or nms": "the booted-host and NMS-server suites: "
         "CI runs them (.ci/run, test_readme.py)",
     "bash scripts/setup": "installs Debian packages and rebuilds .venv: CI runs it first (.ci/run)",
@@ -425,6 +425,7 @@ FOREIGN_OPTIONS = {
     "--destination-directory": "mibdump", "--quick": "python -m bench",
     "--no-deps": "pip wheel", "--only-binary": "pip download", "--platform": "pip download",
     "--no-index": "pip install", "--target": "pip install", "--report": "run-parts",
+    "--dist": "pytest (pytest-xdist)",
 }
 
 
