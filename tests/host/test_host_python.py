@@ -103,7 +103,7 @@ export PYTHONWARNINGS={','.join(AS_ERRORS)} HYPOTHESIS_STORAGE_DIRECTORY=/tmp/hy
 export PATH={VENV}/bin:/usr/lib/cronwrap/bin:$PATH
 {VENV}/bin/python -c 'import cronwrap.agent, pysnmp, systemd.daemon, cryptography
 for m in (cronwrap.agent, pysnmp, systemd.daemon, cryptography): print(m.__name__, m.__file__)'
-exec {VENV}/bin/python -m pytest -q -p no:cacheprovider -o addopts= --color=no {warnings} {' '.join(CORE_TESTS)}
+exec {VENV}/bin/python -m pytest -q -p no:cacheprovider --color=no {warnings} {' '.join(CORE_TESTS)}
 """
 
 
