@@ -105,7 +105,12 @@ def test_an_event_flood_is_refused_busy_counted_spooled_and_never_lost(
         assert not list((r.agent.spool / str(attacker.uid)).glob("*.json"))
         assert scalar(r, "cronEventsAccepted") == 2 * runs + 1  # each event once
         assert scalar(r, "cronEventsDeferred") == deferred
-        assert len(lines_about(r, attacker)) == 1  # the first refusal; the rest are counted
+        # the first refusal at the socket; the rest are counted. The spooled flood may also
+        # meet the drain's own budget: that is one line of another class, never one an event
+        about_attacker = lines_about(r, attacker)
+        assert sum("over the event rate" in line for line in about_attacker) == 1, about_attacker
+        assert sum("left for later passes" in line for line in about_attacker) <= 1, about_attacker
+        assert len(about_attacker) <= 2, about_attacker
 
 
 def seed(state: Path, user: User, jobs: int) -> None:

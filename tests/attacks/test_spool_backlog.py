@@ -106,7 +106,11 @@ def test_a_big_spool_never_keeps_the_agent_dark(attackers: tuple[User, ...],
             at_ready = status(agent)
             keep_reading(notify)
             assert runs(at_ready, flooder, "flood") < FLOOD, "READY only after the drain"
-            assert snmp_value(port, BACKLOG_OID) > 0  # SNMP answers, and shows the backlog
+            # SNMP answers, and shows the backlog once the first pass has counted it (READY may
+            # come before that pass starts), while the flood is still far from drained
+            wait_for(lambda: snmp_value(port, BACKLOG_OID) > 0, "the backlog gauge over SNMP",
+                     proc=agent.proc, log=agent.log)
+            assert runs(status(agent), flooder, "flood") < FLOOD, "shown only at the end"
             shown = cronwrap_as(flooder, agent, "status", "flood")  # the user is told too
             assert shown.returncode == 0 and "catching up" in shown.stderr, shown.stderr
 
