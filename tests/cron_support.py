@@ -152,11 +152,17 @@ def cron_and_agent(base: Path, root: Path) -> Iterator[tuple[Rig, PrivateJournal
     which must be `base`/agent/root (where the rig's agent discovers them)."""
     trap_port = free_port()
     with running_journald(base / "journald") as journald:
-        config = (f'[agent]\ncron_log_journal = "{journald.journal_dir}"\n'
-                  "discovery_interval = 1.0\n"
-                  f'[[snmp.target]]\naddress = "127.0.0.1:{trap_port}"\ntype = "trap"\n'
-                  'community = "public"\n')
+        config = cron_log_agent_config(journald.journal_dir, trap_port)
         with rig(base, agentx=False, listen=True, trap_port=trap_port, config=config) as r, \
                 PrivateCron(base / "cron", journald, root):
             assert r.agent.crontabs == root
             yield r, journald
+
+
+def cron_log_agent_config(journal_dir: Path, trap_port: int) -> str:
+    """The agent config of these tests: cron's log in `journal_dir`, discovery every second,
+    notifications as traps to 127.0.0.1:`trap_port`."""
+    return (f'[agent]\ncron_log_journal = "{journal_dir}"\n'
+            "discovery_interval = 1.0\n"
+            f'[[snmp.target]]\naddress = "127.0.0.1:{trap_port}"\ntype = "trap"\n'
+            'community = "public"\n')

@@ -23,6 +23,7 @@ from agent_support import cronwrap_command, wait_for
 from attacks.support import ensure_user
 from cron_support import (
     PrivateCron,
+    cron_log_agent_config,
     make_root,
     next_minute,
     seconds_until,
@@ -145,10 +146,7 @@ def test_the_table_is_what_debian_cron_ran(tmp_path: Path) -> None:
                                                           for line in user_lines))
     trap_port = free_port()
     with running_journald(base / "journald") as journald:
-        config = (f'[agent]\ncron_log_journal = "{journald.journal_dir}"\n'
-                  "discovery_interval = 1.0\n"
-                  f'[[snmp.target]]\naddress = "127.0.0.1:{trap_port}"\ntype = "trap"\n'
-                  'community = "public"\n')
+        config = cron_log_agent_config(journald.journal_dir, trap_port)
         options = ("--watch-interval", "0.5", "--spool-interval", "0.2")
         with rig(base, agentx=False, listen=True, trap_port=trap_port, config=config,
                  agent_options=options) as r, PrivateCron(base / "cron", journald, root) as cron:
