@@ -59,6 +59,7 @@ class Config:
     crontab_cron_tz: str = "auto"  # CRON_TZ lines in crontabs: "auto" (cronie), "honour", "ignore"
     cron_log: str = "on"  # follow cron's log in the journal ("off": don't)
     cron_log_journal: str = ""  # journal files to read instead of the system journal's
+    max_open_runs: int = 10000  # runs of cron's log started and not ended, of all users
     sections: dict[str, Any] = field(default_factory=dict)
 
     def with_overrides(self, **values: Any) -> Config:
@@ -125,7 +126,8 @@ def _check(path: Path, key: str, value: object) -> Any:
     if key in ("max_jobs_per_owner", "max_connections", "max_connections_per_uid",
                "status_bytes_per_second", "notifications_per_owner", "spool_events_per_second",
                "events_per_second_per_owner", "log_lines_per_owner",
-               "status_rows_per_second", "event_ids_per_owner", "crontab_lines_per_minute"):
+               "status_rows_per_second", "event_ids_per_owner", "crontab_lines_per_minute",
+               "max_open_runs"):
         if not isinstance(value, int) or value < 1:
             raise ConfigError(f"{path}: [agent] {key} must be a positive integer")
         return value

@@ -512,11 +512,9 @@ def test_a_flood_of_open_runs_pushes_out_only_the_flooders_own(
     assert "sleep" not in said[0]  # a class of problem and a uid, not the user's text
 
 
-def test_a_full_table_pushes_out_the_runs_of_the_owner_holding_most(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_full_table_pushes_out_the_runs_of_the_owner_holding_most(tmp_path: Path) -> None:
     """With room for 10 open runs of all users and 8 of one: root's and the victim's runs stay
     open while the flooder has any, whoever starts the run that finds the table full."""
-    monkeypatch.setattr(cronlog, "MAX_OPEN_RUNS", 10)
     others = cron_lines([("cwcronlog", 7, "CMD sleep 1h"),
                          *[("root", 100 + n, "CMD sleep 2h") for n in range(3)]])
     more = cron_lines([("root", 200, "CMD sleep 2h"), ("flooder", 300, "CMD sleep 1d")],
@@ -524,7 +522,7 @@ def test_a_full_table_pushes_out_the_runs_of_the_owner_holding_most(
     seen = []
 
     async def scenario() -> None:
-        life = Life(tmp_path, Config(max_jobs_per_owner=8))
+        life = Life(tmp_path, Config(max_jobs_per_owner=8, max_open_runs=10))
         writer = asyncio.create_task(life.core.run())
         await life.apply(others, others[-1].time)
         for lines in (flood(6, 1000, 10), more, flood(5, 2000, 200)):
@@ -552,6 +550,17 @@ def test_cron_log_setting_is_checked(tmp_path: Path) -> None:
         load(path)
     path.write_text('[agent]\ncron_log = "off"\ncron_log_journal = "/var/log/journal"\n')
     assert load(path).cron_log == "off"
+
+
+def test_the_open_runs_of_all_users_are_a_checked_setting(tmp_path: Path) -> None:
+    """max_open_runs: 10,000 by default, a positive integer in the file."""
+    assert Config().max_open_runs == 10000
+    path = tmp_path / "agent.toml"
+    path.write_text("[agent]\nmax_open_runs = 0\n")
+    with pytest.raises(ConfigError, match="max_open_runs must be a positive integer"):
+        load(path)
+    path.write_text("[agent]\nmax_open_runs = 20000\n")
+    assert load(path).max_open_runs == 20000
 
 
 def test_rows_an_older_agent_named_keep_their_names(tmp_path: Path) -> None:

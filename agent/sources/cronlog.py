@@ -74,9 +74,6 @@ NAME = "cronlog"  # this source's name in the state database
 MATCHES = {"SYSLOG_IDENTIFIER": "CRON", "_UID": "0"}
 READ_LIMIT = 1000  # entries applied in one batch
 COALESCE_SECONDS = 1.0  # after the journal changed, wait this long for more before reading
-MAX_OPEN_RUNS = 10000  # runs started and not ended that are remembered, of all users
-# and of one user at most max_jobs_per_owner ([agent]): a flood of runs that never end pushes
-# out the flooder's own
 NOT_STARTED_STATUSES = {126: "cannot be executed", 127: "was not found"}
 
 _START = re.compile(r"\((?P<user>[^)]+)\) CMD \(\[(?P<pid>\d+)\] (?P<command>.*)\)")
@@ -329,11 +326,12 @@ class CronLog:
         """Remember the run until its END; at an owner's cap its own oldest run is pushed out,
         and with the whole table full the oldest of the owner holding the most: a user who
         floods cron's log with runs that never end loses only their own."""
-        cap = min(self.config.max_jobs_per_owner, MAX_OPEN_RUNS)
+        limit = self.config.max_open_runs
+        cap = min(self.config.max_jobs_per_owner, limit)
         if state.owner_runs(run.uid) >= cap:
             self._forget(state.push_out(run.uid), f"{cap} of its jobs")
-        elif len(state.open_runs) >= MAX_OPEN_RUNS:
-            self._forget(state.push_out(), f"{MAX_OPEN_RUNS} jobs of all users")
+        elif len(state.open_runs) >= limit:
+            self._forget(state.push_out(), f"{limit} jobs of all users")
         state.add_run(run_id, run)
         if not run.wrapped:  # else the wrapper reports this run itself
             self._run(txn, run, Started(id="", job=run.name, time=run.start, pid=pid))
