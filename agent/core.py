@@ -266,7 +266,9 @@ class AgentCore(Writer):
     def _named(self, txn: Txn, lines: list[schedule.Discovered]
                ) -> dict[JobKey, schedule.Discovered]:
         """The scan's lines by job, in crontab order, each plain line named (linenames.line_name)
-        from the rows and the names given to the lines before it, so two lines never share one."""
+        from the rows and the names given to the lines before it, so two lines never share one.
+        Of two lines of one job, a line cron runs keeps the row: one it ignores (in a crontab
+        others may write) never holds that row in ignoredByCron."""
         found: dict[JobKey, schedule.Discovered] = {}
         given: dict[JobKey, str] = {}  # names given in this scan -> their lines
         for line in lines:
@@ -275,7 +277,9 @@ class AgentCore(Writer):
                 key = JobKey(uid, self._line_name(txn, uid, logged, line.crontab, given))
                 given[key] = logged
                 line = replace(line, key=key)
-            found[line.key] = line
+            kept = found.get(line.key)
+            if kept is None or kept.ignored is not None or line.ignored is None:
+                found[line.key] = line
         return found
 
     def plain_line_key(self, txn: Txn, uid: int, logged: str) -> JobKey:

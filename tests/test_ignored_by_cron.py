@@ -46,6 +46,8 @@ REFUSED = {
     "user_mode": "INSECURE MODE (mode 0600 expected): mode 0644",
 }
 
+USERS_FILES = ("userowned", "user_mode")  # the user's own files (the lines name root or none)
+
 
 def marking(marks: Path, name: str) -> str:
     """A command leaving the mark `name`, its job named `name` (cronwrap-name)."""
@@ -112,7 +114,8 @@ def test_lines_cron_never_runs_are_reported_and_cron_runs_none(tmp_path: Path) -
 def check_table(r: Rig, user: str) -> None:
     wait_for(lambda: all(r.agent.status().get(f"root/{name}", {}).get("runs") == 1
                          for name in ("good", "comment_last")), "the correct runs in the table")
-    wait_for(lambda: all(f"{'root' if n != 'user_mode' else user}/{n}" in r.agent.status()
+    # the user's files' lines are the user's rows, whatever user a line names
+    wait_for(lambda: all(f"{user if n in USERS_FILES else 'root'}/{n}" in r.agent.status()
                          for n in REFUSED), "a row per refused line")
     rows = parse_table_walk(r.walk("snmpwalk", TABLE))  # job names are unique here
     for name, reason in REFUSED.items():

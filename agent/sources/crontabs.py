@@ -137,9 +137,8 @@ class CrontabReader:
         for path, with_user in crontabs:
             crontab = _Crontab(root, path)
             for user, schedule, job, tz, logged, ignored in self.lines(path, with_user):
-                _add(found, user if with_user else path.name, schedule, (job, logged), crontab,
-                     tz if cron_tz else None, plain_lines or ignored is not None, uids,
-                     ignored)
+                _add(found, user, schedule, (job, logged), crontab, tz if cron_tz else None,
+                     plain_lines or ignored is not None, uids, ignored)
         paths = {path for path, _ in crontabs}
         self._read = {key: kept for key, kept in self._read.items() if key[0] in paths}
         self._last = (signature, uids, found) if self.deferred == deferred else None
@@ -217,9 +216,8 @@ def _cron_d_files(directory: Path) -> list[Path]:
 def _lines(path: Path, with_user: bool, allowance: _Allowance | None = None) -> list[Line]:
     """(user, schedule, job, the CRON_TZ set above the line, the command as cron logs it, why
     cron ignores it) for each job line; the job is named from the command as cron keeps it
-    (leading blanks dropped, the rest verbatim).  A line that names no user, in a file whose
-    lines should, is the file owner's.  Each line but comments and blank ones is spent from
-    `allowance` (OverBudget: it ran out)."""
+    (leading blanks dropped, the rest verbatim).  Whose line it is: see _line_user.  Each line
+    but comments and blank ones is spent from `allowance` (OverBudget: it ran out)."""
     try:
         with path.open("rb") as crontab:
             info = os.fstat(crontab.fileno())
@@ -230,9 +228,21 @@ def _lines(path: Path, with_user: bool, allowance: _Allowance | None = None) -> 
         log.warning("cannot read crontab %s: %s", path, exc.strerror)
         return []
     problem = cronrules.crontab_refusal(path, with_user, info) or problem or ending.problem
-    owner = _user_name(info.st_uid)
-    return [(user if user or not with_user else owner, schedule, job, tz, logged, problem)
+    return [(_line_user(path, with_user, info.st_uid, user), schedule, job, tz, logged, problem)
             for user, schedule, job, tz, logged, _ in entries]
+
+
+def _line_user(path: Path, with_user: bool, file_uid: int, named: str | None) -> str | None:
+    """Whose row a line makes: in a crontab a user other than root owns, that user's, whatever
+    the line or the file's name says (they wrote it; cron refuses such a system crontab, and a
+    user crontab of another user, so the line never runs as anyone else: the named user never
+    vouched for it); in root's, the user the line names (a system crontab's; the file owner's
+    where it names none) or the user crontab's name."""
+    if file_uid != 0:
+        return _user_name(file_uid)
+    if not with_user:
+        return path.name
+    return named or "root"
 
 
 class _Ending:
