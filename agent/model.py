@@ -119,7 +119,7 @@ class DurationAnomaly:
     median_ms: int | None  # the learned median it was judged against, if any
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class JobRecord:
     """One row of cronJobTable.  Times are wall-clock seconds since the epoch, None if never."""
 
