@@ -64,10 +64,12 @@ examples:
   cronwrap-agent --print-mib > ~/.snmp/mibs/CRON-JOBS-MIB.txt   the MIB, for Net-SNMP tools
   cronwrap-agent --event-socket /tmp/t/agent.sock --state-dir /tmp/t/state \\
                  --spool-dir /tmp/t/spool --crontab-root /tmp/t/root
-under systemd socket activation the listening socket handed over (LISTEN_FDS) is used instead
-of --event-socket. Exit status: 0 after SIGTERM/SIGINT, 64 bad usage, 69 socket in use,
-73 cannot create a directory or socket, 78 bad configuration file (--check-config: 0 when
-the configuration is usable).
+
+Under systemd socket activation the listening socket handed over (LISTEN_FDS) is used instead
+of --event-socket.
+exit status: 0 after SIGTERM/SIGINT, 64 bad usage, 69 socket in use, 73 cannot create a
+directory or socket, 78 bad configuration file (--check-config: 0 when the configuration is
+usable).
 """
 
 

@@ -1,5 +1,7 @@
-"""The man pages cronwrap(1) and cronwrap-agent(8) describe every option --help shows, and
-none that is gone, and format without a groff warning."""
+"""The man pages cronwrap(1) and cronwrap-agent(8), which scripts/reference.py makes from
+docs/man/*.in, --help and docs/reference/ (tests/test_reference.py fails when they are stale),
+describe every option --help shows and none that is gone, have a man page's sections, and
+format without a groff warning."""
 
 from __future__ import annotations
 
@@ -10,17 +12,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from reference_support import reference
 
 REPO = Path(__file__).resolve().parent.parent
 MAN = REPO / "docs" / "man"
 BIN = Path(sys.executable).parent
 OPTION = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*[a-z0-9](?![\w-])")
-PAGES = {
-    "cronwrap.1": [["cronwrap", "--help"], ["cronwrap", "status", "--help"],
-                   ["cronwrap", "logs", "--help"], ["cronwrap", "pause", "--help"],
-                   ["cronwrap", "resume", "--help"], ["cronwrap", "forget", "--help"]],
-    "cronwrap-agent.8": [["cronwrap-agent", "--help"]],
-}
+PAGES = {man.name: [[*argv, "--help"] for argv in man.helps] for man in reference.MAN_PAGES}
+SECTIONS = ["NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "EXIT STATUS", "FILES", "SEE ALSO"]
 
 
 def help_options(page: str) -> set[str]:
@@ -44,9 +43,56 @@ def test_every_option_of_the_help_is_in_the_man_page(page: str) -> None:
 
 
 @pytest.mark.parametrize("page", sorted(PAGES))
-def test_the_man_page_shows_no_option_the_program_lacks(page: str) -> None:
-    stale = page_options(page) - help_options(page)
+def test_the_man_page_shows_no_option_the_programs_lack(page: str) -> None:
+    """FILES names both programs' options (what sets each path), so either program's count."""
+    stale = page_options(page) - set().union(*(help_options(name) for name in PAGES))
     assert not stale, f"docs/man/{page} describes {sorted(stale)}, which --help does not show"
+
+
+def test_each_program_and_subcommand_has_its_synopsis_and_options() -> None:
+    text = (MAN / "cronwrap.1").read_text()
+    for subcommand in ("status", "logs", "pause", "resume", "forget"):
+        assert f'.SY "cronwrap {subcommand}"' in text
+        assert f".SS cronwrap {subcommand}" in text
+
+
+@pytest.mark.parametrize("page", sorted(PAGES))
+def test_the_man_page_has_the_sections_a_man_page_has_in_order(page: str) -> None:
+    titles = re.findall(r"^\.SH (.+)$", (MAN / page).read_text(), re.MULTILINE)
+    assert [title for title in titles if title in SECTIONS] == SECTIONS
+
+
+@pytest.mark.parametrize("man", reference.MAN_PAGES, ids=lambda man: man.name)
+def test_every_exit_status_of_the_reference_is_in_the_man_page(man: reference.ManPage) -> None:
+    page = (MAN / man.name).read_text()
+    section = page.split("\n.SH EXIT STATUS\n", 1)[1].split("\n.SH ", 1)[0]
+    for title in man.exit_sections:
+        rows = re.findall(r"^\| ([^|]+?) \|", reference.markdown_section("exit-codes.md", title),
+                          re.MULTILINE)
+        statuses = [row for row in rows if row not in ("status", "subcommand")]
+        assert statuses
+        for status in statuses:
+            assert f".TP\n{reference.roff_inline(status)}\n" in section, status
+
+
+def test_help_text_is_not_read_as_markdown() -> None:
+    """A crontab schedule's stars in --help stay stars, not emphasis."""
+    assert "0 3 * * *" in reference.help_text(("cronwrap",))
+    assert "\\(aq0 3 * * *\\(aq" in (MAN / "cronwrap.1").read_text().replace("'", "\\(aq")
+
+
+def test_a_help_item_its_continuation_and_a_heading_become_man_requests() -> None:
+    usage, blocks = reference.help_blocks(
+        "usage: x [--a N]\n\ngroup:\n  --a N   the a, which\n          goes on\n"
+        "  --long-option-name LONG\n          said below\n\nA para\nthat wraps.\n")
+    assert usage == ["usage: x [--a N]"]
+    assert blocks == [["heading", "group"], ["item", "--a N", "the a, which goes on"],
+                      ["item", "--long-option-name LONG", "said below"],
+                      ["para", "A para that wraps."]]
+    assert reference.help_roff(blocks, True, set()) == [
+        ".SS Group", ".TP", "\\fB\\-\\-a\\fR \\fIN\\fR", "the a, which goes on", ".TP",
+        "\\fB\\-\\-long\\-option\\-name\\fR \\fILONG\\fR", "said below",
+        ".PP", "A para that wraps."]
 
 
 @pytest.mark.skipif(shutil.which("groff") is None, reason="groff is not installed")
@@ -66,7 +112,8 @@ def document_mentions() -> list[tuple[str, str]]:
     found = []
     for page, commands in PAGES.items():
         text = re.sub(r"\\f[BIRP]", "", (MAN / page).read_text()).replace("\\-", "-")
-        found += [(page, name) for name in DOCUMENT.findall(text)]
+        shown = "\n".join(line for line in text.splitlines() if not line.startswith('.\\"'))
+        found += [(page, name) for name in DOCUMENT.findall(shown)]
         for program, *args in commands:
             done = subprocess.run([str(BIN / program), *args], capture_output=True, text=True,
                                   timeout=60, check=True)

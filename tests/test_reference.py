@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 import sys
@@ -12,20 +11,9 @@ from types import ModuleType
 import pytest
 from cronwrap.agent import main as agent_main
 from cronwrap.wrapper import errors, life, logview
+from reference_support import SCRIPT, reference
 
 REPO = Path(__file__).resolve().parent.parent
-SCRIPT = REPO / "scripts" / "reference.py"
-
-
-def load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("reference", SCRIPT)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-reference = load_script()
 AGENT_LINES = ["# Where wrappers report.", "# event_socket = \"/run/cronwrap/agent.sock\"",
                "# state_dir = \"/var/lib/cronwrap\"", "# How often.", "# watch_interval = 5.0"]
 
@@ -62,7 +50,7 @@ def test_a_changed_page_is_reported_stale(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(reference, "PAGES", {"x.md": lambda: "new\n"})
     (tmp_path / "x.md").write_text("old\n")
     assert reference.main(["--check"]) == 1
-    assert "docs/reference/x.md is stale" in capsys.readouterr().err
+    assert "reference: x.md is stale" in capsys.readouterr().err
     assert reference.main([]) == 0 and (tmp_path / "x.md").read_text() == "new\n"
     assert reference.main(["--check"]) == 0
 

@@ -68,9 +68,11 @@ monitoring (carried in every event to the agent):
   --every DURATION        expected time between starts
   --grace DURATION        lateness tolerated before a start counts as missed
   --max-runtime DURATION  running longer than this counts as overrunning
-  --min-duration DURATION a successful run that ends sooner is a duration anomaly
+  --min-duration DURATION
+                          a successful run that ends sooner is a duration anomaly
                           (a backup that "succeeds" in 2 minutes instead of 50)
-  --max-duration DURATION a successful run that takes longer is a duration anomaly
+  --max-duration DURATION
+                          a successful run that takes longer is a duration anomaly
   --no-duration-baseline  do not judge runs against the durations this job's own
                           recent successful runs had (the agent learns them: median
                           and spread of the last 20, judged from 5 on; agent.md)
@@ -84,7 +86,8 @@ mail (cronwrap's own, besides cron's; see /usr/share/doc/cronwrap/docs/operation
   --mail-to ADDR[,ADDR]   mail each run's outcome to these recipients (repeatable)
   --mail-on WHEN          failure (default): failed runs; always: every run;
                           change: only when the job starts failing or recovers
-  --mail-smtp HOST[:PORT] SMTP server (port 25 by default, [::1]:25 for IPv6);
+  --mail-smtp HOST[:PORT]
+                          SMTP server (port 25 by default, [::1]:25 for IPv6);
                           without it the message goes to sendmail -t -oi
   --mail-starttls         STARTTLS before sending (the certificate is checked)
   --mail-from ADDR        sender (default cronwrap@<fqdn>)
@@ -97,7 +100,8 @@ other:
   --config FILE           read defaults from FILE instead of /etc/cronwrap/cronwrap.toml
                           (skipped if you may not read it) and ~/.config/cronwrap/cronwrap.toml;
                           config files must be owned by you or root, not writable by others
-  -h, --help              show this help;  --version  show the version
+  -h, --help              show this help
+  --version               show the version
 
 DURATION: 90 (seconds), 90s, 15m, 2h, 1d, 1h30m.  SIZE: 65536, 512K, 10M, 1G.
 

@@ -24,16 +24,22 @@ usage: cronwrap logs JOB [--run N | --list] [--raw] [--log-dir DIR] [--user USER
 Print the output captured from one run of JOB (--run 1, the default, is the newest;
 2 the one before), or --list the kept runs with their start time (UTC) and size.
 
---raw         write the output's bytes as they are even to a terminal (by default a
-              terminal gets control characters escaped, e.g. ESC as \x1b: a job's output
-              cannot drive your terminal; newlines and tabs stay; a pipe or file always
-              gets the bytes as they are)
-
---user USER   another user's job (root: anyone's; others: where USER shared the job's
-              logs with a group of theirs, --log-group).  Without --log-dir the logs are
-              looked for where USER's runs write them: /var/log/cronwrap for root, else
-              ~USER/.local/state/cronwrap (and your own $XDG_STATE_HOME for yourself),
-              then /var/log/cronwrap/users (accounts without a home of their own).
+options:
+  --run N         the Nth newest run (default 1, the newest)
+  --list          list the kept runs with their start time (UTC) and size
+  --raw           write the output's bytes as they are even to a terminal (by default a
+                  terminal gets control characters escaped, e.g. ESC as \\x1b: a job's
+                  output cannot drive your terminal; newlines and tabs stay; a pipe or file
+                  always gets the bytes as they are)
+  --log-dir DIR   where the logs are (default: where the job's runs write them)
+  --user USER     another user's job (root: anyone's; others: where USER shared the job's
+                  logs with a group of theirs, --log-group).  Without --log-dir the logs
+                  are looked for where USER's runs write them: /var/log/cronwrap for root,
+                  else ~USER/.local/state/cronwrap (and your own $XDG_STATE_HOME for
+                  yourself), then /var/log/cronwrap/users (accounts without a home of their
+                  own).
+  --config FILE   read the log settings from FILE
+  -h, --help      show this help
 
 exit status: 0; 66 no logs for the job, no such run or no such user; 77 the logs exist
 but you may not read them; 74 another error reading them; 64 usage error; 78 bad config.
