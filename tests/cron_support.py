@@ -4,7 +4,9 @@
 /etc/crontab, /etc/cron.d and /var/spool/cron/crontabs are ROOT's, /run is the private
 journald's run directory (so /run/crond.pid and /run/crond.reboot are private too) and /dev is
 a copy holding only null, zero, full, random and urandom plus /dev/log pointing at the private
-journald's syslog socket. Nothing of the host's cron setup or journal is touched; killing the
+journald's syslog socket; ROOT's etc/cron.allow and etc/cron.deny, where they exist, are laid
+over /etc (an overlay, so the host's /etc is never written). Nothing of the host's cron setup
+or journal is touched; killing the
 daemon leaves the processes watching running jobs alive, as systemd's KillMode=process does.
 Needs root.
 """
@@ -26,11 +28,15 @@ from netsnmp import free_port
 
 CRON = "/usr/sbin/cron"
 DEVICES = ("null", "zero", "full", "random", "urandom")
+ACCESS_FILES = ("cron.allow", "cron.deny")  # read by crontab(1) only (misc.c's allowed)
 NAMESPACE_SCRIPT = r"""
 set -e
-dev=$1 run=$2 root=$3
-shift 3
+dev=$1 run=$2 root=$3 access=$4
+shift 4
 mount --bind "$run" /run
+if [ -d "$access/upper" ]; then
+    mount -t overlay overlay -o "lowerdir=/etc,upperdir=$access/upper,workdir=$access/work" /etc
+fi
 for node in null zero full random urandom; do
     : > "$dev/$node"
     mount --bind "/dev/$node" "$dev/$node"
@@ -92,13 +98,15 @@ class PrivateCron:
         self.root = root
         self.dev = base / "dev"
         self.output = base / "cron.out"
+        self.access = base / "access"  # upper/: ROOT's cron.allow and cron.deny over /etc
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> PrivateCron:
         self.dev.mkdir(parents=True, exist_ok=True)
+        self._lay_access_files()
         argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", NAMESPACE_SCRIPT,
                 "sh", str(self.dev), str(self.journald.run_dir), str(self.root),
-                CRON, "-f", "-L", "15"]
+                str(self.access), CRON, "-f", "-L", "15"]
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
         if "TZ" in os.environ:  # cron fires in its local time: the test's own
             env["TZ"] = os.environ["TZ"]
@@ -107,6 +115,20 @@ class PrivateCron:
                                          stderr=subprocess.STDOUT, env=env,
                                          start_new_session=True)
         return self
+
+    def _lay_access_files(self) -> None:
+        """ROOT's cron.allow and cron.deny, copied where the namespace lays them over /etc."""
+        shutil.rmtree(self.access, ignore_errors=True)
+        for name in ACCESS_FILES:
+            if (self.root / "etc" / name).exists():
+                (self.access / "work").mkdir(parents=True, exist_ok=True)
+                (self.access / "upper").mkdir(exist_ok=True)
+                shutil.copy2(self.root / "etc" / name, self.access / "upper" / name)
+
+    def in_namespace(self, argv: list[str]) -> list[str]:
+        """argv run in the daemon's mount namespace (its /etc, crontabs and /dev)."""
+        assert self.proc is not None, "cron is not running"
+        return ["nsenter", "-t", str(self.proc.pid), "-m", *argv]
 
     def kill(self) -> None:
         """Stop the daemon only (SIGTERM to its pid): runs in progress go on."""
@@ -146,7 +168,8 @@ def seconds_until(minute: time.struct_time) -> float:
 
 
 @contextmanager
-def cron_and_agent(base: Path, root: Path) -> Iterator[tuple[Rig, PrivateJournald]]:
+def cron_and_agent(base: Path, root: Path
+                   ) -> Iterator[tuple[Rig, PrivateJournald, PrivateCron]]:
     """A private journald, the rig's standalone agent following cron's log in it (discovery
     every second, notifications to the rig's snmptrapd) and Debian's cron on ROOT's crontabs,
     which must be `base`/agent/root (where the rig's agent discovers them)."""
@@ -154,9 +177,9 @@ def cron_and_agent(base: Path, root: Path) -> Iterator[tuple[Rig, PrivateJournal
     with running_journald(base / "journald") as journald:
         config = cron_log_agent_config(journald.journal_dir, trap_port)
         with rig(base, agentx=False, listen=True, trap_port=trap_port, config=config) as r, \
-                PrivateCron(base / "cron", journald, root):
+                PrivateCron(base / "cron", journald, root) as cron:
             assert r.agent.crontabs == root
-            yield r, journald
+            yield r, journald, cron
 
 
 def cron_log_agent_config(journal_dir: Path, trap_port: int) -> str:

@@ -1,9 +1,12 @@
 """Crontab lines Debian's real cron will never run: reported by discovery, and cron runs none.
 
 Beside a correct /etc/cron.d file sit files cron refuses: a name with a dot (backup.sh), mode
-0664, owned by a user, a syntax error on its second line, a last line without its newline,
-and a user crontab of mode 0644 (a last comment without its newline is fine: cron runs that
-file's line).  Every line of them runs each minute and would leave a mark.
+0664, owned by a user, a second hard link, a syntax error on its second line, a last line
+without its newline, and a user crontab of mode 0644 (a last comment without its newline is
+fine: cron runs that file's line).  A user denied by /etc/cron.allow and /etc/cron.deny has a
+correct crontab: crontab(1) refuses that user, but the daemon never reads those files (only
+crontab.c calls misc.c's allowed()), so cron runs the line and it is not reported.  Every line
+of them runs each minute and would leave a mark.
 Debian's cron (-L 15, private namespace) runs one minute; its own log must show the correct
 line's run and none of the others, and no mark but the correct one's may exist.  The agent's
 table (a walk over SNMP) must hold each refused line in ignoredByCron(21) with cron's reason,
@@ -15,13 +18,24 @@ leaves ignoredByCron.  Takes one cron minute: about a minute and a half.
 from __future__ import annotations
 
 import os
+import pwd
 import re
+import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 from agent_support import cronwrap_command, wait_for
-from attacks.support import ensure_user
-from cron_support import cron_and_agent, make_root, next_minute, seconds_until, unavailable
+from attacks.support import as_user, ensure_user
+from cron_support import (
+    cron_and_agent,
+    make_root,
+    next_minute,
+    seconds_until,
+    unavailable,
+    write_user_crontab,
+)
 from e2e_support import TABLE, Rig, parse_table_walk
 from journald import PrivateJournald
 from netsnmp import have_netsnmp
@@ -34,11 +48,14 @@ pytestmark = [
 ]
 
 USER = "cwignored"
+DENIED = "cwdenied"  # in cron.deny, not in cron.allow
+RAN = ("comment_last", "denied", "good")  # the lines cron runs
 CMD = re.compile(r"\((?P<user>[^)]+)\) CMD \(\[\d+\] (?P<command>.*)\)")
 # job name -> the start of the reason cronJobIgnoredByCron must give
 REFUSED = {
     "dotted": "file name has characters other than letters, digits, '_' and '-'",
     "writable": "INSECURE MODE (group/other writable): mode 0664",
+    "linked": "NUMBER OF HARD LINKS > 1: 2 links",
     "userowned": "WRONG FILE OWNER: owned by uid",
     "syntax_good": "syntax error on line 2",
     "syntax_bad": "syntax error on line 2",
@@ -54,7 +71,7 @@ def marking(marks: Path, name: str) -> str:
     return f"touch {marks / name}  # cronwrap-name={name}"
 
 
-def write_crontabs(root: Path, marks: Path, user_uid: int, user: str) -> None:
+def write_crontabs(root: Path, marks: Path, user_uid: int, user: str, denied: str) -> None:
     cron_d = root / "etc/cron.d"
 
     def put(file: str, text: str, mode: int = 0o644, owner: int = 0) -> None:
@@ -71,12 +88,18 @@ def write_crontabs(root: Path, marks: Path, user_uid: int, user: str) -> None:
     put("backup.sh", line("dotted"))
     put("writable", line("writable"), mode=0o664)
     put("userowned", line("userowned"), owner=user_uid)
+    put("linked", line("linked"))
+    os.link(cron_d / "linked", root / "etc/linked.copy")
     put("syntax", line("syntax_good") + f"61 * * * * root {marking(marks, 'syntax_bad')}\n")
     put("nonewline", line("no_newline").rstrip("\n"))
     tab = root / "var/spool/cron/crontabs" / user
     tab.write_text(f"* * * * * {marking(marks, 'user_mode')}\n")
     os.chown(tab, user_uid, 0)
     os.chmod(tab, 0o644)
+    (root / "etc/cron.allow").write_text("root\n")
+    (root / "etc/cron.deny").write_text(f"{denied}\n")
+    write_user_crontab(root, denied, pwd.getpwnam(denied).pw_uid,
+                       f"* * * * * {marking(marks, 'denied')}\n")
 
 
 def commands_cron_ran(journald: PrivateJournald) -> list[str]:
@@ -85,25 +108,34 @@ def commands_cron_ran(journald: PrivateJournald) -> list[str]:
 
 
 def test_lines_cron_never_runs_are_reported_and_cron_runs_none(tmp_path: Path) -> None:
-    user = ensure_user(USER)
     root = tmp_path / "agent" / "root"  # the rig's agent discovers crontabs here
     make_root(root)
-    marks = tmp_path / "marks"
-    marks.mkdir()
+    marks = Path(tempfile.mkdtemp(prefix="cwignored-"))  # the denied user's job reaches it
     os.chmod(marks, 0o777)
-    write_crontabs(root, marks, user.uid, user.name)
+    try:
+        check_lines(tmp_path, marks, root)
+    finally:
+        shutil.rmtree(marks)
+
+
+def check_lines(tmp_path: Path, marks: Path, root: Path) -> None:
+    user, denied = ensure_user(USER), ensure_user(DENIED)
+    write_crontabs(root, marks, user.uid, user.name, denied.name)
     minute = next_minute()
-    with cron_and_agent(tmp_path, root) as (r, journald):
-        wait_for(lambda: (marks / "good").exists() and (marks / "comment_last").exists(),
+    with cron_and_agent(tmp_path, root) as (r, journald, cron):
+        wait_for(lambda: all((marks / name).exists() for name in RAN),
                  "the correct lines' runs",
                  timeout=seconds_until(minute) + 30)
-        wait_for(lambda: any("good" in c for c in commands_cron_ran(journald)),
-                 "cron's log of the correct line")
-        check_table(r, user.name)
+        wait_for(lambda: len(commands_cron_ran(journald)) >= len(RAN),
+                 "cron's log of the correct lines")
+        check_table(r, user.name, denied.name)
         check_notifications(r)
-        assert sorted(os.listdir(marks)) == ["comment_last", "good"], "a refused line ran"
+        assert sorted(os.listdir(marks)) == sorted(RAN), "a refused line ran"
         ran = commands_cron_ran(journald)
-        assert all(re.search(r"cronwrap-name=(good|comment_last)$", c) for c in ran), ran
+        assert all(re.search(rf"cronwrap-name=({'|'.join(RAN)})$", c) for c in ran), ran
+        refused = subprocess.run(cron.in_namespace(as_user(denied, ["crontab", "-l"])),
+                                 capture_output=True, text=True, timeout=30, check=False)
+        assert f"You ({denied.name}) are not allowed to use this program" in refused.stderr
 
         os.chmod(root / "etc/cron.d/writable", 0o644)  # fixed: the row leaves the state
         wait_for(lambda: r.agent.status()["root/writable"]["state"] != "ignoredByCron",
@@ -111,9 +143,10 @@ def test_lines_cron_never_runs_are_reported_and_cron_runs_none(tmp_path: Path) -
         assert r.agent.status()["root/writable"]["ignored_by_cron"] is None
 
 
-def check_table(r: Rig, user: str) -> None:
-    wait_for(lambda: all(r.agent.status().get(f"root/{name}", {}).get("runs") == 1
-                         for name in ("good", "comment_last")), "the correct runs in the table")
+def check_table(r: Rig, user: str, denied: str) -> None:
+    owners = {"good": "root", "comment_last": "root", "denied": denied}
+    wait_for(lambda: all(r.agent.status().get(f"{owners[name]}/{name}", {}).get("runs") == 1
+                         for name in RAN), "the correct runs in the table")
     # the user's files' lines are the user's rows, whatever user a line names
     wait_for(lambda: all(f"{user if n in USERS_FILES else 'root'}/{n}" in r.agent.status()
                          for n in REFUSED), "a row per refused line")
@@ -122,7 +155,7 @@ def check_table(r: Rig, user: str) -> None:
         row = rows[name]
         assert row["cronJobState"] == "ignoredByCron(21)", name
         assert row["cronJobIgnoredByCron"].strip('"').startswith(reason), (name, row)
-    for name in ("good", "comment_last"):
+    for name in RAN:
         good = rows[name]
         assert good["cronJobState"] != "ignoredByCron(21)"
         assert good["cronJobIgnoredByCron"].strip('"') == ""

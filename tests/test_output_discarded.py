@@ -55,7 +55,7 @@ def test_output_cron_discards_is_counted_per_job(tmp_path: Path) -> None:
     (root / "etc/cron.d/printing").write_text("".join(
         f"* * * * * root {command}  # cronwrap-name={name}\n" for name, command in LINES.items()))
     minute = next_minute()
-    with cron_and_agent(tmp_path, root) as (r, journald):
+    with cron_and_agent(tmp_path, root) as (r, journald, _):
         def runs(name: str) -> int:
             return int(r.agent.status().get(f"root/{name}", {}).get("runs", 0))
 

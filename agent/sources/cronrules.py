@@ -25,7 +25,8 @@ def name_refusal(name: str) -> str | None:
 
 def file_refusal(info: os.stat_result, user_uid: int | None) -> str | None:
     """Why cron refuses a crontab with this fstat (None: it reads it); user_uid: the uid of
-    a user crontab's user, None for a system crontab (/etc/crontab, /etc/cron.d)."""
+    a user crontab's user, None for a system crontab (/etc/crontab, /etc/cron.d); cron checks
+    the links of both (database.c's process_crontab)."""
     if not stat.S_ISREG(info.st_mode):
         return "not a regular file"
     mode = stat.S_IMODE(info.st_mode)
@@ -34,10 +35,9 @@ def file_refusal(info: os.stat_result, user_uid: int | None) -> str | None:
             return f"WRONG FILE OWNER: owned by uid {info.st_uid}, not root"
         if mode & 0o022:
             return f"INSECURE MODE (group/other writable): mode {mode:04o}"
-        return None
-    if info.st_uid not in (0, user_uid):
+    elif info.st_uid not in (0, user_uid):
         return f"WRONG FILE OWNER: owned by uid {info.st_uid}, not the user or root"
-    if mode != 0o600:
+    elif mode != 0o600:
         return f"INSECURE MODE (mode 0600 expected): mode {mode:04o}"
     if info.st_nlink != 1:
         return f"NUMBER OF HARD LINKS > 1: {info.st_nlink} links"
