@@ -103,7 +103,7 @@ other:
   -h, --help              show this help
   --version               show the version
 
-DURATION: 90 (seconds), 90s, 15m, 2h, 1d, 1h30m.  SIZE: 65536, 512K, 10M, 1G.
+DURATION: 90 (seconds), 250ms, 90s, 15m, 2h, 1d, 1h30m.  SIZE: 65536, 512K, 10M, 1G.
 
 exit status: the job's own; 128+N if it died from signal N (or the wrapper was
 sent signal N and passed it on); 124 timed out; 126 not executable; 127 not

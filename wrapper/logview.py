@@ -34,10 +34,10 @@ options:
   --log-dir DIR   where the logs are (default: where the job's runs write them)
   --user USER     another user's job (root: anyone's; others: where USER shared the job's
                   logs with a group of theirs, --log-group).  Without --log-dir the logs
-                  are looked for where USER's runs write them: /var/log/cronwrap for root,
-                  else ~USER/.local/state/cronwrap (and your own $XDG_STATE_HOME for
-                  yourself), then /var/log/cronwrap/users (accounts without a home of their
-                  own).
+                  are looked for in the configuration's log_dir if set, else where USER's
+                  runs write them: /var/log/cronwrap for root, else
+                  ~USER/.local/state/cronwrap (and your own $XDG_STATE_HOME for yourself),
+                  then /var/log/cronwrap/users (accounts without a home of their own).
   --config FILE   read the log settings from FILE
   -h, --help      show this help
 
