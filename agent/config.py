@@ -60,6 +60,9 @@ class Config:
     cron_log: str = "on"  # follow cron's log in the journal ("off": don't)
     cron_log_journal: str = ""  # journal files to read instead of the system journal's
     max_open_runs: int = 10000  # runs of cron's log started and not ended, of all users
+    cron_daemon: str = "auto"  # how to watch cron: "auto", "off", a systemd unit, a pid file
+    cron_daemon_interval: float = 10.0  # seconds between looks at the cron daemon
+    cron_down_after: float = 60.0  # cron not running this long (seconds) is an outage reported
     sections: dict[str, Any] = field(default_factory=dict)
 
     def with_overrides(self, **values: Any) -> Config:
@@ -69,6 +72,7 @@ class Config:
 _NUMBERS = {f.name for f in fields(Config) if f.type in ("int", "float")}
 _INTEGERS = {f.name for f in fields(Config) if f.type == "int"}
 _TEXTS = {f.name for f in fields(Config) if f.type == "str"}
+_UNIT_NAME = re.compile(r"[A-Za-z0-9_:.@\\][A-Za-z0-9_:.@\\-]*\.service")
 _GROUP_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}\$?")
 
 
@@ -109,6 +113,12 @@ def _check(path: Path, key: str, value: object) -> Any:
     if key == "cron_log_journal":  # "": the system's journal
         if not isinstance(value, str):
             raise ConfigError(f"{path}: [agent] cron_log_journal must be a directory name or \"\"")
+        return value
+    if key == "cron_daemon":
+        if not isinstance(value, str) or not (value in ("auto", "off") or value.startswith("/")
+                                              or _UNIT_NAME.fullmatch(value)):
+            raise ConfigError(f"{path}: [agent] cron_daemon must be \"auto\", \"off\", a "
+                              "systemd unit (cron.service) or a pid file's absolute path")
         return value
     if key == "cron_log" and value not in CRON_LOG:
         raise ConfigError(f"{path}: [agent] cron_log must be one of {', '.join(CRON_LOG)}")

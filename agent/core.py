@@ -15,6 +15,7 @@ from cronwrap.wrapper.events import Cadence, Event
 from . import schedule
 from .config import Config
 from .lifeevents import (
+    CronDaemonSeen,
     ForgetAsked,
     LifeEvent,
     LineGone,
@@ -30,7 +31,7 @@ from .linenames import line_name
 from .model import JobKey, JobRecord, JobSource
 from .ratelimit import RateLimitedLog
 from .store import Job, Store
-from .transitions import transition
+from .transitions import crond, transition
 from .transitions.outcome import Context, Outcome, utc_text
 from .transitions.runs import apply_event, note_start, run_time_of
 from .views import job_json
@@ -61,6 +62,10 @@ class Txn:
         """Apply `event` through the transition function; Rejected when it would add a row
         past its owner's max_jobs_per_owner, NoSuchJob for a request about no row."""
         return self._core.apply(self._batch, event)
+
+    def see_daemon(self, event: CronDaemonSeen) -> None:
+        """Apply what was seen of the cron daemon (transitions/crond.py)."""
+        self._core.apply_daemon(self._batch, event)
 
     def keep_place(self, source: str, state: str) -> None:
         """Commit `state` (e.g. cron's log: the journal cursor) as `source`'s with this batch."""
@@ -182,7 +187,11 @@ class AgentCore(Writer):
         job = before if before is not None else self._new_row(batch, event)
         if job is None:
             return Outcome(None)
-        outcome = transition(job, event, Context(self._clock(), self.config, self.cadence_of))
+        outcome = transition(job, event, Context(self._clock(), self.config, self.cadence_of,
+                                                 batch.current_daemon()))
+        if outcome.held_misses:
+            self._take_daemon(batch, crond.misses_held(batch.current_daemon(),
+                                                       outcome.held_misses))
         if outcome.job is None:
             if before is not None:
                 batch.remove(key)
@@ -194,6 +203,19 @@ class AgentCore(Writer):
         for cause, text in outcome.warnings:
             self.life_log.warning(cause, text, key.owner_uid)
         return outcome
+
+    def apply_daemon(self, batch: Batch, event: CronDaemonSeen) -> None:
+        """The path of what is seen of the cron daemon: its transition, then the state and the
+        notifications it raised put in the batch."""
+        daemon = batch.current_daemon()
+        self._take_daemon(batch, crond.daemon_seen(
+            daemon, event, Context(self._clock(), self.config, self.cadence_of, daemon)))
+
+    @staticmethod
+    def _take_daemon(batch: Batch, outcome: crond.DaemonOutcome) -> None:
+        if outcome.daemon != batch.current_daemon():
+            batch.daemon = outcome.daemon
+        batch.daemon_raised += outcome.raised
 
     def _new_row(self, batch: Batch, event: LifeEvent) -> Job | None:
         """A new row for the job `event` is about, if that event makes one (None otherwise)."""

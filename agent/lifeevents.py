@@ -3,7 +3,8 @@
 Sources (agent/sources/), the watcher and requests translate what they see into these events
 and submit them to the core (`Txn.submit`); the core's transition function
 (agent/transitions/) alone decides what each one does to the job's row and which
-notifications it raises.  Times are wall-clock seconds since the epoch.
+notifications it raises.  CronDaemonSeen is about no job: the cron daemon itself
+(`Txn.see_daemon`, transitions/crond.py).  Times are wall-clock seconds since the epoch.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 
 from cronwrap.wrapper.events import Finished, Overlapped, Started
 
-from .model import JobKey, JobSource
+from .model import CronDaemonState, JobKey, JobSource
 from .schedule import Discovered
 
 
@@ -143,6 +144,16 @@ class OutputDiscarded:
     owner: str
     time: float
     source: JobSource  # a wrapped line's row is the wrapper's, even before its events
+
+
+@dataclass(frozen=True)
+class CronDaemonSeen:
+    """The cron daemon was looked at, at `now`: it is in `state`, entered at `since` (as systemd
+    tells it; None: the agent does not know, so the first look that saw it counts)."""
+
+    state: CronDaemonState
+    since: float | None
+    now: float
 
 
 LifeEvent = (RunReported | StartLogged | RunCut | WrapperNotStarted | TimePassed | ClockJumped

@@ -22,7 +22,7 @@ from . import mib, mibvalues, systemd_integration
 from .config import DEFAULT_CONFIG_FILE, Config, ConfigError, load
 from .core import AgentCore
 from .mibview import Oid
-from .model import Notification
+from .model import AnyNotification
 from .ratelimit import OWNER_LINES
 from .sources.cronlog import CronLogSource
 from .sources.crontabs import CrontabSource
@@ -155,7 +155,7 @@ def build_config(args: argparse.Namespace) -> Config:
         spool_interval=args.spool_interval)
 
 
-def notification_payload(notification: Notification) -> tuple[Oid, list[tuple[Oid, Any]]]:
+def notification_payload(notification: AnyNotification) -> tuple[Oid, list[tuple[Oid, Any]]]:
     """The trap OID and varbinds of a notification, as CRON-JOBS-MIB defines them."""
     return mib.notification_oid(notification.kind), mibvalues.notification_varbinds(notification)
 

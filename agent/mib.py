@@ -22,6 +22,7 @@ from .model import (
     RESULTS,
     RUN_RESULTS,
     BoundKind,
+    CronDaemonState,
     CronLogState,
     JobSource,
     JobState,
@@ -96,6 +97,10 @@ class Scalar(enum.IntEnum):
     cronLogLinesLeftOut = 42
     cronSpoolBacklog = 43
     cronJobRowsRefused = 44
+    cronDaemonState = 50
+    cronDaemonStateSince = 51
+    cronDaemonOutages = 52
+    cronDaemonOutageMisses = 53
 
 
 class Column(enum.IntEnum):
@@ -157,6 +162,7 @@ class NotifyObject(enum.IntEnum):
     cronNotifyDurationBound = 41
     cronNotifyDurationBoundKind = 42
     cronNotifyDurationMedian = 43
+    cronNotifyDaemonDownSince = 45
 
 
 class RunColumn(enum.IntEnum):
@@ -234,6 +240,15 @@ class CronLogStateValue(rfc1902.Integer32):
         *(int(s) for s in CronLogState)
     )
     namedValues = namedval.NamedValues(*((s.name, int(s)) for s in CronLogState))
+
+
+class CronDaemonStateValue(rfc1902.Integer32):
+    """cronDaemonState: INTEGER { running(1) ... unknown(6) }."""
+
+    subtypeSpec = rfc1902.Integer32.subtypeSpec + constraint.SingleValueConstraint(
+        *(int(s) for s in CronDaemonState)
+    )
+    namedValues = namedval.NamedValues(*((s.name, int(s)) for s in CronDaemonState))
 
 
 class RunResultValue(rfc1902.Integer32):
@@ -359,6 +374,11 @@ SCALAR_SYNTAX: dict[Scalar, ObjectSyntax] = {
     Scalar.cronLogLinesLeftOut: _COUNTER,
     Scalar.cronSpoolBacklog: ObjectSyntax("Gauge32", rfc1902.Gauge32),
     Scalar.cronJobRowsRefused: _COUNTER,
+    Scalar.cronDaemonState: ObjectSyntax(
+        "INTEGER", CronDaemonStateValue, enums=tuple((s.name, int(s)) for s in CronDaemonState)),
+    Scalar.cronDaemonStateSince: _TIME,
+    Scalar.cronDaemonOutages: _COUNTER,
+    Scalar.cronDaemonOutageMisses: ObjectSyntax("Gauge32", rfc1902.Gauge32),
 }
 
 COLUMN_SYNTAX: dict[Column, ObjectSyntax] = {
@@ -440,6 +460,7 @@ NOTIFY_OBJECT_SYNTAX: dict[NotifyObject, ObjectSyntax] = {
     NotifyObject.cronNotifyDurationBoundKind: ObjectSyntax(
         "INTEGER", BoundKindValue, enums=tuple((k.name, int(k)) for k in BoundKind)),
     NotifyObject.cronNotifyDurationMedian: _UNSIGNED,
+    NotifyObject.cronNotifyDaemonDownSince: _TIME,
 }
 
 # --- notifications ---------------------------------------------------------------------------
@@ -462,6 +483,8 @@ NOTIFICATION_NUMBER: dict[NotificationKind, int] = {
     NotificationKind.duration_anomaly: 40,
     NotificationKind.crontab_ignored: 43,
     NotificationKind.output_discarded: 44,
+    NotificationKind.cron_not_running: 45,
+    NotificationKind.cron_running: 46,
 }
 
 _OWNER_AND_NAME = (NotifyObject.cronNotifyJobOwner, NotifyObject.cronNotifyJobName)
@@ -469,8 +492,8 @@ _OWNER_AND_NAME = (NotifyObject.cronNotifyJobOwner, NotifyObject.cronNotifyJobNa
 RUN_OBJECTS: tuple[NotifyObject, ...] = (
     NotifyObject.cronNotifyLate, NotifyObject.cronNotifyRunTime, NotifyObject.cronNotifyRunCount)
 
-# Each NOTIFICATION-TYPE's OBJECTS clause, in order.
-NOTIFICATION_OBJECTS: dict[NotificationKind, tuple[NotifyObject | Column, ...]] = {
+# Each NOTIFICATION-TYPE's OBJECTS clause, in order (the cron daemon's carry scalars).
+NOTIFICATION_OBJECTS: dict[NotificationKind, tuple[NotifyObject | Column | Scalar, ...]] = {
     NotificationKind.failed: _OWNER_AND_NAME
     + (
         Column.cronJobLastExitStatus,
@@ -517,6 +540,13 @@ NOTIFICATION_OBJECTS: dict[NotificationKind, tuple[NotifyObject | Column, ...]] 
     NotificationKind.output_discarded: _OWNER_AND_NAME
     + (Column.cronJobOutputsDiscarded, NotifyObject.cronNotifyEventTime, Column.cronJobState,
        Column.cronJobLastResult),
+    NotificationKind.cron_not_running: (
+        Scalar.cronDaemonState, Scalar.cronDaemonStateSince, Scalar.cronDaemonOutageMisses,
+        NotifyObject.cronNotifyEventTime),
+    NotificationKind.cron_running: (
+        Scalar.cronDaemonState, Scalar.cronDaemonStateSince,
+        NotifyObject.cronNotifyDaemonDownSince, Scalar.cronDaemonOutageMisses,
+        NotifyObject.cronNotifyEventTime),
 }
 
 

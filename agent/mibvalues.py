@@ -35,9 +35,18 @@ from .mib import (
     Scalar,
     column_oid,
     notify_object_oid,
+    scalar_oid,
 )
 from .mibview import Oid
-from .model import AgentStats, JobRecord, Notification, RunRecord
+from .model import (
+    AgentStats,
+    AnyNotification,
+    CronDaemon,
+    DaemonNotification,
+    JobRecord,
+    Notification,
+    RunRecord,
+)
 
 
 def date_and_time(ts: float | None) -> bytes:
@@ -194,6 +203,17 @@ def scalar_raws(stats: AgentStats) -> list[tuple[Scalar, int | bytes]]:
         (Scalar.cronLogLinesLeftOut, _counter(stats.log_lines_left_out)),
         (Scalar.cronSpoolBacklog, min(max(stats.spool_backlog, 0), UINT32_MAX)),
         (Scalar.cronJobRowsRefused, _counter(stats.rows_refused)),
+        *daemon_scalar_raws(stats.cron_daemon),
+    ]
+
+
+def daemon_scalar_raws(daemon: CronDaemon) -> list[tuple[Scalar, int | bytes]]:
+    """The cron daemon's scalars, in OID order, as ints or bytes."""
+    return [
+        (Scalar.cronDaemonState, int(daemon.state)),
+        (Scalar.cronDaemonStateSince, date_and_time(daemon.since)),
+        (Scalar.cronDaemonOutages, _counter(daemon.outages)),
+        (Scalar.cronDaemonOutageMisses, min(max(daemon.misses, 0), UINT32_MAX)),
     ]
 
 
@@ -202,13 +222,15 @@ def scalar_values(stats: AgentStats) -> list[tuple[Scalar, Any]]:
     return [(s, _value(SCALAR_SYNTAX[s].value_class, v)) for s, v in scalar_raws(stats)]
 
 
-def notification_varbinds(n: Notification) -> list[tuple[Oid, Any]]:
+def notification_varbinds(n: AnyNotification) -> list[tuple[Oid, Any]]:
     """The varbinds of the notification's OBJECTS and appended objects, in order, without
     sysUpTime.0/snmpTrapOID.0 (without cronJobLineGone while a crontab line runs the job, and
     without cronNotifyMessage when the run sent no last line).
 
     Table columns are instances of the job's row; cronNotifyJobOwner/Name are instance .0.
     """
+    if isinstance(n, DaemonNotification):
+        return daemon_varbinds(n)
     job = n.job
     index = row_index(job.owner, job.key.name)
     varbinds: list[tuple[Oid, Any]] = []
@@ -221,6 +243,23 @@ def notification_varbinds(n: Notification) -> list[tuple[Oid, Any]]:
             varbinds.append((column_oid(obj) + index, column_value(job, obj)))
         else:
             value = NOTIFY_OBJECT_SYNTAX[obj].value_class(_NOTIFY_RAW[obj](n))
+            varbinds.append((notify_object_oid(obj) + (0,), value))
+    return varbinds
+
+
+def daemon_varbinds(n: DaemonNotification) -> list[tuple[Oid, Any]]:
+    """The varbinds of a notification about the cron daemon: its scalars' instances (.0), when
+    its outage began, and when the agent raised it."""
+    scalars = dict(daemon_scalar_raws(n.daemon))
+    notify = {NotifyObject.cronNotifyDaemonDownSince: date_and_time(n.daemon.down_since),
+              NotifyObject.cronNotifyEventTime: date_and_time(n.time)}
+    varbinds: list[tuple[Oid, Any]] = []
+    for obj in NOTIFICATION_OBJECTS[n.kind]:
+        if isinstance(obj, Scalar):
+            varbinds.append((scalar_oid(obj) + (0,),
+                             _value(SCALAR_SYNTAX[obj].value_class, scalars[obj])))
+        elif isinstance(obj, NotifyObject):
+            value = NOTIFY_OBJECT_SYNTAX[obj].value_class(notify[obj])
             varbinds.append((notify_object_oid(obj) + (0,), value))
     return varbinds
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
 from .ratelimit import OwnerBudget, RateLimitedLog
@@ -36,12 +37,13 @@ class JobState(enum.IntEnum):
     wrapperLost = 12
     durationAnomaly = 20  # the last run succeeded, in a time outside its bounds
     ignoredByCron = 21  # cron will never run its crontab line (JobRecord.ignored_by_cron)
+    cronNotRunning = 22  # missed: its expected start fell while the cron daemon was not running
 
 
 # The values cronJobLastResult takes: outcomes of a run, never an activity.
 RESULTS: tuple[JobState, ...] = (JobState.ok, JobState.failed, JobState.timedOut,
                                  JobState.missed, JobState.unknown, JobState.wrapperLost,
-                                 JobState.durationAnomaly)
+                                 JobState.durationAnomaly, JobState.cronNotRunning)
 # How a finished run can end (cronJobRunResult).
 RUN_RESULTS: tuple[JobState, ...] = (JobState.ok, JobState.failed, JobState.timedOut,
                                      JobState.durationAnomaly)
@@ -52,6 +54,58 @@ class JobSource(enum.IntEnum):
 
     wrapper = 1  # the cronwrap wrapper's events
     cron_log = 2  # cron's own log in the journal (a crontab line that is not wrapped)
+
+
+class CronDaemonState(enum.IntEnum):
+    """Values of CRON-JOBS-MIB::cronDaemonState: whether the cron daemon runs."""
+
+    running = 1
+    stopped = 2  # its unit is inactive (stopped, or starting again), or no cron process runs
+    failed = 3  # its unit failed: cron crashed or was killed
+    masked = 4  # its unit is masked: nothing can start it
+    absent = 5  # no such unit, or no pid file: no cron daemon to watch here
+    unknown = 6  # not watched ([agent] cron_daemon = "off"), or the agent cannot tell
+
+    @property
+    def down(self) -> bool:
+        """Whether a cron daemon that runs jobs here is not running (absent, unknown: no)."""
+        return self in (CronDaemonState.stopped, CronDaemonState.failed, CronDaemonState.masked)
+
+
+@dataclass(frozen=True)
+class CronDaemon:
+    """What the agent knows of the cron daemon (cronDaemonState and the scalars beside it).
+
+    An outage starts when cron is seen not running and ends when it is seen running again;
+    times are wall-clock seconds since the epoch.
+    """
+
+    state: CronDaemonState = CronDaemonState.unknown
+    since: float | None = None  # when it entered `state`, as systemd or the agent saw it
+    down_since: float | None = None  # when the current or last outage began (None: none yet)
+    up_again: float | None = None  # when the last outage ended (None: it goes on, or none)
+    reported: bool = False  # the current or last outage raised cronDaemonNotRunning
+    misses: int = 0  # expected starts the current or last outage made jobs miss
+    outages: int = 0  # outages reported since the state was created (cronDaemonOutages)
+
+    def caused(self, slot: float) -> bool:
+        """Whether an expected start at `slot` fell in the current or last outage."""
+        return (self.down_since is not None and self.down_since <= slot
+                and (self.up_again is None or slot < self.up_again))
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["state"] = int(self.state)
+        return json.dumps(data, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | None) -> CronDaemon:
+        """The state kept in the store (a fresh one when there is none or it is unreadable)."""
+        try:
+            data = json.loads(text or "")
+            return cls(**{**data, "state": CronDaemonState(data["state"])})
+        except (ValueError, KeyError, TypeError):
+            return cls()
 
 
 class CronLogState(enum.IntEnum):
@@ -180,6 +234,7 @@ class AgentStats:
     events_deferred: int = 0  # socket events refused over their owner's rate, since started_at
     status_deferred: int = 0  # status slices made to wait for their owner's budget, since then
     log_lines_left_out: int = 0  # log lines about users' doings left out, since started_at
+    cron_daemon: CronDaemon = field(default_factory=CronDaemon)  # cronDaemonState and beside it
 
 
 class NotificationKind(enum.Enum):
@@ -202,6 +257,12 @@ class NotificationKind(enum.Enum):
     duration_anomaly = "cronJobDurationAnomaly"
     crontab_ignored = "cronCrontabIgnored"
     output_discarded = "cronJobOutputDiscarded"
+    cron_not_running = "cronDaemonNotRunning"
+    cron_running = "cronDaemonRunning"
+
+
+# Notifications about the cron daemon, not about a job (DaemonNotification).
+DAEMON_KINDS = frozenset({NotificationKind.cron_not_running, NotificationKind.cron_running})
 
 
 @dataclass(frozen=True)
@@ -232,6 +293,19 @@ class Notification:
     anomaly: DurationAnomaly | None = None  # cronJobDurationAnomaly: the bound the run broke
 
 
+@dataclass(frozen=True)
+class DaemonNotification:
+    """A change of the cron daemon worth telling an NMS about (one of DAEMON_KINDS), with what
+    the agent knows of the daemon as it became."""
+
+    kind: NotificationKind
+    daemon: CronDaemon
+    time: float  # wall clock
+
+
+AnyNotification = Notification | DaemonNotification
+
+
 class JobTableListener(Protocol):
     """What an SNMP front end implements to keep its snapshot of the table current."""
 
@@ -252,27 +326,29 @@ class NotificationHub:
     """
 
     def __init__(self, per_owner: int = 60, clock: Callable[[], float] = time.monotonic) -> None:
-        self._queues: list[asyncio.Queue[Notification]] = []
+        self._queues: list[asyncio.Queue[AnyNotification]] = []
         self._budget = OwnerBudget(per_owner, 60.0, clock)
         self._log = RateLimitedLog("notifications suppressed")
         self.dropped = 0
         self.suppressed = 0
 
-    def subscribe(self, maxsize: int = 1000) -> asyncio.Queue[Notification]:
-        queue: asyncio.Queue[Notification] = asyncio.Queue(maxsize=maxsize)
+    def subscribe(self, maxsize: int = 1000) -> asyncio.Queue[AnyNotification]:
+        queue: asyncio.Queue[AnyNotification] = asyncio.Queue(maxsize=maxsize)
         self._queues.append(queue)
         return queue
 
-    def publish(self, notification: Notification) -> bool:
-        """Queue `notification` for every sender; False when the owner's limit held it back."""
-        job = notification.job
-        if not self._budget.take(job.key.owner_uid):
-            self.suppressed += 1
-            self._log.warning("over budget", f"{job.owner} (uid {job.key.owner_uid}): over "
-                              f"{self._budget.capacity} a minute: {notification.kind.value} "
-                              f"for {job.key.name} not sent ({self.suppressed} suppressed "
-                              "since start)", job.key.owner_uid)
-            return False
+    def publish(self, notification: AnyNotification) -> bool:
+        """Queue `notification` for every sender; False when the owner's limit held it back
+        (the cron daemon's are the agent's own, two an outage: no owner's limit applies)."""
+        if isinstance(notification, Notification):
+            job = notification.job
+            if not self._budget.take(job.key.owner_uid):
+                self.suppressed += 1
+                self._log.warning("over budget", f"{job.owner} (uid {job.key.owner_uid}): over "
+                                  f"{self._budget.capacity} a minute: {notification.kind.value} "
+                                  f"for {job.key.name} not sent ({self.suppressed} suppressed "
+                                  "since start)", job.key.owner_uid)
+                return False
         for queue in self._queues:
             if queue.full():
                 queue.get_nowait()

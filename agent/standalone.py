@@ -33,7 +33,7 @@ from pysnmp.proto.mpmod.rfc3412 import SnmpV3MessageProcessingModel
 from pysnmp.proto.secmod.rfc2576 import SnmpV1SecurityModel, SnmpV2cSecurityModel
 
 from .mibview import MibView, Oid
-from .model import Notification
+from .model import AnyNotification, Notification
 from .ratelimit import RateLimitedLog
 from .snmp_config import (
     Community,
@@ -54,7 +54,7 @@ from .standalone_read import (
 
 log = logging.getLogger(__name__)
 
-NotificationVarbinds = Callable[[Notification], tuple[Oid, list[tuple[Oid, Any]]]]
+NotificationVarbinds = Callable[[AnyNotification], tuple[Oid, list[tuple[Oid, Any]]]]
 
 READ_VIEW: Oid = (1, 3, 6, 1)
 SYSTEM_GROUP: Oid = (1, 3, 6, 1, 2, 1, 1)
@@ -277,7 +277,7 @@ class StandaloneFrontend:
         subtree: Oid,
         config: SnmpConfig,
         state_dir: Path,
-        notifications: asyncio.Queue[Notification] | None,
+        notifications: asyncio.Queue[AnyNotification] | None,
         notification_varbinds: NotificationVarbinds,
     ) -> None:
         if not listen:
@@ -493,20 +493,21 @@ class NotificationSender:
         snmp_config.add_notification_target(self._engine, name, params, name, target.notify_type)
         return name
 
-    async def run(self, queue: asyncio.Queue[Notification]) -> None:
+    async def run(self, queue: asyncio.Queue[AnyNotification]) -> None:
         while True:
             notification = await queue.get()
             self.send(notification)
 
-    def send(self, notification: Notification) -> None:
+    def send(self, notification: AnyNotification) -> None:
         """Hand the notification to pysnmp for every target; never waits for a receiver."""
         if not self._targets:
             return
         try:
             trap_oid, varbinds = self._varbinds(notification)
         except Exception as exc:  # a bad notification must not stop the ones after it
-            log.error("cannot build %s for job %s: %s", notification.kind.value,
-                      notification.job.key.name, exc)
+            about = (f"job {notification.job.key.name}" if isinstance(notification, Notification)
+                     else "the cron daemon")
+            log.error("cannot build %s for %s: %s", notification.kind.value, about, exc)
             return
         sys_uptime, snmp_trap_oid = self._heading
         full = [(sys_uptime, self._uptime()),

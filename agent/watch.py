@@ -1,6 +1,7 @@
-"""The watcher: every watch_interval, tells the core that time passed for the jobs due a look (or
-that the wall clock jumped, or cron's zone changed, for every job); the core's transitions
-(transitions/clock.py) decide what that does, and `next_look` says when each job next needs one."""
+"""The watcher: every watch_interval, tells the core what it saw of the cron daemon, then that time
+passed for the jobs due a look (or that the wall clock jumped, or cron's zone changed, for every
+job); the core's transitions (transitions/clock.py, crond.py) decide what that does, and
+`next_look` says when each job next needs one."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from .core import AgentCore, Txn, Unavailable
 from .lifeevents import ClockJumped, LifeEvent, TimePassed, ZoneChanged
 from .model import AgentStats, JobKey, JobRecord
 from .ratelimit import RateLimitedLog
-from .sources import hostzone
+from .sources import crondaemon, hostzone
 from .transitions.clock import (
     MAX_SLOTS_PER_PASS,
     SLOTS_PER_OWNER_PER_PASS,
@@ -99,13 +100,16 @@ class Watcher:
     def __init__(self, core: AgentCore, config: Config,
                  wall: Callable[[], float] = time.time,
                  mono: Callable[[], float] = time.monotonic,
-                 zone: hostzone.HostZone | None = None) -> None:
+                 zone: hostzone.HostZone | None = None,
+                 daemon: crondaemon.CronDaemonWatch | None = None) -> None:
         self.core = core
         self.config = config
         self.wall = wall
         self.mono = mono
         self.zone = zone or hostzone.HostZone(core.source_state(hostzone.NAME),
                                               config.cron_timezone)
+        self.daemon = daemon or crondaemon.CronDaemonWatch(config.cron_daemon,
+                                                           config.cron_daemon_interval, wall, mono)
         self._gone_since: dict[tuple[JobKey, int], float] = {}
         self._last: tuple[float, float] | None = None
         self._passes = 0
@@ -138,7 +142,9 @@ class Watcher:
 
     async def tick(self) -> None:
         """One pass over the jobs due a look, in writer items of bounded work (WORK_PER_UPDATE),
-        so the agent answers events and requests in between however long the pass."""
+        so the agent answers events and requests in between however long the pass.  The cron
+        daemon is looked at first, so that the misses of this pass know whether it runs."""
+        await self._look_at_daemon()
         now, mono = self.wall(), self.mono()
         jumped = self._jumped(now, mono)
         shift = self.zone.look(now)
@@ -159,6 +165,12 @@ class Watcher:
                     self.due.set(key, -math.inf)
                 return
         await self._keep_zone()
+
+    async def _look_at_daemon(self) -> None:
+        seen = await self.daemon.look()
+        if seen is not None:
+            with contextlib.suppress(Unavailable):  # the state is read-only: the core said so
+                await self.core.update(lambda txn: txn.see_daemon(seen))
 
     async def _keep_zone(self) -> None:
         """Keep the zone seen in the state once every job has been told it changed, so that a

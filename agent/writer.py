@@ -15,7 +15,9 @@ from .config import Config
 from .eventids import RememberedIds
 from .model import (
     AgentStats,
+    CronDaemon,
     CronLogState,
+    DaemonNotification,
     JobKey,
     JobRecord,
     JobTableListener,
@@ -33,6 +35,7 @@ log = logging.getLogger("cronwrap.agent.core")  # the core's lines, under one na
 
 MAX_BATCH = 2000
 PRUNE_EVERY = 3600.0
+DAEMON_STATE = "cron daemon"  # the cron daemon's state among the sources' kept states
 
 
 class LateNotifications:
@@ -122,6 +125,13 @@ class Batch:
     source_states: dict[str, str] = field(default_factory=dict)
     cron_log_entries: int = 0  # cron's job lines applied
     rows_refused: int = 0  # new rows refused at max_jobs_per_owner
+    daemon_base: CronDaemon = field(default_factory=CronDaemon)  # the cron daemon, committed
+    daemon: CronDaemon | None = None  # the cron daemon as this batch changed it
+    daemon_raised: list[NotificationKind] = field(default_factory=list)  # about the daemon
+
+    def current_daemon(self) -> CronDaemon:
+        """The cron daemon as the batch has it so far."""
+        return self.daemon or self.daemon_base
 
     def get(self, key: JobKey) -> Job | None:
         if key in self.removed:
@@ -146,7 +156,8 @@ class Batch:
 
     def empty(self) -> bool:
         return not (self.jobs or self.removed or self.applied or self.accepted or self.rejected
-                    or self.source_states or self.cron_log_entries or self.rows_refused)
+                    or self.source_states or self.cron_log_entries or self.rows_refused
+                    or self.daemon)
 
 
 @dataclass
@@ -184,6 +195,7 @@ class Writer:
         self._source_states = store.load_source_states()
         self._cron_log_entries = counters.get("cron_log_entries", 0)
         self._rows_refused = counters.get("rows_refused", 0)
+        self.cron_daemon = CronDaemon.from_json(self._source_states.get(DAEMON_STATE))
         self.cron_log_state = CronLogState.disabled
         # spooled events not applied yet, per owner uid, as the spool drain last counted them
         self.spool_backlog: dict[int, int] = {}
@@ -219,7 +231,8 @@ class Writer:
                           self.config.run_history, sum(self.spool_backlog.values()),
                           self._rows_refused, events_deferred=self.deferred["events"],
                           status_deferred=self.deferred["status"],
-                          log_lines_left_out=OWNER_LINES.left_out)
+                          log_lines_left_out=OWNER_LINES.left_out,
+                          cron_daemon=self.cron_daemon)
 
     def set_cron_log_state(self, state: CronLogState) -> None:
         """Whether cron's log is followed (cronLogSource); listeners see it at once."""
@@ -290,7 +303,8 @@ class Writer:
         self._queue.put_nowait(_STOP)
 
     async def _process(self, items: list[_Item]) -> None:
-        batch = Batch(self._jobs, self._applied, forgotten_base=self._forgotten)
+        batch = Batch(self._jobs, self._applied, forgotten_base=self._forgotten,
+                      daemon_base=self.cron_daemon)
         outcomes: list[tuple[bool, Any]] = []
         for item in items:
             try:
@@ -306,6 +320,8 @@ class Writer:
         if batch.empty():
             self._answer(items, outcomes)
             return
+        if batch.daemon is not None:  # kept with the misses it holds, in one transaction
+            batch.source_states[DAEMON_STATE] = batch.daemon.to_json()
         now = self._clock()
         prune = None
         if now - self._last_prune > PRUNE_EVERY:
@@ -377,6 +393,10 @@ class Writer:
         self._source_states.update(batch.source_states)
         self._cron_log_entries += batch.cron_log_entries
         self._rows_refused += batch.rows_refused
+        if batch.daemon is not None:
+            self.cron_daemon = batch.daemon
+        for kind in batch.daemon_raised:
+            self.notifications.publish(DaemonNotification(kind, self.cron_daemon, now))
         for raised in batch.notifications:  # queued only: the senders run after this
             job = self._jobs.get(raised.key)
             record = raised.record or (job.record if job is not None else None)

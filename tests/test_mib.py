@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from cronwrap.agent import mib, mibcompile, mibvalues
 from cronwrap.agent.model import (
+    DAEMON_KINDS,
     AgentStats,
     JobKey,
     JobRecord,
@@ -540,8 +541,8 @@ def test_the_mib_says_which_notifications_get_appended_objects() -> None:
     # version 2's objects, appended to every notification defined before, as cronNotifyEventTime
     # says; the finished-run ones add the exit status and signal first
     text = " ".join(MIB_FILE.read_text().split())
-    assert ("Every notification of this module ends with cronNotifyEventTime, cronJobState and "
-            "cronJobLastResult") in text
+    assert ("Every notification of this module about a job ends with cronNotifyEventTime, "
+            "cronJobState and cronJobLastResult") in text
     assert ("cronJobMissed and cronJobRetired are followed by cronJobLineGone, last, when the "
             "job's crontab line is gone") in text
     assert ("cronJobFailed and cronJobTimedOut are followed by cronNotifyMessage, last, when "
@@ -554,7 +555,10 @@ def test_the_mib_says_which_notifications_get_appended_objects() -> None:
         if kind in (NotificationKind.failed, NotificationKind.timed_out):
             assert objects[-1:] == mib.MESSAGE_OBJECTS  # last: left out when not sent
             objects = objects[:-1]
-        if kind is not NotificationKind.cleared:
+        if kind in DAEMON_KINDS:  # about no job: the daemon's scalars, then the event's time
+            assert objects[-1] is mib.NotifyObject.cronNotifyEventTime
+            assert not any(isinstance(o, mib.Column) for o in objects)
+        elif kind is not NotificationKind.cleared:
             assert objects[-3:] == mib.STATE_OBJECTS
         finished = kind in (NotificationKind.failed, NotificationKind.timed_out,
                             NotificationKind.recovered)

@@ -21,7 +21,12 @@ from cronwrap.agent import mib
 from cronwrap.agent.main import notification_payload
 from cronwrap.agent.mibview import NO_SUCH_OBJECT, NoSuch
 from cronwrap.agent.model import (
+    DAEMON_KINDS,
+    AnyNotification,
     BoundKind,
+    CronDaemon,
+    CronDaemonState,
+    DaemonNotification,
     DurationAnomaly,
     JobKey,
     JobRecord,
@@ -89,6 +94,12 @@ EXPECTED: dict[NotificationKind, tuple[str, str]] = {
         "mode 0664"),
     NotificationKind.output_discarded: (
         "WARNING", "Cron job backup of root: its output is discarded (no MTA), 3 runs so far"),
+    NotificationKind.cron_not_running: (
+        "CRITICAL", "The cron daemon is not running (stopped) since 2027-01-15 08:00:00 UTC: no "
+        "cron job runs, 3 starts missed so far"),
+    NotificationKind.cron_running: (
+        "NORMAL", "The cron daemon runs again (running) since 2027-01-15 08:10:00 UTC, after an "
+        "outage from 2027-01-15 08:00:00 UTC: 3 starts were missed"),
 }
 
 
@@ -108,7 +119,9 @@ def test_every_notification_has_an_event_with_a_severity_and_a_summary() -> None
     formats = re.findall(r"^FORMAT (.*)$", SHIPPED.read_text(), re.M)
     # cronJobFailed and cronJobTimedOut twice: with cronNotifyMessage and without it
     assert len(formats) == len(NotificationKind) + 2
-    assert all(f.startswith("Cron job $2 of $1") for f in formats), formats
+    assert sum(f.startswith("Cron job $2 of $1") for f in formats) == len(formats) - len(
+        DAEMON_KINDS), formats
+    assert sum(f.startswith("The cron daemon ") for f in formats) == len(DAEMON_KINDS)
     assert sum(f.endswith(", last line: -") for f in formats) == 2
 
 
@@ -120,7 +133,12 @@ def test_the_shipped_file_is_what_the_mib_hints_generate(tmp_path: Path) -> None
     assert out.read_text() == SHIPPED.read_text(), "run packaging/snmptt/generate.sh"
 
 
-def notification(kind: NotificationKind) -> Notification:
+def notification(kind: NotificationKind) -> AnyNotification:
+    if kind in DAEMON_KINDS:  # stopped at T0 for ten minutes, three starts missed
+        down = CronDaemon(CronDaemonState.stopped, T0, T0, None, True, 3, 1)
+        if kind == NotificationKind.cron_running:
+            down = replace(down, state=CronDaemonState.running, since=T0 + 600, up_again=T0 + 600)
+        return DaemonNotification(kind, down, T0 + 601)
     job = JobRecord(JobKey(0, "backup"), "root", runs=7, failures=2, timeouts=1, misses=1,
                     last_exit_status=3, last_start=T0, last_duration_ms=61_000,
                     state=JobState.failed, running_pid=4242, log_problem="disk full",
@@ -145,8 +163,9 @@ def unsent() -> list[tuple[Notification, tuple[str, str]]]:
     does not send its last line (the agent leaves cronNotifyMessage out) and a last start that
     is "never" (an empty DateAndTime)."""
     failed = notification(NotificationKind.failed)
-    quiet = replace(failed, job=replace(failed.job, key=JobKey(0, "quiet")), message=None)
     retired = notification(NotificationKind.retired)
+    assert isinstance(failed, Notification) and isinstance(retired, Notification)
+    quiet = replace(failed, job=replace(failed.job, key=JobKey(0, "quiet")), message=None)
     never = replace(retired, job=replace(retired.job, key=JobKey(0, "never"), last_start=None))
     return [
         (quiet, ("MAJOR", "Cron job quiet of root failed: exit status 3, signal 0, last line: -")),
@@ -175,7 +194,7 @@ def snmptt_ini(directory: Path) -> Path:
 async def send_all(trapd: Snmptrapd, state_dir: Path) -> None:
     """Every kind of notification through the standalone agent's real sender, until snmptrapd
     has logged them all."""
-    queue: asyncio.Queue[Notification] = asyncio.Queue()
+    queue: asyncio.Queue[AnyNotification] = asyncio.Queue()
     target = NotifyTarget("127.0.0.1", trapd.port, "trap", community="public")
     frontend = StandaloneFrontend([f"udp:127.0.0.1:{free_port()}"], _EmptyView(), mib.ROOT,
                                   SnmpConfig(targets=(target,)), state_dir, queue,

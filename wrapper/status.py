@@ -22,9 +22,10 @@ NAGIOS_LABELS = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
 # failed, timedOut and missed runs and lost wrappers need someone; overlapped and overrunning
 # runs may sort themselves out; ok, running, unknown (never ran yet), paused (on purpose) and
 # retired (no crontab line runs it any more) are fine; a run that succeeded in a suspicious time
-# (durationAnomaly) needs a look.
+# (durationAnomaly) needs a look; a start missed while the cron daemon was down (cronNotRunning)
+# is a missed one.
 NAGIOS_SEVERITY = {"failed": 2, "timedOut": 2, "missed": 2, "wrapperLost": 2, "overrunning": 1,
-                   "overlapped": 1, "durationAnomaly": 1}
+                   "overlapped": 1, "durationAnomaly": 1, "cronNotRunning": 2}
 # NRPE before 4.0 carries 1,024 bytes of plugin output, its terminating NUL included; 4.x
 # carries 64 KiB.  The --nagios line stays within the smaller, newline not counted.
 NAGIOS_MAX_BYTES = 1000

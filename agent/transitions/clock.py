@@ -11,7 +11,7 @@ from cronwrap.wrapper.events import Cadence
 from .. import cronclock, schedule
 from ..config import Config
 from ..lifeevents import ClockJumped, TimePassed, ZoneChanged
-from ..model import JobState, NotificationKind
+from ..model import CronDaemon, JobState, NotificationKind
 from ..ratelimit import RateLimitedLog
 from ..store import Job
 from .life import end_pause
@@ -25,11 +25,16 @@ SLOTS_PER_OWNER_PER_PASS = 1000  # slots one owner's jobs may have evaluated in 
 
 
 def time_passed(job: Job, event: TimePassed, ctx: Context) -> Outcome:
-    """`check` at the event's time, spending at most its slot limit."""
+    """`check` at the event's time, spending at most its slot limit; misses the cron daemon's
+    outage caused are held (counted, no notification of their own: the daemon's is theirs)."""
     budget = SlotBudget(event.slot_limit)
     new, kinds = check(job, ctx.cadence_of(job), event.now, ctx.config, event.pid_lost,
-                       event.in_crontab, budget)
-    return Outcome(new, raised(new, kinds), slots=event.slot_limit - budget.left)
+                       event.in_crontab, budget, ctx.cron_daemon)
+    held = 0
+    if not kinds and new.record.state == JobState.cronNotRunning:
+        held = new.record.misses - job.record.misses
+    return Outcome(new, raised(new, kinds), slots=event.slot_limit - budget.left,
+                   held_misses=held)
 
 
 def clock_jumped(job: Job, event: ClockJumped, ctx: Context) -> Outcome:
@@ -87,15 +92,17 @@ JOB_LINES = RateLimitedLog("watcher")
 
 
 def check(job: Job, cadence: Cadence, now: float, config: Config, pid_lost: bool,
-          in_crontab: bool = True, budget: SlotBudget | None = None
-          ) -> tuple[Job, list[NotificationKind]]:
+          in_crontab: bool = True, budget: SlotBudget | None = None,
+          daemon: CronDaemon | None = None) -> tuple[Job, list[NotificationKind]]:
     """The job after the watcher looked at it at `now` (unchanged when nothing is due).
 
     Every expected start whose grace has run out counts as one miss, on the job's own grid
     (the cron schedule, or --every's period from the last start); one notification per pass.
     A paused job misses nothing.  `in_crontab`: a crontab line runs the job; without one, a
     job that stopped running is retired once `retire_after_periods` passes in a row have found
-    it missed.  `budget`: the owner's slots left in this pass (see SlotBudget).
+    it missed.  `budget`: the owner's slots left in this pass (see SlotBudget).  Misses whose
+    first slot fell while the cron `daemon` was not running are the outage's: state
+    cronNotRunning, no notification, no step towards retirement.
     """
     zone = config.cron_timezone
     rec = job.record
@@ -136,6 +143,10 @@ def check(job: Job, cadence: Cadence, now: float, config: Config, pid_lost: bool
         return job, []
     if rec.paused_until is not None:  # paused: slots that pass are not missed
         return replace(job, record=replace(rec, next_expected=slot)), []
+    if daemon is not None and daemon.caused(rec.next_expected):
+        return replace(job, record=replace(
+            rec, state=JobState.cronNotRunning, last_result=JobState.cronNotRunning,
+            misses=rec.misses + missed, next_expected=slot)), []
     rec = replace(rec, state=JobState.missed, last_result=JobState.missed,
                   misses=rec.misses + missed, next_expected=slot)
     # Towards retirement a pass counts once, however many slots it found missed: a catch-up

@@ -9,7 +9,15 @@ from dataclasses import dataclass
 from cronwrap.wrapper.events import Cadence
 
 from ..config import Config
-from ..model import DurationAnomaly, JobKey, JobRecord, JobState, NotificationKind, StartBurst
+from ..model import (
+    CronDaemon,
+    DurationAnomaly,
+    JobKey,
+    JobRecord,
+    JobState,
+    NotificationKind,
+    StartBurst,
+)
 from ..store import Job
 
 RUNNING_STATES = frozenset({JobState.running, JobState.overlapped, JobState.overrunning})
@@ -46,12 +54,13 @@ class Raised:
 
 @dataclass(frozen=True)
 class Context:
-    """What a transition may know beyond the row: the time, the configuration and how to find
-    a job's cadence (the crontab's schedule when the events gave none)."""
+    """What a transition may know beyond the row: the time, the configuration, how to find
+    a job's cadence (the crontab's schedule when the events gave none) and the cron daemon."""
 
     now: float
     config: Config
     cadence_of: Callable[[Job], Cadence]
+    cron_daemon: CronDaemon = CronDaemon()
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,7 @@ class Outcome:
     # rate-limited log lines about the job, (cause, text): its owner can cause them
     warnings: tuple[tuple[str, str], ...] = ()
     slots: int = 0  # expected starts evaluated (TimePassed: spent from the owner's budget)
+    held_misses: int = 0  # misses the cron daemon's outage caused: no cronJobMissed of their own
 
 
 def raised(job: Job, kinds: Iterable[NotificationKind], run_time: float | None = None,
