@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 
 from croniter import croniter
-from cronwrap.wrapper.events import SCHEDULE_PATTERN, Cadence
+from cronwrap.wrapper.events import MAX_SCHEDULE_CHARS, SCHEDULE_PATTERN, Cadence
 
 from . import cronclock
 from .linenames import job_name_in
@@ -97,6 +97,10 @@ def refusal(cadence: Cadence) -> str | None:
     zone must be in this host's zoneinfo database (the wrapper checks that too)."""
     if cadence.tz is not None and not _is_known_zone(cadence.tz):
         return "unknown time zone: the cadence's tz is not in this host's zoneinfo database"
+    if cadence.schedule and len(cadence.schedule) > MAX_SCHEDULE_CHARS:
+        # never parsed: croniter's cost grows with it (seconds for a 60 KB minute field
+        # Debian's crontab(1) accepts), and the agent keeps no longer schedule
+        return f"schedule longer than {MAX_SCHEDULE_CHARS} characters"
     return _schedule_refusal(cadence.schedule) if cadence.schedule else None
 
 

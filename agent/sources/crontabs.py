@@ -18,6 +18,7 @@ from croniter import croniter
 from cronwrap.wrapper.events import (
     MAX_PATH_CHARS,
     MAX_PROBLEM_CHARS,
+    MAX_SCHEDULE_CHARS,
     Cadence,
     is_valid_zone_name,
     safe_text,
@@ -335,6 +336,8 @@ def _parse_line(line: str, with_user: bool) -> tuple[str | None, str, str] | str
         user, rest = user_field.groups()
     if not rest.strip():
         return "no command"
+    if len(schedule) > MAX_SCHEDULE_CHARS:  # kept cut, never parsed: schedule.refusal says why
+        return user, schedule[:MAX_SCHEDULE_CHARS + 1], rest
     if not croniter.is_valid(schedule):
         return f"bad schedule {schedule!r}"
     return user, schedule, rest

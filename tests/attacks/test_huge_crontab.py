@@ -13,6 +13,8 @@ import grp
 import os
 import shutil
 import subprocess
+from collections.abc import Iterable
+from itertools import chain
 from pathlib import Path
 
 import pytest
@@ -41,29 +43,43 @@ def install_with_crontab_command(agent: Agent, user: User, source: Path) -> None
     assert done.returncode == 0, done.stderr
 
 
-def test_a_crontab_of_huge_comments_costs_the_agent_no_memory(
-        attackers: tuple[User, ...], shared_base: Path) -> None:
+def peak_growth_installing(agent: Agent, attacker: User, victim: User, lines: Iterable[str],
+                           attacker_rows: list[str]) -> int:
+    """How much the agent's peak RSS (KiB) grew while `attacker` installed a crontab of
+    `lines` with crontab(1) and `victim` a line of their own, once both users' rows are there."""
+    source = agent.base / "attackers-crontab"
+    with source.open("w") as out:
+        out.writelines(f"{line}\n" for line in lines)
+    source.chmod(0o644)
+    wait_for(lambda: "first spool pass" in agent.log.read_text(), "the agent's first pass")
+    before = peak_rss_kib(agent)
+    install_with_crontab_command(agent, attacker, source)
+    install_crontab(agent, victim, ["0 4 * * * cronwrap -n victims -- true"])
+    wait_for(lambda: rows_of(agent, attacker) == attacker_rows
+             and rows_of(agent, victim) == ["victims"], "both users' rows", timeout=120,
+             proc=agent.proc, log=agent.log)
+    return peak_rss_kib(agent) - before
+
+
+def discovering_agent(base: Path) -> Agent:
+    """A root agent scanning crontabs every second, started."""
     if shutil.which("crontab") is None or shutil.which("unshare") is None:
         pytest.skip("needs Debian's crontab(1) and unshare (apt-get install cron util-linux)")
-    attacker, victim, _ = attackers
-    config = shared_base / "agent.toml"
+    config = base / "agent.toml"
     config.write_text("[agent]\ndiscovery_interval = 1.0\n")
-    agent = Agent(shared_base / "agent", [*FAST_AGENT, "--config", str(config)]).start()
+    return Agent(base / "agent", [*FAST_AGENT, "--config", str(config)]).start()
+
+
+def test_a_crontab_of_huge_comments_costs_the_agent_no_memory(
+        attackers: tuple[User, ...], shared_base: Path) -> None:
+    attacker, victim, _ = attackers
+    agent = discovering_agent(shared_base)
     try:
-        source = shared_base / "huge-crontab"
-        with source.open("w") as out:
-            for _ in range(COMMENT_LINES):
-                out.write("#" + "x" * (COMMENT_BYTES - 2) + "\n")
-            out.write("0 3 * * * cronwrap -n after-the-comments -- true\n")
-        source.chmod(0o644)
-        wait_for(lambda: "first spool pass" in agent.log.read_text(), "the agent's first pass")
-        before = peak_rss_kib(agent)
-        install_with_crontab_command(agent, attacker, source)
-        install_crontab(agent, victim, ["0 4 * * * cronwrap -n victims -- true"])
-        wait_for(lambda: rows_of(agent, attacker) == ["after-the-comments"]
-                 and rows_of(agent, victim) == ["victims"], "both users' rows", timeout=120,
-                 proc=agent.proc, log=agent.log)
-        growth = peak_rss_kib(agent) - before
+        comments = ("#" + "x" * (COMMENT_BYTES - 2) for _ in range(COMMENT_LINES))
+        growth = peak_growth_installing(
+            agent, attacker, victim,
+            chain(comments, ["0 3 * * * cronwrap -n after-the-comments -- true"]),
+            ["after-the-comments"])
         assert growth < MAX_GROWTH_KIB, (
             f"peak RSS grew by {growth} KiB reading a {COMMENT_LINES} MiB crontab")
     finally:
