@@ -4,8 +4,8 @@
 source networks), USM users and notification targets from an `SnmpConfig`, and serves until
 cancelled.  Every read goes to one ordered view (the SNMPv2-MIB system group followed by the
 cronwrap subtree) through standalone_read's `ViewInstrumentation`, so a GETNEXT is a bisect,
-never a scan of pysnmp's generic MIB tree.  A second task turns queued `Notification`s into
-traps or informs.
+never a scan of pysnmp's generic MIB tree; standalone_respond answers GETNEXT and GETBULK.
+A second task turns queued `Notification`s into traps or informs.
 """
 
 from __future__ import annotations
@@ -45,12 +45,8 @@ from .snmp_config import (
     effective_access,
     parse_listen,
 )
-from .standalone_read import (
-    BulkResponder,
-    CompositeView,
-    SystemGroupView,
-    ViewInstrumentation,
-)
+from .standalone_read import CompositeView, SystemGroupView, ViewInstrumentation
+from .standalone_respond import BulkResponder, NextResponder
 
 log = logging.getLogger(__name__)
 
@@ -292,6 +288,7 @@ class StandaloneFrontend:
         self.ready = asyncio.Event()
         self.bound: list[tuple[str, int]] = []  # the (host, port) actually bound, in order
         self.engine_id = b""
+        self.engine: snmp_engine.SnmpEngine | None = None  # pysnmp's, while run() serves
 
     async def wait_ready(self) -> None:
         """Return once the listening sockets are bound and requests are answered."""
@@ -304,6 +301,7 @@ class StandaloneFrontend:
         with contextlib.ExitStack() as sockets_open:
             sockets = [sockets_open.enter_context(_bind(address)) for address in self.listen]
             engine = snmp_engine.SnmpEngine(snmpEngineID=rfc1902.OctetString(self.engine_id))
+            self.engine = engine
             engine.register_transport_dispatcher(
                 QuietDispatcher(undecodable=UndecodablePackets(_parse_error_counter(engine))))
             (engine_boots,) = engine.get_mib_builder().import_symbols("__SNMP-FRAMEWORK-MIB",
@@ -355,8 +353,8 @@ class StandaloneFrontend:
             b"", ViewInstrumentation(CompositeView([(SYSTEM_GROUP, system),
                                                     (self.subtree, self.view)])))
         # ViewInstrumentation keeps pysnmp's default write_variables: a Set gets notWritable.
-        for responder in (cmdrsp.GetCommandResponder, cmdrsp.NextCommandResponder,
-                          BulkResponder, cmdrsp.SetCommandResponder):
+        for responder in (cmdrsp.GetCommandResponder, NextResponder, BulkResponder,
+                          cmdrsp.SetCommandResponder):
             responder(engine, snmp_context)
         return system
 

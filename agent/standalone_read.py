@@ -1,21 +1,21 @@
 """The standalone agent's read path: views composed into one ordered view, pysnmp's read hooks
-answered from it (VACM checked per varbind), and a GETBULK that stops at the end of the view.
+answered from it, and the requester's VACM read view asked once per subtree where it can be.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from pysnmp.entity.rfc3413 import cmdrsp
 from pysnmp.proto import rfc1902, rfc1905
-from pysnmp.proto.api import v2c
+from pysnmp.smi.error import NoSuchInstanceError
 from pysnmp.smi.instrum import AbstractMibInstrumController
 
 from .mibview import NO_SUCH_INSTANCE, NO_SUCH_OBJECT, Entry, MibView, NoSuch, Oid
 
 _VALUE_FOR = {NO_SUCH_OBJECT: rfc1905.noSuchObject, NO_SUCH_INSTANCE: rfc1905.noSuchInstance}
+SNMPV1 = 1  # the SNMPv1 security model: VACM adds a rule per value (Counter64) for it
 
 
 # --- the views ---------------------------------------------------------------------------
@@ -30,6 +30,10 @@ class CompositeView:
 
     def __init__(self, parts: Iterable[tuple[Oid, MibView]]) -> None:
         self._parts = sorted(parts, key=lambda part: part[0])
+
+    def root_of(self, oid: Oid) -> Oid:
+        """The root of the part `oid` lies under (every OID the view answers lies under one)."""
+        return next(root for root, _ in self._parts if oid[: len(root)] == root)
 
     def get(self, oid: Oid) -> Entry | NoSuch:
         for root, view in self._parts:
@@ -79,66 +83,113 @@ class SystemGroupView:
         return None
 
 
+# --- access control ----------------------------------------------------------------------
+
+class ViewFamilyDepth:
+    """The length of the longest subtree of any VACM view family configured in the engine.
+
+    VACM decides for an OID by the view families whose subtree (masked) is a prefix of it.  No
+    family longer than a subtree's root means every OID under that root matches the same
+    families, so gets the same decision.  Recounted when pysnmp's VACM would rebuild its map.
+    """
+
+    def __init__(self) -> None:
+        self._version: Any = None
+        self._depth = 0
+
+    def __call__(self, engine: Any) -> int:
+        (subtrees,) = engine.get_mib_builder().import_symbols(
+            "SNMP-VIEW-BASED-ACM-MIB", "vacmViewTreeFamilySubtree")
+        if subtrees.branchVersionId != self._version:
+            self._depth = self._count(subtrees)
+            self._version = subtrees.branchVersionId
+        return self._depth
+
+    @staticmethod
+    def _count(subtrees: Any) -> int:
+        depth = 0
+        node = subtrees
+        while True:
+            try:
+                node = subtrees.getNextNode(node.name)
+            except NoSuchInstanceError:
+                return depth
+            depth = max(depth, len(node.syntax))
+
+
+class ReadAccess:
+    """The requester's read view for one request, asked of pysnmp's VACM (the responder's
+    `verify_access`): once per subtree of the view when no view family reaches below its root
+    (`uniform(root)`), otherwise per varbind.  `hidden` raises as verify_access does when VACM
+    refuses the request outright (no group, no access entry, unknown context)."""
+
+    def __init__(self, check: Callable[..., Any], ctx: dict[str, Any],
+                 uniform: Callable[[Oid], bool]) -> None:
+        self._check = check
+        self._ctx = ctx
+        self._uniform = uniform
+        self._decided: dict[Oid, bool] = {}
+
+    def hidden(self, root: Oid, entry: Entry, idx: int) -> bool:
+        """True when VACM puts `entry` outside the requester's read view."""
+        decided = self._decided.get(root)
+        if decided is not None:
+            return decided
+        name = rfc1902.ObjectName(entry.oid)
+        hidden = bool(self._check("read", (name, entry.value), **{**self._ctx, "idx": idx}))
+        if self._uniform(root):
+            self._decided[root] = hidden
+        return hidden
+
+    def hides_all_of(self, root: Oid) -> bool:
+        """True once VACM was asked about an OID under `root` and its answer, hidden, holds for
+        every OID under it."""
+        return self._decided.get(root, False)
+
+
+def read_access(check: Callable[..., Any], ctx: dict[str, Any], depth: ViewFamilyDepth
+                ) -> ReadAccess:
+    """The ReadAccess of the request being answered (pysnmp's execution context names its
+    security model); SNMPv1 requests are checked per varbind."""
+    engine = ctx["snmpEngine"]
+    request = engine.observer.get_execution_context("rfc3412.receiveMessage:request")
+    if request["securityModel"] == SNMPV1:
+        return ReadAccess(check, ctx, lambda root: False)
+    deepest = depth(engine)
+    return ReadAccess(check, ctx, lambda root: len(root) >= deepest)
+
+
 # --- the instrumentation -----------------------------------------------------------------
 
 class ViewInstrumentation(AbstractMibInstrumController):
-    """pysnmp's read hooks answered from a MibView, with VACM checked per varbind via acFun."""
+    """pysnmp's read hook (Get, VACM checked per varbind via acFun) answered from a
+    CompositeView, and the successors GETNEXT and GETBULK ask for, VACM checked by ReadAccess."""
 
-    def __init__(self, view: MibView) -> None:
+    def __init__(self, view: CompositeView) -> None:
         self._view = view
+        self.view_depth = ViewFamilyDepth()
 
     def read_variables(self, *var_binds: tuple[Any, Any], **ctx: Any) -> list[tuple[Any, Any]]:
         answers = []
+        check = ctx.get("acFun")
         for idx, (name, _) in enumerate(var_binds):
             found = self._view.get(tuple(name))
             value = _VALUE_FOR[found] if isinstance(found, NoSuch) else found.value
-            if self._hidden(name, value, idx, ctx):
+            if check and check("read", (name, value), **{**ctx, "idx": idx}):
                 value = rfc1905.noSuchObject
             answers.append((name, value))
         return answers
 
-    def read_next_variables(self, *var_binds: tuple[Any, Any], **ctx: Any) -> list[tuple[Any, Any]]:
-        answers = []
-        for idx, (name, _) in enumerate(var_binds):
-            start = tuple(name)
-            while True:
-                entry = self._view.get_next(start)
-                if entry is None:
-                    answers.append((name, rfc1905.endOfMibView))
-                    break
-                oid = rfc1902.ObjectName(entry.oid)  # not cached: ~600 B per instance
-                if not self._hidden(oid, entry.value, idx, ctx):
-                    answers.append((oid, entry.value))
-                    break
-                start = entry.oid
-        return answers
-
-    @staticmethod
-    def _hidden(name: Any, value: Any, idx: int, ctx: dict[str, Any]) -> bool:
-        """True when VACM puts `name` outside the requester's read view (raises when denied)."""
-        check = ctx.get("acFun")
-        return bool(check and check("read", (name, value), **{**ctx, "idx": idx}))
-
-
-class BulkResponder(cmdrsp.BulkCommandResponder):
-    """GETBULK that stops repeating once every repeater is at endOfMibView (RFC 3416 4.2.3)."""
-
-    def handle_management_operation(self, snmpEngine: Any, stateReference: Any,
-                                    contextName: Any, PDU: Any) -> None:
-        request = list(v2c.apiPDU.get_varbinds(PDU))
-        non_repeaters = min(max(int(v2c.apiBulkPDU.get_non_repeaters(PDU)), 0), len(request))
-        repeaters = request[non_repeaters:]
-        repetitions = max(int(v2c.apiBulkPDU.get_max_repetitions(PDU)), 0)
-        if repeaters:
-            repetitions = min(repetitions, self.max_varbinds // len(repeaters))
-        read_next = self.snmpContext.get_mib_instrum(contextName).read_next_variables
-        ctx = {"snmpEngine": snmpEngine, "acFun": self.verify_access, "cbCtx": self.cbCtx}
-        answers = read_next(*request[:non_repeaters], **ctx) if non_repeaters else []
-        row = repeaters
-        for _ in range(repetitions if repeaters else 0):
-            row = read_next(*row, **ctx)
-            answers.extend(row)
-            if all(isinstance(value, rfc1905.EndOfMibView) for _, value in row):
-                break
-        self.send_varbinds(snmpEngine, stateReference, 0, 0, answers)
-        self.release_state_information(stateReference)
+    def next_visible(self, start: Oid, access: ReadAccess, idx: int) -> Entry | None:
+        """The first instance after `start` in the requester's read view; None at its end.
+        A subtree hidden as a whole is stepped over at once."""
+        include = False
+        while (entry := self._view.get_next(start, include)) is not None:
+            root = self._view.root_of(entry.oid)
+            if not access.hidden(root, entry, idx):
+                return entry
+            if access.hides_all_of(root):
+                start, include = _subtree_end(root), True
+            else:
+                start, include = entry.oid, False
+        return None

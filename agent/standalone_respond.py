@@ -1,0 +1,143 @@
+"""The standalone agent's GETNEXT and GETBULK responders: a request answered in one pass, each
+answer encoded by pyasn1 as pysnmp's VarBind once and handed to pysnmp's response as is.
+
+pysnmp's own responders build a tree of pyasn1 objects per varbind (the VarBind, the choices
+around its value) into the response PDU, then encode them with the message: about 55 us per
+varbind, most of what a walk cost here.  These put each answer into the response's
+VarBindList as an untagged `univ.Any` holding the bytes pyasn1 encoded for the VarBind, which
+pyasn1's encoder copies as is; message processing, security (USM) and sending stay pysnmp's.
+Encoded values are kept by (type, value) for reuse, a bounded number of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyasn1.codec.ber import encoder
+from pyasn1.type import univ
+from pysnmp.entity.rfc3413 import cmdrsp
+from pysnmp.proto import rfc1902, rfc1905
+from pysnmp.proto.api import v2c
+
+from .mibview import Entry, Oid
+from .standalone_read import ReadAccess, ViewInstrumentation, read_access
+
+MAX_ENCODED_VALUES = 4096  # distinct encoded values kept (each at most ~300 bytes)
+_END_OF_MIB_VIEW = encoder.encode(rfc1905.endOfMibView)
+
+
+class VarbindEncoder:
+    """Answers as VarBinds encoded by pyasn1, ready to stand in a response's VarBindList."""
+
+    def __init__(self, max_values: int = MAX_ENCODED_VALUES) -> None:
+        self._values: dict[tuple[type[Any], int | bytes], bytes] = {}
+        self._max_values = max_values
+
+    def entry(self, entry: Entry) -> univ.Any:
+        return self._varbind(entry.oid, self._value(entry))
+
+    def end_of_view(self, name: Oid) -> univ.Any:
+        return self._varbind(name, _END_OF_MIB_VIEW)
+
+    def _value(self, entry: Entry) -> bytes:
+        if entry.value_class is None or entry.raw is None:  # a value given as an object
+            return encoder.encode(entry.value)
+        key = (entry.value_class, entry.raw)
+        encoded = self._values.get(key)
+        if encoded is None:
+            if len(self._values) >= self._max_values:
+                self._values.clear()
+            encoded = self._values[key] = encoder.encode(entry.value)
+        return encoded
+
+    @staticmethod
+    def _varbind(name: Oid, value: bytes) -> univ.Any:
+        varbind = rfc1905.VarBind()
+        varbind.setComponentByPosition(0, rfc1902.ObjectName(name))
+        varbind.setComponentByPosition(1, univ.Any(value), verifyConstraints=False,
+                                       matchTags=False, matchConstraints=False)
+        return univ.Any(encoder.encode(varbind))
+
+
+class _Successors:
+    """One request's reads: the next visible instance after each start, encoded."""
+
+    def __init__(self, responder: cmdrsp.CommandResponderBase, engine: Any, context_name: Any,
+                 varbinds: VarbindEncoder) -> None:
+        self._instrumentation: ViewInstrumentation = \
+            responder.snmpContext.get_mib_instrum(context_name)
+        ctx = {"snmpEngine": engine, "acFun": responder.verify_access, "cbCtx": responder.cbCtx}
+        self._access: ReadAccess = read_access(responder.verify_access, ctx,
+                                               self._instrumentation.view_depth)
+        self._varbinds = varbinds
+
+    def row(self, starts: list[Oid], first_idx: int) -> tuple[list[univ.Any], list[Oid], bool]:
+        """(encoded answers, their names, whether every one is endOfMibView); the varbind
+        of starts[i] is first_idx + i in the request."""
+        encoded, names, ended = [], [], True
+        for i, start in enumerate(starts):
+            entry = self._instrumentation.next_visible(start, self._access, first_idx + i)
+            if entry is None:
+                encoded.append(self._varbinds.end_of_view(start))
+                names.append(start)
+            else:
+                encoded.append(self._varbinds.entry(entry))
+                names.append(entry.oid)
+                ended = False
+        return encoded, names, ended
+
+
+class _EncodedResponse(cmdrsp.CommandResponderBase):
+    """Sends a response whose varbinds were encoded already."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.varbinds = VarbindEncoder()
+
+    def send_encoded(self, engine: Any, state_reference: Any, varbinds: list[univ.Any]) -> None:
+        # pysnmp 7.1 keeps the response PDU it prepared for the request in private state, with
+        # no accessor; its send_varbinds would rebuild every varbind as a pyasn1 object tree.
+        pending = self._CommandResponderBase__pendingReqs  # type: ignore[attr-defined]
+        pdu = pending[state_reference][7]
+        v2c.apiPDU.set_error_status(pdu, 0)
+        v2c.apiPDU.set_error_index(pdu, 0)
+        varbind_list = pdu.setComponentByPosition(3).getComponentByPosition(3)
+        varbind_list.clear()
+        for idx, varbind in enumerate(varbinds):
+            varbind_list.setComponentByPosition(idx, varbind, verifyConstraints=False,
+                                                matchTags=False, matchConstraints=False)
+        self.send_pdu(engine, state_reference, pdu)
+        self.release_state_information(state_reference)
+
+
+class NextResponder(_EncodedResponse, cmdrsp.NextCommandResponder):
+    """GETNEXT: the next instance in the requester's read view after each varbind's name."""
+
+    def handle_management_operation(self, snmpEngine: Any, stateReference: Any,
+                                    contextName: Any, PDU: Any) -> None:
+        names = [tuple(name) for name, _ in v2c.apiPDU.get_varbinds(PDU)]
+        read = _Successors(self, snmpEngine, contextName, self.varbinds)
+        encoded, _, _ = read.row(names, 0)
+        self.send_encoded(snmpEngine, stateReference, encoded)
+
+
+class BulkResponder(_EncodedResponse, cmdrsp.BulkCommandResponder):
+    """GETBULK that stops repeating once every repeater is at endOfMibView (RFC 3416 4.2.3)."""
+
+    def handle_management_operation(self, snmpEngine: Any, stateReference: Any,
+                                    contextName: Any, PDU: Any) -> None:
+        request = [tuple(name) for name, _ in v2c.apiPDU.get_varbinds(PDU)]
+        non_repeaters = min(max(int(v2c.apiBulkPDU.get_non_repeaters(PDU)), 0), len(request))
+        repeaters = request[non_repeaters:]
+        repetitions = max(int(v2c.apiBulkPDU.get_max_repetitions(PDU)), 0)
+        if repeaters:
+            repetitions = min(repetitions, self.max_varbinds // len(repeaters))
+        read = _Successors(self, snmpEngine, contextName, self.varbinds)
+        answers, _, _ = read.row(request[:non_repeaters], 0)
+        row = repeaters
+        for _ in range(repetitions if repeaters else 0):
+            encoded, row, ended = read.row(row, non_repeaters)
+            answers.extend(encoded)
+            if ended:
+                break
+        self.send_encoded(snmpEngine, stateReference, answers)
