@@ -379,12 +379,9 @@ def man_sections(man: ManPage) -> dict[str, list[str]]:
             options.append(f".SS {roff_text(' '.join(argv))}")
         examples += [roff_text(b[1]) for b in blocks if b[0] == "example" and b[1] not in seen]
         options += help_roff(blocks, len(argv) == 1, seen)
-    return {"@SYNOPSIS@": [".SH SYNOPSIS", *synopsis],
-            "@DESCRIPTION@": description,
-            "@OPTIONS@": [".SH OPTIONS", *options],
-            "@EXIT STATUS@": [".SH EXIT STATUS", *reference_roff("exit-codes.md",
-                                                                 man.exit_sections)],
-            "@FILES@": [".SH FILES", *reference_roff("files.md", man.file_sections)],
+    return {"@SYNOPSIS@": synopsis, "@DESCRIPTION@": description, "@OPTIONS@": options,
+            "@EXIT STATUS@": reference_roff("exit-codes.md", man.exit_sections),
+            "@FILES@": reference_roff("files.md", man.file_sections),
             "@EXAMPLES@": [".PP", ".EX", *examples, ".EE"] if examples else []}
 
 
