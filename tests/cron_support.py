@@ -168,14 +168,19 @@ def seconds_until(minute: time.struct_time) -> float:
 
 
 @contextmanager
-def cron_and_agent(base: Path, root: Path
+def cron_and_agent(base: Path, root: Path, watch_cron: bool = False
                    ) -> Iterator[tuple[Rig, PrivateJournald, PrivateCron]]:
     """A private journald, the rig's standalone agent following cron's log in it (discovery
     every second, notifications to the rig's snmptrapd) and Debian's cron on ROOT's crontabs,
-    which must be `base`/agent/root (where the rig's agent discovers them)."""
+    which must be `base`/agent/root (where the rig's agent discovers them).  `watch_cron`: the
+    agent watches this cron daemon through its pid file (in its private /run), every second."""
     trap_port = free_port()
     with running_journald(base / "journald") as journald:
         config = cron_log_agent_config(journald.journal_dir, trap_port)
+        if watch_cron:  # keys of [agent], which the config starts with
+            pid_file = journald.run_dir / "crond.pid"
+            config = config.replace("[agent]\n", f'[agent]\ncron_daemon = "{pid_file}"\n'
+                                    "cron_daemon_interval = 1.0\n", 1)
         with rig(base, agentx=False, listen=True, trap_port=trap_port, config=config) as r, \
                 PrivateCron(base / "cron", journald, root) as cron:
             assert r.agent.crontabs == root
