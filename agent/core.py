@@ -125,8 +125,10 @@ class AgentCore(Writer):
         result: T = await self._enqueue(lambda batch: change(Txn(self, batch)))
         return result
 
-    async def submit(self, owner_uid: int, owner: str, event: Event, late: bool = False) -> None:
-        """Apply one wrapper's event durably; raise Rejected with a one-line reason when refused.
+    async def submit(self, owner_uid: int, owner: str, event: Event, late: bool = False) -> bool:
+        """Apply one wrapper's event durably: True once applied, False when it was in doubt (a
+        copy of it was applied already: acknowledged, counted once); raise Rejected with a
+        one-line reason when refused.
 
         `late`: the event comes from the spool; its notifications are marked late and
         coalesced per job until `flush_late`.
@@ -135,13 +137,14 @@ class AgentCore(Writer):
             lambda batch: self._apply_wrapper_event(batch, owner_uid, owner, event, late))
 
     async def submit_all(self, owner_uid: int, owner: str, events: list[Event], late: bool
-                         ) -> list[BaseException | None]:
+                         ) -> list[BaseException | bool]:
         """Apply `events` in order, queued together so that they share one commit (a spool
-        drain's slice); each one's outcome: None (applied) or its Rejected or Unavailable."""
+        drain's slice); each one's outcome: True (applied), False (a copy of an applied one:
+        acknowledged) or its Rejected or Unavailable."""
         futures = [self._put(lambda batch, event=event: self._apply_wrapper_event(
             batch, owner_uid, owner, event, late)) for event in events]
         outcomes = await asyncio.gather(*futures, return_exceptions=True)
-        return [outcome if isinstance(outcome, BaseException) else None
+        return [outcome if isinstance(outcome, BaseException) else bool(outcome)
                 for outcome in outcomes]
 
     def spool_progress(self, backlog: dict[int, int], deferred: dict[int, int]) -> None:
@@ -160,9 +163,9 @@ class AgentCore(Writer):
             self._publish_stats()
 
     def _apply_wrapper_event(self, batch: Batch, owner_uid: int, owner: str, event: Event,
-                             late: bool) -> None:
-        if batch.seen(event.id):
-            return  # a retry of an event already applied: acknowledged, counted once
+                             late: bool) -> bool:
+        if batch.seen(owner_uid, event.id):
+            return False  # a retry of an event already applied: acknowledged, counted once
         every = event.cadence.every  # type: ignore[attr-defined]
         if every is not None and every < self.config.min_every:
             raise Rejected(f"'every' of {every:g} s is below the agent's floor of "
@@ -172,8 +175,9 @@ class AgentCore(Writer):
             raise Rejected(problem, "cadence refused")
         run = RunReported(JobKey(owner_uid, event.job), owner, event, late)  # type: ignore[arg-type]
         self.apply(batch, run)
-        batch.applied[event.id] = (self._clock(), owner_uid)
+        batch.applied[(owner_uid, event.id)] = self._clock()  # in doubt until settled
         batch.accepted += 1
+        return True
 
     def apply(self, batch: Batch, event: LifeEvent) -> Outcome:
         """The one path of every event: the row (made if the event may make one), the transition,

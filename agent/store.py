@@ -137,6 +137,18 @@ MIGRATIONS: list[str] = [
     "ALTER TABLE jobs ADD COLUMN ignored_by_cron TEXT;",
     # 15: runs whose output cron discarded, having no MTA (cronJobOutputsDiscarded).
     "ALTER TABLE jobs ADD COLUMN outputs_discarded INTEGER NOT NULL DEFAULT 0;",
+    # 16: only the ids of events in doubt (their retry may still come), each owner's its own:
+    # keyed by (owner, id). Of the ids an older agent kept (every applied event's), those of
+    # its last 10 minutes stay: a retry its last replies caused is drained within them.
+    """
+    CREATE TABLE applied_in_doubt (owner_uid INTEGER NOT NULL, id TEXT NOT NULL,
+                                   time REAL NOT NULL, PRIMARY KEY (owner_uid, id));
+    INSERT OR IGNORE INTO applied_in_doubt SELECT owner_uid, id, time FROM applied
+        WHERE time >= (SELECT max(time) FROM applied) - 600;
+    DROP TABLE applied;
+    ALTER TABLE applied_in_doubt RENAME TO applied;
+    CREATE INDEX applied_time ON applied (time);
+    """,
 ]
 
 
@@ -275,11 +287,11 @@ class Store:
                prune_before: float | None = None,
                forgotten: Iterable[tuple[JobKey, float]] = (),
                source_states: dict[str, str] | None = None,
-               dropped_ids: Iterable[str] = ()) -> None:
+               dropped_ids: Iterable[tuple[int, str]] = ()) -> None:
         """Write one batch in one transaction; durable when this returns.
 
-        `applied`: event ids to remember, (id, when, owner uid); `dropped_ids`: ids no longer
-        remembered (pushed out by their owner's newer ones)."""
+        `applied`: event ids to remember, (id, when, owner uid); `dropped_ids`: (owner uid, id)
+        no longer remembered (settled, or pushed out by their owner's newer ones)."""
         jobs = list(jobs)
         if self.problem is not None:
             writable = self._open_writable()  # raises while the disk is still full
@@ -296,7 +308,7 @@ class Store:
             _write_histories(db, jobs, removed)
             db.executemany("INSERT OR IGNORE INTO applied (id, time, owner_uid) VALUES (?, ?, ?)",
                            applied)
-            db.executemany("DELETE FROM applied WHERE id = ?", [(i,) for i in dropped_ids])
+            db.executemany("DELETE FROM applied WHERE owner_uid = ? AND id = ?", dropped_ids)
             db.executemany("INSERT OR REPLACE INTO forgotten VALUES (?, ?, ?)",
                            [(key.owner_uid, key.name, at) for key, at in forgotten])
             db.executemany("UPDATE counters SET value = ? WHERE name = ?",

@@ -7,12 +7,12 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .config import Config
-from .eventids import RememberedIds
+from .eventids import OwnedId, RememberedIds
 from .model import (
     AgentStats,
     CronDaemon,
@@ -113,7 +113,7 @@ class Batch:
     applied_base: RememberedIds
     jobs: dict[JobKey, Job] = field(default_factory=dict)
     removed: set[JobKey] = field(default_factory=set)
-    applied: dict[str, tuple[float, int]] = field(default_factory=dict)  # id: (when, owner)
+    applied: dict[OwnedId, float] = field(default_factory=dict)  # (owner, id): when
     new_per_owner: Counter[int] = field(default_factory=Counter)
     accepted: int = 0
     rejected: int = 0
@@ -147,8 +147,10 @@ class Batch:
         self.jobs.pop(key, None)
         self.removed.add(key)
 
-    def seen(self, event_id: str) -> bool:
-        return event_id in self.applied or event_id in self.applied_base
+    def seen(self, owner_uid: int, event_id: str) -> bool:
+        """Whether the owner's event `event_id` is in doubt: applied, a copy may come again."""
+        owned = (owner_uid, event_id)
+        return owned in self.applied or owned in self.applied_base
 
     def forgotten_at(self, key: JobKey) -> float | None:
         """When `key` was last forgotten (None: never, or long enough ago to be pruned)."""
@@ -187,8 +189,8 @@ class Writer:
         self._accepted = counters["events_accepted"]
         self._rejected = counters["events_rejected"]
         self._applied = RememberedIds(config.event_ids_per_owner)
-        # ids pushed out as the store's were loaded (a lower event_ids_per_owner, ids kept
-        # before owners were): deleted from the store with the next commit
+        # ids pushed out as the store's were loaded (a lower event_ids_per_owner) and ids
+        # settled since the last commit: deleted from the store with the next commit
         self._dropped_ids = self._applied.add_all(
             store.load_applied(clock() - config.applied_retention))
         self._forgotten = store.load_forgotten()
@@ -262,6 +264,19 @@ class Writer:
         batch.new_per_owner[owner_uid] += 1
         return True
 
+    def ids_in_doubt_full(self, owner_uid: int) -> bool:
+        """Whether the owner has event_ids_per_owner events in doubt (eventids.RememberedIds):
+        its socket events are answered busy until retries drained settle some."""
+        return self._applied.full(owner_uid)
+
+    def settle(self, owner_uid: int, event_ids: Iterable[str]) -> None:
+        """No copy of these applied events can arrive any more (their reply was queued to the
+        wrapper, their spool files unlinked): forgotten now, deleted from the store with the
+        next commit."""
+        for event_id in event_ids:
+            if self._applied.settle(owner_uid, event_id):
+                self._dropped_ids.append((owner_uid, event_id))
+
     def source_state(self, name: str) -> str | None:
         """The state event source `name` last committed with a batch (None: never)."""
         return self._source_states.get(name)
@@ -326,13 +341,12 @@ class Writer:
         prune = None
         if now - self._last_prune > PRUNE_EVERY:
             prune = now - self.config.applied_retention
-        dropped, self._dropped_ids = self._dropped_ids, []
-        dropped += self._applied.overflow(
-            (event_id, owner) for event_id, (_, owner) in batch.applied.items())
+        pending, self._dropped_ids = self._dropped_ids, []
+        dropped = pending + self._applied.overflow(batch.applied)
         try:
             await asyncio.to_thread(self._commit, batch, prune, dropped)
         except Exception as exc:  # noqa: BLE001 - the disk failed: nothing was acked
-            self._dropped_ids = [i for i in dropped if i in self._applied] + self._dropped_ids
+            self._dropped_ids = pending + self._dropped_ids
             self._storage_failed(exc)
             failure = Unavailable("the agent cannot store events right now")
             outcomes = [(False, failure)] * len(items)
@@ -367,13 +381,13 @@ class Writer:
                 else:
                     item.future.set_exception(value)
 
-    def _commit(self, batch: Batch, prune: float | None, dropped_ids: list[str]) -> None:
+    def _commit(self, batch: Batch, prune: float | None, dropped_ids: list[OwnedId]) -> None:
         """Runs in a worker thread; touches nothing but the store."""
         counters = {"events_accepted": self._accepted + batch.accepted,
                     "events_rejected": self._rejected + batch.rejected,
                     "cron_log_entries": self._cron_log_entries + batch.cron_log_entries,
                     "rows_refused": self._rows_refused + batch.rows_refused}
-        applied = [(event_id, when, owner) for event_id, (when, owner) in batch.applied.items()]
+        applied = [(event_id, when, owner) for (owner, event_id), when in batch.applied.items()]
         self._store.commit(batch.jobs.values(), batch.removed, applied, counters, prune,
                            batch.forgotten.items(), batch.source_states, dropped_ids)
 
@@ -385,7 +399,7 @@ class Writer:
         for key in batch.removed:
             self._jobs.pop(key, None)
         self._per_owner = Counter(key.owner_uid for key in self._jobs)
-        for event_id, (when, owner) in batch.applied.items():
+        for (owner, event_id), when in batch.applied.items():
             self._applied.add(event_id, when, owner)  # pushes out what overflow() dropped
         self._forgotten.update(batch.forgotten)
         self._accepted += batch.accepted

@@ -60,9 +60,20 @@ def test_exact_counts_from_concurrent_clients(agent: Agent) -> None:
     assert stats_of(agent) == (800, 0)
 
 
+def send_without_reading(path: Path, wire: bytes) -> None:
+    """Send an event as a wrapper whose time ran out: it stops reading first (SHUT_RD)."""
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.connect(str(path))
+        sock.shutdown(socket.SHUT_RD)
+        sock.sendall(wire)
+
+
 def test_same_event_twice_counts_once(agent: Agent) -> None:
+    """An event whose reply the wrapper did not read, sent again: acknowledged, counted once."""
     events = run_events("backup", 3)
-    for event in events + events:
+    for event in events:
+        send_without_reading(agent.socket, event.to_wire())
+    for event in events:
         assert request(agent.socket, event.to_wire())["ok"]
     assert agent.status()["root/backup"]["runs"] == 3
     assert stats_of(agent)[0] == 6

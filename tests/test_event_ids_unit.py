@@ -1,34 +1,47 @@
-"""RememberedIds: each owner's newest ids kept, one owner's flood never pushes out another's."""
+"""RememberedIds: the ids in doubt, each owner's own, bounded per owner, forgotten once settled."""
 
 from __future__ import annotations
 
-from cronwrap.agent.eventids import RememberedIds
+from cronwrap.agent.eventids import HEADROOM, RememberedIds
 
 
-def test_each_owner_keeps_its_newest_ids_and_no_more() -> None:
+def test_ids_are_each_owners_own_and_settling_forgets_them() -> None:
     ids = RememberedIds(per_owner=3)
-    assert ids.add("v1", 1.0, 2) == []
-    evicted = [gone for n in range(10) for gone in ids.add(f"f{n}", 2.0 + n, 1)]
-    assert evicted == [f"f{n}" for n in range(7)]
-    assert [f"f{n}" in ids for n in range(10)] == [False] * 7 + [True] * 3
-    assert "v1" in ids and ids.count(2) == 1 and ids.count(1) == 3 and len(ids) == 4
-    assert ids.add("f9", 20.0, 1) == []  # already remembered: nothing moves
+    assert ids.add("same", 1.0, 1) == [] and ids.add("same", 1.0, 2) == []
+    assert (1, "same") in ids and (2, "same") in ids and (3, "same") not in ids
+    assert ids.settle(2, "same") and not ids.settle(2, "same")
+    assert (1, "same") in ids and (2, "same") not in ids and len(ids) == 1
+    assert not ids.settle(1, "never applied")
 
 
-def test_loading_keeps_the_newest_and_pruning_drops_the_old() -> None:
+def test_an_owner_is_full_at_per_owner_and_pushed_out_only_past_the_headroom() -> None:
+    ids = RememberedIds(per_owner=3)
+    for n in range(3):
+        ids.add(f"v{n}", 1.0, 2)
+    assert ids.full(2) and not ids.full(1)
+    evicted = [gone for n in range(3 + HEADROOM + 2) for gone in ids.add(f"f{n}", 2.0 + n, 1)]
+    assert evicted == [(1, "f0"), (1, "f1")]  # only past per_owner + HEADROOM, its own oldest
+    assert ids.count(1) == 3 + HEADROOM and ids.count(2) == 3
+    ids.settle(2, "v0")
+    assert not ids.full(2)
+
+
+def test_loading_keeps_the_order_and_pruning_drops_the_old() -> None:
     ids = RememberedIds(per_owner=2)
-    assert ids.add_all([("c", 3.0, 1), ("a", 1.0, 1), ("b", 2.0, 1), ("x", 1.5, -1)]) == ["a"]
+    assert ids.add_all([("c", 3.0, 1), ("a", 1.0, 1), ("b", 2.0, 1), ("x", 1.5, -1)]) == []
     ids.prune(before=2.5)
-    assert ["a" in ids, "b" in ids, "c" in ids, "x" in ids] == [False, False, True, False]
+    assert [(1, "a") in ids, (1, "b") in ids, (1, "c") in ids, (-1, "x") in ids] == \
+        [False, False, True, False]
     assert ids.count(-1) == 0 and len(ids) == 1
 
 
 def test_overflow_names_what_adding_would_push_out() -> None:
-    ids = RememberedIds(per_owner=2)
+    ids = RememberedIds(per_owner=2 - HEADROOM)  # room for two ids an owner
     ids.add_all([("a", 1.0, 1), ("b", 2.0, 1), ("v", 1.0, 2)])
-    new = [("c", 1), ("b", 1), ("d", 1), ("e", 1), ("w", 2)]
+    new = [(1, "c"), (1, "b"), (1, "d"), (1, "e"), (2, "w")]
     pushed = ids.overflow(new)
-    assert pushed == ["a", "b", "c"]
-    for event_id, owner in new:
+    assert pushed == [(1, "a"), (1, "b"), (1, "c")]
+    for owner, event_id in new:
         ids.add(event_id, 3.0, owner)
-    assert [x for x in "abcde" if x in ids] == ["d", "e"] and "v" in ids and "w" in ids
+    assert [x for x in "abcde" if (1, x) in ids] == ["d", "e"] and (2, "v") in ids \
+        and (2, "w") in ids

@@ -259,3 +259,49 @@ def test_a_fallback_spool_dir_the_agent_removed_is_replaced(tmp_path: Path) -> N
     second = Path(spool.write("b" * 32, b"{}\n"))
     assert second.exists() and second.parent != first.parent
     assert second.parent.name.startswith(f"{os.getuid()}.")
+
+
+def test_a_reply_queued_as_the_wrapper_gives_up_is_still_read() -> None:
+    """Giving up, the wrapper stops reading first (SHUT_RD), then reads what is queued: a reply
+    queued before is read (no retry is spooled), one written after fails on the agent's side,
+    so the agent knows which events may come again (docs/protocol.md, Exactly once)."""
+    from cronwrap.wrapper.client import _last_reply
+
+    wrapper, agent = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    with wrapper, agent:
+        agent.sendall(ok_reply())
+        assert _last_reply(wrapper) == ok_reply()
+        with pytest.raises(BrokenPipeError):
+            agent.sendall(ok_reply())
+
+
+def test_an_agent_that_answers_too_late_cannot_give_its_reply(tmp_path: Path) -> None:
+    from cronwrap.wrapper.client import TransportError, deliver
+
+    path = str(tmp_path / "agent.sock")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(path)
+    server.listen()
+    given_up = threading.Event()
+    outcome: list[BaseException | None] = []
+
+    def slow_agent() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.makefile("rb").readline()
+            given_up.wait(30)
+            try:
+                conn.sendall(ok_reply())
+                outcome.append(None)
+            except OSError as exc:
+                outcome.append(exc)
+
+    thread = threading.Thread(target=slow_agent)
+    thread.start()
+    with pytest.raises(TransportError) as raised:
+        deliver(path, b'{"v":1}\n', 0.2)
+    given_up.set()
+    thread.join(30)
+    server.close()
+    assert raised.value.sent  # spooled as a retry...
+    assert len(outcome) == 1 and isinstance(outcome[0], BrokenPipeError)  # ...and the agent knows

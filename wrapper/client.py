@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cronwrap.wrapper.errors import WrapperError
 from cronwrap.wrapper.events import Event
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 DEFAULT_SOCKET = "/run/cronwrap/agent.sock"
 DELIVERY_BUDGET = 1.0  # seconds a whole run may spend talking to the agent
 MAX_REPLY_BYTES = 64 * 1024
+SHUT_RD = 0  # socket.SHUT_RD (importing socket costs every run a few ms)
 
 
 class Rejected(Exception):
@@ -41,12 +42,12 @@ def deliver(socket_path: str, wire: bytes, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     sent = False
+    reply = b""
     try:
         sock.settimeout(timeout)
         sock.connect(socket_path)
         sock.sendall(wire)
         sent = True
-        reply = b""
         while not reply.endswith(b"\n"):
             left = deadline - time.monotonic()
             if left <= 0 or len(reply) > MAX_REPLY_BYTES:
@@ -56,11 +57,26 @@ def deliver(socket_path: str, wire: bytes, timeout: float) -> None:
             if not chunk:
                 raise TransportError("agent closed the connection without replying", sent)
             reply += chunk
-    except OSError as exc:
-        raise TransportError(exc.strerror or str(exc), sent) from None
+    except (OSError, TransportError) as exc:
+        reply += _last_reply(sock) if sent else b""
+        if not reply.endswith(b"\n"):
+            problem = exc.strerror or str(exc) if isinstance(exc, OSError) else str(exc)
+            raise TransportError(problem, sent) from None
     finally:
         sock.close()
     _check_reply(reply, sent)
+
+
+def _last_reply(sock: Any) -> bytes:
+    """What reply the agent queued before this wrapper stopped reading, which it does first
+    (shutdown SHUT_RD): a reply queued after that fails on the agent's side (EPIPE), so the
+    agent knows whether this wrapper will spool a retry (docs/protocol.md, Exactly once)."""
+    try:
+        sock.shutdown(SHUT_RD)
+        sock.setblocking(False)
+        return sock.recv(MAX_REPLY_BYTES)
+    except OSError:  # nothing queued, or the connection is gone
+        return b""
 
 
 def _check_reply(reply: bytes, sent: bool) -> None:

@@ -104,21 +104,34 @@ class Connection:
             return b""
         if isinstance(message, LifeRequest):
             return await self.intake.life(self.uid, message)
-        refusal = self.intake.peers.over_event_budget(self.uid)
+        refusal = self.intake.peers.over_event_budget(self.uid) or self.in_doubt_refusal()
         if refusal is not None:
             self.intake.core.defer("events")
             self.intake.limiter.warning("over the event rate", refusal, self.uid)
             return error_reply(f"agent busy: {refusal}; spool the event, it is applied later",
                                BUSY)
         try:
-            await self.intake.core.submit(self.uid, self.owner, message)
+            applied = await self.intake.core.submit(self.uid, self.owner, message)
         except Unavailable:
             return None
         except Rejected as exc:
             if not isinstance(exc, RowRefused):  # the core logs those itself
                 self.intake.limiter.warning(exc.cause, f"uid {self.uid}: {exc}", self.uid)
             return error_reply(str(exc))
-        return ok_reply()
+        if not applied:  # the late line of a retry the drain applied first: both copies came
+            self.intake.core.settle(self.uid, [message.id])
+        await self.reply(ok_reply())  # raises when the wrapper stopped reading: still in doubt
+        if applied:  # the reply is in the wrapper's socket: it will not spool a retry
+            self.intake.core.settle(self.uid, [message.id])
+        return b""
+
+    def in_doubt_refusal(self) -> str | None:
+        """Why the user's event must wait (None: it need not): event_ids_per_owner of its
+        applied events may still have a retry coming (eventids.RememberedIds)."""
+        if not self.intake.core.ids_in_doubt_full(self.uid):
+            return None
+        return (f"uid {self.uid} has {self.intake.config.event_ids_per_owner} events whose "
+                "retry may still come (event_ids_per_owner)")
 
     async def reply(self, data: bytes) -> None:
         """Write one reply; a client that does not take it within read_timeout is cut off."""

@@ -23,12 +23,13 @@ root is scanned, never listed whole: a pass keeps the names of users' directorie
 user at most MAX_DIRS_PER_OWNER fallbacks: the rest wait for later passes), whatever is planted.
 
 The agent serves while it drains: a pass first counts each owner's spooled files (the backlog,
-cronSpoolBacklog) and notes the retries among them (`r-<id>.json`: events whose delivery may have
-been applied, drained first so that their ids are still remembered), then takes slices of at most
-SLICE files, one owner after another in turn, each slice applied in one commit, so one owner's
-backlog delays another's events by one slice at most. Each owner may have `spool_events_per_second`
-events applied on average (a token bucket holding one spool interval's worth); an owner over it is
-deferred: the files stay where they are for later passes, and the core logs it once a minute.
+cronSpoolBacklog) and notes the retries among them (`r-<id>.json`: events whose delivery may
+have been applied, drained first: each settles an id its owner has in doubt), then takes
+slices of at most SLICE files, one owner after another in turn, each slice applied in one
+commit, so one owner's backlog delays another's events by one slice at most. Each owner may
+have `spool_events_per_second` events applied on average (a token bucket holding one spool
+interval's worth); an owner over it is deferred: the files stay where they are for later
+passes, and the core logs it once a minute.
 """
 
 from __future__ import annotations
@@ -432,17 +433,22 @@ class SpoolDrain:
         them: their files stay for a later pass)."""
         outcomes = await self.core.submit_all(uid, owner_name(uid), [s.event for s in events],
                                               late=True)
-        applied, complete = 0, True
+        applied, complete, gone = 0, True, []
         for item, outcome in zip(events, outcomes, strict=True):
             if isinstance(outcome, Unavailable):
                 complete = False  # keep the file; try again next pass
             elif isinstance(outcome, Rejected):
                 self._discard(where, dir_fd, uid, item.name, str(outcome))
-            elif outcome is None:
-                _unlink(where, dir_fd, item.name)
+            elif isinstance(outcome, bool):
+                # a retry applied first: its wrapper's line may still wait unread in the agent
+                # (it stays in doubt until that copy comes); any other file gone is the last copy
+                last = not (outcome and item.name.startswith(RETRY_PREFIX))
+                if _unlink(where, dir_fd, item.name) and last:
+                    gone.append(item.event.id)
                 applied += 1
             else:
                 raise outcome
+        self.core.settle(uid, gone)
         return applied, complete
 
     def _discard(self, where: str, dir_fd: int, uid: int, name: str, reason: str) -> None:
@@ -460,10 +466,13 @@ def _remove_if_empty(root_fd: int, name: str) -> None:
         os.rmdir(name, dir_fd=root_fd)
 
 
-def _unlink(where: str, dir_fd: int, name: str) -> None:
+def _unlink(where: str, dir_fd: int, name: str) -> bool:
+    """Remove a spooled file; whether it is gone."""
     try:
         os.unlink(name, dir_fd=dir_fd)
     except FileNotFoundError:
         pass
     except OSError as exc:
         log.warning("%s: cannot remove %s: %s", where, name, exc.strerror)
+        return False
+    return True
