@@ -8,7 +8,7 @@ from dataclasses import replace
 from ..lifeevents import LifeEvent, LineGone, LineSeen, TimePassed
 from ..model import JobState, NotificationKind
 from ..store import Job
-from .life import in_crontab, line_seen
+from .life import in_crontab, line_seen, unretired
 from .outcome import Context, EventFacts, Outcome, raised
 
 
@@ -19,12 +19,13 @@ def line_found(job: Job, event: LineSeen, ctx: Context) -> Outcome:
     if reason is None:
         return line_seen(_runs_again(job), event, ctx)
     before = job.record.ignored_by_cron
+    back = unretired(job)
     job = in_crontab(job, event.found)
     job = replace(job, record=replace(job.record, state=JobState.ignoredByCron,
                                       ignored_by_cron=reason, next_expected=None))
     if before == reason:
-        return Outcome(job)
-    said = (("line ignored", f"{event.found.crontab}: cron will never run the line of job "
+        return Outcome(job, warnings=back)
+    said = back + (("line ignored", f"{event.found.crontab}: cron will never run the line of job "
              f"{job.record.key.name} of {job.record.owner}: {reason}"),)
     return Outcome(job, raised(job, (NotificationKind.crontab_ignored,),
                                facts=EventFacts(time=event.now)), warnings=said)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import replace
 
 from cronwrap.wrapper.events import Cadence
@@ -13,8 +12,6 @@ from ..model import JobState, NotificationKind
 from ..schedule import Discovered
 from ..store import Job
 from .outcome import Context, Outcome, Raised, utc_text
-
-log = logging.getLogger("cronwrap.agent.core")  # the core's lines, under one name for operators
 
 
 def end_pause(job: Job, cadence: Cadence, now: float, cron_zone: str = "") -> Job:
@@ -50,8 +47,6 @@ def in_crontab(job: Job, found: Discovered) -> Job:
     job, or one whose line was gone, expected again."""
     rec = job.record
     if rec.state == JobState.retired:
-        log.warning("job %s of %s is in a crontab again: no longer retired", rec.key.name,
-                    rec.owner)
         rec = replace(rec, state=JobState.unknown, next_expected=None)
     elif rec.line_gone is not None:
         rec = replace(rec, next_expected=None)  # expected on the line as it is now
@@ -68,13 +63,24 @@ def with_line(job: Job, command_line: str | None) -> Job:
     return replace(job, record=replace(job.record, command_line=command_line))
 
 
+def unretired(job: Job) -> tuple[tuple[str, str], ...]:
+    """What is said when a line brings `job` back: something only if it was retired (through
+    the core's per-owner limiter: a user may put many lines back at once)."""
+    rec = job.record
+    if rec.state != JobState.retired:
+        return ()
+    return (("back from retirement", f"job {rec.key.name} of {rec.owner} is in a crontab "
+             "again: no longer retired"),)
+
+
 def line_seen(job: Job, event: LineSeen, ctx: Context) -> Outcome:
     """Its schedule and command remembered; the next expected start kept unless the line
     changed (a deadline computed before a restart still holds)."""
+    said = unretired(job)
     job = in_crontab(job, event.found)
     if job.record.next_expected is not None and not event.changed:
-        return Outcome(job)
-    return Outcome(_expect_next(job, event.now, ctx))
+        return Outcome(job, warnings=said)
+    return Outcome(_expect_next(job, event.now, ctx), warnings=said)
 
 
 def line_gone(job: Job, event: LineGone, ctx: Context) -> Outcome:
