@@ -1,5 +1,5 @@
-"""Each fact of README.md and docs/ is written in one place: no run of WORDS words is in two
-paragraphs, table rows or list items; the second place links to the first instead."""
+"""Each fact of README.md, docs/ and packaging/'s documents is written in one place: no run of
+WORDS words is in two paragraphs, table rows or list items; the second links to the first."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from collections import defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-DOCUMENTS = ["README.md", *sorted(str(p.relative_to(REPO)) for p in (REPO / "docs").rglob("*.md"))]
+DOCUMENTS = ["README.md", *sorted(str(p.relative_to(REPO)) for p in (REPO / "docs").rglob("*.md")),
+             *sorted(str(p.relative_to(REPO)) for p in (REPO / "packaging").rglob("*.md"))]
 # Made by scripts/reference.py from argparse, the config files and the MIB: their sources are
 # the one place, so a repeat between two of them is their sources' (the MIB's DESCRIPTIONs).
 GENERATED = {"docs/reference/cli.md", "docs/reference/configuration.md", "docs/reference/mib.md"}
