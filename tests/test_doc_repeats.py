@@ -7,9 +7,10 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
+import test_readme
+
 REPO = Path(__file__).resolve().parent.parent
-DOCUMENTS = ["README.md", *sorted(str(p.relative_to(REPO)) for p in (REPO / "docs").rglob("*.md")),
-             *sorted(str(p.relative_to(REPO)) for p in (REPO / "packaging").rglob("*.md"))]
+DOCUMENTS = test_readme.DOCUMENTS
 # Made by scripts/reference.py from argparse, the config files and the MIB: their sources are
 # the one place, so a repeat between two of them is their sources' (the MIB's DESCRIPTIONs).
 GENERATED = {"docs/reference/cli.md", "docs/reference/configuration.md", "docs/reference/mib.md"}

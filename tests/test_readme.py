@@ -10,7 +10,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text()
-DOCUMENTS = ["README.md", *sorted(str(p.relative_to(REPO)) for p in (REPO / "docs").rglob("*.md"))]
+DOCUMENTS = ["README.md", *sorted(str(p.relative_to(REPO)) for p in (REPO / "docs").rglob("*.md")),
+             *sorted(str(p.relative_to(REPO)) for p in (REPO / "packaging").rglob("*.md"))]
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
