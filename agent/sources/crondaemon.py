@@ -6,10 +6,11 @@ systemd-python has no call for a unit's state (it has journal, daemon, id128 and
 the unit is read with `systemctl show`, the interface systemd documents for it; its
 sd_booted() (systemd.daemon.booted) says whether systemd runs.  Debian's cron writes its pid
 into /run/crond.pid (pathnames.h: _PATH_VARRUN "crond.pid") and holds it flock()ed while it
-runs, never removing it (misc.c, acquire_daemonlock): the pid there, alive and named cron, is
-a running daemon, and the file's mtime is when it started; a pid file left by a daemon that
-is gone is a stopped one.  No pid file (no cron started since boot, or an init script's stop
-removed it) says there is no daemon to watch: absent, never an outage.
+runs, never removing it (misc.c, acquire_daemonlock): the pid there, alive, named cron and
+root's, is a running daemon, and the file's mtime is when it started; a pid file left by a
+daemon that is gone (or whose pid another user's process now holds) is a stopped one.  No pid
+file (no cron started since boot, or an init script's stop removed it) says there is no
+daemon to watch: absent, never an outage.
 """
 
 from __future__ import annotations
@@ -56,6 +57,27 @@ def unit_state(properties: dict[str, str]) -> CronDaemonState:
 def parse_show(text: str) -> dict[str, str]:
     """`systemctl show -p ...`'s KEY=VALUE lines."""
     return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+
+def is_roots_cron(pid: int) -> bool:
+    """Whether process `pid` is named cron and runs as root: any user may run a program named
+    cron, and cycle through pids to get the one a dead cron left in its pid file."""
+    try:
+        process = os.open(f"/proc/{pid}", os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return False
+    try:  # the owner and the name of one process, whatever happens to the pid meanwhile
+        owner = os.fstat(process).st_uid
+        comm = os.open("comm", os.O_RDONLY, dir_fd=process)
+        try:
+            named = os.read(comm, 64).strip()
+        finally:
+            os.close(comm)
+    except OSError:
+        return False
+    finally:
+        os.close(process)
+    return owner == 0 and named == b"cron"
 
 
 class CronDaemonWatch:
@@ -129,14 +151,7 @@ class CronDaemonWatch:
         finally:
             os.close(fd)
         pid = text.strip()
-        if not pid.isdigit():
-            return CronDaemonState.stopped, None, None
-        try:
-            with open(f"/proc/{int(pid)}/comm", "rb") as fh:
-                named = fh.read().strip()
-        except OSError:
-            return CronDaemonState.stopped, None, None
-        if named != b"cron":
+        if not pid.isdigit() or not is_roots_cron(int(pid)):
             return CronDaemonState.stopped, None, None
         return CronDaemonState.running, started, None
 
