@@ -108,13 +108,13 @@ class AgentCore(Writer):
         if found is None:
             if job.crontab_schedule is None or cadence.schedule or cadence.every:
                 return cadence
-            return replace(cadence, schedule=job.crontab_schedule)
+            return cadence._replace(schedule=job.crontab_schedule)
         if not (cadence.schedule or cadence.every):
-            cadence = replace(cadence, schedule=found.schedule)
+            cadence = cadence._replace(schedule=found.schedule)
         same_line = schedule.NICKNAMES.get(cadence.schedule or "", cadence.schedule) == \
             found.schedule
         if found.tz and cadence.tz is None and same_line:
-            cadence = replace(cadence, tz=found.tz)
+            cadence = cadence._replace(tz=found.tz)
         return with_line_bounds(cadence, found.bounds)
 
     # ---- submitting ----
@@ -378,7 +378,7 @@ def with_line_bounds(cadence: Cadence, line: Cadence) -> Cadence:
     """`cadence` with the duration bounds of the job's crontab line where its events gave none."""
     if line == NO_BOUNDS:
         return cadence
-    return replace(cadence, **{name: getattr(line, name) for name in Cadence.OMITTED_WHEN_NONE
+    return cadence._replace(**{name: getattr(line, name) for name in Cadence.OMITTED_WHEN_NONE
                                if getattr(cadence, name) is None})
 
 

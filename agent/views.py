@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from cronwrap.wrapper.events import Cadence, safe_text
@@ -33,7 +32,7 @@ def job_json(job: Job, cadence: Cadence) -> dict[str, Any]:
         "duration_anomalies": rec.duration_anomalies, "durations": durations_json(rec.durations),
         "command_line": None if rec.command_line is None else safe_text(
             rec.command_line, SHOWN_LINE_CHARS),
-        "cadence": {k: v for k, v in asdict(cadence).items() if v is not None},
+        "cadence": {k: v for k, v in cadence._asdict().items() if v is not None},
         "history": [run_json(run) for run in rec.history],
     }
 

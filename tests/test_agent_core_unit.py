@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -180,7 +179,7 @@ def test_core_listeners_notifications_and_cap(tmp_path: Path) -> None:
         kinds = [queue.get_nowait().kind for _ in range(queue.qsize())]
         assert kinds == [NotificationKind.failed, NotificationKind.recovered]
         with pytest.raises(Rejected, match="job limit reached"):
-            await core.submit(KEY.owner_uid, "alice", replace(started(T0), job="other"))
+            await core.submit(KEY.owner_uid, "alice", started(T0)._replace(job="other"))
         core.reject()
         await core.submit(KEY.owner_uid, "alice", finished(T0 + 10))
         assert core.stats().events_rejected == 2

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 
 import pytest
 from cronwrap.wrapper.events import (
@@ -38,15 +37,22 @@ pids = st.integers(1, 2**22)
 seconds = st.none() | st.floats(0, 10 * 365 * 24 * 3600, allow_nan=False)
 # what the agent keeps as sent: printable ASCII (anything else is escaped, see below)
 texts = st.none() | st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7e), max_size=60)
+usages = st.none() | st.integers(0, 2**32 - 1)
+# every field is given a strategy: st.builds fills a NamedTuple's defaulted fields too
 cadences = st.builds(Cadence, schedule=texts, every=seconds, grace=seconds, timeout=seconds,
-                     max_runtime=seconds)
+                     max_runtime=seconds,
+                     tz=st.none() | st.sampled_from(["Europe/London", "Etc/GMT+5", "UTC"]),
+                     min_duration=seconds, max_duration=seconds,
+                     duration_baseline=st.none() | st.booleans())
 common = {"id": event_ids, "job": job_names, "time": times, "pid": pids, "cadence": cadences}
 events: st.SearchStrategy[Event] = st.one_of(
     st.builds(Started, **common),
     st.builds(Finished, start_time=times, exit_status=st.integers(0, 255),
               signal=st.integers(0, 255), duration_ms=st.integers(0, 2**32 - 1),
-              timed_out=st.booleans(), log_path=texts, log_problem=texts, **common),
-    st.builds(Overlapped, holder_pid=st.none() | pids, **common),
+              timed_out=st.booleans(), log_path=texts, log_problem=texts, last_message=texts,
+              cpu_ms=usages, max_rss_kib=usages, **common),
+    st.builds(Overlapped, holder_pid=st.none() | pids, lost_wrapper_pid=st.none() | pids,
+              **common),
 )
 owner_uids = st.none() | st.integers(0, 2**32 - 2)
 life_requests = st.one_of(
@@ -185,7 +191,7 @@ def test_free_text_comes_out_printable_ascii_and_fits_its_column(text: str, key:
     """Whatever a sender puts in a free-text field, the decoded event holds printable ASCII
     within the field's size, and decoding it again changes nothing."""
     event = Finished("0" * 32, "job", 1.0, 5, **{key: text})  # type: ignore[arg-type]
-    wire = json.dumps({"v": 1, "type": "finished", **asdict(event)}).encode() + b"\n"
+    wire = event.to_wire()
     try:
         decoded = decode_message(wire)
     except EventError:

@@ -8,7 +8,6 @@ what a real snmptrapd logged.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -36,7 +35,7 @@ def test_the_last_line_is_printable_and_bounded(output: bytes, line: str | None)
 def test_the_event_carries_it_only_when_set_and_the_agent_refuses_an_oversized_one() -> None:
     event = Finished(new_event_id(), "job", 2.0, 10, start_time=1.0, exit_status=3)
     assert "last_message" not in json.loads(event.to_wire())
-    with_message = replace(event, last_message="disk quota exceeded")
+    with_message = event._replace(last_message="disk quota exceeded")
     assert decode_message(with_message.to_wire()) == with_message
     oversized = json.loads(with_message.to_wire())
     oversized["last_message"] = "x" * 256

@@ -10,8 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:  # defined there, loaded only when such a request arrives
     from cronwrap.wrapper.life_messages import LifeRequest
@@ -56,8 +55,7 @@ def new_event_id() -> str:
     return os.urandom(16).hex()
 
 
-@dataclass(frozen=True)
-class Cadence:
+class Cadence(NamedTuple):
     """How often a job is expected to start, as declared on its cronwrap command line."""
 
     schedule: str | None = None  # a five-field cron expression
@@ -70,81 +68,94 @@ class Cadence:
     max_duration: float | None = None  # seconds: a successful run longer is an anomaly
     duration_baseline: bool | None = None  # False: no learned bounds (--no-duration-baseline)
 
-    # added after the first agents: left out of the wire while None (see Event)
-    OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ("min_duration", "max_duration",
-                                                    "duration_baseline")
+    # added after the first agents: left out of the wire while None (see event_wire)
+    OMITTED_WHEN_NONE = ("min_duration", "max_duration", "duration_baseline")
 
 
-@dataclass(frozen=True)
-class Event:
-    """Fields common to every event a wrapper reports about one run of one job."""
-
-    KIND: ClassVar[str] = ""
-    # optional fields added after the first agents: left out while None, so those agents
-    # (which refuse unknown fields) still accept every event that does not need them
-    OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ()
-    id: str
-    job: str
-    time: float  # wall-clock seconds since the epoch when the event happened
-    pid: int  # the wrapper's pid
-
-    def to_wire(self) -> bytes:
-        fields = asdict(self)
-        for name in self.OMITTED_WHEN_NONE:
-            if fields[name] is None:
-                del fields[name]
-        cadence = fields.get("cadence")
-        for name in Cadence.OMITTED_WHEN_NONE if cadence is not None else ():
-            if cadence[name] is None:
-                del cadence[name]
-        return encode_message({"v": SCHEMA_VERSION, "type": self.KIND, **fields})
+# The messages are NamedTuples, not dataclasses: every cron run imports this module, and
+# Python 3.11 spent about 3 ms of each wrapper's start-up generating the dataclasses' methods
+# (docs/wrapper-overhead.md).  Every event starts with the same four fields: id, job, time
+# (wall-clock seconds since the epoch when it happened) and pid (the wrapper's).
 
 
-@dataclass(frozen=True)
-class Started(Event):
+def event_wire(event: Event) -> bytes:
+    """An event's wire line.  Optional fields added after the first agents (the class's
+    OMITTED_WHEN_NONE) are left out while None, so those agents (which refuse unknown fields)
+    still accept every event that does not need them."""
+    fields = event._asdict()
+    for name in event.OMITTED_WHEN_NONE:
+        if fields[name] is None:
+            del fields[name]
+    cadence = fields["cadence"] = event.cadence._asdict()
+    for name in Cadence.OMITTED_WHEN_NONE:
+        if cadence[name] is None:
+            del cadence[name]
+    return encode_message({"v": SCHEMA_VERSION, "type": event.KIND, **fields})
+
+
+class Started(NamedTuple):
     """A run began: the wrapper holds the job's lock and is about to start the command."""
 
-    KIND: ClassVar[str] = "started"
-    cadence: Cadence = field(default_factory=Cadence)
+    id: str
+    job: str
+    time: float
+    pid: int
+    cadence: Cadence = Cadence()
+
+    KIND = "started"
+    OMITTED_WHEN_NONE = ()
+    to_wire = event_wire
 
 
-@dataclass(frozen=True)
-class Finished(Event):
+class Finished(NamedTuple):
     """A run ended: how, how long it took, and where its log is."""
 
-    KIND: ClassVar[str] = "finished"
-    OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ("log_problem", "last_message", "cpu_ms",
-                                                    "max_rss_kib")
+    id: str
+    job: str
+    time: float
+    pid: int
     start_time: float = 0.0
     exit_status: int = 0  # what the wrapper exits with: the job's status, 128+N, 124, 126, 127
     signal: int = 0  # the signal that ended the job, 0 if it exited
     duration_ms: int = 0
     timed_out: bool = False
     log_path: str | None = None
-    cadence: Cadence = field(default_factory=Cadence)
+    cadence: Cadence = Cadence()
     log_problem: str | None = None  # why the run's log could not be written (all of it)
     last_message: str | None = None  # the output's last line, if the job asked (--last-message)
     cpu_ms: int | None = None  # the job's processes' CPU time, user + system, milliseconds
     max_rss_kib: int | None = None  # the peak RSS of its largest single process, KiB
 
+    KIND = "finished"
+    OMITTED_WHEN_NONE = ("log_problem", "last_message", "cpu_ms", "max_rss_kib")
+    to_wire = event_wire
 
-@dataclass(frozen=True)
-class Overlapped(Event):
+
+class Overlapped(NamedTuple):
     """A run was skipped because the previous one still holds the job's lock."""
 
-    KIND: ClassVar[str] = "overlapped"
-    OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ("lost_wrapper_pid",)
+    id: str
+    job: str
+    time: float
+    pid: int
     holder_pid: int | None = None
-    cadence: Cadence = field(default_factory=Cadence)
+    cadence: Cadence = Cadence()
     lost_wrapper_pid: int | None = None  # the cronwrap that took the lock, gone; its run holds it
 
+    KIND = "overlapped"
+    OMITTED_WHEN_NONE = ("lost_wrapper_pid",)
+    to_wire = event_wire
 
-@dataclass(frozen=True)
-class StatusRequest:
+
+Event = Started | Finished | Overlapped  # what a wrapper reports about one run of one job
+
+
+class StatusRequest(NamedTuple):
     """A read-only query: the caller's jobs (root: all), optionally only the named ones."""
 
-    KIND: ClassVar[str] = "status"
     jobs: tuple[str, ...] = ()
+
+    KIND = "status"
 
     def to_wire(self) -> bytes:
         return encode_message({"v": SCHEMA_VERSION, "type": self.KIND, "jobs": list(self.jobs)})
