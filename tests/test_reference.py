@@ -1,4 +1,5 @@
-"""docs/reference/ is what scripts/reference.py makes from the code, and its checks bite."""
+"""docs/reference/ is what scripts/reference.py makes from the code, its checks bite, and the
+exit statuses --help repeats are those of docs/reference/exit-codes.md."""
 
 from __future__ import annotations
 
@@ -67,3 +68,42 @@ def test_every_exit_status_the_code_names_is_in_the_exit_status_page(
     assert statuses, f"{module.__name__} names its exit statuses"
     missing = [name for name, value in statuses.items() if not re.search(rf"\b{value}\b", text)]
     assert missing == []
+
+
+EXIT_ROWS = {("cronwrap", "logs"): "`cronwrap logs JOB`",
+             ("cronwrap", "status"): "`cronwrap status [JOB...]`",
+             ("cronwrap", "pause"): "`cronwrap pause`, `resume`, `forget`",
+             ("cronwrap", "resume"): "`cronwrap pause`, `resume`, `forget`",
+             ("cronwrap", "forget"): "`cronwrap pause`, `resume`, `forget`"}
+
+
+def leading_numbers(items: str) -> set[str]:
+    """The number each `;`- or `,`-separated item starts with: `0; 1 no such job` -> {0, 1}."""
+    return {match[1] for item in re.split(r"[;,]", items)
+            if (match := re.match(r"\s*(\d+)", item))}
+
+
+def exit_codes_table(section: str) -> list[list[str]]:
+    page = (REPO / "docs" / "reference" / "exit-codes.md").read_text()
+    text = page.split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
+    return [[cell.strip() for cell in line.strip("|").split(" | ")]
+            for line in text.splitlines() if line.startswith("| ") and "---" not in line]
+
+
+def documented_statuses(argv: tuple[str, ...]) -> set[str]:
+    if argv in EXIT_ROWS:
+        rows = exit_codes_table("cronwrap's subcommands")
+        return leading_numbers(next(row[1] for row in rows if row[0] == EXIT_ROWS[argv]))
+    section = "cronwrap -- COMMAND (a run)" if argv == ("cronwrap",) else "cronwrap-agent"
+    return {number for row in exit_codes_table(section)[1:]
+            for number in leading_numbers(row[0])}
+
+
+@pytest.mark.parametrize("argv", reference.HELP_PAGES, ids=" ".join)
+def test_the_exit_statuses_help_gives_are_the_exit_status_pages(argv: tuple[str, ...]) -> None:
+    """--help repeats the statuses, so that it teaches: it may not tell them differently."""
+    _, blocks = reference.help_blocks(reference.help_text(argv))
+    said = [text for kind, *rest in blocks if kind == "para"
+            for text in rest if text.lower().startswith("exit status")]
+    assert len(said) == 1, said
+    assert leading_numbers(said[0].split(":", 1)[1]) == documented_statuses(argv)
