@@ -75,6 +75,19 @@ def test_every_exit_status_of_the_reference_is_in_the_man_page(man: reference.Ma
             assert f".TP\n{reference.roff_inline(status)}\n" in section, status
 
 
+OPTION_SPEC = r"(-\w|--[a-z][\w-]*)( ('[^']*'|\S+))?"
+ITEM_SPEC = re.compile(rf"{OPTION_SPEC}(, {OPTION_SPEC})*|[A-Z]+")
+
+
+@pytest.mark.parametrize("argv", reference.HELP_PAGES, ids=" ".join)
+def test_each_help_item_is_an_option_then_two_spaces_then_its_text(argv: tuple[str, ...]) -> None:
+    """What the man page's OPTIONS is made from: `  --opt ARG  text`, a long one's text on the
+    next line; `  --opt ARG text` would make `ARG text` the option's argument."""
+    _, blocks = reference.help_blocks(reference.help_text(argv))
+    items = [rest[0] for kind, *rest in blocks if kind == "item"]
+    assert items and [spec for spec in items if not ITEM_SPEC.fullmatch(spec)] == []
+
+
 def test_help_text_is_not_read_as_markdown() -> None:
     """A crontab schedule's stars in --help stay stars, not emphasis."""
     assert "0 3 * * *" in reference.help_text(("cronwrap",))
