@@ -16,6 +16,7 @@ from . import schedule
 from .config import Config
 from .lifeevents import (
     CronDaemonSeen,
+    DoorEvent,
     ForgetAsked,
     LifeEvent,
     LineGone,
@@ -23,8 +24,10 @@ from .lifeevents import (
     OutputDiscarded,
     PauseAsked,
     ResumeAsked,
+    RowOverLimit,
     RunReported,
     StartLogged,
+    WorkDeferred,
     WrapperNotStarted,
 )
 from .linenames import line_name
@@ -32,6 +35,7 @@ from .model import JobKey, JobRecord, JobSource
 from .ratelimit import RateLimitedLog
 from .store import Job, Store
 from .transitions import crond, transition
+from .transitions.door import DoorLog, DoorOutcome, Statistic, door_transition
 from .transitions.outcome import Context, Outcome, utc_text
 from .transitions.runs import apply_event, note_start, run_time_of
 from .views import job_json
@@ -86,8 +90,8 @@ class AgentCore(Writer):
         # forget/pause/resume, runs too often: a line per requester and kind a minute (then a
         # count), so a user looping requests about their own jobs cannot flood the journal
         self.life_log = RateLimitedLog("job life")
-        self.drain_log = RateLimitedLog("spool drain deferred")
-        self.row_log = RateLimitedLog("job limit")
+        # lines about refusals and deferrals at the door: one log per kind (its prefix)
+        self.door_logs = {kind: RateLimitedLog(kind.value) for kind in DoorLog}
         self.discovered: dict[JobKey, schedule.Discovered] = {}
         self._scanned = False  # a crontab scan was adopted since the agent started
         # crontab lines the last scan found no room for: counted once while they stay refused
@@ -147,16 +151,8 @@ class AgentCore(Writer):
         return [outcome if isinstance(outcome, BaseException) else bool(outcome)
                 for outcome in outcomes]
 
-    def spool_progress(self, backlog: dict[int, int], deferred: dict[int, int]) -> None:
-        """The spool drain's news: events still spooled per owner uid (cronSpoolBacklog) and
-        the owners it deferred, over their drain budget, with how many events they have left.
-
-        A deferral is logged once a minute per owner; its files wait for later passes."""
-        for uid, left in deferred.items():
-            self.drain_log.warning("over budget", (
-                f"{left} spooled events of uid {uid} left for later passes: over the drain "
-                f"budget of {self.config.spool_events_per_second} events a second per user "
-                "([agent] spool_events_per_second)"), uid)
+    def spool_progress(self, backlog: dict[int, int]) -> None:
+        """The spool drain's news: events still spooled per owner uid (cronSpoolBacklog)."""
         backlog = {uid: left for uid, left in backlog.items() if left > 0}
         if backlog != self.spool_backlog:
             self.spool_backlog = backlog
@@ -179,9 +175,20 @@ class AgentCore(Writer):
         batch.accepted += 1
         return True
 
-    def apply(self, batch: Batch, event: LifeEvent) -> Outcome:
+    def note(self, event: WorkDeferred) -> None:
+        """A source's deferral, outside any batch: through the one path (apply)."""
+        self.apply(None, event)
+
+    def apply(self, batch: Batch | None, event: LifeEvent | DoorEvent) -> Outcome:
         """The one path of every event: the row (made if the event may make one), the transition,
-        then the row and the notifications it raised put in the batch."""
+        then the row and the notifications it raised put in the batch. A door event (a refused
+        row, deferred work) changes no row: its transition says what it counts and logs."""
+        if isinstance(event, WorkDeferred | RowOverLimit):
+            owner_uid = event.owner_uid if isinstance(event, WorkDeferred) else event.key.owner_uid
+            self._count_at_door(batch, door_transition(event, self.config), owner_uid)
+            return Outcome(None)
+        if batch is None:
+            raise TypeError(f"{type(event).__name__} changes a row: it is applied in a batch")
         key = event.key
         before = batch.get(key)
         if isinstance(event, RunReported):
@@ -221,6 +228,18 @@ class AgentCore(Writer):
             batch.daemon = outcome.daemon
         batch.daemon_raised += outcome.raised
 
+    def _count_at_door(self, batch: Batch | None, outcome: DoorOutcome, owner_uid: int) -> None:
+        """Count what a door transition counted (rows refused with the batch, deferrals since
+        the start, listeners told at once) and log its line, rate-limited per owner."""
+        if outcome.counted == Statistic.rows_refused and batch is not None:
+            batch.rows_refused += 1
+        elif outcome.counted is not None:
+            self.deferred[outcome.counted.value] += 1
+            self._publish_stats()
+        if outcome.line is not None:
+            self.door_logs[outcome.line.log].warning(outcome.line.cause, outcome.line.detail,
+                                                     owner_uid)
+
     def _new_row(self, batch: Batch, event: LifeEvent) -> Job | None:
         """A new row for the job `event` is about, if that event makes one (None otherwise)."""
         key = event.key
@@ -243,18 +262,12 @@ class AgentCore(Writer):
         return Job(JobRecord(key, owner, counters_since=since, source=source))
 
     def _refuse_row(self, batch: Batch, event: LifeEvent, owner: str) -> NoReturn:
-        """A new row past max_jobs_per_owner, whatever the source: counted (a crontab line once
-        while it stays refused) and logged once a minute per owner, then RowRefused."""
-        key, limit = event.key, self.config.max_jobs_per_owner
-        if not (isinstance(event, LineSeen) and key in self.refused_lines):
-            batch.rows_refused += 1
-            where = _row_source(event)
-            self.row_log.warning("rows", (
-                f"{owner} (uid {key.owner_uid}) has {limit} jobs, the limit ([agent] "
-                f"max_jobs_per_owner): no row for job {key.name} from {where}; new jobs of "
-                f"{owner} are refused, whatever their source (cronJobRowsRefused)"),
-                key.owner_uid)
-        raise RowRefused(f"job limit reached: {owner} already has {limit} jobs", "job limit")
+        """A new row past max_jobs_per_owner, whatever the source: a RowOverLimit through the
+        one path (counted, a crontab line once while it stays refused), then RowRefused."""
+        again = isinstance(event, LineSeen) and event.key in self.refused_lines
+        self.apply(batch, RowOverLimit(event.key, owner, _row_source(event), again))
+        raise RowRefused(f"job limit reached: {owner} already has "
+                         f"{self.config.max_jobs_per_owner} jobs", "job limit")
 
     # ---- crontab lines ----
 

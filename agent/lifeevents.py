@@ -10,6 +10,7 @@ notifications it raises.  CronDaemonSeen is about no job: the cron daemon itself
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 from cronwrap.wrapper.events import Finished, Overlapped, Started
 
@@ -159,3 +160,36 @@ class CronDaemonSeen:
 LifeEvent = (RunReported | StartLogged | RunCut | WrapperNotStarted | TimePassed | ClockJumped
              | ZoneChanged | PauseAsked | ResumeAsked | ForgetAsked | LineSeen | LineGone
              | OutputDiscarded)
+
+
+class Deferral(Enum):
+    """What a per-owner budget at the agent's door made wait (nothing is dropped)."""
+
+    event = "event"  # a socket event answered busy: its wrapper spools it (cronEventsDeferred)
+    event_in_doubt = "event in doubt"  # the same, its owner having event_ids_per_owner in doubt
+    status = "status"  # a slice of a status request waits for the rows budget (cronStatusDeferred)
+    drain = "drain"  # spooled events left for the drain's later passes
+    crontab = "crontab"  # a changed crontab's read put off for its owner's lines budget
+
+
+@dataclass(frozen=True)
+class WorkDeferred:
+    """A per-owner budget at the door made `owner_uid`'s work wait."""
+
+    owner_uid: int
+    work: Deferral
+    why: str = ""  # the budget it is over, as the agent says it (never the user's text)
+    left: int = 0  # Deferral.drain: the owner's events still spooled
+
+
+@dataclass(frozen=True)
+class RowOverLimit:
+    """A new row for `key` would pass its owner's max_jobs_per_owner: it is not made."""
+
+    key: JobKey
+    owner: str
+    where: str  # where the job came from: "a crontab line", "a wrapper's event", "cron's log"
+    again: bool = False  # a crontab line the previous scan refused too: counted once
+
+
+DoorEvent = WorkDeferred | RowOverLimit

@@ -20,6 +20,7 @@ from cronwrap.wrapper.events import MAX_STATUS_REPLY_BYTES, encode_reply
 
 from .config import Config
 from .core import AgentCore
+from .lifeevents import Deferral, WorkDeferred
 from .model import AgentStats, JobKey, JobRecord
 from .ratelimit import OwnerBudget
 from .views import job_json
@@ -106,7 +107,7 @@ class StatusWork:
         if uid == 0 or self._rows.take(uid, rows):
             await asyncio.sleep(0)
             return
-        self.core.defer("status")
+        self.core.note(WorkDeferred(uid, Deferral.status))
         while not self._rows.take(uid, min(rows, self._rows.capacity)):
             await asyncio.sleep(self._rows.wait(uid, rows))
 

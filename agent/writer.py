@@ -28,6 +28,7 @@ from .model import (
 from .ratelimit import OWNER_LINES
 from .store import Job, Store
 from .transitions import durations
+from .transitions.door import Statistic
 from .transitions.outcome import LIFE_KINDS, EventFacts, Raised
 from .transitions.runs import trim_history
 
@@ -231,8 +232,9 @@ class Writer:
                           self.notifications.suppressed, self._table_changed_at,
                           self.cron_log_state, self._cron_log_entries,
                           self.config.run_history, sum(self.spool_backlog.values()),
-                          self._rows_refused, events_deferred=self.deferred["events"],
-                          status_deferred=self.deferred["status"],
+                          self._rows_refused,
+                          events_deferred=self.deferred[Statistic.events_deferred.value],
+                          status_deferred=self.deferred[Statistic.status_deferred.value],
                           log_lines_left_out=OWNER_LINES.left_out,
                           cron_daemon=self.cron_daemon)
 
@@ -241,13 +243,6 @@ class Writer:
         if state != self.cron_log_state:
             self.cron_log_state = state
             self._publish_stats()
-
-    def defer(self, what: str) -> None:
-        """Count what a per-owner budget at the door made wait ("events": refused over the
-        owner's rate, the wrapper spools it; "status": a slice of status work); listeners see
-        the count at once."""
-        self.deferred[what] += 1
-        self._publish_stats()
 
     def _publish_stats(self) -> None:
         for listener in self._listeners:

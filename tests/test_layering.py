@@ -9,6 +9,7 @@ from pathlib import Path
 
 from cronwrap.agent.model import JobRecord
 from cronwrap.agent.store import Job
+from cronwrap.agent.transitions.door import Statistic
 
 ROOT = Path(__file__).resolve().parent.parent
 AGENT = ROOT / "agent"
@@ -23,6 +24,10 @@ READS_ROWS_BACK = {AGENT / "store.py"}
 # The writer turns what the transitions raised into the published Notification, after the commit.
 PUBLISHES = {AGENT / "writer.py"}
 MAX_LINES = 600
+# A refused row or deferred work is a door event (lifeevents.WorkDeferred, RowOverLimit): its
+# transition (transitions/door.py) decides the agent-wide statistic, the core alone counts it.
+DOOR_STATISTICS = {statistic.value for statistic in Statistic} | {"deferred", "rows_refused"}
+COUNTS_AT_DOOR = {AGENT / "core.py", AGENT / "writer.py"}
 
 
 def modules(*dirs: Path) -> list[Path]:
@@ -62,6 +67,9 @@ def test_the_checks_see_what_they_look_for() -> None:
     assert row_decisions("replace(job, record=replace(rec, owner=name))") == []
     assert batch_uses("from ..writer import Batch\nbatch.put(job)") == [
         "imports Batch line 1", ".put() line 2"]
+    assert door_counting("self.core.deferred['events'] += 1\nbatch.rows_refused += 1\n"
+                         "self.status_deferred = 0\ncore.defer('status')\nn = len(deferred)") == [
+        "deferred line 1", "rows_refused line 2", "status_deferred line 3", "defer() line 4"]
 
 
 def test_only_the_transitions_change_rows_and_raise_notifications() -> None:
@@ -121,3 +129,29 @@ def test_no_module_is_over_600_lines() -> None:
     sizes = {str(path.relative_to(ROOT)): len(path.read_text().splitlines())
              for path in modules(AGENT, ROOT / "wrapper")}
     assert {path: lines for path, lines in sizes.items() if lines > MAX_LINES} == {}
+
+
+def door_counting(source: str) -> list[str]:
+    """Where `source` counts a refusal or a deferral itself: sets or adds to an attribute (or
+    an item of one) named after a door statistic, or calls a counting method of the core's."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Assign | ast.AugAssign):
+            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                if isinstance(target, ast.Subscript):
+                    target = target.value
+                if isinstance(target, ast.Attribute) and target.attr in DOOR_STATISTICS:
+                    found.append(f"{target.attr} line {node.lineno}")
+        elif isinstance(node, ast.Call) and called(node) in ("defer", "_count_at_door"):
+            found.append(f"{called(node)}() line {node.lineno}")
+    return found
+
+
+def test_refusals_and_deferrals_are_counted_only_by_the_core() -> None:
+    """Sources and requests submit a WorkDeferred or RowOverLimit (AgentCore.note, apply);
+    none counts one itself."""
+    offenders = {str(path.relative_to(ROOT)): door_counting(path.read_text())
+                 for path in modules(AGENT) if path not in COUNTS_AT_DOOR
+                 and not path.is_relative_to(TRANSITIONS)}
+    assert {path: found for path, found in offenders.items() if found} == {}
+    assert door_counting((AGENT / "core.py").read_text())  # where they are counted

@@ -26,6 +26,7 @@ from cronwrap.wrapper.events import (
 
 from ..config import Config
 from ..core import AgentCore, Unavailable
+from ..lifeevents import Deferral, WorkDeferred
 from ..linenames import LineJob, line_job, logged_command
 from ..model import JobKey, JobSource
 from ..ratelimit import OwnerBudget, RateLimitedLog
@@ -62,6 +63,8 @@ class CrontabSource:
         plain_lines = self.cron_log is not None and self.cron_log.starts_seen
         found = await asyncio.to_thread(discover, self.root, self.cron_tz, plain_lines,
                                         self.read)
+        for deferral in self.read.deferrals():
+            self.core.note(deferral)
         with contextlib.suppress(Unavailable):  # the state is read-only: the core said so once
             await self.core.set_discovered(found)
 
@@ -121,7 +124,7 @@ class CrontabReader:
         self._last: tuple[object, dict[str, int | None], list[Discovered]] | None = None
         self._budget = OwnerBudget(lines_per_minute, 60.0, clock)
         self._scanned = False  # the first scan reads every crontab: rows wait for their lines
-        self.deferred = 0  # crontab reads put off for their owner's budget, since started
+        self.put_off: list[tuple[int, str]] = []  # the last scan's reads put off: (owner, why)
 
     def scan(self, root: Path, crontabs: list[tuple[Path, bool]], cron_tz: bool,
              plain_lines: bool) -> list[Discovered]:
@@ -134,7 +137,7 @@ class CrontabReader:
             return last[2]
         found: list[Discovered] = []
         uids: dict[str, int | None] = {}  # user name -> uid, looked up once a scan
-        deferred = self.deferred
+        self.put_off = []
         for path, with_user in crontabs:
             crontab = _Crontab(root, path)
             for user, schedule, job, tz, logged, ignored in self.lines(path, with_user):
@@ -142,7 +145,7 @@ class CrontabReader:
                      plain_lines or ignored is not None, uids, ignored)
         paths = {path for path, _ in crontabs}
         self._read = {key: kept for key, kept in self._read.items() if key[0] in paths}
-        self._last = (signature, uids, found) if self.deferred == deferred else None
+        self._last = (signature, uids, found) if not self.put_off else None
         self._scanned = True
         return found
 
@@ -172,11 +175,12 @@ class CrontabReader:
         return lines
 
     def _defer(self, path: Path, owner: int, why: str) -> None:
-        self.deferred += 1
-        LINES.warning("crontab read deferred",
-                      f"{path} changed and is not read yet: {why}; the jobs its last read "
-                      f"found stay ({self.deferred} reads deferred since the agent started)",
-                      owner)
+        self.put_off.append((owner, f"{path} changed and is not read yet: {why}; the jobs its "
+                                    "last read found stay"))
+
+    def deferrals(self) -> list[WorkDeferred]:
+        """The last scan's reads put off, as events for the core (which counts and logs them)."""
+        return [WorkDeferred(owner, Deferral.crontab, why) for owner, why in self.put_off]
 
 
 class _Allowance:

@@ -31,6 +31,7 @@ from cronwrap.wrapper.life_messages import ForgetRequest, LifeRequest, PauseRequ
 
 from ..config import Config
 from ..core import AgentCore, NoSuchJob, Rejected, RowRefused, Unavailable
+from ..lifeevents import Deferral, WorkDeferred
 from ..model import JobKey
 from ..owners import owner_name
 from ..ratelimit import OwnerBudget, RateLimitedLog
@@ -104,12 +105,11 @@ class Connection:
             return b""
         if isinstance(message, LifeRequest):
             return await self.intake.life(self.uid, message)
-        refusal = self.intake.peers.over_event_budget(self.uid) or self.in_doubt_refusal()
+        refusal = self.deferral()
         if refusal is not None:
-            self.intake.core.defer("events")
-            self.intake.limiter.warning("over the event rate", refusal, self.uid)
-            return error_reply(f"agent busy: {refusal}; spool the event, it is applied later",
-                               BUSY)
+            self.intake.core.note(refusal)
+            return error_reply(f"agent busy: {refusal.why}; spool the event, it is applied "
+                               "later", BUSY)
         try:
             applied = await self.intake.core.submit(self.uid, self.owner, message)
         except Unavailable:
@@ -125,13 +125,17 @@ class Connection:
             self.intake.core.settle(self.uid, [message.id])
         return b""
 
-    def in_doubt_refusal(self) -> str | None:
-        """Why the user's event must wait (None: it need not): event_ids_per_owner of its
-        applied events may still have a retry coming (eventids.RememberedIds)."""
+    def deferral(self) -> WorkDeferred | None:
+        """Why the user's event must wait (None: it need not): over its rate, or with
+        event_ids_per_owner applied events whose retry may still come (eventids)."""
+        over_rate = self.intake.peers.over_event_budget(self.uid)
+        if over_rate is not None:
+            return WorkDeferred(self.uid, Deferral.event, over_rate)
         if not self.intake.core.ids_in_doubt_full(self.uid):
             return None
-        return (f"uid {self.uid} has {self.intake.config.event_ids_per_owner} events whose "
-                "retry may still come (event_ids_per_owner)")
+        return WorkDeferred(self.uid, Deferral.event_in_doubt, (
+            f"uid {self.uid} has {self.intake.config.event_ids_per_owner} events whose retry "
+            "may still come (event_ids_per_owner)"))
 
     async def reply(self, data: bytes) -> None:
         """Write one reply; a client that does not take it within read_timeout is cut off."""

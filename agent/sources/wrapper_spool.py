@@ -51,6 +51,7 @@ from cronwrap.wrapper.spool import RETRY_PREFIX
 
 from ..config import Config
 from ..core import AgentCore, Rejected, Unavailable
+from ..lifeevents import Deferral, WorkDeferred
 from ..owners import owner_name
 from ..ratelimit import OwnerBudget, RateLimitedLog
 
@@ -374,7 +375,10 @@ class SpoolDrain:
         return granted
 
     def _progress(self, owners: list[OwnerTurn], deferred: dict[int, int]) -> None:
-        self.core.spool_progress({owner.uid: owner.left for owner in owners}, deferred)
+        """The backlog per owner, and the owners deferred over their drain budget as events."""
+        for uid, left in deferred.items():
+            self.core.note(WorkDeferred(uid, Deferral.drain, left=left))
+        self.core.spool_progress({owner.uid: owner.left for owner in owners})
 
     async def _slice(self, root_fd: int, owner: OwnerTurn, limit: int) -> tuple[int, bool]:
         """Apply up to `limit` files of the owner's first directory; (events applied, whether

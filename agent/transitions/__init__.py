@@ -5,7 +5,8 @@ and the notifications the change raises (an Outcome), and touches nothing else; 
 writer stores the row and publishes the notifications once the batch is committed.  Each kind
 of event has its rules in one module: runs.py (a run's start, end, overlap), cron_log.py (what
 only cron's log tells), clock.py (passing time, clock jumps, zone changes), life.py (pauses,
-forgetting, crontab lines), ignored.py (lines cron will never run).
+forgetting, crontab lines), ignored.py (lines cron will never run).  Refusals and deferrals at
+the agent's door change no row: door.py decides what each counts and logs.
 """
 
 from __future__ import annotations
