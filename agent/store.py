@@ -17,7 +17,16 @@ from cronwrap.wrapper.events import (
 )
 
 from .linenames import IDENTITY_CHARS
-from .model import RESULTS, JobKey, JobRecord, JobSource, JobState, RunRecord
+from .model import (
+    RESULTS,
+    BoundKind,
+    DurationStats,
+    JobKey,
+    JobRecord,
+    JobSource,
+    JobState,
+    RunRecord,
+)
 
 DB_NAME = "agent.db"
 WAL_CHECKPOINT_PAGES = 100
@@ -149,6 +158,14 @@ MIGRATIONS: list[str] = [
     ALTER TABLE applied_in_doubt RENAME TO applied;
     CREATE INDEX applied_time ON applied (time);
     """,
+    # 17: each job's duration statistics as last computed (cronJobDurationMin and the rest:
+    # runs, minimum, median, maximum, low bound and its kind, high bound and its kind, "-" for
+    # none) and what they were computed from besides the sample (Job.durations_under): a
+    # restarted agent recomputes only those computed otherwise, not every job's before READY.
+    """
+    ALTER TABLE jobs ADD COLUMN durations TEXT NOT NULL DEFAULT '';
+    ALTER TABLE jobs ADD COLUMN durations_under TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 
@@ -166,6 +183,9 @@ class Job:
     crontab: str | None = None  # the crontab its line was in when last seen
     # the last successful runs' durations (ms), oldest first: its learned duration bounds
     duration_sample: tuple[int, ...] = ()
+    # what record.durations was computed from besides the sample (durations.inputs_of); "": not
+    # computed from this job's sample and cadence yet
+    durations_under: str = ""
     # not stored: the times of its last starts, and whether they are a burst already notified
     recent_starts: tuple[float, ...] = ()
     in_burst: bool = False
@@ -182,7 +202,8 @@ _RECORD_COLUMNS = (
 _CADENCE_COLUMNS = ("schedule", "every", "grace", "timeout", "max_runtime", "tz", "min_duration",
                     "max_duration", "duration_baseline")
 _COLUMNS = ("owner_uid", "name", *_RECORD_COLUMNS, *_CADENCE_COLUMNS, "last_end", "alarm",
-            "reported", "crontab_schedule", "misses_in_a_row", "crontab", "duration_sample")
+            "reported", "crontab_schedule", "misses_in_a_row", "crontab", "duration_sample",
+            "durations", "durations_under")
 
 
 class Store:
@@ -367,7 +388,24 @@ def _row_from_job(job: Job) -> tuple[object, ...]:
     values[_COLUMNS.index("source")] = int(rec.source)
     values += [getattr(job.cadence, column) for column in _CADENCE_COLUMNS]
     return (*values, job.last_end, int(job.alarm), int(job.reported), job.crontab_schedule,
-            job.misses_in_a_row, job.crontab, " ".join(map(str, job.duration_sample)))
+            job.misses_in_a_row, job.crontab, " ".join(map(str, job.duration_sample)),
+            _durations_text(rec.durations), job.durations_under)
+
+
+def _durations_text(d: DurationStats) -> str:
+    """A job's duration statistics as stored: their fields in order, "-" for None."""
+    return " ".join("-" if value is None else str(int(value)) for value in (
+        d.runs, d.minimum, d.median, d.maximum, d.low, d.low_kind, d.high, d.high_kind))
+
+
+def _durations_from_text(text: str) -> DurationStats:
+    if not text:
+        return DurationStats()
+    runs, minimum, median, maximum, low, low_kind, high, high_kind = (
+        None if part == "-" else int(part) for part in text.split())
+    return DurationStats(runs or 0, minimum, median, maximum,
+                         low, None if low_kind is None else BoundKind(low_kind),
+                         high, None if high_kind is None else BoundKind(high_kind))
 
 
 def _last_result(data: dict[str, object]) -> JobState:
@@ -406,6 +444,7 @@ def _job_from_row(row: tuple[object, ...]) -> Job:
            if column not in ("state", "last_result", "source")},  # type: ignore[arg-type]
         state=JobState(data["state"]),
         last_result=_last_result(data), source=JobSource(data["source"]),
+        durations=_durations_from_text(str(data["durations"])),
     )
     if data["duration_baseline"] is not None:
         data["duration_baseline"] = bool(data["duration_baseline"])
@@ -413,4 +452,5 @@ def _job_from_row(row: tuple[object, ...]) -> Job:
     return Job(record, cadence, data["last_end"], bool(data["alarm"]),  # type: ignore[arg-type]
                bool(data["reported"]), data["crontab_schedule"],  # type: ignore[arg-type]
                data["misses_in_a_row"], data["crontab"],  # type: ignore[arg-type]
-               duration_sample=tuple(map(int, str(data["duration_sample"]).split())))
+               duration_sample=tuple(map(int, str(data["duration_sample"]).split())),
+               durations_under=str(data["durations_under"]))

@@ -187,6 +187,19 @@ def status_flood_rows(r: Result) -> list[Row]:
                                                                     r["alone_ms"]))]
 
 
+def startup_rows(r: Result) -> list[Row]:
+    """Exec to READY=1 with the stored table against the same agent with an empty one."""
+    jobs = str(r["jobs"])
+    rows: list[Row] = []
+    for what, key in (("wall", "ready_s"), ("CPU", "ready_cpu_s")):
+        ours, base = r[key][jobs], r[key]["0"]
+        rows.append((f"agent start to READY, {r['jobs']:,} jobs x {r['durations']} durations, "
+                     f"{what} (median of {r['repeats']}, min-max)",
+                     f"{ours['median']:.2f} s ({ours['min']:.2f}-{ours['max']:.2f})",
+                     f"{base['median']:.2f} s at 0 jobs", ratio(ours["median"], base["median"])))
+    return rows
+
+
 BENCHMARKS = (
     Benchmark("wrapper", "wrapper_overhead", ("50",), ("10",), wrapper_rows,
               "cronwrap start-up vs `python -c 'import filelock'`"),
@@ -201,6 +214,9 @@ BENCHMARKS = (
               ("--jobs", "10000", "--seconds", "20", "--crontabs"),
               ("--jobs", "1000", "--seconds", "3", "--crontabs"), resource_rows,
               "agent RSS at 0 / 1,000 / 10,000 jobs x 5 runs, idle CPU with 10,000 jobs"),
+    Benchmark("startup", "agent_startup.py", ("--jobs", "10000", "--repeats", "5"),
+              ("--jobs", "1000", "--repeats", "2"), startup_rows,
+              "agent exec to READY=1 with 10,000 stored jobs vs an empty table"),
     Benchmark("cronlog", "cronlog_idle.py", ("--seconds", "20"), ("--seconds", "3"),
               cronlog_rows, "agent wakeups and CPU following cron's log vs not (needs root)"),
     Benchmark("soak", "soak.py", ("--hours", "24", "--jobs", "100"),

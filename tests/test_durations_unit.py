@@ -18,7 +18,7 @@ from cronwrap.agent.linenames import LineJob, line_job
 from cronwrap.agent.model import BoundKind, JobKey, JobRecord, JobState, NotificationKind
 from cronwrap.agent.sources import crontabs
 from cronwrap.agent.store import Job, Store
-from cronwrap.agent.transitions import transition
+from cronwrap.agent.transitions import durations, transition
 from cronwrap.agent.transitions.durations import MIN_BASELINE_RUNS, learned_bounds, refresh
 from cronwrap.agent.transitions.outcome import Context
 from cronwrap.wrapper.events import Cadence, Finished, Started, new_event_id
@@ -188,6 +188,37 @@ def test_the_sample_survives_a_restart(tmp_path: Path, window: int) -> None:
     assert again.duration_sample == job.duration_sample[-window:]
     assert again.record.durations.median == 1500
     assert again.record.history[-1].cpu_ms == 160
+
+
+@pytest.mark.parametrize("cadence", [NO_CADENCE, Cadence(min_duration=1.0, max_duration=1.9),
+                                     Cadence(duration_baseline=False, max_duration=2.0)])
+def test_the_statistics_survive_a_restart_exactly_and_are_not_recomputed(
+        tmp_path: Path, cadence: Cadence, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A restarted agent shows each job's statistics (bounds and their kinds, None included) as
+    they were, without recomputing them; a job computed under other settings, or never (a job
+    stored before they were kept), is recomputed as before."""
+    learnt = history([1500, 1700, 1400, 1600, 1550, 1450], cadence)
+    never = Job(JobRecord(JobKey(1000, "new"), "alice"), cadence, duration_sample=(1500,) * 6)
+    db = Store(tmp_path)
+    db.commit([learnt, never], [], [], {})
+    db.close()
+    loaded = Store(tmp_path).load_jobs()
+    assert loaded[KEY].record.durations == learnt.record.durations
+    assert loaded[KEY].durations_under == learnt.durations_under
+    computed: list[tuple[int, ...]] = []
+    real_stats = durations.stats
+
+    def counted_stats(sample: tuple[int, ...], cadence: Cadence, config: Config) -> object:
+        computed.append(sample)
+        return real_stats(sample, cadence, config)
+
+    monkeypatch.setattr(durations, "stats", counted_stats)
+    same = refresh(loaded, CONFIG)
+    assert same[KEY] is loaded[KEY] and computed == [(1500,) * 6]
+    assert same[never.record.key].record.durations == real_stats((1500,) * 6, cadence, CONFIG)
+    wider = refresh(loaded, Config(duration_factor=CONFIG.duration_factor * 2))
+    assert wider[KEY].record.durations == real_stats(
+        learnt.duration_sample, cadence, Config(duration_factor=CONFIG.duration_factor * 2))
 
 
 def test_a_crontab_lines_bounds_apply_where_the_events_give_none() -> None:

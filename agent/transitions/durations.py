@@ -99,18 +99,30 @@ def learn(job: Job, event: Finished, anomaly: DurationAnomaly | None, cadence: C
     if event.exit_status == 0 and event.signal == 0 and not event.timed_out:
         sample = (*sample, event.duration_ms)[-config.duration_window:] \
             if config.duration_window else ()
-    return replace(job, duration_sample=sample,
+    return replace(job, duration_sample=sample, durations_under=inputs_of(cadence, config),
                    record=replace(rec, durations=stats(sample, cadence, config)))
+
+
+def inputs_of(cadence: Cadence, config: Config) -> str:
+    """What `stats` reads besides the sample (the settings, the cadence's bounds), as a job
+    stores it beside the statistics it computed (Job.durations_under)."""
+    return repr((config.duration_window, config.duration_factor, config.duration_min_ratio,
+                 config.duration_min_margin, cadence.min_duration, cadence.max_duration,
+                 cadence.duration_baseline))
 
 
 def refresh(jobs: dict[JobKey, Job], config: Config) -> dict[JobKey, Job]:
     """The jobs as loaded, with samples cut to duration_window (it may have shrunk) and their
-    statistics computed with the configuration now in force."""
+    statistics computed with the configuration now in force and their declared cadence.  A job
+    whose stored statistics were computed from those very inputs (durations_under) keeps them
+    as stored: `stats` would give the same, and 10,000 jobs' recomputation would delay READY."""
     refreshed = dict(jobs)
     for key, job in jobs.items():
+        under = inputs_of(job.cadence, config)
+        if job.durations_under == under:
+            continue
         sample = job.duration_sample[-config.duration_window:] if config.duration_window else ()
-        figures = stats(sample, job.cadence, config)
-        if sample != job.duration_sample or figures != job.record.durations:
-            refreshed[key] = replace(job, duration_sample=sample,
-                                     record=replace(job.record, durations=figures))
+        refreshed[key] = replace(job, duration_sample=sample, durations_under=under,
+                                 record=replace(job.record, durations=stats(sample, job.cadence,
+                                                                            config)))
     return refreshed
