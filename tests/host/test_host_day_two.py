@@ -1,11 +1,11 @@
 """Day two on a booted Debian (issue 19): an agent restart during a run, crontab lines that
-disappear, and changes of the host's zone, with Debian's cron, snmpd, journald and an NMS's
-snmptrapd outside.
+disappear, changes of the host's zone, and cron itself stopped for three minutes (issue 20),
+with Debian's cron, snmpd, journald and an NMS's snmptrapd outside.
 
 The package is installed as README says, with cron's `-L 15`; agent.toml's documented
 `default_grace` and `discovery_interval` are shortened (30 s, 10 s) to keep the waits to cron's
 minutes. Schedules are written relative to the time each test starts; every wait is bounded
-polling on a condition. About ten minutes of cron, plus the container's boot.
+polling on a condition. About fourteen minutes of cron, plus the container's boot.
 """
 
 from __future__ import annotations
@@ -287,3 +287,46 @@ def test_a_zone_change_moves_every_slot_as_cron_does(host: Container, trap_log: 
               if kind == "cronJobMissed" and name.startswith(f"{tag}-")]
     assert missed == []
     assert "cron's time zone changed from" in agent_log(host)
+
+
+# --- the cron daemon stopped ----------------------------------------------------------------
+
+
+def scalar(name: str) -> str:
+    """A CRON-JOBS-MIB scalar's instance, numeric, as snmptrapd -On names it."""
+    return ".".join(map(str, mib.scalar_oid(mib.Scalar[name]) + (0,)))
+
+
+BEATING = {"beat": "cronwrap -n beat -- true", "plain-beat": "true  # cronwrap-name=plain-beat"}
+
+
+def test_a_stopped_cron_is_one_notification_and_its_misses_carry_the_cause(
+        host: Container, trap_log: Path) -> None:
+    """Issue 20: `systemctl stop cron` for three minutes. A wrapped and a plain minutely line
+    each miss two or three starts: snmptrapd gets one cronDaemonNotRunning and no cronJobMissed,
+    the rows read cronNotRunning with their misses counted; `systemctl start cron` gives one
+    cronDaemonRunning carrying the misses of the outage."""
+    host.write("/etc/cron.d/beat", "".join(f"* * * * * root {line}\n"
+                                           for line in BEATING.values()))
+    for name in BEATING:
+        job_where(host, ("root", name), lambda job: job["next_expected"] is not None,
+                  f"{name} discovered", SERVICE)
+    before = len(traps(trap_log))
+    host.run("systemctl", "stop", "cron")
+    wait_until(time.time() + 3 * MINUTE)
+    during = traps(trap_log)[before:]
+    assert [kind for kind, _, _ in during] == ["cronDaemonNotRunning"], during
+    assert during[0][2][scalar("cronDaemonState")] == "2"  # stopped
+    jobs = status(host)
+    mine = [jobs[("root", name)] for name in BEATING]
+    for job in mine:
+        assert job["state"] == job["last_result"] == "cronNotRunning", job
+        assert job["misses"] >= 2, job
+    host.run("systemctl", "start", "cron")
+    wait_for(lambda: len(traps(trap_log)) > before + 1, "cronDaemonRunning", SERVICE)
+    after = traps(trap_log)[before:]
+    assert [kind for kind, _, _ in after] == ["cronDaemonNotRunning", "cronDaemonRunning"]
+    cleared = after[1][2]
+    assert cleared[scalar("cronDaemonState")] == "1"  # running
+    assert int(cleared[scalar("cronDaemonOutageMisses")]) >= sum(job["misses"] for job in mine)
+    host.run("rm", "/etc/cron.d/beat")
