@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from agent_support import wait_for
 from cronwrap.agent.config import Config, ConfigError, load
 from cronwrap.agent.core import AgentCore
 from cronwrap.agent.lifeevents import CronDaemonSeen
@@ -128,6 +129,8 @@ class FakeCron:
     def start(self, when: float | None = None) -> None:
         """Start it; its pid file's mtime (when it started) is `when` (None: now)."""
         self.proc = subprocess.Popen([str(self.binary), "600"])
+        comm = Path(f"/proc/{self.proc.pid}/comm")  # exec closes the fds before it renames
+        wait_for(lambda: comm.read_text().strip() == "cron", "the process named cron")
         self.pid_file.write_text(f"{self.proc.pid}\n")
         if when is not None:
             os.utime(self.pid_file, (when, when))
