@@ -99,6 +99,7 @@ class AgentCore(Writer):
         # the rows the last scan gave plain lines, by (owner uid, the line as cron logs it):
         # cron's log names a run of such a line by it, whatever file the line is in
         self.line_keys: dict[tuple[int, str], JobKey] = {}
+        self.crontab_lines: dict[str, list[JobKey]] = {}  # the last scan's jobs, by crontab
 
     def cadence_of(self, job: Job) -> Cadence:
         """The event-declared cadence, with the crontab's schedule when the events gave none
@@ -285,6 +286,9 @@ class AgentCore(Writer):
         self._scanned, self.discovered = True, found
         self.line_keys = {(key.owner_uid, line.command_line): key for key, line in found.items()
                           if line.source == JobSource.cron_log and line.command_line}
+        self.crontab_lines = {}
+        for key, line in found.items():
+            self.crontab_lines.setdefault(line.crontab, []).append(key)
         now = self._clock()
         refused: set[JobKey] = set()
         # lines gone first (their rows may make room), then the lines found in crontab order,
@@ -320,6 +324,10 @@ class AgentCore(Writer):
             if kept is None or kept.ignored is not None or line.ignored is None:
                 found[line.key] = line
         return found
+
+    def lines_in(self, crontab: str) -> list[JobKey]:
+        """The jobs the last crontab scan found in `crontab` (its path on the host)."""
+        return self.crontab_lines.get(crontab, [])
 
     def plain_line_key(self, txn: Txn, uid: int, logged: str) -> JobKey:
         """The job of a plain crontab line whose run cron's log shows (`logged`: its command as

@@ -157,9 +157,19 @@ class CronDaemonSeen:
     now: float
 
 
+@dataclass(frozen=True)
+class LineRefused:
+    """cron's log says, at `time`, that cron refused the crontab the job's line is in: it will
+    not run the line, for `reason` (model.CRON_LOG_SAYS and cron's own words)."""
+
+    key: JobKey
+    reason: str
+    time: float
+
+
 LifeEvent = (RunReported | StartLogged | RunCut | WrapperNotStarted | TimePassed | ClockJumped
              | ZoneChanged | PauseAsked | ResumeAsked | ForgetAsked | LineSeen | LineGone
-             | OutputDiscarded)
+             | OutputDiscarded | LineRefused)
 
 
 class Deferral(Enum):

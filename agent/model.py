@@ -173,6 +173,11 @@ class DurationAnomaly:
     median_ms: int | None  # the learned median it was judged against, if any
 
 
+# how a reason for ignoredByCron that cron's own log gave starts (discovery's reasons do not):
+# the same problem seen by discovery and by cron's log is one problem, notified once
+CRON_LOG_SAYS = "cron's log: "
+
+
 @dataclass(frozen=True, slots=True)
 class JobRecord:
     """One row of cronJobTable.  Times are wall-clock seconds since the epoch, None if never."""

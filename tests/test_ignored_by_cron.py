@@ -1,8 +1,10 @@
-"""Crontab lines Debian's real cron will never run: reported by discovery, and cron runs none.
+"""Crontab lines Debian's real cron will never run: reported by discovery and by cron's own log,
+and cron runs none.
 
 Beside a correct /etc/cron.d file sit files cron refuses: a name with a dot (backup.sh), mode
 0664, owned by a user, a second hard link, a syntax error on its second line, a last line
-without its newline, and a user crontab of mode 0644 (a last comment without its newline is
+without its newline, a command of over 1,000 bytes (which only cron's log tells: "Error:
+command too long"), and a user crontab of mode 0644 (a last comment without its newline is
 fine: cron runs that file's line).  A user denied by /etc/cron.allow and /etc/cron.deny has a
 correct crontab: crontab(1) refuses that user, but the daemon never reads those files (only
 crontab.c calls misc.c's allowed()), so cron runs the line and it is not reported.  Every line
@@ -10,7 +12,8 @@ of them runs each minute and would leave a mark.
 Debian's cron (-L 15, private namespace) runs one minute; its own log must show the correct
 line's run and none of the others, and no mark but the correct one's may exist.  The agent's
 table (a walk over SNMP) must hold each refused line in ignoredByCron(21) with cron's reason,
-the correct line not; snmptrapd must have received cronCrontabIgnored once per refused line.
+the correct line not; snmptrapd must have received cronCrontabIgnored once per refused line,
+though discovery and cron's log both tell most of them.
 A chmod that makes a file acceptable is noticed (the file's inode times change) and its row
 leaves ignoredByCron.  Takes one cron minute: about a minute and a half.
 """
@@ -60,6 +63,8 @@ REFUSED = {
     "syntax_good": "syntax error on line 2",
     "syntax_bad": "syntax error on line 2",
     "no_newline": "missing newline before EOF",
+    # discovery's parser finds nothing wrong: only cron's own log tells it
+    "toolong": "cron's log: Syntax error, this crontab file will be ignored (command too long)",
     "user_mode": "INSECURE MODE (mode 0600 expected): mode 0644",
 }
 
@@ -92,6 +97,8 @@ def write_crontabs(root: Path, marks: Path, user_uid: int, user: str, denied: st
     os.link(cron_d / "linked", root / "etc/linked.copy")
     put("syntax", line("syntax_good") + f"61 * * * * root {marking(marks, 'syntax_bad')}\n")
     put("nonewline", line("no_newline").rstrip("\n"))
+    put("toolong", f"* * * * * root {cronwrap_command()} -n toolong -- touch {marks / 'toolong'} "
+                   f"{'x' * 1000}\n")  # cron's MAX_COMMAND: 1,000 bytes
     tab = root / "var/spool/cron/crontabs" / user
     tab.write_text(f"* * * * * {marking(marks, 'user_mode')}\n")
     os.chown(tab, user_uid, 0)

@@ -14,6 +14,9 @@ The MTA lines name no job: each is tied to the run whose CMD the same process lo
 journal's _PID of both lines is the process watching that run), and counts its output as
 discarded.
 
+The daemon's own lines (SYSLOG_IDENTIFIER=cron) about a crontab it refuses (cronrefusals.py)
+hold that crontab's lines in ignoredByCron (LineRefused), and are kept for discovery.
+
 What was seen on a real cron (tests/data/debian-cron-L15.jsonl) and what the agent does:
 - a job killed by a signal gets the `terminated by signal N` line: a failed run with
   cronJobLastSignal N and cronJobLastExitStatus 128+N, as for a wrapped job (a shell that
@@ -49,6 +52,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
 from cronwrap.wrapper.events import Finished, Started
 
@@ -56,6 +60,7 @@ from ..config import Config
 from ..core import AgentCore, Rejected, RowRefused, Txn, Unavailable
 from ..lifeevents import (
     LifeEvent,
+    LineRefused,
     OutputDiscarded,
     RunCut,
     RunReported,
@@ -66,12 +71,14 @@ from ..linenames import IDENTITY_CHARS, line_job
 from ..model import CronLogState, JobKey, JobSource
 from ..owners import uid_of
 from ..ratelimit import RateLimitedLog
+from .cronrefusals import CrontabRefused, SyntaxProblem, parse_refusal, reason, unchanged_since
 from .journal import Entry, JournalReader, JournalUnavailable, Place
 
 log = logging.getLogger(__name__)
 
 NAME = "cronlog"  # this source's name in the state database
-MATCHES = {"SYSLOG_IDENTIFIER": "CRON", "_UID": "0"}
+# the jobs' lines (CRON) and the daemon's own (cron: the crontabs it refuses), logged by root
+MATCHES = (("SYSLOG_IDENTIFIER", "CRON"), ("SYSLOG_IDENTIFIER", "cron"), ("_UID", "0"))
 READ_LIMIT = 1000  # entries applied in one batch
 COALESCE_SECONDS = 1.0  # after the journal changed, wait this long for more before reading
 NOT_STARTED_STATUSES = {126: "cannot be executed", 127: "was not found"}
@@ -183,12 +190,16 @@ class SourceState:
     open_runs: dict[str, OpenRun] = field(default_factory=dict)  # by "boot:pid"
     verdicts: list[Verdict] = field(default_factory=list)
     starts_seen: bool = False  # cron logs job starts: crontab lines are expected to run
+    # crontab (as discovery names it) -> (why, when cron's log said it refuses it): the last
+    # refusal of each crontab, which discovery applies while the file has not changed since
+    refused: dict[str, tuple[str, float]] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps({
             "place": self.place.to_dict(), "boot": self.boot, "starts_seen": self.starts_seen,
             "open_runs": {k: asdict(v) for k, v in self.open_runs.items()},
             "verdicts": [asdict(v) for v in self.verdicts],
+            "refused": self.refused,
         }, separators=(",", ":"))
 
     @classmethod
@@ -197,7 +208,9 @@ class SourceState:
         return cls(Place.from_dict(data["place"]), data.get("boot", ""),
                    {k: OpenRun(**v) for k, v in data.get("open_runs", {}).items()},
                    [Verdict(**v) for v in data.get("verdicts", [])],
-                   bool(data.get("starts_seen")))
+                   bool(data.get("starts_seen")),
+                   {crontab: (str(why), float(when))
+                    for crontab, (why, when) in data.get("refused", {}).items()})
 
     def copy(self) -> SourceState:
         return SourceState.from_json(self.to_json())
@@ -253,6 +266,7 @@ class CronLog:
         self.hinted = False  # said once that -L 15 tells more than cron's default logging
         # a wrapper's spooled events are applied by the next drain: judge after two intervals
         self.verdict_delay = 2 * config.spool_interval
+        self.syntax_problems: dict[str, str] = {}  # crontab -> what cron logged wrong in it
 
     def apply(self, txn: Txn, state: SourceState, entries: list[Entry], now: float,
               late: bool = False) -> None:
@@ -265,6 +279,8 @@ class CronLog:
             if line is not None:
                 txn.count_cron_line()
                 self._apply_line(txn, state, line, entry, late)
+            elif refusal := parse_refusal(entry.message):
+                self._refusal(txn, state, refusal, entry.time)
             state.place = Place(cursor=entry.cursor)
         self.decide(txn, state, now)
         txn.keep_place(NAME, state.to_json())
@@ -298,6 +314,23 @@ class CronLog:
                       "agent followed cron's log", line.pid, line.command)
             return
         self._close(txn, state, run, line.pid, entry.time, late)
+
+    def _refusal(self, txn: Txn, state: SourceState, line: CrontabRefused | SyntaxProblem,
+                 when: float) -> None:
+        """cron refuses a crontab (names checked: cronrefusals.crontab_of): each line the last
+        scan found in it is LineRefused, and the refusal is kept for discovery (the lines it
+        finds later, the scans after)."""
+        if isinstance(line, SyntaxProblem):
+            self.syntax_problems[line.crontab] = line.what
+            return
+        why = reason(line.words, self.syntax_problems.pop(line.crontab, None))
+        if not unchanged_since(Path(self.config.crontab_root, line.crontab.lstrip("/")), when):
+            return  # changed since cron said it (read late): cron read it again
+        state.refused[line.crontab] = (why, when)
+        for key in self.core.lines_in(line.crontab):
+            job = txn.get(key)
+            if job is not None:
+                self._submit(txn, LineRefused(key, why, when), job.record.owner, key.name)
 
     def _output_lost(self, txn: Txn, state: SourceState, entry: Entry) -> None:
         """The run watched by the process that logged the MTA line: its output is counted as
@@ -455,6 +488,10 @@ class CronLogSource:
             core.set_cron_log_state(CronLogState.unavailable)
             return None
         return cls(core, config, reader)
+
+    def refused(self) -> dict[str, tuple[str, float]]:
+        """The crontabs cron's log says cron refuses: why, and when it last said so."""
+        return dict(self.state.refused)
 
     @property
     def starts_seen(self) -> bool:

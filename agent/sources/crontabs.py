@@ -31,7 +31,7 @@ from ..linenames import LineJob, line_job, logged_command
 from ..model import JobKey, JobSource
 from ..ratelimit import OwnerBudget, RateLimitedLog
 from ..schedule import NICKNAMES, Discovered, refusal
-from . import cronrules
+from . import cronrefusals, cronrules
 from .cronlog import CronLogSource
 
 log = logging.getLogger(__name__)
@@ -61,8 +61,9 @@ class CrontabSource:
     async def scan(self) -> None:
         """Scan the crontabs; lines that do not run cronwrap too when cron's log reports them."""
         plain_lines = self.cron_log is not None and self.cron_log.starts_seen
+        refused = self.cron_log.refused() if self.cron_log is not None else {}
         found = await asyncio.to_thread(discover, self.root, self.cron_tz, plain_lines,
-                                        self.read)
+                                        self.read, refused)
         for deferral in self.read.deferrals():
             self.core.note(deferral)
         with contextlib.suppress(Unavailable):  # the state is read-only: the core said so once
@@ -86,17 +87,19 @@ def honours_cron_tz(root: Path) -> bool:
 
 
 def discover(root: Path, cron_tz: bool = False, plain_lines: bool = False,
-             read: CrontabReader | None = None) -> list[Discovered]:
+             read: CrontabReader | None = None,
+             refused: dict[str, tuple[str, float]] | None = None) -> list[Discovered]:
     """Every cronwrap job in system and user crontabs, in the order cron reads them; cron_tz:
     honour CRON_TZ lines (cronie); plain_lines: every other line too (cron's log reports its
     runs), with the name "" that the core replaces (linenames.line_name); read: what the last
-    scans found, so that unchanged crontabs are not read again."""
+    scans found, so that unchanged crontabs are not read again; refused: the crontabs cron's
+    log says cron refuses (CronLogSource.refused)."""
     system = [p for p in [root / "etc/crontab"] if p.exists()] + _cron_d_files(root / "etc/cron.d")
     spool = root / "var/spool/cron/crontabs"
     users = [path for path in sorted(spool.iterdir()) if path.is_file()
              and not path.is_symlink()] if spool.is_dir() else []
     crontabs = [(path, True) for path in system] + [(path, False) for path in users]
-    return (read or CrontabReader()).scan(root, crontabs, cron_tz, plain_lines)
+    return (read or CrontabReader()).scan(root, crontabs, cron_tz, plain_lines, refused or {})
 
 
 # user, schedule, job, CRON_TZ, the command as cron logs it, why cron will never run the line
@@ -127,9 +130,13 @@ class CrontabReader:
         self.put_off: list[tuple[int, str]] = []  # the last scan's reads put off: (owner, why)
 
     def scan(self, root: Path, crontabs: list[tuple[Path, bool]], cron_tz: bool,
-             plain_lines: bool) -> list[Discovered]:
-        """The jobs of `crontabs` (path, whether its lines name a user: the system's do)."""
-        signature = (root, cron_tz, plain_lines,
+             plain_lines: bool, refused: dict[str, tuple[str, float]] | None = None
+             ) -> list[Discovered]:
+        """The jobs of `crontabs` (path, whether its lines name a user: the system's do); a
+        line discovery finds nothing wrong with is ignored for the reason cron's log gave
+        (`refused`) while its crontab has not changed since."""
+        refused = refused or {}
+        signature = (root, cron_tz, plain_lines, tuple(sorted(refused.items())),
                      tuple((path, with_user, _stat_version(path)) for path, with_user in crontabs))
         last = self._last
         if last is not None and last[0] == signature and all(
@@ -140,7 +147,9 @@ class CrontabReader:
         self.put_off = []
         for path, with_user in crontabs:
             crontab = _Crontab(root, path)
+            said = _still_refused(path, refused.get(crontab.name))
             for user, schedule, job, tz, logged, ignored in self.lines(path, with_user):
+                ignored = ignored or said
                 _add(found, user, schedule, (job, logged), crontab, tz if cron_tz else None,
                      plain_lines or ignored is not None, uids, ignored)
         paths = {path for path, _ in crontabs}
@@ -200,6 +209,13 @@ class _Allowance:
 def _version(info: os.stat_result) -> tuple[int, ...]:
     """What changes when a crontab is written."""
     return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns
+
+
+def _still_refused(path: Path, refusal: tuple[str, float] | None) -> str | None:
+    """Why cron's log says cron refuses the crontab `path`, unless the file changed since."""
+    if refusal is None or not cronrefusals.unchanged_since(path, refusal[1]):
+        return None
+    return refusal[0]
 
 
 def _stat_version(path: Path) -> tuple[int, ...] | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -75,14 +76,15 @@ def kernel_boot() -> str:
 
 
 class JournalReader:
-    """The journal entries matching `matches` (FIELD=value, all must hold), read in order.
+    """The journal entries matching `matches` (FIELD, value), read in order: the values given
+    for one field are alternatives, and a match of each field given must hold.
 
     `directory`: read the journal files there instead of the system's journal (a container's
     journal, or a test's private journald).
     """
 
-    def __init__(self, matches: dict[str, str], directory: str = "") -> None:
-        self.matches = matches
+    def __init__(self, matches: Iterable[tuple[str, str]], directory: str = "") -> None:
+        self.matches = tuple(matches)
         self.directory = directory
         self._reader: Any = None
         self._pending: Entry | None = None  # read by seek(), not yet returned
@@ -103,7 +105,7 @@ class JournalReader:
             where = self.directory or "/run/log/journal or /var/log/journal"
             raise JournalUnavailable(f"no journal files readable in {where} (no journald, or "
                                      "the agent is neither root nor in group systemd-journal)")
-        for field, value in self.matches.items():
+        for field, value in self.matches:
             reader.add_match(**{field: value})
         self._reader = reader
 

@@ -5,8 +5,9 @@ and the notifications the change raises (an Outcome), and touches nothing else; 
 writer stores the row and publishes the notifications once the batch is committed.  Each kind
 of event has its rules in one module: runs.py (a run's start, end, overlap), cron_log.py (what
 only cron's log tells), clock.py (passing time, clock jumps, zone changes), life.py (pauses,
-forgetting, crontab lines), ignored.py (lines cron will never run).  Refusals and deferrals at
-the agent's door change no row: door.py decides what each counts and logs.
+forgetting, crontab lines), ignored.py (lines cron will never run, as discovery or cron's log
+tells).  Refusals and deferrals at the agent's door change no row: door.py decides what each
+counts and logs.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ..lifeevents import (
     ForgetAsked,
     LifeEvent,
     LineGone,
+    LineRefused,
     LineSeen,
     OutputDiscarded,
     PauseAsked,
@@ -47,6 +49,7 @@ RULES: dict[type, Callable[[Job, Any, Context], Outcome]] = {
     ForgetAsked: life.forget_asked,
     LineSeen: ignored.line_found,
     LineGone: life.line_gone,
+    LineRefused: ignored.line_refused,
     OutputDiscarded: cron_log.output_discarded,
 }
 

@@ -1,12 +1,13 @@
-"""Transitions of a crontab line cron will never run: its row is held in ignoredByCron, with
-the reason, while the line exists, and cronCrontabIgnored is raised once per reason."""
+"""Transitions of a crontab line cron will never run, as discovery or cron's own log tells: its
+row is held in ignoredByCron, with the reason, while the line exists, and cronCrontabIgnored is
+raised once per problem."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from ..lifeevents import LifeEvent, LineGone, LineSeen, TimePassed
-from ..model import JobState, NotificationKind
+from ..lifeevents import LifeEvent, LineGone, LineRefused, LineSeen, TimePassed
+from ..model import CRON_LOG_SAYS, JobState, NotificationKind
 from ..store import Job
 from .life import in_crontab, line_seen, unretired
 from .outcome import Context, EventFacts, Outcome, raised
@@ -20,15 +21,33 @@ def line_found(job: Job, event: LineSeen, ctx: Context) -> Outcome:
         return line_seen(_runs_again(job), event, ctx)
     before = job.record.ignored_by_cron
     back = unretired(job)
-    job = in_crontab(job, event.found)
+    return _ignored(in_crontab(job, event.found), reason, before, event.now, back)
+
+
+def line_refused(job: Job, event: LineRefused, ctx: Context) -> Outcome:
+    """cron's log says cron refused the line's crontab: a row discovery did not find ignored
+    is held in ignoredByCron for cron's reason; one it did keeps discovery's (more precise)
+    reason, and nothing is raised again."""
+    if job.record.ignored_by_cron is not None:
+        return Outcome(job)
+    return _ignored(job, event.reason, None, event.time)
+
+
+def _ignored(job: Job, reason: str, before: str | None, now: float,
+             back: tuple[tuple[str, str], ...] = ()) -> Outcome:
+    """The row held in ignoredByCron for `reason` (it had `before`; `back`: what is said of
+    its coming back); cronCrontabIgnored is raised for a new problem: not when the reason
+    stays, nor when cron's log and discovery take turns telling the same refusal."""
     job = replace(job, record=replace(job.record, state=JobState.ignoredByCron,
                                       ignored_by_cron=reason, next_expected=None))
-    if before == reason:
+    same_problem = before is not None and (before.startswith(CRON_LOG_SAYS)
+                                           or reason.startswith(CRON_LOG_SAYS))
+    if before == reason or same_problem:
         return Outcome(job, warnings=back)
-    said = back + (("line ignored", f"{event.found.crontab}: cron will never run the line of job "
-             f"{job.record.key.name} of {job.record.owner}: {reason}"),)
+    said = back + (("line ignored", f"{job.crontab or 'a crontab'}: cron will never run the "
+                    f"line of job {job.record.key.name} of {job.record.owner}: {reason}"),)
     return Outcome(job, raised(job, (NotificationKind.crontab_ignored,),
-                               facts=EventFacts(time=event.now)), warnings=said)
+                               facts=EventFacts(time=now)), warnings=said)
 
 
 def held(job: Job, event: LifeEvent, outcome: Outcome) -> Outcome:
