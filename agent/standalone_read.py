@@ -29,21 +29,24 @@ class CompositeView:
     """Several views, each owning one subtree, answered as one ordered view."""
 
     def __init__(self, parts: Iterable[tuple[Oid, MibView]]) -> None:
-        self._parts = sorted(parts, key=lambda part: part[0])
+        self._parts = [(root, _subtree_end(root), view)
+                       for root, view in sorted(parts, key=lambda part: part[0])]
 
     def root_of(self, oid: Oid) -> Oid:
         """The root of the part `oid` lies under (every OID the view answers lies under one)."""
-        return next(root for root, _ in self._parts if oid[: len(root)] == root)
+        for root, end, _ in self._parts:
+            if root <= oid < end:
+                return root
+        raise LookupError(f"{oid} is in no part of the view")
 
     def get(self, oid: Oid) -> Entry | NoSuch:
-        for root, view in self._parts:
+        for root, _, view in self._parts:
             if oid[: len(root)] == root:
                 return view.get(oid)
         return NO_SUCH_OBJECT
 
     def get_next(self, start: Oid, include: bool = False, end: Oid | None = None) -> Entry | None:
-        for root, view in self._parts:
-            root_end = _subtree_end(root)
+        for root, root_end, view in self._parts:
             if start >= root_end:
                 continue
             if end is not None and end <= root:

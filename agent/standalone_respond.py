@@ -1,12 +1,12 @@
 """The standalone agent's GETNEXT and GETBULK responders: a request answered in one pass, each
-answer encoded by pyasn1 as pysnmp's VarBind once and handed to pysnmp's response as is.
+answer encoded by pyasn1 as pysnmp's VarBind and handed to pysnmp's response as bytes.
 
 pysnmp's own responders build a tree of pyasn1 objects per varbind (the VarBind, the choices
 around its value) into the response PDU, then encode them with the message: about 55 us per
-varbind, most of what a walk cost here.  These put each answer into the response's
-VarBindList as an untagged `univ.Any` holding the bytes pyasn1 encoded for the VarBind, which
-pyasn1's encoder copies as is; message processing, security (USM) and sending stay pysnmp's.
-Encoded values are kept by (type, value) for reuse, a bounded number of them.
+varbind, most of what a walk cost here.  These encode each answer as a VarBind (its value
+encoded once per distinct value, a bounded number kept) and give the response's VarBindList as
+one `univ.Any` tagged as the SEQUENCE it is, whose content pyasn1's encoder copies as is;
+message processing, security (USM) and sending stay pysnmp's.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from .standalone_read import ReadAccess, ViewInstrumentation, read_access
 
 MAX_ENCODED_VALUES = 4096  # distinct encoded values kept (each at most ~300 bytes)
 _END_OF_MIB_VIEW = encoder.encode(rfc1905.endOfMibView)
+_AS_IS: dict[str, Any] = {"verifyConstraints": False, "matchTags": False,
+                          "matchConstraints": False}  # components built right, or encoded
 
 
 class VarbindEncoder:
@@ -33,10 +35,10 @@ class VarbindEncoder:
         self._values: dict[tuple[type[Any], int | bytes], bytes] = {}
         self._max_values = max_values
 
-    def entry(self, entry: Entry) -> univ.Any:
+    def entry(self, entry: Entry) -> bytes:
         return self._varbind(entry.oid, self._value(entry))
 
-    def end_of_view(self, name: Oid) -> univ.Any:
+    def end_of_view(self, name: Oid) -> bytes:
         return self._varbind(name, _END_OF_MIB_VIEW)
 
     def _value(self, entry: Entry) -> bytes:
@@ -51,12 +53,11 @@ class VarbindEncoder:
         return encoded
 
     @staticmethod
-    def _varbind(name: Oid, value: bytes) -> univ.Any:
+    def _varbind(name: Oid, value: bytes) -> bytes:
         varbind = rfc1905.VarBind()
-        varbind.setComponentByPosition(0, rfc1902.ObjectName(name))
-        varbind.setComponentByPosition(1, univ.Any(value), verifyConstraints=False,
-                                       matchTags=False, matchConstraints=False)
-        return univ.Any(encoder.encode(varbind))
+        varbind.setComponentByPosition(0, rfc1902.ObjectName(name), **_AS_IS)
+        varbind.setComponentByPosition(1, univ.Any(value), **_AS_IS)
+        return encoder.encode(varbind)
 
 
 class _Successors:
@@ -71,7 +72,7 @@ class _Successors:
                                                self._instrumentation.view_depth)
         self._varbinds = varbinds
 
-    def row(self, starts: list[Oid], first_idx: int) -> tuple[list[univ.Any], list[Oid], bool]:
+    def row(self, starts: list[Oid], first_idx: int) -> tuple[list[bytes], list[Oid], bool]:
         """(encoded answers, their names, whether every one is endOfMibView); the varbind
         of starts[i] is first_idx + i in the request."""
         encoded, names, ended = [], [], True
@@ -94,18 +95,15 @@ class _EncodedResponse(cmdrsp.CommandResponderBase):
         super().__init__(*args, **kwargs)
         self.varbinds = VarbindEncoder()
 
-    def send_encoded(self, engine: Any, state_reference: Any, varbinds: list[univ.Any]) -> None:
+    def send_encoded(self, engine: Any, state_reference: Any, varbinds: list[bytes]) -> None:
         # pysnmp 7.1 keeps the response PDU it prepared for the request in private state, with
         # no accessor; its send_varbinds would rebuild every varbind as a pyasn1 object tree.
         pending = self._CommandResponderBase__pendingReqs  # type: ignore[attr-defined]
         pdu = pending[state_reference][7]
         v2c.apiPDU.set_error_status(pdu, 0)
         v2c.apiPDU.set_error_index(pdu, 0)
-        varbind_list = pdu.setComponentByPosition(3).getComponentByPosition(3)
-        varbind_list.clear()
-        for idx, varbind in enumerate(varbinds):
-            varbind_list.setComponentByPosition(idx, varbind, verifyConstraints=False,
-                                                matchTags=False, matchConstraints=False)
+        pdu.setComponentByPosition(
+            3, univ.Any(b"".join(varbinds), tagSet=v2c.VarBindList.tagSet), **_AS_IS)
         self.send_pdu(engine, state_reference, pdu)
         self.release_state_information(state_reference)
 
