@@ -3,10 +3,10 @@ answer encoded by pyasn1 as pysnmp's VarBind and handed to pysnmp's response as 
 
 pysnmp's own responders build a tree of pyasn1 objects per varbind (the VarBind, the choices
 around its value) into the response PDU, then encode them with the message: about 55 us per
-varbind, most of what a walk cost here.  These encode each answer as a VarBind (its value
-encoded once per distinct value, a bounded number kept) and give the response's VarBindList as
-one `univ.Any` tagged as the SEQUENCE it is, whose content pyasn1's encoder copies as is;
-message processing, security (USM) and sending stay pysnmp's.
+varbind, most of what a walk cost here.  These have pyasn1 encode each answer's name and value
+(each distinct value once, a bounded number kept) and wrap them as a VarBind, and give the
+response's VarBindList as one `univ.Any` tagged as the SEQUENCE it is, whose content pyasn1's
+encoder copies as is; message processing, security (USM) and sending stay pysnmp's.
 """
 
 from __future__ import annotations
@@ -24,8 +24,12 @@ from .standalone_read import ReadAccess, ViewInstrumentation, read_access
 
 MAX_ENCODED_VALUES = 4096  # distinct encoded values kept (each at most ~300 bytes)
 _END_OF_MIB_VIEW = encoder.encode(rfc1905.endOfMibView)
+# VarBind and VarBindList are SEQUENCEs: as a univ.Any tagged so, pyasn1 encodes the tag and
+# length of one around content encoded already (the name and value, the varbinds)
+_VARBIND = rfc1905.VarBind.tagSet
+_VARBIND_LIST = rfc1905.VarBindList.tagSet
 _AS_IS: dict[str, Any] = {"verifyConstraints": False, "matchTags": False,
-                          "matchConstraints": False}  # components built right, or encoded
+                          "matchConstraints": False}  # set encoded content in a PDU's place
 
 
 class VarbindEncoder:
@@ -54,10 +58,8 @@ class VarbindEncoder:
 
     @staticmethod
     def _varbind(name: Oid, value: bytes) -> bytes:
-        varbind = rfc1905.VarBind()
-        varbind.setComponentByPosition(0, rfc1902.ObjectName(name), **_AS_IS)
-        varbind.setComponentByPosition(1, univ.Any(value), **_AS_IS)
-        return encoder.encode(varbind)
+        return encoder.encode(univ.Any(encoder.encode(rfc1902.ObjectName(name)) + value,
+                                       tagSet=_VARBIND))
 
 
 class _Successors:
@@ -103,7 +105,7 @@ class _EncodedResponse(cmdrsp.CommandResponderBase):
         v2c.apiPDU.set_error_status(pdu, 0)
         v2c.apiPDU.set_error_index(pdu, 0)
         pdu.setComponentByPosition(
-            3, univ.Any(b"".join(varbinds), tagSet=v2c.VarBindList.tagSet), **_AS_IS)
+            3, univ.Any(b"".join(varbinds), tagSet=_VARBIND_LIST), **_AS_IS)
         self.send_pdu(engine, state_reference, pdu)
         self.release_state_information(state_reference)
 
