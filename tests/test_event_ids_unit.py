@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
+from cronwrap.agent import store
 from cronwrap.agent.eventids import HEADROOM, RememberedIds
+from cronwrap.agent.store import Store
 
 
 def test_ids_are_each_owners_own_and_settling_forgets_them() -> None:
@@ -45,3 +50,19 @@ def test_overflow_names_what_adding_would_push_out() -> None:
         ids.add(event_id, 3.0, owner)
     assert [x for x in "abcde" if (1, x) in ids] == ["d", "e"] and (2, "v") in ids \
         and (2, "w") in ids
+
+
+def test_the_ids_an_older_agent_kept_become_ids_in_doubt_of_its_last_ten_minutes(
+        tmp_path: Path) -> None:
+    """Migration 16: the ids of the last 10 minutes before the older agent's newest stay (a
+    retry its last replies caused is drained within them), keyed by (owner, id)."""
+    with sqlite3.connect(tmp_path / store.DB_NAME) as db:
+        for number, script in enumerate(store.MIGRATIONS[:15], start=1):
+            db.executescript(f"BEGIN; {script}; PRAGMA user_version={number}; COMMIT;")
+        db.executemany("INSERT INTO applied (id, time, owner_uid) VALUES (?, ?, ?)",
+                       [("old", 999.0, 1), ("recent", 1500.0, 1), ("newest", 1600.0, 2)])
+    migrated = Store(tmp_path)
+    assert sorted(migrated.load_applied(0)) == [("newest", 1600.0, 2), ("recent", 1500.0, 1)]
+    migrated.commit([], [], [("newest", 1700.0, 1)], {}, dropped_ids=[(2, "newest")])
+    assert sorted(migrated.load_applied(0)) == [("newest", 1700.0, 1), ("recent", 1500.0, 1)]
+    migrated.close()
