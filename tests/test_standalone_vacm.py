@@ -64,6 +64,7 @@ def walk(agent: RunningAgent, tool: str, root: tuple[int, ...] = EVERYTHING
 def test_a_column_left_out_of_the_view_is_never_shown(runner: AgentRunner, tool: str) -> None:
     values = job_rows(30)
     agent = runner.start(view=SortedView(values))
+    assert walk(agent, tool) == SYSTEM_GROUP + sorted(values)  # before the view is cut
     narrow_view(runner, agent, ("included", EVERYTHING), ("excluded", FAILURES))
     expected = [oid for oid in sorted(values) if oid[: len(FAILURES)] != FAILURES]
     assert len(expected) == len(values) - 30
