@@ -97,16 +97,14 @@ class _EncodedResponse(cmdrsp.CommandResponderBase):
         super().__init__(*args, **kwargs)
         self.varbinds = VarbindEncoder()
 
-    def send_encoded(self, engine: Any, state_reference: Any, varbinds: list[bytes]) -> None:
-        # pysnmp 7.1 keeps the response PDU it prepared for the request in private state, with
-        # no accessor; its send_varbinds would rebuild every varbind as a pyasn1 object tree.
-        pending = self._CommandResponderBase__pendingReqs  # type: ignore[attr-defined]
-        pdu = pending[state_reference][7]
-        v2c.apiPDU.set_error_status(pdu, 0)
-        v2c.apiPDU.set_error_index(pdu, 0)
-        pdu.setComponentByPosition(
+    def send_encoded(self, engine: Any, state_reference: Any, request: Any,
+                     varbinds: list[bytes]) -> None:
+        """Answer `request` with `varbinds` (pysnmp's send_varbinds would rebuild each one as
+        a pyasn1 object tree)."""
+        response = v2c.apiPDU.get_response(request)
+        response.setComponentByPosition(
             3, univ.Any(b"".join(varbinds), tagSet=_VARBIND_LIST), **_AS_IS)
-        self.send_pdu(engine, state_reference, pdu)
+        self.send_pdu(engine, state_reference, response)
         self.release_state_information(state_reference)
 
 
@@ -118,7 +116,7 @@ class NextResponder(_EncodedResponse, cmdrsp.NextCommandResponder):
         names = [tuple(name) for name, _ in v2c.apiPDU.get_varbinds(PDU)]
         read = _Successors(self, snmpEngine, contextName, self.varbinds)
         encoded, _, _ = read.row(names, 0)
-        self.send_encoded(snmpEngine, stateReference, encoded)
+        self.send_encoded(snmpEngine, stateReference, PDU, encoded)
 
 
 class BulkResponder(_EncodedResponse, cmdrsp.BulkCommandResponder):
@@ -140,4 +138,4 @@ class BulkResponder(_EncodedResponse, cmdrsp.BulkCommandResponder):
             answers.extend(encoded)
             if ended:
                 break
-        self.send_encoded(snmpEngine, stateReference, answers)
+        self.send_encoded(snmpEngine, stateReference, PDU, answers)
