@@ -259,6 +259,10 @@ class Writer:
         batch.new_per_owner[owner_uid] += 1
         return True
 
+    def ids_in_doubt(self, owner_uid: int) -> int:
+        """How many of the owner's applied events may still come again (eventids)."""
+        return self._applied.count(owner_uid)
+
     def ids_in_doubt_full(self, owner_uid: int) -> bool:
         """Whether the owner has event_ids_per_owner events in doubt (eventids.RememberedIds):
         its socket events are answered busy until retries drained settle some."""

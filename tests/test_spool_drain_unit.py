@@ -220,3 +220,32 @@ def test_an_owners_many_fallback_directories_wait_for_later_passes(tmp_path: Pat
 
     assert asyncio.run(two_passes()) == ([1 + MAX_DIRS_PER_OWNER, 150 - MAX_DIRS_PER_OWNER], 151)
     assert [p.name for p in root.iterdir()] == [str(uid)]  # the drained fallbacks are removed
+
+
+def test_a_retry_drained_before_its_line_keeps_its_id_and_a_drained_file_settles_its_own(
+        tmp_path: Path) -> None:
+    """docs/protocol.md, Exactly once: a retry applied from the spool may still have its
+    wrapper's line unread in the agent (a slow accept): its id stays in doubt, so that line is
+    acknowledged and changes nothing; a plain spooled file, once unlinked, was the last copy:
+    its id is forgotten (nothing more is remembered for it)."""
+    root = tmp_path / "spool"
+    root.mkdir()
+    uid = os.getuid()
+    retry = Finished(new_event_id(), "flood", 1.0, 10, start_time=0.5, duration_ms=500)
+    Spool(str(root), uid).write(retry.id, retry.to_wire(), retry=True)
+    plain = Finished(new_event_id(), "flood", 2.0, 11, start_time=1.5, duration_ms=500)
+    spool(root, uid, plain)
+
+    async def scenario() -> tuple[int, bool, int, int]:
+        core = AgentCore(Store(tmp_path), CONFIG)
+        writer = asyncio.create_task(core.run())
+        await SpoolDrain(core, root, CONFIG, Clock()).drain()
+        kept = core.ids_in_doubt(uid)  # the retry's: the plain file's was settled
+        line_applied = await core.submit(uid, "me", retry)  # the retry's line, read late
+        core.settle(uid, [retry.id])  # as the socket does once both copies came
+        core.stop()
+        await writer
+        return kept, line_applied, runs(core, uid, "flood"), core.ids_in_doubt(uid)
+
+    assert asyncio.run(scenario()) == (1, False, 2, 0)
+    assert not list((root / str(uid)).iterdir())
