@@ -5,8 +5,6 @@ at most MAX_MESSAGE_BYTES including the newline.  The client sends one message a
 reply line.  Standard library only: the wrapper imports this on every cron run.
 """
 
-from __future__ import annotations
-
 import json
 import os
 import re
@@ -78,7 +76,7 @@ class Cadence(NamedTuple):
 # (wall-clock seconds since the epoch when it happened) and pid (the wrapper's).
 
 
-def event_wire(event: Event) -> bytes:
+def event_wire(event: "Event") -> bytes:
     """An event's wire line.  Optional fields added after the first agents (the class's
     OMITTED_WHEN_NONE) are left out while None, so those agents (which refuse unknown fields)
     still accept every event that does not need them."""
@@ -193,7 +191,7 @@ def encode_reply(obj: dict[str, Any]) -> bytes:
     return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode() + b"\n"
 
 
-def decode_message(line: bytes) -> Message | LifeRequest:
+def decode_message(line: bytes) -> "Message | LifeRequest":
     """Parse and validate one wire line; raise EventError naming the first problem found."""
     if len(line) > MAX_MESSAGE_BYTES:
         raise EventError(f"message exceeds the {MAX_MESSAGE_BYTES}-byte limit")
