@@ -164,9 +164,18 @@ def soak_rows(r: Result) -> list[Row]:
 def snapshot_rows(r: Result) -> list[Row]:
     us = r["us"]
     small, large = min(us, key=int), max(us, key=int)
-    rows = [(f"MibSnapshot get_next at {int(large):,} jobs, random starts",
-             f"{us[large]['get_next']:.2f} us", f"{us[small]['get_next']:.2f} us at "
-             f"{int(small):,} jobs", ratio(us[large]["get_next"], us[small]["get_next"]))]
+    spread = r.get("ratio_spread", {})
+    rows = []
+    for what, label in (("get_next", "MibSnapshot get_next"),
+                        ("floor", "  floor: bisect in a plain sorted list + one int read")):
+        if what not in us[large]:
+            continue
+        rounds = (f" (rounds {spread[what][0]:.2f}-{spread[what][2]:.2f})"
+                  if what in spread else "")
+        rows.append((f"{label} at {int(large):,} jobs, random starts",
+                     f"{us[large][what]:.2f} us",
+                     f"{us[small][what]:.2f} us at {int(small):,} jobs",
+                     ratio(us[large][what], us[small][what]) + rounds))
     if "walk" in us[large]:
         rows.append((f"MibSnapshot walk step at {int(large):,} jobs", f"{us[large]['walk']:.2f} us",
                      f"{us[small]['walk']:.2f} us at {int(small):,} jobs",
