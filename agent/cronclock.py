@@ -24,6 +24,7 @@ if they were UTC seconds, which is how cron itself matches fields (gmtime of vir
 from __future__ import annotations
 
 import functools
+import math
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -173,6 +174,25 @@ def _first_after(expr: str, naive: float) -> float | None:
         return None
 
 
+class _Matches:
+    """A spec's first_after, asked of croniter again only when the answer may differ: the first
+    match strictly after x is the one found after an earlier floor f whenever f <= x < it.  A
+    search steps through many spans of one offset before a rare match (a leap day on a Sunday:
+    28 years, dozens of spans) and croniter took milliseconds for each."""
+
+    def __init__(self, spec: CronSpec) -> None:
+        self.spec = spec
+        self._floor = math.inf
+        self._match: float | None = None
+
+    def first_after(self, naive: float) -> float | None:
+        match = self._match
+        if match is None or not self._floor <= naive < match:
+            match = self._match = self.spec.first_after(naive)
+            self._floor = naive
+        return match
+
+
 def next_start(spec: CronSpec, after: float, zone: Zone, cron_rules: bool,
                shift: Change | None = None) -> float | None:
     """The first start strictly after `after`.
@@ -188,11 +208,12 @@ def next_start(spec: CronSpec, after: float, zone: Zone, cron_rules: bool,
     if shift is not None and (not recent or shift.at >= recent[-1].at):
         recent.append(shift)
     hold = _held_through(spec, recent[-1]) if cron_rules and recent else None
+    matches = _Matches(spec)
     for _ in range(MAX_STEPS):
         changes = zone.changes(segment, segment + HORIZON)
         change = changes[0] if changes else None
         end = change.at if change else segment + HORIZON
-        naive = spec.first_after(floor if hold is None else max(floor, hold))
+        naive = matches.first_after(floor if hold is None else max(floor, hold))
         if naive is None:
             return None
         if naive - offset < end:
@@ -200,7 +221,7 @@ def next_start(spec: CronSpec, after: float, zone: Zone, cron_rules: bool,
         if change is None:
             segment = end
             continue
-        if cron_rules and _catches_up(spec, change):
+        if cron_rules and _catches_up(spec, change, matches):
             return float(change.at)
         hold = _held_through(spec, change) if cron_rules else None
         segment, offset = change.at, change.after
@@ -208,13 +229,13 @@ def next_start(spec: CronSpec, after: float, zone: Zone, cron_rules: bool,
     return None
 
 
-def _catches_up(spec: CronSpec, change: Change) -> bool:
+def _catches_up(spec: CronSpec, change: Change, matches: _Matches) -> bool:
     """Clock forward: whether cron runs the job right after the jump for a skipped minute."""
     jump = change.after - change.before
     if jump <= 0 or jump > DST_LIMIT or (jump > LATE_LIMIT and spec.wildcard):
         return False
     skipped_from, now = change.at + change.before, change.at + change.after
-    first = spec.first_after(skipped_from - 1)
+    first = matches.first_after(skipped_from - 1)
     return first is not None and first <= now
 
 
