@@ -213,7 +213,8 @@ def test_value_maps_are_the_mibs_enumerations(template: dict[str, Any],
                                               mib: dict[str, Any]) -> None:
     maps = {m["name"]: {int(v["value"]): v["newvalue"] for v in m["mappings"]}
             for m in template["valuemaps"]}
-    assert set(maps) == {"CRON-JOBS-MIB::cronJobState", "CRON-JOBS-MIB::cronJobLastResult"}
+    assert set(maps) == {"CRON-JOBS-MIB::cronJobState", "CRON-JOBS-MIB::cronJobLastResult",
+                         "CRON-JOBS-MIB::cronDaemonState"}
     for name, mapping in maps.items():
         enum = mib[name.split("::")[1]]["syntax"]["constraints"]["enumeration"]
         assert mapping == {number: label for label, number in enum.items()}
