@@ -266,7 +266,7 @@ class CronLog:
         self.hinted = False  # said once that -L 15 tells more than cron's default logging
         # a wrapper's spooled events are applied by the next drain: judge after two intervals
         self.verdict_delay = 2 * config.spool_interval
-        self.syntax_problems: dict[str, str] = {}  # crontab -> what cron logged wrong in it
+        self.syntax_problem: SyntaxProblem | None = None  # logged just before cron gives up
 
     def apply(self, txn: Txn, state: SourceState, entries: list[Entry], now: float,
               late: bool = False) -> None:
@@ -321,9 +321,11 @@ class CronLog:
         scan found in it is LineRefused, and the refusal is kept for discovery (the lines it
         finds later, the scans after)."""
         if isinstance(line, SyntaxProblem):
-            self.syntax_problems[line.crontab] = line.what
+            self.syntax_problem = line
             return
-        why = reason(line.words, self.syntax_problems.pop(line.crontab, None))
+        problem, self.syntax_problem = self.syntax_problem, None
+        why = reason(line.words, problem.what if problem and problem.crontab == line.crontab
+                     else None)
         if not unchanged_since(Path(self.config.crontab_root, line.crontab.lstrip("/")), when):
             return  # changed since cron said it (read late): cron read it again
         state.refused[line.crontab] = (why, when)
