@@ -14,7 +14,8 @@ line's run and none of the others, and no mark but the correct one's may exist. 
 table (a walk over SNMP) must hold each refused line in ignoredByCron(21) with cron's reason,
 the correct line not; snmptrapd must have received cronCrontabIgnored once per refused line,
 though discovery and cron's log both tell most of them.
-A chmod that makes a file acceptable is noticed (the file's inode times change) and its row
+A user logging cron's words about the correct file (as `cron`) holds nothing: only root's lines
+count.  A chmod that makes a file acceptable is noticed (the file's inode times change) and its row
 leaves ignoredByCron.  Takes one cron minute: about a minute and a half.
 """
 
@@ -24,13 +25,15 @@ import os
 import pwd
 import re
 import shutil
+import socket
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 from agent_support import cronwrap_command, wait_for
-from attacks.support import as_user, ensure_user
+from attacks.support import User, as_user, ensure_user
 from cron_support import (
     cron_and_agent,
     make_root,
@@ -42,6 +45,7 @@ from cron_support import (
 from e2e_support import TABLE, Rig, parse_table_walk
 from journald import PrivateJournald
 from netsnmp import have_netsnmp
+from test_cronlog_journal import FORGE, syslog_datagram
 
 pytestmark = [
     pytest.mark.integration,
@@ -109,6 +113,17 @@ def write_crontabs(root: Path, marks: Path, user_uid: int, user: str, denied: st
                        f"* * * * * {marking(marks, 'denied')}\n")
 
 
+def forge_refusal(journald: PrivateJournald, user: User) -> None:
+    """`user` logs cron's words refusing the correct file, as the daemon (`cron`) would."""
+    forged = syslog_datagram("(*system*good) WRONG FILE OWNER (/etc/cron.d/good)", 1, "cron")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.connect(str(journald.syslog_socket))  # root opens; the user sends
+        subprocess.run(as_user(user, [sys.executable, "-c", FORGE, str(sock.fileno()),
+                                      forged.decode()]),
+                       pass_fds=[sock.fileno()], check=True, timeout=60)
+    assert journald.wait_for("SYSLOG_IDENTIFIER=cron", f"_UID={user.uid}"), "not logged"
+
+
 def commands_cron_ran(journald: PrivateJournald) -> list[str]:
     return [match["command"] for entry in journald.read("SYSLOG_IDENTIFIER=CRON")
             if (match := CMD.fullmatch(str(entry["MESSAGE"])))]
@@ -130,6 +145,7 @@ def check_lines(tmp_path: Path, marks: Path, root: Path) -> None:
     write_crontabs(root, marks, user.uid, user.name, denied.name)
     minute = next_minute()
     with cron_and_agent(tmp_path, root) as (r, journald, cron):
+        forge_refusal(journald, user)  # a user imitating cron: the correct line stays correct
         wait_for(lambda: all((marks / name).exists() for name in RAN),
                  "the correct lines' runs",
                  timeout=seconds_until(minute) + 30)
