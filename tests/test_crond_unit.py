@@ -263,3 +263,27 @@ def test_a_three_minute_outage_gives_one_alarm_its_misses_and_one_clear(
         assert stats.cron_daemon.state == RUNNING and stats.cron_daemon.misses == 3
 
     run_with(Agent(tmp_path / "state", fake_cron, clock), restarted)
+
+
+def test_cron_back_while_the_agent_was_down_is_cleared_by_the_restarted_agent(
+        tmp_path: Path, fake_cron: FakeCron) -> None:
+    """The outage was reported, then the agent stopped; cron came back meanwhile: the agent's
+    first look after its start sends the clear, once."""
+    clock = Clock()
+
+    async def reported(agent: Agent) -> None:
+        assert kinds(await agent.ticks(T + 70)) == [NotificationKind.cron_not_running]
+
+    fake_cron.start(T - 3600)
+    fake_cron.stop()  # its pid file left: stopped from the first look at T + 5
+    run_with(Agent(tmp_path / "state", fake_cron, clock), reported)
+    fake_cron.start(T + 100)
+    clock.now = T + 300
+
+    async def restarted(agent: Agent) -> None:
+        sent = await agent.ticks(T + 330)
+        assert kinds(sent) == [NotificationKind.cron_running]
+        assert isinstance(sent[0], DaemonNotification)
+        assert (sent[0].daemon.down_since, sent[0].daemon.up_again) == (T + 5, T + 100)
+
+    run_with(Agent(tmp_path / "state", fake_cron, clock), restarted)
