@@ -32,7 +32,9 @@ from cronwrap.agent.sources.crondaemon import CronDaemonWatch, parse_show, unit_
 from cronwrap.agent.store import Store
 from cronwrap.agent.transitions import crond
 from cronwrap.agent.transitions.outcome import Context
+from cronwrap.agent.views import job_json
 from cronwrap.agent.watch import Watcher
+from cronwrap.wrapper import status
 from cronwrap.wrapper.events import Cadence, Finished, new_event_id
 
 T = 1_800_000_000.0  # 2027-01-15 08:00 UTC, a minute's start
@@ -247,6 +249,10 @@ def test_a_three_minute_outage_gives_one_alarm_its_misses_and_one_clear(
         row = agent.core.jobs()[KEY].record
         assert row.state == JobState.cronNotRunning == row.last_result
         assert row.misses == 2 == agent.core.cron_daemon.misses  # 60 and 120 (30 s grace)
+        shown = status.notes([job_json(job, agent.core.cadence_of(job))
+                              for job in agent.core.jobs().values()], clock.now)
+        assert shown == ["alice/backup: missed while the cron daemon was not running (cron does "
+                         "not run it afterwards; the agent's cronDaemonNotRunning stands for it)"]
         fake_cron.start(T + 200)  # looked at T + 205
         sent = await agent.ticks(T + 210)
         assert kinds(sent) == [NotificationKind.cron_running]

@@ -226,8 +226,8 @@ def history(job: dict[str, Any], now: float) -> str:
 
 def notes(jobs: list[dict[str, Any]], now: float, named: bool = False) -> list[str]:
     """Lines under the table for what its columns cannot say: pauses, runs that could not log,
-    lines gone from their crontab, and for jobs asked for by name the crontab line each was
-    last seen on."""
+    starts missed while cron was down, lines gone from their crontab, and for jobs asked for by
+    name the crontab line each was last seen on."""
     lines = []
     for job in jobs:
         who = f"{job['owner']}/{job['name']}"
@@ -241,6 +241,9 @@ def notes(jobs: list[dict[str, Any]], now: float, named: bool = False) -> list[s
                          f"{printable(job['log_problem'])}")
         if job.get("last_result") == "durationAnomaly":
             lines.append(f"{who}: {anomaly_note(job)}")
+        if job.get("last_result") == "cronNotRunning":
+            lines.append(f"{who}: missed while the cron daemon was not running (cron does not "
+                         "run it afterwards; the agent's cronDaemonNotRunning stands for it)")
         if job.get("line_gone"):
             lines.append(f"{who}: {printable(job['line_gone'])}: still expected on its "
                          "schedule until it retires (cronwrap forget ends it now)")
