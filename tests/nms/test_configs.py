@@ -178,7 +178,7 @@ def test_nagios4_verifies_the_objects(nagios_dir: Path) -> None:
     done = run("nagios4", "-v", nagios_main(nagios_dir, NAGIOS_OBJECTS))
     assert done.returncode == 0, done.stdout[-3000:]
     assert re.search(r"Total Warnings: +0\n", done.stdout), done.stdout[-2000:]
-    assert re.search(r"Checked +3 services\.", done.stdout), done.stdout[-2000:]
+    assert re.search(r"Checked +4 services\.", done.stdout), done.stdout[-2000:]
 
 
 def test_nagios4_rejects_an_undefined_command(nagios_dir: Path) -> None:
