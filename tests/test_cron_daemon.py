@@ -19,6 +19,7 @@ from e2e_support import ROOT, instance
 from netsnmp import have_netsnmp
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.integration,
     pytest.mark.skipif(unavailable() is not None, reason=str(unavailable())),
     pytest.mark.skipif(not have_netsnmp(), reason="Net-SNMP tools are not installed"),

@@ -35,6 +35,7 @@ from journald import PrivateJournald, running_journald
 from netsnmp import free_port, have_netsnmp, snmp
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.integration,
     pytest.mark.skipif(unavailable() is not None, reason=str(unavailable())),
     pytest.mark.skipif(not have_netsnmp(), reason="Net-SNMP tools are not installed"),

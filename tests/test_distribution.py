@@ -16,6 +16,8 @@ import pytest
 from agent_support import AGENT, Agent, wait_for
 from netsnmp import Snmptrapd, free_port, have_netsnmp, snmp
 
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parent.parent
 MIBS = sorted(path.name for path in (REPO / "mibs").glob("*.txt"))
 PYTHON = sys.executable

@@ -13,7 +13,7 @@ from agent_support import run_cronwrap
 from e2e_support import instance, received, rig
 from netsnmp import have_netsnmp
 
-pytestmark = [pytest.mark.integration,
+pytestmark = [pytest.mark.integration, pytest.mark.slow,
               pytest.mark.skipif(not have_netsnmp(), reason="Net-SNMP is not installed")]
 
 ANOMALY = "cronJobDurationAnomaly"

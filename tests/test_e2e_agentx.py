@@ -34,6 +34,7 @@ from e2e_support import (
 from netsnmp import free_port, have_netsnmp, snmp
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.integration,
     pytest.mark.skipif(not have_netsnmp(), reason="Net-SNMP tools are not installed"),
     pytest.mark.skipif(cronwrap_command() is None, reason="the wrapper is not installed"),

@@ -28,7 +28,7 @@ from cronwrap.wrapper.spool import spool_event
 from netsnmp import SnmpdMaster, free_port, have_netsnmp, snmp
 from wrapper_helpers import process_gone
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 FULL = os.environ.get("CRONWRAP_FAULT_SCALE", "ci") == "full"
 WRAPPER = [sys.executable, "-m", "cronwrap.wrapper.cli"]

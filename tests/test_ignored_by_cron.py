@@ -48,6 +48,7 @@ from netsnmp import have_netsnmp
 from test_cronlog_journal import FORGE, syslog_datagram
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.integration,
     pytest.mark.skipif(unavailable() is not None, reason=str(unavailable())),
     pytest.mark.skipif(not have_netsnmp(), reason="Net-SNMP tools are not installed"),

@@ -24,6 +24,7 @@ from journald import PrivateJournald
 from netsnmp import have_netsnmp
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.integration,
     pytest.mark.skipif(unavailable() is not None, reason=str(unavailable())),
     pytest.mark.skipif(not have_netsnmp(), reason="Net-SNMP tools are not installed"),

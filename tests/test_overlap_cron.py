@@ -19,6 +19,7 @@ from cron_support import PrivateCron, make_root, next_minute, seconds_until, una
 from journald import PrivateJournald, running_journald
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.integration,
     pytest.mark.skipif(unavailable() is not None, reason=str(unavailable())),
     pytest.mark.skipif(cronwrap_command() is None, reason="the wrapper is not installed"),

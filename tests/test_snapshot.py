@@ -15,6 +15,8 @@ from cronwrap.agent.snapshot import MibSnapshot
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+pytestmark = pytest.mark.slow
+
 COL = mib.column_oid
 RUNS, PID = mib.Column.cronJobRuns, mib.Column.cronJobRunningPid
 STATS = AgentStats(job_count=2, events_accepted=10, events_rejected=1, started_at=1000.0)

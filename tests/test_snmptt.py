@@ -39,6 +39,8 @@ from cronwrap.agent.snmp_config import NotifyTarget, SnmpConfig
 from cronwrap.agent.standalone import StandaloneFrontend
 from netsnmp import Snmptrapd, free_port, have_netsnmp, wait_until
 
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parent.parent
 SNMPTT_DIR = REPO / "packaging" / "snmptt"
 SHIPPED = SNMPTT_DIR / "cronwrap.conf"

@@ -23,6 +23,8 @@ from cronwrap.agent.store import Store
 from cronwrap.wrapper.events import Finished, new_event_id
 from cronwrap.wrapper.spool import Spool
 
+pytestmark = pytest.mark.slow
+
 CONFIG = Config(spool_events_per_second=100, spool_interval=2.0)  # 200 a pass, 100 a second
 
 

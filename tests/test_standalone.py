@@ -44,6 +44,7 @@ from standalone_views import (
 __all__ = ["runner"]
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.integration,
     pytest.mark.skipif(not have_netsnmp(), reason="Net-SNMP tools are not installed"),
 ]

@@ -20,6 +20,8 @@ from cronwrap.agent.transitions import clock
 from cronwrap.agent.watch import WORK_PER_UPDATE, DueQueue, Watcher
 from cronwrap.wrapper.events import Cadence, Finished, Started, new_event_id
 
+pytestmark = pytest.mark.slow
+
 NOW = 1_800_000_000.0  # 2027-01-15 08:00 UTC
 CONFIG = Config(cron_timezone="UTC", max_jobs_per_owner=2000)
 HOURLY = Cadence(schedule="0 * * * *")

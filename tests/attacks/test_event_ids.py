@@ -16,10 +16,13 @@ import os
 import sqlite3
 from pathlib import Path
 
+import pytest
 from agent_support import Agent, wait_for
 from cronwrap.wrapper.events import Event, Finished, Started, new_event_id
 
 from .support import FAST_AGENT, User, run_as, send_as, spool_as, tool
+
+pytestmark = pytest.mark.slow
 
 IN_DOUBT = 5  # event_ids_per_owner
 LIVE = 2000

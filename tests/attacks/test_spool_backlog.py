@@ -27,6 +27,8 @@ from netsnmp import free_port, snmp
 
 from .support import FAST_AGENT, User, cronwrap_as, run_as, send_as, tool
 
+pytestmark = pytest.mark.slow
+
 FLOOD = 50_000
 OTHER_SPOOLED = 300
 BACKLOG_OID = "1.3.6.1.4.1.8072.9999.9999.71.1.43.0"  # cronSpoolBacklog.0
