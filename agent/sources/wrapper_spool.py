@@ -447,7 +447,7 @@ class SpoolDrain:
                 # a retry applied first: its wrapper's line may still wait unread in the agent
                 # (it stays in doubt until that copy comes); any other file gone is the last copy
                 last = not (outcome and item.name.startswith(RETRY_PREFIX))
-                if _unlink(where, dir_fd, item.name) and last:
+                if self._unlink(where, dir_fd, uid, item.name) and last:
                     gone.append(item.event.id)
                 applied += 1
             else:
@@ -458,7 +458,21 @@ class SpoolDrain:
     def _discard(self, where: str, dir_fd: int, uid: int, name: str, reason: str) -> None:
         self.limiter.warning(OWNER_SPOOL, f"{where}: {name} refused and removed: {reason}",
                              uid)
-        _unlink(where, dir_fd, name)
+        self._unlink(where, dir_fd, uid, name)
+
+    def _unlink(self, where: str, dir_fd: int, uid: int, name: str) -> bool:
+        """Remove a spooled file; whether it is gone.  A failure is said through the owner's
+        limiter: the name is the user's text, and the user can make every unlink fail (a file
+        swapped for a directory once read)."""
+        try:
+            os.unlink(name, dir_fd=dir_fd)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            self.limiter.warning(OWNER_SPOOL, f"{where}: cannot remove {name}: {exc.strerror}",
+                                 uid)
+            return False
+        return True
 
 
 def _remove_if_empty(root_fd: int, name: str) -> None:
@@ -468,15 +482,3 @@ def _remove_if_empty(root_fd: int, name: str) -> None:
     """
     with contextlib.suppress(OSError):  # not empty, already gone: left for a later pass
         os.rmdir(name, dir_fd=root_fd)
-
-
-def _unlink(where: str, dir_fd: int, name: str) -> bool:
-    """Remove a spooled file; whether it is gone."""
-    try:
-        os.unlink(name, dir_fd=dir_fd)
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        log.warning("%s: cannot remove %s: %s", where, name, exc.strerror)
-        return False
-    return True
