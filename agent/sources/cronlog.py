@@ -36,7 +36,8 @@ A line that runs cronwrap is the wrapper's job: its events stay the truth and cr
 only what the wrapper cannot say, that it never started (status 126 or 127 and no event from
 the wrapper for that run, checked once a spool drain has had time to bring a spooled one).
 
-Only entries logged by root (_UID=0) are read: any user can write "CRON" lines to the journal.
+Only entries logged by root (_UID=0) are read: any user can write "CRON" lines to the journal;
+a run's error and END lines count only from the process that logged its CMD (_PID, journald's).
 The place in the journal, runs still open and verdicts still pending are this source's state,
 committed with the rows each batch of lines changed, so a restart neither loses nor repeats one.
 """
@@ -230,6 +231,12 @@ class SourceState:
         self.open_runs[run_id] = run
         self._by_owner.setdefault(run.uid, {})[run_id] = None
 
+    def watched(self, run_id: str, watcher: int) -> OpenRun | None:
+        """The open run `run_id` if cron's process `watcher` logged its start (0: unknown): a
+        reused pid's lines from the process that watched its earlier run are not this run's."""
+        run = self.open_runs.get(run_id)
+        return run if run is None or watcher == run.watcher or 0 in (watcher, run.watcher) else None
+
     def end_run(self, run_id: str) -> OpenRun | None:
         """The open run `run_id`, no longer open; None when it is not."""
         return self._remove(run_id) if run_id in self.open_runs else None
@@ -288,8 +295,7 @@ class CronLog:
     def _apply_line(self, txn: Txn, state: SourceState, line: CronLine, entry: Entry,
                     late: bool) -> None:
         if isinstance(line, JobFailed):
-            run = state.open_runs.get(f"{entry.boot}:{line.pid}")
-            if run is not None:
+            if (run := state.watched(f"{entry.boot}:{line.pid}", entry.pid)) is not None:
                 run.status, run.signal = line.status, line.signal
             return
         if isinstance(line, OutputLost):
@@ -308,10 +314,10 @@ class CronLog:
             else:
                 self._open(txn, state, run, f"{entry.boot}:{line.pid}", line.pid)
             return
-        run = state.end_run(f"{entry.boot}:{line.pid}")
-        if run is None:
-            log.debug("cron's END of pid %s (%s) has no start read: it started before the "
-                      "agent followed cron's log", line.pid, line.command)
+        run_id = f"{entry.boot}:{line.pid}"
+        if (run := state.watched(run_id, entry.pid) and state.end_run(run_id)) is None:
+            log.debug("cron's END of pid %s has no start read (it started before the agent "
+                      "followed cron's log, or another process logged it)", line.pid)
             return
         self._close(txn, state, run, line.pid, entry.time, late)
 
@@ -503,10 +509,8 @@ class CronLogSource:
 
     def _committed_state(self) -> SourceState:
         saved = self.core.source_state(NAME)
-        if saved is None:
-            return SourceState(Place())
         try:
-            return SourceState.from_json(saved)
+            return SourceState(Place()) if saved is None else SourceState.from_json(saved)
         except (ValueError, KeyError, TypeError) as exc:
             log.error("cron's log: the saved place is unreadable (%s): following from now", exc)
             return SourceState(Place())
@@ -529,7 +533,7 @@ class CronLogSource:
         if place != self.state.place:
             state = self.state.copy()
             state.place = place
-            await self._commit(lambda txn: self._save(txn, state), state)
+            await self._commit(lambda txn: txn.keep_place(NAME, state.to_json()), state)
         log.info("following cron's log in %s from %s", self.config.cron_log_journal
                  or "the system journal", "now" if first else "where it stopped")
         while await self._step(late=True) == READ_LIMIT:
@@ -539,9 +543,6 @@ class CronLogSource:
         if boot and any(not run_id.startswith(f"{boot}:") for run_id in self.state.open_runs):
             state = self.state.copy()
             await self._commit(lambda txn: self._close_boots(txn, state, boot), state)
-
-    def _save(self, txn: Txn, state: SourceState) -> None:
-        txn.keep_place(NAME, state.to_json())
 
     def _close_boots(self, txn: Txn, state: SourceState, boot: str) -> None:
         self.cron_log.close_other_boots(txn, state, boot)
