@@ -84,13 +84,14 @@ READ_LIMIT = 1000  # entries applied in one batch
 COALESCE_SECONDS = 1.0  # after the journal changed, wait this long for more before reading
 NOT_STARTED_STATUSES = {126: "cannot be executed", 127: "was not found"}
 
-_START = re.compile(r"\((?P<user>[^)]+)\) CMD \(\[(?P<pid>\d+)\] (?P<command>.*)\)")
+# a pid has at most 7 digits (pid_max <= 2^22): "(alice) CMD ([99999999999999999999] x)" is -L 1's
+_START = re.compile(r"\((?P<user>[^)]+)\) CMD \(\[(?P<pid>\d{1,7})\] (?P<command>.*)\)")
 _START_NO_PID = re.compile(r"\((?P<user>[^)]+)\) CMD \((?P<command>.*)\)")
-_END = re.compile(r"\((?P<user>[^)]+)\) END \(\[(?P<pid>\d+)\] (?P<command>.*)\)")
-_EXIT = re.compile(r"\(CRON\) error \(grandchild #(?P<pid>\d+) failed with exit status "
-                   r"(?P<status>\d+)\)")
-_KILLED = re.compile(r"\(CRON\) error \(grandchild #(?P<pid>\d+) terminated by signal "
-                     r"(?P<signal>\d+)(?:, dumped core)?\)")
+_END = re.compile(r"\((?P<user>[^)]+)\) END \(\[(?P<pid>\d{1,7})\] (?P<command>.*)\)")
+_EXIT = re.compile(r"\(CRON\) error \(grandchild #(?P<pid>\d{1,7}) failed with exit status "
+                   r"(?P<status>\d{1,3})\)")
+_KILLED = re.compile(r"\(CRON\) error \(grandchild #(?P<pid>\d{1,7}) terminated by signal "
+                     r"(?P<signal>\d{1,3})(?:, dumped core)?\)")
 _NO_MTA = "(CRON) info (No MTA installed, discarding output)"
 _MAIL_FAILED = re.compile(r"\([^)]+\) MAIL \(mailed \d+ bytes? of output but got status "
                           r"0x[0-9a-fA-F]+ from MTA\)")
