@@ -14,10 +14,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from agent_support import wait_for
 from cronwrap.agent.config import Config
 from cronwrap.agent.model import JobRecord
 from cronwrap.agent.sources.cronlog import JobStarted, parse
 from cronwrap.agent.sources.journal import Entry
+from journald import running_journald
+from test_cronlog_journal import Cron, follow, following, name, rows
 from test_cronlog_unit import CWCRONLOG, Life, by_line
 
 BOOT = "b" * 32
@@ -46,3 +49,19 @@ def test_a_command_with_a_huge_pid_in_front_stops_no_one(tmp_path: Path) -> None
     assert set(rows) == {(CWCRONLOG, FORGED), (0, "/bin/true")}  # root's line after it too
     assert rows[(CWCRONLOG, FORGED)].running_pid is None
     assert rows[(0, "/bin/true")].last_start == LINES[1].time
+
+
+def test_a_following_agent_counts_the_lines_after_it(tmp_path: Path) -> None:
+    """The same line as cron sends it to a real journald, read by a real agent."""
+    with running_journald(tmp_path / "journald") as journald:
+        cron = Cron(journald)
+        agent = follow(tmp_path, journald).start()
+        try:
+            wait_for(lambda: following(agent), "the agent following cron's log")
+            cron.send(f"(nobody) CMD ({FORGED})")
+            cron.run("/bin/true")  # root's run after it: before, never applied
+            wait_for(lambda: name("/bin/true") in rows(agent), "root's run after the line")
+            assert rows(agent)[name("/bin/true")] == (1, 0, 0, 0)
+            assert "cannot commit" not in agent.log.read_text()
+        finally:
+            agent.close()
