@@ -25,15 +25,9 @@ from cronwrap.agent.core import AgentCore
 from cronwrap.agent.lifeevents import RunReported
 from cronwrap.agent.linenames import LineJob, legacy_name, line_job, logged_command, printable
 from cronwrap.agent.model import JobKey, JobRecord, JobSource, JobState, NotificationKind
-from cronwrap.agent.sources import cronlog, crontabs
-from cronwrap.agent.sources.cronlog import (
-    CronLog,
-    JobEnded,
-    JobFailed,
-    JobStarted,
-    SourceState,
-    parse,
-)
+from cronwrap.agent.sources import cronlines, cronlog, crontabs
+from cronwrap.agent.sources.cronlines import JobEnded, JobFailed, JobStarted, parse
+from cronwrap.agent.sources.cronlog import CronLog, SourceState
 from cronwrap.agent.sources.journal import Entry, Place, entry_from_fields
 from cronwrap.agent.store import Store
 from cronwrap.wrapper.events import Started
@@ -93,15 +87,15 @@ def test_every_recorded_message_is_understood_or_ignored() -> None:
     ("(alice) CMD ([7] )", JobStarted("alice", "", 7)),
     ("(CRON) INFO (pidfile fd = 3)", None),
     ("(CRON) INFO (Running @reboot jobs)", None),
-    ("(CRON) info (No MTA installed, discarding output)", cronlog.OutputLost()),
+    ("(CRON) info (No MTA installed, discarding output)", cronlines.OutputLost()),
     ("(root) MAIL (mailed 12 bytes of output but got status 0x0001 from MTA)",
-     cronlog.OutputLost()),
+     cronlines.OutputLost()),
     ("(root) MAIL (mailed 12 bytes of output, status 0x0001 from MTA)", None),
     ("pam_unix(cron:session): session opened for user root(uid=0) by (uid=0)", None),
     ("(root) END (/usr/local/bin/backup)", None),  # without a pid: cannot be paired
     ("(CRON) error (grandchild #x failed with exit status 3)", None),
 ])
-def test_parse(message: str, line: cronlog.CronLine | None) -> None:
+def test_parse(message: str, line: cronlines.CronLine | None) -> None:
     assert parse(message) == line
 
 
@@ -288,7 +282,7 @@ def discarded_by_line() -> Counter[tuple[int, str]]:
         line = parse(entry.message)
         if isinstance(line, JobStarted):
             started[entry.pid] = (USERS[line.user], line.command)
-        elif isinstance(line, cronlog.OutputLost):
+        elif isinstance(line, cronlines.OutputLost):
             counts[started[entry.pid]] += 1
     return counts
 

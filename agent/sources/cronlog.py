@@ -49,7 +49,6 @@ import contextlib
 import json
 import logging
 import os
-import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -72,6 +71,7 @@ from ..linenames import IDENTITY_CHARS, line_job
 from ..model import CronLogState, JobKey, JobSource
 from ..owners import uid_of
 from ..ratelimit import RateLimitedLog
+from .cronlines import CronLine, JobFailed, JobStarted, OutputLost, parse
 from .cronrefusals import CrontabRefused, SyntaxProblem, parse_refusal, reason, unchanged_since
 from .journal import Entry, JournalReader, JournalUnavailable, Place
 
@@ -83,74 +83,6 @@ MATCHES = (("SYSLOG_IDENTIFIER", "CRON"), ("SYSLOG_IDENTIFIER", "cron"), ("_UID"
 READ_LIMIT = 1000  # entries applied in one batch
 COALESCE_SECONDS = 1.0  # after the journal changed, wait this long for more before reading
 NOT_STARTED_STATUSES = {126: "cannot be executed", 127: "was not found"}
-
-# a pid has at most 7 digits (pid_max <= 2^22): "(alice) CMD ([99999999999999999999] x)" is -L 1's
-_START = re.compile(r"\((?P<user>[^)]+)\) CMD \(\[(?P<pid>\d{1,7})\] (?P<command>.*)\)")
-_START_NO_PID = re.compile(r"\((?P<user>[^)]+)\) CMD \((?P<command>.*)\)")
-_END = re.compile(r"\((?P<user>[^)]+)\) END \(\[(?P<pid>\d{1,7})\] (?P<command>.*)\)")
-_EXIT = re.compile(r"\(CRON\) error \(grandchild #(?P<pid>\d{1,7}) failed with exit status "
-                   r"(?P<status>\d{1,3})\)")
-_KILLED = re.compile(r"\(CRON\) error \(grandchild #(?P<pid>\d{1,7}) terminated by signal "
-                     r"(?P<signal>\d{1,3})(?:, dumped core)?\)")
-_NO_MTA = "(CRON) info (No MTA installed, discarding output)"
-_MAIL_FAILED = re.compile(r"\([^)]+\) MAIL \(mailed \d+ bytes? of output but got status "
-                          r"0x[0-9a-fA-F]+ from MTA\)")
-
-
-# ---- cron's lines ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class JobStarted:
-    """`(user) CMD ([pid] command)`; pid None: cron logs starts without pids (-L 1)."""
-
-    user: str
-    command: str
-    pid: int | None
-
-
-@dataclass(frozen=True)
-class JobEnded:
-    """`(user) END ([pid] command)`."""
-
-    user: str
-    command: str
-    pid: int
-
-
-@dataclass(frozen=True)
-class JobFailed:
-    """`(CRON) error (grandchild #pid ...)`: a non-zero exit status, or the killing signal."""
-
-    pid: int
-    status: int = 0
-    signal: int = 0
-
-
-@dataclass(frozen=True)
-class OutputLost:
-    """`No MTA installed, discarding output`, or the MTA failed: the run's output went nowhere."""
-
-
-CronLine = JobStarted | JobEnded | JobFailed | OutputLost
-
-
-def parse(message: str) -> CronLine | None:
-    """What one of cron's messages says about a job; None for anything else (PAM, ...)."""
-    if message == _NO_MTA or _MAIL_FAILED.fullmatch(message):
-        return OutputLost()
-    if match := _START.fullmatch(message):
-        return JobStarted(match["user"], match["command"], int(match["pid"]))
-    if match := _END.fullmatch(message):
-        return JobEnded(match["user"], match["command"], int(match["pid"]))
-    if match := _EXIT.fullmatch(message):
-        return JobFailed(int(match["pid"]), status=int(match["status"]))
-    if match := _KILLED.fullmatch(message):
-        return JobFailed(int(match["pid"]), signal=int(match["signal"]))
-    if match := _START_NO_PID.fullmatch(message):
-        return JobStarted(match["user"], match["command"], None)
-    return None
-
 
 # ---- this source's durable state -------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from agent_support import wait_for
 from cronwrap.agent.config import Config
 from cronwrap.agent.model import JobRecord
-from cronwrap.agent.sources.cronlog import JobStarted, parse
+from cronwrap.agent.sources.cronlines import JobStarted, parse
 from cronwrap.agent.sources.journal import Entry
 from journald import running_journald
 from test_cronlog_journal import Cron, follow, following, name, rows
