@@ -448,6 +448,30 @@ def test_lines_of_unknown_users_are_skipped(tmp_path: Path) -> None:
     assert asyncio.run(scenario()) == 0
 
 
+def test_an_entry_that_fails_to_apply_is_skipped_and_the_lines_after_it_count(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """An internal error on one line (a lone surrogate, which the journal reader never gives
+    today, fails the command's printable form) skips that line with one escaped log line; the
+    batch is committed and the next run counts, where the batch used to fail for ever."""
+    lines = [Entry("c1", 1.0, "a" * 32, "(cwcronlog) CMD ([5] /bin/echo \ud800)"),
+             *cron_lines([("cwcronlog", 6, "CMD /bin/true"), ("cwcronlog", 6, "END /bin/true")],
+                         first=2)]
+
+    async def scenario() -> dict[str, int]:
+        life = Life(tmp_path, Config())
+        writer = asyncio.create_task(life.core.run())
+        await life.apply(lines, 1_800_000_010.0)
+        life.core.stop()
+        await writer
+        assert life.state().place == Place(cursor="c3")
+        return {key.name: job.record.runs for key, job in life.core.jobs().items()}
+
+    runs = asyncio.run(scenario())
+    assert list(runs.values()) == [1], runs
+    skipped = [r.getMessage() for r in caplog.records if "entry not applied" in r.getMessage()]
+    assert len(skipped) == 1 and "\\ud800" in skipped[0], skipped
+
+
 # ---- open runs: one user's flood of runs that never end pushes out only their own ----------
 
 

@@ -215,15 +215,24 @@ class CronLog:
         for entry in entries:
             if entry.boot and entry.boot != state.boot:
                 self.close_other_boots(txn, state, entry.boot)
-            line = parse(entry.message)
-            if line is not None:
-                txn.count_cron_line()
-                self._apply_line(txn, state, line, entry, late)
-            elif refusal := parse_refusal(entry.message):
-                self._refusal(txn, state, refusal, entry.time)
+            try:
+                self._apply_entry(txn, state, entry, late)
+            except Exception as exc:  # a bug on one entry must not stop cron's log for all
+                log.debug("cron's log entry %s not applied", entry.cursor, exc_info=True)
+                self.limiter.warning("entry not applied", f"an internal error ({exc!r}) on "
+                                     f"cron's line {entry.message!r}: skipped")
             state.place = Place(cursor=entry.cursor)
         self.decide(txn, state, now)
         txn.keep_place(NAME, state.to_json())
+
+    def _apply_entry(self, txn: Txn, state: SourceState, entry: Entry, late: bool) -> None:
+        """Submit what one of cron's lines says; what it changed before an error stays."""
+        line = parse(entry.message)
+        if line is not None:
+            txn.count_cron_line()
+            self._apply_line(txn, state, line, entry, late)
+        elif refusal := parse_refusal(entry.message):
+            self._refusal(txn, state, refusal, entry.time)
 
     def _apply_line(self, txn: Txn, state: SourceState, line: CronLine, entry: Entry,
                     late: bool) -> None:
