@@ -341,6 +341,8 @@ class StandaloneFrontend:
             allowed[name] = community
             snmp_config.add_v1_system(engine, name, community.name)
             snmp_config.add_vacm_user(engine, 2, name, "noAuthNoPriv", readSubTree=READ_VIEW)
+        v3 = ForgetfulV3MessageProcessing()  # no peers: NotificationSender's has the targets
+        engine.message_processing_subsystems[v3.MESSAGE_PROCESSING_MODEL_ID] = v3
         engine.security_models[SnmpV1SecurityModel.SECURITY_MODEL_ID] = NoV1()
         engine.security_models[SnmpV2cSecurityModel.SECURITY_MODEL_ID] = SourceCheckedV2c(allowed)
         for user in self.config.users:
@@ -416,7 +418,25 @@ class ForgetfulV3MessageProcessing(SnmpV3MessageProcessingModel):
     gets a new engine id; its Reports then name a user pysnmp has not localized for that id,
     so they are dropped and every inform times out.  Forgetting the peer makes the next send
     discover the new engine id.  The cache is pysnmp's private state (pysnmp 7.1).
+
+    pysnmp also caches the engine id of any address an unauthenticated Report comes from, ~1 KB
+    each for 5 minutes: anyone could grow the agent by sending Reports from many source ports.
+    Only `peers` (domain, host, port), the notification targets, are kept.
     """
+
+    def __init__(self, peers: Iterable[tuple[Oid, str, int]] = ()) -> None:
+        super().__init__()
+        self.peers = set(peers)
+
+    def prepare_data_elements(self, snmpEngine: Any, transportDomain: Oid,
+                              transportAddress: Any, wholeMsg: bytes) -> Any:
+        try:
+            return super().prepare_data_elements(snmpEngine, transportDomain, transportAddress,
+                                                 wholeMsg)
+        finally:
+            host, port = tuple(transportAddress)[:2]
+            if (tuple(transportDomain), str(host).split("%")[0], port) not in self.peers:
+                self.forget_peer(transportDomain, transportAddress)
 
     def forget_peer(self, domain: Oid, address: tuple[Any, ...]) -> bool:
         """Drop the engine id cached for (domain, address); False when none was cached."""
@@ -425,9 +445,11 @@ class ForgetfulV3MessageProcessing(SnmpV3MessageProcessingModel):
         if cache.pop(key, None) is None:
             return False
         expiring = self._SnmpV3MessageProcessingModel__engineIdCacheExpQueue  # type: ignore
-        for keys in expiring.values():  # its expiry would otherwise delete a missing key
+        for expire_at, keys in list(expiring.items()):  # its expiry would delete a missing key
             while key in keys:
                 keys.remove(key)
+            if not keys:  # pysnmp's expiry skips a time with no list
+                del expiring[expire_at]
         return True
 
 
@@ -448,11 +470,12 @@ class NotificationSender:
         self._v2c_names = set() if v2c_target_names is None else v2c_target_names
         self._uptime = uptime
         self._originator = ntforg.NotificationOriginator()
-        self._v3 = ForgetfulV3MessageProcessing()
-        engine.message_processing_subsystems[self._v3.MESSAGE_PROCESSING_MODEL_ID] = self._v3
         self._transports: dict[str, tuple[Oid, tuple[str, int]]] = {}
         self._targets = [(self._configure(index, target), target)
                          for index, target in enumerate(targets)]
+        self._v3 = ForgetfulV3MessageProcessing(
+            (tuple(domain), host, port) for domain, (host, port) in self._transports.values())
+        engine.message_processing_subsystems[self._v3.MESSAGE_PROCESSING_MODEL_ID] = self._v3
         self._heading = [tuple(symbol.name) for symbol in engine.get_mib_builder().import_symbols(
             "__SNMPv2-MIB", "sysUpTime", "snmpTrapOID")]
 

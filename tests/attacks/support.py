@@ -171,9 +171,14 @@ def owned_dir(path: Path, user: User, mode: int = 0o700) -> Path:
     return path
 
 
-def peak_rss_kib(agent: Agent) -> int:
+def peak_rss_kib(agent: Agent, field: str = "VmHWM") -> int:
     """The agent process's peak resident set (VmHWM), KiB: what an attack made it hold."""
     assert agent.proc is not None
     status = Path(f"/proc/{agent.proc.pid}/status").read_text()
     return next(int(line.split()[1]) for line in status.splitlines()
-                if line.startswith("VmHWM:"))
+                if line.startswith(f"{field}:"))
+
+
+def rss_kib(agent: Agent) -> int:
+    """The agent process's resident set now (VmRSS), KiB: the base an attack's peak is from."""
+    return peak_rss_kib(agent, "VmRSS")
