@@ -22,6 +22,8 @@ from pysnmp.proto.api import v2c
 from .mibview import Entry, Oid
 from .standalone_read import ReadAccess, ViewInstrumentation, read_access
 
+PDU_OVERHEAD = 100  # a response's bytes besides its varbinds (PDU header, v3 context), at most
+TOO_BIG = 1  # error-status tooBig (RFC 3416)
 MAX_ENCODED_VALUES = 4096  # distinct encoded values kept (each at most ~300 bytes)
 _END_OF_MIB_VIEW = encoder.encode(rfc1905.endOfMibView)
 # VarBind and VarBindList are SEQUENCEs: as a univ.Any tagged so, pyasn1 encodes the tag and
@@ -66,27 +68,32 @@ class _Successors:
     """One request's reads: the next visible instance after each start, encoded."""
 
     def __init__(self, responder: cmdrsp.CommandResponderBase, engine: Any, context_name: Any,
-                 varbinds: VarbindEncoder) -> None:
+                 varbinds: VarbindEncoder, room: int) -> None:
         self._instrumentation: ViewInstrumentation = \
             responder.snmpContext.get_mib_instrum(context_name)
         ctx = {"snmpEngine": engine, "acFun": responder.verify_access, "cbCtx": responder.cbCtx}
         self._access: ReadAccess = read_access(responder.verify_access, ctx,
                                                self._instrumentation.view_depth)
         self._varbinds = varbinds
+        self.room = room  # bytes of varbinds the response may still hold
+        self.full = False  # an answer did not fit: the response holds those before it
 
     def row(self, starts: list[Oid], first_idx: int) -> tuple[list[bytes], list[Oid], bool]:
         """(encoded answers, their names, whether every one is endOfMibView); the varbind
-        of starts[i] is first_idx + i in the request."""
+        of starts[i] is first_idx + i in the request.  Stops at the first answer that does not
+        fit in `room` (setting `full`): no work is done for answers the response cannot carry."""
         encoded, names, ended = [], [], True
         for i, start in enumerate(starts):
             entry = self._instrumentation.next_visible(start, self._access, first_idx + i)
-            if entry is None:
-                encoded.append(self._varbinds.end_of_view(start))
-                names.append(start)
-            else:
-                encoded.append(self._varbinds.entry(entry))
-                names.append(entry.oid)
-                ended = False
+            answer = self._varbinds.end_of_view(start) if entry is None \
+                else self._varbinds.entry(entry)
+            self.room -= len(answer)
+            if self.room < 0:
+                self.full = True
+                break
+            encoded.append(answer)
+            names.append(start if entry is None else entry.oid)
+            ended = ended and entry is None
         return encoded, names, ended
 
 
@@ -96,12 +103,29 @@ class _EncodedResponse(cmdrsp.CommandResponderBase):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.varbinds = VarbindEncoder()
+        self.room = 0  # the request being handled: bytes its response's varbinds may take
+
+    def process_pdu(self, snmpEngine: Any, messageProcessingModel: Any, securityModel: Any,
+                    securityName: Any, securityLevel: Any, contextEngineId: Any,
+                    contextName: Any, pduVersion: Any, PDU: Any,
+                    maxSizeResponseScopedPDU: Any, stateReference: Any) -> None:
+        """Note the most the response may hold (the requester's maximum message size, or the
+        engine's, less the message's header), then answer as pysnmp does."""
+        self.room = int(maxSizeResponseScopedPDU) - PDU_OVERHEAD
+        super().process_pdu(snmpEngine, messageProcessingModel, securityModel, securityName,
+                            securityLevel, contextEngineId, contextName, pduVersion, PDU,
+                            maxSizeResponseScopedPDU, stateReference)
+
+    def successors(self, engine: Any, context_name: Any) -> _Successors:
+        return _Successors(self, engine, context_name, self.varbinds, self.room)
 
     def send_encoded(self, engine: Any, state_reference: Any, request: Any,
-                     varbinds: list[bytes]) -> None:
+                     varbinds: list[bytes], error_status: int = 0) -> None:
         """Answer `request` with `varbinds` (pysnmp's send_varbinds would rebuild each one as
         a pyasn1 object tree)."""
         response = v2c.apiPDU.get_response(request)
+        if error_status:
+            v2c.apiPDU.set_error_status(response, error_status)
         response.setComponentByPosition(
             3, univ.Any(b"".join(varbinds), tagSet=_VARBIND_LIST), **_AS_IS)
         self.send_pdu(engine, state_reference, response)
@@ -114,13 +138,17 @@ class NextResponder(_EncodedResponse, cmdrsp.NextCommandResponder):
     def handle_management_operation(self, snmpEngine: Any, stateReference: Any,
                                     contextName: Any, PDU: Any) -> None:
         names = [tuple(name) for name, _ in v2c.apiPDU.get_varbinds(PDU)]
-        read = _Successors(self, snmpEngine, contextName, self.varbinds)
+        read = self.successors(snmpEngine, contextName)
         encoded, _, _ = read.row(names, 0)
-        self.send_encoded(snmpEngine, stateReference, PDU, encoded)
+        if read.full:  # RFC 3416 4.2.2: an answer that does not fit is tooBig, no varbinds
+            self.send_encoded(snmpEngine, stateReference, PDU, [], TOO_BIG)
+        else:
+            self.send_encoded(snmpEngine, stateReference, PDU, encoded)
 
 
 class BulkResponder(_EncodedResponse, cmdrsp.BulkCommandResponder):
-    """GETBULK that stops repeating once every repeater is at endOfMibView (RFC 3416 4.2.3)."""
+    """GETBULK that stops repeating once every repeater is at endOfMibView, or once the
+    response is full: it holds the answers that fit (RFC 3416 4.2.3)."""
 
     def handle_management_operation(self, snmpEngine: Any, stateReference: Any,
                                     contextName: Any, PDU: Any) -> None:
@@ -130,12 +158,12 @@ class BulkResponder(_EncodedResponse, cmdrsp.BulkCommandResponder):
         repetitions = max(int(v2c.apiBulkPDU.get_max_repetitions(PDU)), 0)
         if repeaters:
             repetitions = min(repetitions, self.max_varbinds // len(repeaters))
-        read = _Successors(self, snmpEngine, contextName, self.varbinds)
+        read = self.successors(snmpEngine, contextName)
         answers, _, _ = read.row(request[:non_repeaters], 0)
         row = repeaters
-        for _ in range(repetitions if repeaters else 0):
+        for _ in range(repetitions if repeaters and not read.full else 0):
             encoded, row, ended = read.row(row, non_repeaters)
             answers.extend(encoded)
-            if ended:
+            if ended or read.full:
                 break
         self.send_encoded(snmpEngine, stateReference, PDU, answers)
