@@ -69,7 +69,7 @@ class Txn:
 
     def see_daemon(self, event: CronDaemonSeen) -> None:
         """Apply what was seen of the cron daemon (transitions/crond.py)."""
-        self._core.apply_daemon(self._batch, event)
+        self._core.apply(self._batch, event)
 
     def keep_place(self, source: str, state: str) -> None:
         """Commit `state` (e.g. cron's log: the journal cursor) as `source`'s with this batch."""
@@ -180,16 +180,23 @@ class AgentCore(Writer):
         """A source's deferral, outside any batch: through the one path (apply)."""
         self.apply(None, event)
 
-    def apply(self, batch: Batch | None, event: LifeEvent | DoorEvent) -> Outcome:
+    def apply(self, batch: Batch | None, event: LifeEvent | DoorEvent | CronDaemonSeen
+              ) -> Outcome:
         """The one path of every event: the row (made if the event may make one), the transition,
         then the row and the notifications it raised put in the batch. A door event (a refused
-        row, deferred work) changes no row: its transition says what it counts and logs."""
+        row, deferred work) changes no row: its transition says what it counts and logs. What
+        is seen of the cron daemon changes the daemon's state, no row."""
         if isinstance(event, WorkDeferred | RowOverLimit):
             owner_uid = event.owner_uid if isinstance(event, WorkDeferred) else event.key.owner_uid
             self._count_at_door(batch, door_transition(event, self.config), owner_uid)
             return Outcome(None)
         if batch is None:
             raise TypeError(f"{type(event).__name__} changes a row: it is applied in a batch")
+        if isinstance(event, CronDaemonSeen):
+            daemon = batch.current_daemon()
+            self._take_daemon(batch, crond.daemon_seen(
+                daemon, event, Context(self._clock(), self.config, self.cadence_of, daemon)))
+            return Outcome(None)
         key = event.key
         before = batch.get(key)
         if isinstance(event, RunReported):
@@ -215,13 +222,6 @@ class AgentCore(Writer):
         for cause, text in outcome.warnings:
             self.life_log.warning(cause, text, key.owner_uid)
         return outcome
-
-    def apply_daemon(self, batch: Batch, event: CronDaemonSeen) -> None:
-        """The path of what is seen of the cron daemon: its transition, then the state and the
-        notifications it raised put in the batch."""
-        daemon = batch.current_daemon()
-        self._take_daemon(batch, crond.daemon_seen(
-            daemon, event, Context(self._clock(), self.config, self.cadence_of, daemon)))
 
     @staticmethod
     def _take_daemon(batch: Batch, outcome: crond.DaemonOutcome) -> None:
