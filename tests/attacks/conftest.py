@@ -1,4 +1,5 @@
-"""Fixtures for the attack tests: the test users, a shared dir they can reach, a root agent."""
+"""Fixtures for the attack tests: the test users, a shared dir they can reach, a root agent,
+a standalone agent answering SNMP on loopback."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from agent_support import Agent
+from netsnmp import free_port, snmp
 
 from .support import (
     ATTACKERS,
@@ -50,4 +52,15 @@ def root_agent(attackers: tuple[User, ...], shared_base: Path) -> Iterator[Agent
     """A real cronwrap-agent running as root on paths the test users can reach."""
     agent = start_root_agent(shared_base / "agent")
     yield agent
+    agent.close()
+
+
+@pytest.fixture
+def standalone(tmp_path: Path) -> Iterator[tuple[Agent, int]]:
+    """An agent answering SNMP itself (--listen) on a free loopback port, once it answers."""
+    port = free_port()
+    agent = Agent(tmp_path, extra=["--listen", f"udp:127.0.0.1:{port}"]).start()
+    snmp("snmpget", "-v2c", "-c", "public", "-t", "2", "-r", "5", f"127.0.0.1:{port}",
+         "1.3.6.1.2.1.1.3.0")  # answering: the standalone front end is up
+    yield agent, port
     agent.close()

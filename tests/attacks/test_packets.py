@@ -9,12 +9,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from agent_support import Agent
-from netsnmp import free_port, have_netsnmp, snmp
+from netsnmp import have_netsnmp, snmp
 
 pytestmark = [
     pytest.mark.integration,
@@ -36,16 +34,6 @@ with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
     for index in range(count):
         sock.sendto(datagrams[index % len(datagrams)], ("127.0.0.1", port))
 """
-
-
-@pytest.fixture
-def standalone(tmp_path: Path) -> Iterator[tuple[Agent, int]]:
-    port = free_port()
-    agent = Agent(tmp_path, extra=["--listen", f"udp:127.0.0.1:{port}"]).start()
-    snmp("snmpget", "-v2c", "-c", "public", "-t", "2", "-r", "5", f"127.0.0.1:{port}",
-         "1.3.6.1.2.1.1.3.0")  # answering: the standalone front end is up
-    yield agent, port
-    agent.close()
 
 
 def test_a_flood_of_undecodable_datagrams_is_dropped_counted_and_logged_once(

@@ -11,12 +11,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from agent_support import Agent
-from netsnmp import free_port, have_netsnmp, snmp
+from netsnmp import have_netsnmp, snmp
 from pyasn1.codec.ber import decoder, encoder
 from pysnmp.proto.api import v2c
 
@@ -65,16 +63,6 @@ def ask_as_nobody(port: int, datagram: bytes) -> object:
     assert proc.stdout.strip() != "no answer"
     message, _ = decoder.decode(bytes.fromhex(proc.stdout), asn1Spec=v2c.Message())
     return v2c.apiMessage.get_pdu(message)
-
-
-@pytest.fixture
-def standalone(tmp_path: Path) -> Iterator[tuple[Agent, int]]:
-    port = free_port()
-    agent = Agent(tmp_path, extra=["--listen", f"udp:127.0.0.1:{port}"]).start()
-    snmp("snmpget", "-v2c", "-c", "public", "-t", "2", "-r", "5", f"127.0.0.1:{port}",
-         "1.3.6.1.2.1.1.3.0")  # answering: the standalone front end is up
-    yield agent, port
-    agent.close()
 
 
 def test_a_getnext_whose_answers_cannot_fit_gets_too_big(standalone: tuple[Agent, int]) -> None:

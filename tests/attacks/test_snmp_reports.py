@@ -11,12 +11,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from agent_support import Agent
-from netsnmp import free_port, have_netsnmp, snmp
+from netsnmp import have_netsnmp, snmp
 from pyasn1.codec.ber import encoder
 from pysnmp.proto import rfc1902, rfc1905
 from pysnmp.proto.api import v2c
@@ -68,16 +66,6 @@ def unauthenticated_report() -> bytes:
     scoped["contextEngineId"], scoped["contextName"] = engine_id, b""
     scoped["data"].setComponentByType(pdu.tagSet, pdu)
     return encoder.encode(message)
-
-
-@pytest.fixture
-def standalone(tmp_path: Path) -> Iterator[tuple[Agent, int]]:
-    port = free_port()
-    agent = Agent(tmp_path, extra=["--listen", f"udp:127.0.0.1:{port}"]).start()
-    snmp("snmpget", "-v2c", "-c", "public", "-t", "2", "-r", "5", f"127.0.0.1:{port}",
-         "1.3.6.1.2.1.1.3.0")  # answering: the standalone front end is up
-    yield agent, port
-    agent.close()
 
 
 def test_reports_from_many_source_ports_do_not_grow_the_agent(
