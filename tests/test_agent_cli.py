@@ -9,6 +9,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from agent_support import AGENT, Agent, request, wait_for
@@ -78,6 +79,15 @@ def test_sigint_is_a_clean_stop(tmp_path: Path) -> None:
     assert "Traceback" not in agent.log.read_text()
 
 
+def activated_request(path: Path, wire: bytes) -> dict[str, Any] | None:
+    """The answer to `wire` on systemd-socket-activate's socket; None while it is bound but
+    not listening yet (a refused connection sends nothing)."""
+    try:
+        return request(path, wire)
+    except ConnectionRefusedError:
+        return None
+
+
 @pytest.mark.integration
 @pytest.mark.skipif(shutil.which("systemd-socket-activate") is None,
                     reason="needs systemd-socket-activate")
@@ -90,7 +100,9 @@ def test_systemd_socket_activation(tmp_path: Path) -> None:
     try:
         wait_for(listen.exists, "the activation socket")
         event = Started(new_event_id(), "activated", time.time(), os.getpid())
-        assert request(listen, event.to_wire()) == {"ok": True}
+        reply = wait_for(lambda: activated_request(listen, event.to_wire()),
+                         "the activated agent's answer")
+        assert reply == {"ok": True}
         assert not agent.socket.exists()  # the inherited socket was used, none was bound
         with socket.socket(socket.AF_UNIX) as probe:
             probe.connect(str(listen))
