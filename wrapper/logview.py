@@ -69,7 +69,7 @@ def main(argv: list[str]) -> int:
     else:
         places = [settings.log_dir] if settings.log_dir else []
         places += log_dirs_of(uid, home, own=uid == os.getuid())
-    job_dir, dir_fd = _open_job_dir(places, user, job)
+    job_dir, dir_fd = _open_job_dir(places, user, uid, job)
     try:
         runs = sorted((n for n in os.listdir(dir_fd) if is_log_name(n)), reverse=True)
         if not runs:
@@ -112,35 +112,50 @@ def _whose(name: str | None) -> tuple[str, int, str]:
     return entry.pw_name, entry.pw_uid, entry.pw_dir
 
 
-def _open_job_dir(places: list[str], user: str, job: str) -> tuple[str, int]:
-    """The first PLACE/<user>/<job> that exists, and an fd on it (levels opened O_NOFOLLOW)."""
-    denied = None
+class NotTheirs(OSError):
+    """A level of PLACE/<user>/<job> another user owns: what is in it is not the user's logs
+    (anyone may make the directory named after another user first in a shared log root)."""
+
+
+def _open_job_dir(places: list[str], user: str, uid: int, job: str) -> tuple[str, int]:
+    """The first PLACE/<user>/<job> that exists and belongs to `uid`, and an fd on it (levels
+    opened O_NOFOLLOW)."""
+    denied = foreign = None
     for place in places:
         path = os.path.join(place, user, job)
         try:
-            return path, _open_below(place, (user, job))
+            return path, _open_below(place, (user, job), uid)
         except PermissionError:
             denied = denied or path
+        except NotTheirs as exc:
+            foreign = foreign or str(exc)
         except OSError as exc:
             if exc.errno not in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
                 raise WrapperError(f"cannot read {path}: {exc.strerror}", 74) from None
     if denied is not None:
         raise WrapperError(f"cannot read {denied}: permission denied", EX_NOPERM)
     looked = ", ".join(os.path.join(place, user, job) for place in places)
-    raise NotFound(f"no logs for job {job!r} of {user} (looked in {looked})")
+    mine = f"; {foreign}, not {user}: not their logs" if foreign else ""
+    raise NotFound(f"no logs for job {job!r} of {user} (looked in {looked}){mine}")
 
 
-def _open_below(top: str, names: tuple[str, ...]) -> int:
+def _open_below(top: str, names: tuple[str, ...], uid: int) -> int:
     """An fd on TOP/<names...>: levels above the last opened O_PATH (search permission is
-    enough: /var/log/cronwrap/users is 1733, a shared job's <user> level 0711), none followed."""
+    enough: /var/log/cronwrap/users is 1733, a shared job's <user> level 0711), none followed,
+    each owned by `uid` (NotTheirs)."""
     fd = os.open(top, _PATH_FLAGS)
+    where = top
     for index, name in enumerate(names):
         flags = _DIR_FLAGS if index == len(names) - 1 else _PATH_FLAGS | os.O_NOFOLLOW
         try:
             below = os.open(name, flags, dir_fd=fd)
         finally:
             os.close(fd)
-        fd = below
+        fd, where = below, os.path.join(where, name)
+        owner = os.fstat(fd).st_uid
+        if owner != uid:
+            os.close(fd)
+            raise NotTheirs(f"{where} is owned by uid {owner}")
     return fd
 
 

@@ -67,3 +67,24 @@ def test_a_symlink_planted_for_a_job_directory_is_not_followed(
     assert planted.returncode == 0, planted.stderr
     result = logs(job, "--user", owner.name)
     assert result.returncode == 66 and "root's eyes only" not in result.stdout
+
+
+def test_logs_another_user_planted_under_a_users_name_are_not_shown_as_theirs(
+        attackers: tuple[User, ...], shared_base: Path) -> None:
+    """In a shared log root (01733, like /var/log/cronwrap/users, where `cronwrap logs` looks
+    for every user) anyone may make the directory named after another user first: what is in
+    it is not that user's logs, and neither root nor the user is shown it as theirs."""
+    attacker, victim, _ = attackers
+    shared = shared_base / "logs"
+    shared.mkdir()
+    shared.chmod(0o1733)
+    job = f"job-{uuid.uuid4().hex[:8]}"
+    forged = shared / victim.name / job / "20260101T000000.000Z.log"
+    planted = run_as(attacker, "sh", "-c", f"umask 022 && mkdir -p {forged.parent} && "
+                                           f"echo 'backup OK, nothing to see' > {forged}")
+    assert planted.returncode == 0, planted.stderr
+    for asked in (logs(job, "--user", victim.name, "--log-dir", str(shared)),
+                  logs(job, "--user", victim.name, "--log-dir", str(shared), "--list"),
+                  logs(job, "--log-dir", str(shared), user=victim)):
+        assert (asked.returncode, asked.stdout) == (66, ""), asked
+        assert f"owned by uid {attacker.uid}" in asked.stderr, asked.stderr
